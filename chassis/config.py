@@ -1,0 +1,111 @@
+"""Runtime settings: one frozen dataclass read from environment variables once, checked at start."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the runtime cannot use."""
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of one service replica."""
+
+    service: str
+    """Service name, e.g. "agent"; also the env prefix and the registry name."""
+    grpc_host: str = "127.0.0.1"
+    """Address the gRPC server binds (GRPC_HOST); 0.0.0.0 in containers."""
+    grpc_port: int = 50051
+    """Port the gRPC server binds (GRPC_PORT); 0 picks a free one."""
+    database_url: str | None = None
+    """PostgreSQL connection URL (DATABASE_URL)."""
+    nats_url: str | None = None
+    """NATS server URL (NATS_URL)."""
+    instance_id: str = ""
+    """Unique id of this replica (INSTANCE_ID); defaults to service-host-random."""
+    log_level: str = "INFO"
+    """Python log level name (LOG_LEVEL)."""
+    shutdown_grace_seconds: float = 10.0
+    """How long in-flight calls may run after SIGTERM (SHUTDOWN_GRACE_SECONDS)."""
+    health_interval_seconds: float = 1.0
+    """How often dependencies are probed (HEALTH_INTERVAL_SECONDS)."""
+    db_pool_min: int = 2
+    """Connections kept open (DB_POOL_MIN)."""
+    db_pool_max: int = 10
+    """Most connections open at once (DB_POOL_MAX)."""
+    db_acquire_timeout_seconds: float = 5.0
+    """How long a call waits for a pooled connection before UNAVAILABLE (DB_ACQUIRE_TIMEOUT_SECONDS)."""
+    startup_timeout_seconds: float = 60.0
+    """How long start-up waits for PostgreSQL before giving up (STARTUP_TIMEOUT_SECONDS)."""
+    version: str = "0.1.0"
+    """Release version reported by GetInfo (SERVICE_VERSION)."""
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from the environment; raise ConfigError naming the bad variable."""
+        env = os.environ if env is None else env
+        instance = _text(env, "INSTANCE_ID", f"{service}-{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
+        level = _text(env, "LOG_LEVEL", "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(f"LOG_LEVEL={level!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        database_url = _optional(env, "DATABASE_URL")
+        if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("DATABASE_URL must start with postgresql://")
+        return cls(
+            service=service,
+            grpc_host=_text(env, "GRPC_HOST", "127.0.0.1"),
+            grpc_port=_int(env, "GRPC_PORT", 50051, low=0, high=65535),
+            database_url=database_url,
+            nats_url=_optional(env, "NATS_URL"),
+            instance_id=instance,
+            log_level=level,
+            shutdown_grace_seconds=_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0, low=0, high=600),
+            health_interval_seconds=_float(env, "HEALTH_INTERVAL_SECONDS", 1.0, low=0.05, high=60),
+            db_pool_min=_int(env, "DB_POOL_MIN", 2, low=0, high=100),
+            db_pool_max=_int(env, "DB_POOL_MAX", 10, low=1, high=200),
+            db_acquire_timeout_seconds=_float(env, "DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, low=0.1, high=120),
+            startup_timeout_seconds=_float(env, "STARTUP_TIMEOUT_SECONDS", 60.0, low=1, high=3600),
+            version=_text(env, "SERVICE_VERSION", "0.1.0"),
+        )

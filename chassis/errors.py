@@ -1,0 +1,137 @@
+"""Domain errors and their gRPC form: a status code plus google.rpc details naming the problem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from protomesh.common.v1 import errors_pb2
+
+ERROR_DOMAIN = "protomesh"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad request field: its path (e.g. "input.expression") and what is wrong with it."""
+
+    field: str
+    description: str
+
+
+class ServiceError(Exception):
+    """An error a service raises on purpose; the runtime turns it into a gRPC status."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    reason: int = errors_pb2.ERROR_REASON_UNSPECIFIED
+
+    def __init__(self, message: str, *, metadata: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata = metadata or {}
+
+    def details(self) -> list[any_pb2.Any]:
+        """google.rpc detail messages carried with the status."""
+        info = error_details_pb2.ErrorInfo(
+            reason=errors_pb2.ErrorReason.Name(self.reason), domain=ERROR_DOMAIN, metadata=self.metadata
+        )
+        packed = any_pb2.Any()
+        packed.Pack(info)
+        return [packed]
+
+    def to_status(self) -> grpc.Status:
+        """The rich gRPC status (code, message, details in grpc-status-details-bin)."""
+        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=self.details())
+        return rpc_status.to_status(status)
+
+
+class InvalidArgument(ServiceError):
+    """The request is malformed; every offending field is named."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = errors_pb2.ERROR_REASON_INVALID_ARGUMENT
+
+    def __init__(self, violations: Iterable[FieldViolation]) -> None:
+        self.violations = list(violations)
+        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        super().__init__(f"invalid request: {summary}")
+
+    def details(self) -> list[any_pb2.Any]:
+        """ErrorInfo plus a google.rpc.BadRequest listing the field violations."""
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in self.violations
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(bad_request)
+        return [*super().details(), packed]
+
+
+class NotFound(ServiceError):
+    """The named resource does not exist."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    reason = errors_pb2.ERROR_REASON_NOT_FOUND
+
+    def __init__(self, resource: str, resource_id: str) -> None:
+        super().__init__(f"{resource} {resource_id!r} not found", metadata={"resource": resource, "id": resource_id})
+
+
+class AlreadyExists(ServiceError):
+    """A resource with the same unique key exists."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = errors_pb2.ERROR_REASON_ALREADY_EXISTS
+
+
+class FailedPrecondition(ServiceError):
+    """The resource's state does not allow the operation."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = errors_pb2.ERROR_REASON_FAILED_PRECONDITION
+
+
+class Aborted(ServiceError):
+    """A concurrent change won; the caller should re-read and retry."""
+
+    code = grpc.StatusCode.ABORTED
+    reason = errors_pb2.ERROR_REASON_ABORTED
+
+
+class Unavailable(ServiceError):
+    """A dependency is down; the call may succeed if retried later."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = errors_pb2.ERROR_REASON_DEPENDENCY_UNAVAILABLE
+
+
+@dataclass
+class Violations:
+    """Collects field violations so one error names every bad field at once."""
+
+    items: list[FieldViolation] = field(default_factory=list)
+
+    def add(self, field_path: str, description: str) -> None:
+        """Record a bad field."""
+        self.items.append(FieldViolation(field_path, description))
+
+    def check(self, ok: bool, field_path: str, description: str) -> bool:
+        """Record a bad field unless ok; return ok."""
+        if not ok:
+            self.add(field_path, description)
+        return ok
+
+    def raise_if_any(self) -> None:
+        """Raise InvalidArgument naming every recorded field."""
+        if self.items:
+            raise InvalidArgument(self.items)
+
+
+def grpc_code_name(code: int) -> str:
+    """Name of a google.rpc code number, e.g. 3 -> INVALID_ARGUMENT."""
+    return code_pb2.Code.Name(code)

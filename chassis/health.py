@@ -1,0 +1,118 @@
+"""Health: the standard gRPC health service, driven by probes of the replica's dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from google.protobuf import timestamp_pb2
+from grpc_health.v1 import health, health_pb2
+from protomesh.common.v1 import service_info_pb2
+
+logger = logging.getLogger(__name__)
+
+Probe = Callable[[], Awaitable[None]]
+"""Raises when its dependency is unusable."""
+
+
+@dataclass
+class DependencyStatus:
+    """Last probe result of one dependency."""
+
+    ok: bool = False
+    detail: str = "not checked yet"
+    checked_at: float = 0.0
+
+
+class HealthMonitor:
+    """Probes dependencies periodically and keeps the gRPC health service in step.
+
+    Every served gRPC service and the overall "" entry turn NOT_SERVING while any probe fails,
+    and for good once shutdown begins.
+    """
+
+    def __init__(self, service: str, instance_id: str, grpc_services: list[str], interval: float) -> None:
+        self.servicer = health.aio.HealthServicer()
+        self._service = service
+        self._instance_id = instance_id
+        self._names = ["", *grpc_services]
+        self._interval = interval
+        self._probes: dict[str, Probe] = {}
+        self._status: dict[str, DependencyStatus] = {}
+        self._started = False
+        self._shutting_down = False
+        self._task: asyncio.Task[None] | None = None
+        self.on_recovered: list[Callable[[str], Awaitable[None]]] = []
+
+    def add_probe(self, name: str, probe: Probe) -> None:
+        """Watch a dependency, e.g. "postgres"."""
+        self._probes[name] = probe
+        self._status[name] = DependencyStatus()
+
+    @property
+    def serving(self) -> bool:
+        """True when started, not shutting down, and every dependency answered its last probe."""
+        return self._started and not self._shutting_down and all(s.ok for s in self._status.values())
+
+    async def start(self) -> None:
+        """Probe once, publish the status, then keep probing in the background."""
+        self._started = True
+        await self.check_now()
+        self._task = asyncio.create_task(self._loop(), name="health-monitor")
+
+    async def check_now(self) -> None:
+        """Run every probe and publish the resulting status."""
+        for name, probe in self._probes.items():
+            status = self._status[name]
+            was_ok = status.ok
+            try:
+                await asyncio.wait_for(probe(), timeout=max(self._interval, 2.0))
+                status.ok, status.detail = True, ""
+            except Exception as exc:  # any failure of a probe means the dependency is unusable
+                status.ok, status.detail = False, f"{type(exc).__name__}: {exc}".strip()[:300]
+            status.checked_at = time.time()
+            if was_ok != status.ok:
+                log = logger.info if status.ok else logger.warning
+                log("dependency %s", "recovered" if status.ok else "failed",
+                    extra={"dependency": name, "detail": status.detail})
+                if status.ok:
+                    for callback in self.on_recovered:
+                        await callback(name)
+        await self._publish()
+
+    async def _loop(self) -> None:
+        while not self._shutting_down:
+            await asyncio.sleep(self._interval)
+            await self.check_now()
+
+    async def _publish(self) -> None:
+        state = health_pb2.HealthCheckResponse.SERVING if self.serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in self._names:
+            await self.servicer.set(name, state)
+
+    async def shutdown(self) -> None:
+        """Report NOT_SERVING from now on and stop probing."""
+        self._shutting_down = True
+        if self._task:
+            self._task.cancel()
+        await self.servicer.enter_graceful_shutdown()
+
+    def report(self) -> service_info_pb2.HealthReport:
+        """The current health as the contracts' HealthReport."""
+        state = service_info_pb2.HEALTH_STATE_SERVING if self.serving else service_info_pb2.HEALTH_STATE_NOT_SERVING
+        report = service_info_pb2.HealthReport(state=state, service=self._service, instance_id=self._instance_id)
+        for name, status in self._status.items():
+            dep = report.dependencies.add(
+                name=name,
+                state=service_info_pb2.HEALTH_STATE_SERVING if status.ok else service_info_pb2.HEALTH_STATE_NOT_SERVING,
+                detail=status.detail,
+            )
+            if status.checked_at:
+                dep.checked_at.CopyFrom(timestamp_pb2.Timestamp(seconds=int(status.checked_at)))
+        if self._shutting_down:
+            report.dependencies.add(name="replica", state=service_info_pb2.HEALTH_STATE_NOT_SERVING,
+                                    detail="shutting down")
+        return report

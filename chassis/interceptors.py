@@ -1,0 +1,93 @@
+"""Server interceptors: every call is logged once with its outcome, and errors get their gRPC form."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import psycopg
+import psycopg_pool
+
+from chassis.errors import ServiceError, Unavailable
+
+logger = logging.getLogger("chassis.calls")
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def _as_service_error(exc: Exception) -> ServiceError | None:
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, psycopg_pool.PoolTimeout | psycopg.OperationalError):
+        return Unavailable("the database is unavailable; retry shortly")
+    return None
+
+
+def _wrap_unary(method: str, behavior: Handler) -> Handler:
+    async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            response = await behavior(request, context)
+            code = context.code() or grpc.StatusCode.OK
+            return response
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            error = _as_service_error(exc)
+            if error is None:
+                code = grpc.StatusCode.INTERNAL
+                logger.exception("unhandled error", extra={"method": method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; the service log has the details")
+            else:
+                code = error.code
+                await context.abort_with_status(error.to_status())
+            raise  # abort raises; this keeps type checkers honest
+        finally:
+            if isinstance(code, int):
+                code = grpc.StatusCode.UNKNOWN
+            logger.info(
+                "call",
+                extra={
+                    "method": method,
+                    "status": code.name,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "peer": context.peer(),
+                },
+            )
+
+    return observed
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):
+    """Logs one line per call (method, status, duration) and maps domain errors to statuses.
+
+    Wrapped handlers are cached per method so the per-call cost is one dict lookup.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        cached = self._cache.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler.unary_unary or handler.request_streaming or handler.response_streaming:
+            return handler
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            _wrap_unary(method, handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        self._cache[method] = wrapped
+        return wrapped

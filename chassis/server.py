@@ -1,0 +1,198 @@
+"""The one entry point that turns servicers into a running service replica."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor, duration_pb2, timestamp_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from protomesh.common.v1 import service_info_pb2
+from psycopg_pool import AsyncConnectionPool
+
+from chassis import db
+from chassis.config import Settings
+from chassis.health import HealthMonitor
+from chassis.interceptors import CallInterceptor
+from chassis.logs import configure_logging
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Servicer:
+    """A gRPC service implementation: its descriptor, registration function and factory."""
+
+    descriptor: descriptor.ServiceDescriptor
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    factory: Callable[[Runtime], Any]
+
+
+Lifespan = Callable[["Runtime"], AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Service:
+    """Declarative description of a service; `run` does the rest."""
+
+    name: str
+    description: str
+    servicers: list[Servicer]
+    migrations: Path | None = None
+    """Folder of NNN_name.sql files; the service then needs DATABASE_URL and owns schema `name`."""
+    lifespan: Lifespan | None = None
+    """Opens what the servicers need after the database is ready; closed after the server stops."""
+
+    @property
+    def grpc_services(self) -> list[str]:
+        """Fully qualified names of the served gRPC services."""
+        return [s.descriptor.full_name for s in self.servicers]
+
+
+@dataclass
+class Runtime:
+    """What a running replica gives its servicers: settings, the pool, health and identity."""
+
+    service: Service
+    settings: Settings
+    health: HealthMonitor
+    pool: AsyncConnectionPool | None = None
+    started_at: float = field(default_factory=time.time)
+    bound_port: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+    """Objects the lifespan opens for the servicers, by name."""
+
+    @property
+    def db(self) -> AsyncConnectionPool:
+        """The service's pool; only for services declared with migrations."""
+        if self.pool is None:
+            raise RuntimeError(f"service {self.service.name} has no database (declare migrations)")
+        return self.pool
+
+    def service_info(self) -> service_info_pb2.ServiceInfo:
+        """This replica as the contracts' ServiceInfo."""
+        now = time.time()
+        info = service_info_pb2.ServiceInfo(
+            name=self.service.name,
+            version=self.settings.version,
+            instance_id=self.settings.instance_id,
+            grpc_services=self.service.grpc_services,
+            description=self.service.description,
+        )
+        info.started_at.CopyFrom(_timestamp(self.started_at))
+        info.uptime.CopyFrom(duration_pb2.Duration(seconds=int(now - self.started_at)))
+        return info
+
+
+def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+@contextlib.asynccontextmanager
+async def _database(runtime: Runtime) -> AsyncIterator[None]:
+    service, settings = runtime.service, runtime.settings
+    if service.migrations is None:
+        yield
+        return
+    if not settings.database_url:
+        raise RuntimeError(f"service {service.name} needs DATABASE_URL (postgresql://user@host:port/db)")
+    await db.wait_for_database(settings.database_url, settings.startup_timeout_seconds)
+    applied = await db.migrate(settings.database_url, service.name, service.migrations)
+    logger.info("database ready", extra={"schema": service.name, "applied_migrations": applied})
+    pool = db.open_pool(
+        settings.database_url,
+        service.name,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        timeout=settings.db_acquire_timeout_seconds,
+    )
+    await pool.open(wait=False)
+    runtime.pool = pool
+    runtime.health.add_probe("postgres", lambda: db.ping(pool))
+
+    async def drop_broken_connections(dependency: str) -> None:
+        if dependency == "postgres":
+            await pool.check()
+
+    runtime.health.on_recovered.append(drop_broken_connections)
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run a replica until `stop` is set (or SIGTERM/SIGINT), then shut down gracefully.
+
+    Order: database + migrations, lifespan, server with health and reflection, SERVING once
+    every dependency answers; on stop NOT_SERVING, stop accepting calls, let in-flight calls
+    finish within the grace period, then close the lifespan and the pool.
+    """
+    stop = stop or asyncio.Event()
+    health_monitor = HealthMonitor(
+        service.name, settings.instance_id, service.grpc_services, settings.health_interval_seconds
+    )
+    runtime = Runtime(service=service, settings=settings, health=health_monitor)
+    server = grpc.aio.server(
+        interceptors=[CallInterceptor()],
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+    )
+    async with _database(runtime):
+        lifespan = service.lifespan(runtime) if service.lifespan else contextlib.nullcontext()
+        async with lifespan:
+            for servicer in service.servicers:
+                servicer.add_to_server(servicer.factory(runtime), server)
+            health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)
+            reflection.enable_server_reflection(
+                [*service.grpc_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME],
+                server,
+            )
+            address = f"{settings.grpc_host}:{settings.grpc_port}"
+            try:
+                runtime.bound_port = server.add_insecure_port(address)
+            except RuntimeError as exc:
+                raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
+            await server.start()
+            await health_monitor.start()
+            logger.info(
+                "serving",
+                extra={"address": f"{settings.grpc_host}:{runtime.bound_port}", "services": service.grpc_services,
+                       "serving": health_monitor.serving},
+            )
+            runtime.state["ready"] = True
+            await stop.wait()
+            logger.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+            await health_monitor.shutdown()
+            await server.stop(settings.shutdown_grace_seconds)
+    logger.info("stopped")
+
+
+async def run(service: Service, settings: Settings) -> None:
+    """Process entry point: configure logging, install signal handlers, serve until signalled."""
+    configure_logging(service.name, settings.instance_id, settings.log_level)
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    try:
+        await serve(service, settings, stop=stop)
+    except Exception:
+        logger.exception("service failed")
+        raise

@@ -1,0 +1,1 @@
+"""Agent service: registers agents, runs their executions, helps find them."""

@@ -1,0 +1,43 @@
+"""The agent service, described for the chassis to run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
+
+import chassis
+from services.agent.runner import ExecutionRunner
+from services.agent.servicer import AgentServicer
+from services.agent.store import AgentStore
+
+
+@contextlib.asynccontextmanager
+async def lifespan(runtime: chassis.Runtime) -> AsyncIterator[None]:
+    """Open the store and the execution runner; on shutdown let executions finish within the grace period."""
+    store = AgentStore(runtime.db)
+    runner = ExecutionRunner(store, runtime.settings.instance_id)
+    runtime.state.update(store=store, runner=runner)
+    try:
+        yield
+    finally:
+        await runner.shutdown(runtime.settings.shutdown_grace_seconds)
+
+
+def build() -> chassis.Service:
+    """The agent service: registers agents, runs their executions, helps find them."""
+    return chassis.Service(
+        name="agent",
+        description="Registers agents, runs their executions and helps find them.",
+        servicers=[
+            chassis.Servicer(
+                descriptor=agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
+                add_to_server=agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
+                factory=AgentServicer,
+            )
+        ],
+        migrations=Path(__file__).parent / "migrations",
+        lifespan=lifespan,
+    )

@@ -1,0 +1,230 @@
+"""AgentService: registration, executions, discovery and replica information."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from protomesh.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
+from protomesh.common.v1 import pagination_pb2, service_info_pb2
+
+from chassis import Runtime
+from chassis.errors import FailedPrecondition, NotFound, Unavailable, Violations
+from services.agent import validation
+from services.agent.agent_types import AGENT_TYPES
+from services.agent.messages import agent_message, execution_message, from_struct
+from services.agent.runner import ExecutionRunner, sources_of
+from services.agent.store import AgentFilter, AgentRow, AgentStore, parse_uuid
+
+logger = logging.getLogger(__name__)
+
+_UPDATABLE = ("name", "description", "capabilities", "config", "labels")
+# ExecuteAgent(wait=true) answers this long before the caller's deadline, to leave time for the reply.
+_WAIT_MARGIN_SECONDS = 0.25
+_WAIT_WITHOUT_DEADLINE_SECONDS = 30.0
+
+
+def _status_filter(status: int) -> bool | None:
+    return {agent_pb2.AGENT_STATUS_BUSY: True, agent_pb2.AGENT_STATUS_IDLE: False}.get(status)
+
+
+def _effective_capabilities(agent_type: str, extra: list[str]) -> list[str]:
+    return sorted(set(AGENT_TYPES[agent_type].capabilities) | set(extra))
+
+
+class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
+    """Implements protomesh.agent.v1.AgentService over PostgreSQL."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._store: AgentStore = runtime.state["store"]
+        self._runner: ExecutionRunner = runtime.state["runner"]
+
+    async def _agent(self, agent_id: str) -> AgentRow:
+        parsed = parse_uuid(agent_id)
+        row = await self._store.get_agent(parsed) if parsed else None
+        if row is None:
+            raise NotFound("agent", agent_id)
+        return row
+
+    async def ListAgents(self, request: agent_service_pb2.ListAgentsRequest, context: Any) -> Any:
+        size = validation.page_size(request.page_size)
+        flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
+                          capabilities=(request.capability,) if request.capability else (),
+                          name_contains=request.name_contains)
+        after = validation.decode_page_token(request.page_token, flt)
+        rows, total = await self._store.list_agents(flt, after=after, limit=size + 1)
+        page, more = rows[:size], len(rows) > size
+        token = validation.encode_page_token(page[-1].created_at, page[-1].id, flt) if more else ""
+        return agent_service_pb2.ListAgentsResponse(
+            agents=[agent_message(r) for r in page],
+            page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
+        )
+
+    async def RegisterAgent(self, request: agent_service_pb2.RegisterAgentRequest, context: Any) -> Any:
+        v = Violations()
+        validation.check_name(v, request.name)
+        validation.check_type(v, request.type)
+        validation.check_capabilities(v, request.capabilities)
+        config = from_struct(request.config)
+        validation.check_common(v, description=request.description, labels=dict(request.labels), config=config)
+        v.raise_if_any()
+        row = await self._store.create_agent(
+            name=request.name.strip(), type_=request.type, description=request.description,
+            capabilities=_effective_capabilities(request.type, list(request.capabilities)),
+            config=config, labels=dict(request.labels),
+        )
+        logger.info("agent registered", extra={"agent_id": str(row.id), "agent_type": row.type})
+        return agent_service_pb2.RegisterAgentResponse(agent=agent_message(row))
+
+    async def GetAgent(self, request: agent_service_pb2.GetAgentRequest, context: Any) -> Any:
+        return agent_service_pb2.GetAgentResponse(agent=agent_message(await self._agent(request.agent_id)))
+
+    async def UpdateAgent(self, request: agent_service_pb2.UpdateAgentRequest, context: Any) -> Any:
+        current = await self._agent(request.agent_id)
+        v = Violations()
+        if request.HasField("update_mask"):
+            paths = list(request.update_mask.paths)
+            for i, path in enumerate(paths):
+                v.check(path in _UPDATABLE, f"update_mask.paths[{i}]",
+                        f"unknown field {path!r}; one of {', '.join(_UPDATABLE)}")
+        else:
+            present = {
+                "name": request.HasField("name"), "description": request.HasField("description"),
+                "capabilities": len(request.capabilities) > 0, "config": request.HasField("config"),
+                "labels": len(request.labels) > 0,
+            }
+            paths = [p for p in _UPDATABLE if present[p]]
+        v.check(paths != [], "update_mask", f"nothing to update: set one of {', '.join(_UPDATABLE)}")
+        v.raise_if_any()
+        changes: dict[str, Any] = {}
+        if "name" in paths:
+            validation.check_name(v, request.name)
+            changes["name"] = request.name.strip()
+        if "description" in paths:
+            changes["description"] = request.description
+        if "capabilities" in paths:
+            validation.check_capabilities(v, request.capabilities)
+            changes["capabilities"] = _effective_capabilities(current.type, list(request.capabilities))
+        if "config" in paths:
+            changes["config"] = from_struct(request.config)
+        if "labels" in paths:
+            changes["labels"] = dict(request.labels)
+        validation.check_common(v, description=changes.get("description", ""), labels=changes.get("labels", {}),
+                                config=changes.get("config", {}))
+        v.raise_if_any()
+        row = await self._store.update_agent(current.id, changes)
+        if row is None:
+            raise NotFound("agent", request.agent_id)
+        return agent_service_pb2.UpdateAgentResponse(agent=agent_message(row))
+
+    async def DeregisterAgent(self, request: agent_service_pb2.DeregisterAgentRequest, context: Any) -> Any:
+        parsed = parse_uuid(request.agent_id)
+        deleted, stopped = await self._store.delete_agent(parsed) if parsed else (False, None)
+        if not deleted:
+            raise NotFound("agent", request.agent_id)
+        if stopped:
+            self._runner.stop_local(stopped)
+        logger.info("agent deregistered", extra={"agent_id": request.agent_id})
+        return agent_service_pb2.DeregisterAgentResponse(agent_id=request.agent_id,
+                                                         stopped_execution_id=str(stopped or ""))
+
+    async def ExecuteAgent(self, request: agent_service_pb2.ExecuteAgentRequest, context: Any) -> Any:
+        agent = await self._agent(request.agent_id)
+        given = from_struct(request.input)
+        data = {**agent.config, **given}
+        v = Violations()
+        validation.check_input(v, agent.type, data)
+        v.raise_if_any()
+        execution = await self._store.create_execution(agent.id, given, self._runner.instance_id)
+        self._runner.start(execution, agent.type, data)
+        if request.wait:
+            remaining = context.time_remaining()
+            budget = _WAIT_WITHOUT_DEADLINE_SECONDS if remaining is None else remaining - _WAIT_MARGIN_SECONDS
+            await self._runner.wait(execution.id, max(budget, 0.0))
+        current = await self._store.get_execution(execution.id)
+        return agent_service_pb2.ExecuteAgentResponse(execution=execution_message(current or execution))
+
+    async def GetAgentStatus(self, request: agent_service_pb2.GetAgentStatusRequest, context: Any) -> Any:
+        agent = await self._agent(request.agent_id)
+        if request.execution_id:
+            parsed = parse_uuid(request.execution_id)
+            execution = await self._store.get_execution(parsed) if parsed else None
+            if execution is None or execution.agent_id != agent.id:
+                raise NotFound("execution", request.execution_id)
+        else:
+            execution = await self._store.latest_execution(agent.id)
+        return agent_service_pb2.GetAgentStatusResponse(
+            status=agent_pb2.AGENT_STATUS_BUSY if agent.current_execution_id else agent_pb2.AGENT_STATUS_IDLE,
+            execution=execution_message(execution) if execution else None,
+        )
+
+    async def StopAgent(self, request: agent_service_pb2.StopAgentRequest, context: Any) -> Any:
+        agent = await self._agent(request.agent_id)
+        if request.execution_id:
+            target: uuid.UUID | None = parse_uuid(request.execution_id)
+            existing = await self._store.get_execution(target) if target else None
+            if existing is None or existing.agent_id != agent.id:
+                raise NotFound("execution", request.execution_id)
+        else:
+            target = agent.current_execution_id
+            if target is None:
+                latest = await self._store.latest_execution(agent.id)
+                state = f"its latest execution is {latest.state}" if latest else "it has never run"
+                raise FailedPrecondition(f"agent {request.agent_id} has no pending or running execution; {state}")
+        reason = request.reason or "stopped on request"
+        stopped = await self._store.transition(target, from_states=sources_of("STOPPED"), to="STOPPED", error=reason)
+        if stopped is None:
+            current = await self._store.get_execution(target)
+            state = current.state if current else "gone"
+            raise FailedPrecondition(
+                f"execution {target} is {state}; only PENDING or RUNNING executions can be stopped",
+                metadata={"state": state},
+            )
+        self._runner.stop_local(target)
+        return agent_service_pb2.StopAgentResponse(execution=execution_message(stopped))
+
+    async def DiscoverAgents(self, request: agent_service_pb2.DiscoverAgentsRequest, context: Any) -> Any:
+        v = Violations()
+        v.check(0 <= request.limit <= validation.MAX_PAGE_SIZE, "limit",
+                f"must be between 0 and {validation.MAX_PAGE_SIZE}")
+        if request.type:
+            validation.check_type(v, request.type)
+        validation.check_capabilities(v, request.capabilities)
+        v.raise_if_any()
+        flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
+                          capabilities=tuple(request.capabilities))
+        rows = await self._store.discover(flt, request.limit or validation.DEFAULT_PAGE_SIZE)
+        return agent_service_pb2.DiscoverAgentsResponse(agents=[agent_message(r) for r in rows])
+
+    async def ListAgentTypes(self, request: agent_service_pb2.ListAgentTypesRequest, context: Any) -> Any:
+        return agent_service_pb2.ListAgentTypesResponse(
+            agent_types=[
+                agent_pb2.AgentType(name=s.name, description=s.description, capabilities=s.capabilities,
+                                    input_fields=s.input_fields)
+                for s in AGENT_TYPES.values()
+            ]
+        )
+
+    async def GetInfo(self, request: agent_service_pb2.GetInfoRequest, context: Any) -> Any:
+        return agent_service_pb2.GetInfoResponse(
+            info=self._runtime.service_info(), agent_count=await self._store.count_agents(),
+            agent_types=list(AGENT_TYPES),
+        )
+
+    async def GetHealth(self, request: agent_service_pb2.GetHealthRequest, context: Any) -> Any:
+        return agent_service_pb2.GetHealthResponse(health=self._runtime.health.report())
+
+    async def GetReadiness(self, request: agent_service_pb2.GetReadinessRequest, context: Any) -> Any:
+        report = self._runtime.health.report()
+        if report.state != service_info_pb2.HEALTH_STATE_SERVING:
+            failing = [f"{d.name}: {d.detail}" for d in report.dependencies
+                       if d.state != service_info_pb2.HEALTH_STATE_SERVING]
+            raise Unavailable(f"not ready: {'; '.join(failing) or 'starting'}")
+        return agent_service_pb2.GetReadinessResponse(health=report)
+
+    async def GetLiveness(self, request: agent_service_pb2.GetLivenessRequest, context: Any) -> Any:
+        return agent_service_pb2.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)
+
+

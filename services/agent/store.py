@@ -1,0 +1,271 @@
+"""The agent service's PostgreSQL access: every query it makes, in one place."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from chassis.errors import AlreadyExists, FailedPrecondition
+
+ACTIVE_STATES = ("PENDING", "RUNNING")
+FINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
+
+_AGENT_COLUMNS = """
+    a.id, a.name, a.type, a.description, a.capabilities, a.config, a.labels, a.created_at, a.updated_at,
+    x.id AS current_execution_id
+"""
+_AGENT_FROM = """
+    FROM agents a
+    LEFT JOIN executions x ON x.agent_id = a.id AND x.state IN ('PENDING', 'RUNNING')
+"""
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """An agent as stored, with its active execution if any."""
+
+    id: uuid.UUID
+    name: str
+    type: str
+    description: str
+    capabilities: list[str]
+    config: dict[str, Any]
+    labels: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    current_execution_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """An execution as stored."""
+
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    state: str
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    error: str
+    progress: float
+    runner: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AgentFilter:
+    """Filters shared by ListAgents and DiscoverAgents."""
+
+    type: str = ""
+    busy: bool | None = None
+    capabilities: tuple[str, ...] = ()
+    name_contains: str = ""
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL conditions (joined by AND) and their parameters."""
+        clauses, params = ["TRUE"], []
+        if self.type:
+            clauses.append("a.type = %s")
+            params.append(self.type)
+        if self.busy is not None:
+            clauses.append("x.id IS NOT NULL" if self.busy else "x.id IS NULL")
+        if self.capabilities:
+            clauses.append("a.capabilities @> %s")
+            params.append(list(self.capabilities))
+        if self.name_contains:
+            clauses.append("a.name ILIKE %s")
+            params.append("%" + self.name_contains.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%")
+        return " AND ".join(clauses), params
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """The UUID in value, or None when value cannot be an id."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError):
+        return None
+
+
+class AgentStore:
+    """Queries over the agent schema."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def _one(self, query: str, params: tuple[Any, ...] | list[Any]) -> dict[str, Any] | None:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchone()
+
+    # --- agents ---------------------------------------------------------------------------------
+
+    async def create_agent(
+        self, *, name: str, type_: str, description: str, capabilities: list[str], config: dict[str, Any],
+        labels: dict[str, str],
+    ) -> AgentRow:
+        """Insert an agent; a taken name raises AlreadyExists."""
+        try:
+            row = await self._one(
+                "INSERT INTO agents (id, name, type, description, capabilities, config, labels)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " RETURNING *, NULL::uuid AS current_execution_id",
+                (uuid.uuid4(), name, type_, description, capabilities, Jsonb(config), Jsonb(labels)),
+            )
+        except psycopg.errors.UniqueViolation:
+            raise AlreadyExists(f"an agent named {name!r} already exists", metadata={"field": "name"}) from None
+        assert row is not None
+        return AgentRow(**row)
+
+    async def get_agent(self, agent_id: uuid.UUID) -> AgentRow | None:
+        """One agent, or None."""
+        row = await self._one(f"SELECT {_AGENT_COLUMNS} {_AGENT_FROM} WHERE a.id = %s", (agent_id,))
+        return AgentRow(**row) if row else None
+
+    async def list_agents(
+        self, flt: AgentFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> tuple[list[AgentRow], int]:
+        """A page of agents, newest first, after a (created_at, id) cursor; and the total count."""
+        where, params = flt.where()
+        page_where, page_params = where, list(params)
+        if after:
+            page_where += " AND (a.created_at, a.id) < (%s, %s)"
+            page_params += list(after)
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"SELECT {_AGENT_COLUMNS} {_AGENT_FROM} WHERE {page_where}"
+                " ORDER BY a.created_at DESC, a.id DESC LIMIT %s",
+                [*page_params, limit],
+            )
+            rows = [AgentRow(**r) for r in await cur.fetchall()]
+            await cur.execute(f"SELECT count(*) AS n {_AGENT_FROM} WHERE {where}", params)
+            total = (await cur.fetchone() or {"n": 0})["n"]
+        return rows, total
+
+    async def discover(self, flt: AgentFilter, limit: int) -> list[AgentRow]:
+        """Matching agents, idle ones first, then by name."""
+        where, params = flt.where()
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"SELECT {_AGENT_COLUMNS} {_AGENT_FROM} WHERE {where}"
+                " ORDER BY (x.id IS NOT NULL), a.name LIMIT %s",
+                [*params, limit],
+            )
+            return [AgentRow(**r) for r in await cur.fetchall()]
+
+    async def count_agents(self) -> int:
+        """How many agents are registered."""
+        row = await self._one("SELECT count(*) AS n FROM agents", ())
+        return row["n"] if row else 0
+
+    async def update_agent(self, agent_id: uuid.UUID, changes: dict[str, Any]) -> AgentRow | None:
+        """Apply column changes; None when the agent does not exist; a taken name raises AlreadyExists."""
+        if not changes:
+            return await self.get_agent(agent_id)
+        columns = ", ".join(f"{column} = %s" for column in changes)
+        values = [Jsonb(v) if column in ("config", "labels") else v for column, v in changes.items()]
+        try:
+            row = await self._one(
+                f"WITH updated AS (UPDATE agents SET {columns}, updated_at = now() WHERE id = %s RETURNING *)"
+                " SELECT updated.*, x.id AS current_execution_id FROM updated"
+                " LEFT JOIN executions x ON x.agent_id = updated.id AND x.state IN ('PENDING', 'RUNNING')",
+                [*values, agent_id],
+            )
+        except psycopg.errors.UniqueViolation:
+            raise AlreadyExists(f"an agent named {changes.get('name')!r} already exists",
+                                metadata={"field": "name"}) from None
+        return AgentRow(**row) if row else None
+
+    async def delete_agent(self, agent_id: uuid.UUID) -> tuple[bool, uuid.UUID | None]:
+        """Stop the agent's active execution and delete it; (deleted, stopped execution id)."""
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                "UPDATE executions SET state = 'STOPPED', error = 'agent deregistered', finished_at = now()"
+                " WHERE agent_id = %s AND state IN ('PENDING', 'RUNNING') RETURNING id",
+                (agent_id,),
+            )
+            stopped = await cur.fetchone()
+            await cur.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
+            return cur.rowcount == 1, stopped[0] if stopped else None
+
+    # --- executions -----------------------------------------------------------------------------
+
+    async def create_execution(self, agent_id: uuid.UUID, input_: dict[str, Any], runner: str) -> ExecutionRow:
+        """A new PENDING execution; FailedPrecondition if the agent already has an active one."""
+        try:
+            row = await self._one(
+                "INSERT INTO executions (id, agent_id, state, input, runner)"
+                " VALUES (%s, %s, 'PENDING', %s, %s) RETURNING *",
+                (uuid.uuid4(), agent_id, Jsonb(input_), runner),
+            )
+        except psycopg.errors.UniqueViolation:
+            active = await self._one(
+                "SELECT id FROM executions WHERE agent_id = %s AND state IN ('PENDING', 'RUNNING')", (agent_id,)
+            )
+            raise FailedPrecondition(
+                f"agent {agent_id} is busy with execution {active['id'] if active else '?'}; stop it or wait",
+                metadata={"execution_id": str(active["id"]) if active else ""},
+            ) from None
+        except psycopg.errors.ForeignKeyViolation:
+            raise FailedPrecondition(f"agent {agent_id} was deregistered") from None
+        assert row is not None
+        return ExecutionRow(**row)
+
+    async def get_execution(self, execution_id: uuid.UUID) -> ExecutionRow | None:
+        """One execution, or None."""
+        row = await self._one("SELECT * FROM executions WHERE id = %s", (execution_id,))
+        return ExecutionRow(**row) if row else None
+
+    async def latest_execution(self, agent_id: uuid.UUID) -> ExecutionRow | None:
+        """The agent's active execution, else its newest one, or None."""
+        row = await self._one(
+            "SELECT * FROM executions WHERE agent_id = %s"
+            " ORDER BY (state IN ('PENDING', 'RUNNING')) DESC, created_at DESC LIMIT 1",
+            (agent_id,),
+        )
+        return ExecutionRow(**row) if row else None
+
+    async def transition(
+        self, execution_id: uuid.UUID, *, from_states: tuple[str, ...], to: str, **fields: Any
+    ) -> ExecutionRow | None:
+        """Move an execution to `to` only if it is in one of `from_states`; None if it was not."""
+        sets = ["state = %s"]
+        values: list[Any] = [to]
+        for column, value in fields.items():
+            sets.append(f"{column} = %s")
+            values.append(Jsonb(value) if column == "output" else value)
+        if to == "RUNNING":
+            sets.append("started_at = now()")
+        if to in FINAL_STATES:
+            sets.append("finished_at = now()")
+        row = await self._one(
+            f"UPDATE executions SET {', '.join(sets)} WHERE id = %s AND state = ANY(%s) RETURNING *",
+            [*values, execution_id, list(from_states)],
+        )
+        return ExecutionRow(**row) if row else None
+
+    async def report_progress(self, execution_id: uuid.UUID, progress: float) -> str | None:
+        """Store progress of a running execution; return its state (to notice a stop by another replica)."""
+        row = await self._one(
+            "UPDATE executions SET progress = CASE WHEN state = 'RUNNING' THEN %s ELSE progress END"
+            " WHERE id = %s RETURNING state",
+            (progress, execution_id),
+        )
+        return row["state"] if row else None
+
+    async def fail_active(self, runner: str, reason: str) -> int:
+        """Mark every active execution of this runner FAILED (used when the replica shuts down)."""
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(
+                "UPDATE executions SET state = 'FAILED', error = %s, finished_at = now()"
+                " WHERE runner = %s AND state IN ('PENDING', 'RUNNING')",
+                (reason, runner),
+            )
+            return cur.rowcount
