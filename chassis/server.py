@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chassis import db
 from chassis.config import Settings
+from chassis.contracts import mesh_grpc_services
 from chassis.health import HealthMonitor
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
@@ -162,8 +163,8 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
                 servicer.add_to_server(servicer.factory(runtime), server)
             health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)
             reflection.enable_server_reflection(
-                [*service.grpc_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                 reflection.SERVICE_NAME],
+                sorted({*mesh_grpc_services(), *service.grpc_services,
+                        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME}),
                 server,
             )
             address = f"{settings.grpc_host}:{settings.grpc_port}"

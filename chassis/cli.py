@@ -1,0 +1,242 @@
+"""The `protomesh` command: bring the local mesh up, look at it, take it down."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from chassis.infra.process import InfraError
+from chassis.mesh import Mesh, MeshOptions, grpc_serving, pid_alive, read_state
+from chassis.paths import RUN_DIR
+
+EXAMPLES = """\
+REST (JSON over HTTP, transcoded by Envoy):
+  curl -s http://{gw}/v1/agents/types
+  curl -s -X POST http://{gw}/v1/agents -d '{{"name": "calc", "type": "calculator"}}'
+  curl -s -X POST http://{gw}/v1/agents/AGENT_ID/execute -d '{{"input": {{"expression": "2*(3+4)"}}, "wait": true}}'
+  curl -s http://{gw}/health
+gRPC (same port):
+  grpcurl -plaintext {gw} list
+  grpcurl -plaintext -d '{{"type": "calculator"}}' {gw} protomesh.agent.v1.AgentService/DiscoverAgents
+"""
+
+
+def _parse_replicas(values: list[str]) -> tuple[int, dict[str, int]]:
+    default, per_service = 2, {}
+    for value in values:
+        name, _, count = value.rpartition("=")
+        try:
+            number = int(count)
+        except ValueError:
+            raise SystemExit(f"--replicas {value!r}: expected N or SERVICE=N, e.g. --replicas agent=3") from None
+        if not 1 <= number <= 16:
+            raise SystemExit(f"--replicas {value!r}: the count must be between 1 and 16")
+        if name:
+            per_service[name] = number
+        else:
+            default = number
+    return default, per_service
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the mesh in the foreground (or in the background with --detach) until Ctrl-C."""
+    state_dir: Path = args.state_dir
+    running = read_state(state_dir)
+    if running:
+        print(f"a mesh is already running from {state_dir} (supervisor pid {running['supervisor_pid']}, "
+              f"gateway {running['gateway']}); use `protomesh status`, or `protomesh down` first", file=sys.stderr)
+        return 1
+    if args.detach:
+        return _detach(args)
+    default, per_service = _parse_replicas(args.replicas)
+    options = MeshOptions(
+        state_dir=state_dir, gateway_port=args.port, replicas=per_service, default_replicas=default,
+        database_url=os.environ.get("DATABASE_URL") or None, nats_url=os.environ.get("NATS_URL") or None,
+        service_env={"LOG_LEVEL": args.log_level},
+    )
+    mesh = Mesh(options, progress=lambda message: print(message, flush=True))
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        mesh.start()
+    except InfraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if stop_requested:
+        mesh.stop()
+        return 130
+    gw = mesh.gateway
+    print(f"\nprotomesh is up. REST and gRPC on {gw}; logs in {mesh.log_dir}\n")
+    print(EXAMPLES.format(gw=gw))
+    print("Ctrl-C stops everything." if not args.background_child else "`protomesh down` stops everything.",
+          flush=True)
+    try:
+        while not stop_requested:
+            time.sleep(0.5)
+            if not args.no_restart:
+                mesh.restart_dead_replicas()
+    finally:
+        print("\n==> stopping the mesh (gateway, services, NATS, PostgreSQL) ...", flush=True)
+        mesh.stop()
+        print("    stopped; no process left behind", flush=True)
+    return 0
+
+
+def _detach(args: argparse.Namespace) -> int:
+    argv = [sys.executable, "-m", "chassis.cli", "--state-dir", str(args.state_dir), "up", "--port", str(args.port),
+            "--log-level", args.log_level, "--background-child"]
+    for value in args.replicas:
+        argv += ["--replicas", value]
+    if args.no_restart:
+        argv.append("--no-restart")
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = args.state_dir / "up.log"
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+    print(f"starting the mesh in the background (pid {child.pid}); progress in {log_path}", flush=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            print(f"error: the mesh failed to start:\n{log_path.read_text()[-3000:]}", file=sys.stderr)
+            return 1
+        state = read_state(args.state_dir)
+        if state:
+            print(f"protomesh is up. REST and gRPC on {state['gateway']}. `protomesh status`, `protomesh down`.")
+            return 0
+        time.sleep(0.5)
+    print(f"error: the mesh did not come up within 300s; see {log_path}", file=sys.stderr)
+    return 1
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the health of every part of a running mesh; exit 1 if any part is unhealthy."""
+    state = read_state(args.state_dir)
+    if not state:
+        print(f"no mesh is running from {args.state_dir}; start one with `protomesh up` (or scripts/up)")
+        return 1
+    rows = []
+    for proc in state["processes"]:
+        alive = pid_alive(proc["pid"] or 0)
+        if not alive:
+            health = "DOWN"
+        elif "address" in proc:
+            health = "SERVING" if grpc_serving(proc["address"], proc["grpc_service"]) else "NOT_SERVING"
+        elif proc["name"] == "envoy":
+            health = "READY" if _http_ok(f"http://{state['admin']}/ready") else "NOT_READY"
+        else:
+            health = "RUNNING"
+        rows.append((proc["name"], str(proc["pid"]), proc.get("address", ""), health))
+    if args.json:
+        print(json.dumps({"gateway": state["gateway"], "parts": [dict(zip(("name", "pid", "address", "health"), r,
+                                                                           strict=True)) for r in rows]}))
+    else:
+        print(f"gateway {state['gateway']} (REST + gRPC), Envoy admin {state['admin']}")
+        width = max(len(r[0]) for r in rows)
+        for name, pid, address, health in rows:
+            print(f"  {name:<{width}}  pid {pid:>7}  {address:<16}  {health}")
+    bad = [r for r in rows if r[3] in ("DOWN", "NOT_SERVING", "NOT_READY")]
+    return 1 if bad else 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop a mesh started with `up --detach` (or from another terminal)."""
+    state = read_state(args.state_dir)
+    if not state:
+        print(f"no mesh is running from {args.state_dir}")
+        return 0
+    pid = state["supervisor_pid"]
+    print(f"stopping the mesh (supervisor pid {pid}) ...", flush=True)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_alive(pid):
+        print(f"error: supervisor {pid} did not stop within 60s", file=sys.stderr)
+        return 1
+    print("stopped")
+    return 0
+
+
+def cmd_envoy_config(args: argparse.Namespace) -> int:
+    """Print (or write) the Envoy configuration generated from the contracts."""
+    from chassis.envoy_config import compose_envoy_config
+
+    config = compose_envoy_config(listen_port=args.port, admin_port=args.admin_port)
+    text = json.dumps(config, indent=2) + "\n"
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="protomesh",
+        description="A Python gRPC service mesh: real Envoy, NATS and PostgreSQL on one machine with one command.",
+    )
+    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("PROTOMESH_STATE_DIR", RUN_DIR)),
+                        help="where the mesh keeps data, logs and its state file (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start PostgreSQL, NATS, every service and Envoy; Ctrl-C stops all",
+                        description="Start the whole mesh and serve REST and gRPC on one gateway port. "
+                                    "Uses DATABASE_URL / NATS_URL instead of the embedded servers when set.")
+    up.add_argument("--port", type=int, default=8080, help="gateway port on 127.0.0.1 (default: %(default)s)")
+    up.add_argument("--replicas", action="append", default=[], metavar="N|SERVICE=N",
+                    help="replicas per service (default 2); repeat SERVICE=N for one service, e.g. agent=3")
+    up.add_argument("--detach", "-d", action="store_true", help="run in the background; stop with `protomesh down`")
+    up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                    help="log level of the services (default: %(default)s)")
+    up.add_argument("--no-restart", action="store_true", help="do not restart a replica that exits on its own")
+    up.add_argument("--background-child", action="store_true", help=argparse.SUPPRESS)
+    up.set_defaults(func=cmd_up)
+
+    status = sub.add_parser("status", help="show the health of every part of the running mesh")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
+    down = sub.add_parser("down", help="stop a mesh running in the background")
+    down.set_defaults(func=cmd_down)
+
+    envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
+    envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")
+    envoy.add_argument("--admin-port", type=int, default=9901, help="admin port (default: %(default)s)")
+    envoy.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    envoy.set_defaults(func=cmd_envoy_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `protomesh` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

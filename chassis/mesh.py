@@ -1,0 +1,259 @@
+"""The local mesh: PostgreSQL, nats-server, every service's replicas and Envoy, started and stopped in order."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from chassis.catalog import Catalog, MeshService, load_catalog
+from chassis.envoy_config import EnvoyProcess, build_envoy_config
+from chassis.infra.nats import NatsProcess
+from chassis.infra.ports import LOOPBACK, free_port
+from chassis.infra.postgres import PostgresProcess
+from chassis.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "mesh.json"
+
+
+def grpc_serving(address: str, service: str = "", timeout: float = 1.0) -> bool:
+    """Whether the gRPC server at address reports SERVING for service."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+    except grpc.RpcError:
+        return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+class ReplicaProcess(ManagedProcess):
+    """One replica of a service: `python -m services.<name>` on its own port; ready when SERVING."""
+
+    start_timeout = 90.0
+
+    def __init__(self, service: MeshService, index: int, port: int, env: dict[str, str], log_dir: Path) -> None:
+        self.service = service
+        self.index = index
+        self.port = port
+        self.instance_id = f"{service.name}-{index}"
+        self.name = f"{service.name} replica {index}"
+        child_env = {
+            **os.environ,
+            **env,
+            "GRPC_HOST": LOOPBACK,
+            "GRPC_PORT": str(port),
+            "INSTANCE_ID": self.instance_id,
+            "OTEL_SERVICE_NAME": service.name,
+            "PYTHONUNBUFFERED": "1",
+        }
+        super().__init__(
+            [sys.executable, "-m", service.module],
+            log_path=log_dir / f"{self.instance_id}.log",
+            env=child_env,
+            cwd=REPO_ROOT,
+        )
+
+    @property
+    def address(self) -> str:
+        """host:port of the replica's gRPC server."""
+        return f"{LOOPBACK}:{self.port}"
+
+    def before_start(self) -> None:
+        """The replica's port must be free."""
+        ensure_port_free(self.name, LOOPBACK, self.port)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Ready when the gRPC health service says SERVING."""
+        self.poll_until(lambda: grpc_serving(self.address), timeout, "gRPC health SERVING", interval=0.2)
+
+
+@dataclass
+class MeshOptions:
+    """What `protomesh up` starts."""
+
+    state_dir: Path
+    gateway_port: int = 8080
+    replicas: dict[str, int] = field(default_factory=dict)
+    default_replicas: int = 2
+    database_url: str | None = None
+    nats_url: str | None = None
+    durable: bool = True
+    """False only in tests: PostgreSQL without fsync."""
+    service_env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for every replica (e.g. LOG_LEVEL)."""
+
+
+class Mesh:
+    """Starts, watches and stops the whole local mesh; writes its state to <state_dir>/mesh.json."""
+
+    def __init__(self, options: MeshOptions, catalog: Catalog | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self.catalog = catalog or load_catalog(DESCRIPTOR_SET)
+        self.progress = progress or (lambda message: logger.info(message))
+        self.state_dir = options.state_dir.resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.postgres: PostgresProcess | None = None
+        self.nats: NatsProcess | None = None
+        self.replicas: dict[str, list[ReplicaProcess]] = {}
+        self.envoy: EnvoyProcess | None = None
+        self.admin_port = 0
+        self.database_url = options.database_url or ""
+        self.nats_url = options.nats_url or ""
+
+    @property
+    def gateway(self) -> str:
+        """host:port of Envoy's one listener (REST and gRPC)."""
+        return f"{LOOPBACK}:{self.options.gateway_port}"
+
+    def replica_count(self, service: str) -> int:
+        """How many replicas the options ask for."""
+        return self.options.replicas.get(service, self.options.default_replicas)
+
+    def _step(self, what: str, action: Callable[[], Any]) -> None:
+        started = time.monotonic()
+        self.progress(f"==> {what} ...")
+        action()
+        self.progress(f"    {what}: ok ({time.monotonic() - started:.1f}s)")
+
+    def start(self) -> None:
+        """Start everything in dependency order and wait until all of it is healthy."""
+        unknown = set(self.options.replicas) - {s.name for s in self.catalog.services}
+        if unknown:
+            raise InfraError(f"unknown service(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(s.name for s in self.catalog.services)}")
+        ensure_port_free("gateway (Envoy)", LOOPBACK, self.options.gateway_port,
+                         "stop whatever uses it, or pass --port to use another port")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if not self.database_url:
+                self.postgres = PostgresProcess(self.state_dir / "pgdata", durable=self.options.durable,
+                                                log_path=self.log_dir / "postgres.log")
+                self._step("PostgreSQL 16 (embedded)", self.postgres.start)
+                self.database_url = self.postgres.url
+            if not self.nats_url:
+                self.nats = NatsProcess(self.state_dir / "nats", durable=self.options.durable,
+                                        log_path=self.log_dir / "nats.log")
+                self._step("nats-server with JetStream", self.nats.start)
+                self.nats_url = self.nats.url
+            for service in self.catalog.services:
+                count = self.replica_count(service.name)
+                env = {"DATABASE_URL": self.database_url, "NATS_URL": self.nats_url, **self.options.service_env}
+                self.replicas[service.name] = [
+                    ReplicaProcess(service, i + 1, free_port(), env, self.log_dir) for i in range(count)
+                ]
+                self._step(f"{service.name} service x{count}", self._start_replicas(service.name))
+            self.admin_port = free_port()
+            self.envoy = EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
+            self._step(f"Envoy gateway on {self.gateway}", self.envoy.start)
+            self.write_state()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_replicas(self, service: str) -> Callable[[], None]:
+        def start_all() -> None:
+            # Start every replica first, then wait, so replicas boot in parallel.
+            replicas = self.replicas[service]
+            for replica in replicas:
+                replica.before_start()
+            for replica in replicas:
+                replica.start()
+        return start_all
+
+    def _envoy_config(self) -> dict[str, Any]:
+        upstreams = {name: [(LOOPBACK, r.port) for r in replicas] for name, replicas in self.replicas.items()}
+        return build_envoy_config(self.catalog, upstreams, listen_port=self.options.gateway_port,
+                                  admin_port=self.admin_port, descriptor_set=DESCRIPTOR_SET)
+
+    def all_processes(self) -> list[ManagedProcess]:
+        """Every process the mesh started, in start order."""
+        processes: list[ManagedProcess] = [p for p in (self.postgres, self.nats) if p is not None]
+        for replicas in self.replicas.values():
+            processes.extend(replicas)
+        if self.envoy is not None:
+            processes.append(self.envoy)
+        return processes
+
+    def restart_dead_replicas(self) -> list[str]:
+        """Start again any replica that exited on its own (same port, so Envoy's endpoints stay valid)."""
+        restarted = []
+        for replicas in self.replicas.values():
+            for replica in replicas:
+                if replica.pid is not None and not replica.is_running():
+                    code = replica.returncode
+                    self.progress(f"!!  {replica.instance_id} exited (code {code}); restarting it")
+                    try:
+                        replica.start()
+                        restarted.append(replica.instance_id)
+                    except InfraError as exc:
+                        self.progress(f"!!  {replica.instance_id} failed to restart: {exc}")
+        if restarted:
+            self.write_state()
+        return restarted
+
+    def stop(self) -> None:
+        """Stop everything we started, in reverse order: gateway, services, NATS, PostgreSQL."""
+        for process in reversed(self.all_processes()):
+            if process.is_running():
+                process.stop(timeout=15)
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+
+    def state(self) -> dict[str, Any]:
+        """What `status` and `down` need to know about this mesh."""
+        return {
+            "supervisor_pid": os.getpid(),
+            "gateway": self.gateway,
+            "admin": f"{LOOPBACK}:{self.admin_port}",
+            "database_url": self.database_url,
+            "nats_url": self.nats_url,
+            "started_at": time.time(),
+            "processes": [
+                {"name": p.name, "pid": p.pid, **({"address": p.address, "service": p.service.name,
+                                                  "grpc_service": p.service.grpc_services[0]}
+                                                 if isinstance(p, ReplicaProcess) else {})}
+                for p in self.all_processes()
+            ],
+        }
+
+    def write_state(self) -> None:
+        """Write mesh.json atomically."""
+        path = self.state_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state(), indent=2))
+        tmp.replace(path)
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    """The state of a running mesh, or None when none is recorded or its supervisor is gone."""
+    path = state_dir / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if pid_alive(state.get("supervisor_pid", 0)) else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (and is not a zombie)."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False

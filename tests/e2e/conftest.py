@@ -1,0 +1,34 @@
+"""Fixtures for end-to-end tests: one real mesh per module (PostgreSQL, NATS, 2 agent replicas, Envoy)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from chassis.mesh import Mesh
+from chassis.testing import RestClient, running_mesh
+from protomesh.agent.v1 import agent_service_pb2_grpc
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """A whole mesh on free ports, stopped after the module."""
+    state_dir: Path = tmp_path_factory.mktemp("mesh")
+    with running_mesh(state_dir) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def rest(mesh: Mesh) -> RestClient:
+    """JSON over HTTP through Envoy."""
+    return RestClient(f"http://{mesh.gateway}")
+
+
+@pytest.fixture(scope="module")
+def agents(mesh: Mesh) -> Iterator[agent_service_pb2_grpc.AgentServiceStub]:
+    """A gRPC stub for AgentService through Envoy."""
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        yield agent_service_pb2_grpc.AgentServiceStub(channel)
