@@ -1,0 +1,94 @@
+"""The `protomesh` command as a user runs it: up in the foreground, status, twice, a taken port, Ctrl-C, down."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from chassis.infra.ports import free_port
+from chassis.mesh import pid_alive
+from chassis.testing import RestClient, eventually
+
+CLI = [sys.executable, "-m", "chassis.cli"]
+
+
+def protomesh(state_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "--state-dir", str(state_dir), *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_up_status_twice_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
+    port = free_port()
+    up = subprocess.Popen([*CLI, "--state-dir", str(tmp_path), "up", "--port", str(port), "--replicas", "1"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines: list[str] = []
+        assert up.stdout is not None
+        for line in up.stdout:
+            lines.append(line)
+            if "protomesh is up" in line:
+                break
+        output = "".join(lines)
+        assert "protomesh is up" in output, output
+        assert "==> PostgreSQL" in output and "==> Envoy gateway" in output
+        state = json.loads((tmp_path / "mesh.json").read_text())
+        pids = [p["pid"] for p in state["processes"]]
+        assert len(pids) == 4  # postgres, nats, one agent replica, envoy
+
+        status = protomesh(tmp_path, "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "SERVING" in status.stdout and "READY" in status.stdout
+
+        again = protomesh(tmp_path, "up", "--port", str(free_port()))
+        assert again.returncode == 1 and "already running" in again.stderr
+
+        assert RestClient(f"http://127.0.0.1:{port}").get("/health/live").status == 200
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+        assert up.returncode == 0
+        assert not (tmp_path / "mesh.json").exists()
+        assert [p for p in pids if pid_alive(p)] == []
+        assert protomesh(tmp_path, "status").returncode == 1
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+
+def test_a_taken_gateway_port_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        result = protomesh(tmp_path, "up", "--port", str(taken))
+    assert result.returncode == 1
+    assert f"port {taken}" in result.stderr and "--port" in result.stderr
+    assert not (tmp_path / "pgdata").exists()
+
+
+def test_detached_up_then_down(tmp_path: Path) -> None:
+    port = free_port()
+    started = protomesh(tmp_path, "up", "--detach", "--port", str(port), "--replicas", "agent=1", timeout=180)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"127.0.0.1:{port}" in started.stdout
+        pids = [p["pid"] for p in json.loads((tmp_path / "mesh.json").read_text())["processes"]]
+        assert RestClient(f"http://127.0.0.1:{port}").get("/v1/agents/types").status == 200
+    finally:
+        down = protomesh(tmp_path, "down", timeout=90)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    eventually(lambda: not any(pid_alive(p) for p in pids), timeout=10, what="every mesh process to exit")
+    time.sleep(0.1)
+
+
+def test_help_explains_the_commands() -> None:
+    result = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    for command in ("up", "status", "down"):
+        assert command in result.stdout
+    up_help = subprocess.run([*CLI, "up", "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "--port" in up_help and "--replicas" in up_help and "--detach" in up_help

@@ -1,0 +1,99 @@
+"""The mesh under faults: a replica SIGKILLed under load, PostgreSQL stopped and restarted, graceful shutdown."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+
+from chassis.mesh import Mesh, grpc_serving
+from chassis.testing import RestClient, eventually, running_mesh
+from protomesh.agent.v1 import agent_pb2, agent_service_pb2 as pb
+from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
+
+AGENT_SERVICE = "protomesh.agent.v1.AgentService"
+
+
+@pytest.fixture
+def fresh_mesh(tmp_path: Path) -> Iterator[Mesh]:
+    """A mesh of its own: these tests break things."""
+    with running_mesh(tmp_path / "mesh") as mesh:
+        yield mesh
+
+
+def test_sigkill_one_of_two_replicas_under_load_loses_no_idempotent_request(fresh_mesh: Mesh) -> None:
+    rest = RestClient(f"http://{fresh_mesh.gateway}")
+    agent_id = rest.post("/v1/agents", {"name": "survivor", "type": "calculator"}).body["agent"]["agent_id"]
+    victim = fresh_mesh.replicas["agent"][0]
+    results: list[int] = []
+    grpc_errors: list[grpc.StatusCode] = []
+
+    with grpc.insecure_channel(fresh_mesh.gateway) as channel:
+        stub = AgentServiceStub(channel)
+
+        def one_round(i: int) -> None:
+            results.append(rest.get(f"/v1/agents/{agent_id}").status)
+            try:
+                stub.GetAgent(pb.GetAgentRequest(agent_id=agent_id), timeout=10)
+            except grpc.RpcError as error:
+                grpc_errors.append(error.code())
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [pool.submit(one_round, i) for i in range(150)]
+            time.sleep(0.3)
+            victim.kill()
+            concurrent.futures.wait(futures, timeout=120)
+            for future in futures:
+                future.result()
+    assert not victim.is_running()
+    assert len(results) == 150
+    assert set(results) == {200}, f"failed REST requests: {[s for s in results if s != 200]}"
+    assert grpc_errors == []
+
+
+def test_health_flips_when_postgres_stops_and_recovers_when_it_returns(fresh_mesh: Mesh) -> None:
+    rest = RestClient(f"http://{fresh_mesh.gateway}")
+    replica = fresh_mesh.replicas["agent"][0]
+    assert fresh_mesh.postgres is not None
+    assert grpc_serving(replica.address, AGENT_SERVICE)
+    fresh_mesh.postgres.stop()
+    eventually(lambda: not grpc_serving(replica.address, AGENT_SERVICE), what="NOT_SERVING without PostgreSQL")
+    ready = eventually(lambda: (r := rest.get("/health/ready")).status == 503 and r, what="/health/ready 503")
+    assert "postgres" in ready.body["message"]
+    health = rest.get("/health")
+    assert health.status == 200 and health.body["health"]["state"] == "HEALTH_STATE_NOT_SERVING"
+    unavailable = rest.get("/v1/agents")
+    assert unavailable.status == 503
+    assert rest.get("/health/live").status == 200
+    fresh_mesh.postgres.start()
+    eventually(lambda: grpc_serving(replica.address, AGENT_SERVICE), what="SERVING after PostgreSQL returns")
+    eventually(lambda: rest.get("/health/ready").status == 200, what="/health/ready 200 again")
+    eventually(lambda: rest.post("/v1/agents", {"name": "after-outage", "type": "calculator"}).status == 200,
+               what="writes to work again")
+
+
+def test_graceful_shutdown_lets_an_in_flight_call_finish(fresh_mesh: Mesh) -> None:
+    replica = fresh_mesh.replicas["agent"][1]
+    with grpc.insecure_channel(replica.address) as channel:
+        stub = AgentServiceStub(channel)
+        agent = stub.RegisterAgent(pb.RegisterAgentRequest(name="slow", type="prime-finder"), timeout=10).agent
+        request = pb.ExecuteAgentRequest(agent_id=agent.agent_id, wait=True, input=struct_pb2.Struct())
+        request.input.update({"limit": 30_000_000})  # a couple of seconds of sieving
+        in_flight = stub.ExecuteAgent.future(request, timeout=60)
+        eventually(lambda: stub.GetAgentStatus(pb.GetAgentStatusRequest(agent_id=agent.agent_id), timeout=5)
+                   .execution.state == agent_pb2.EXECUTION_STATE_RUNNING, what="the execution to run")
+        assert replica.pid is not None
+        import os
+
+        os.kill(replica.pid, signal.SIGTERM)
+        response = in_flight.result(timeout=60)
+    assert response.execution.state == agent_pb2.EXECUTION_STATE_SUCCEEDED
+    assert response.execution.output["count"] == 1857859  # pi(3 * 10^7)
+    eventually(lambda: not replica.is_running(), what="the replica to exit after the call")
+    assert replica.returncode == 0
