@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health, health_pb2
+
+from chassis.errors import Unavailable
 from protomesh.common.v1 import service_info_pb2
 
 logger = logging.getLogger(__name__)
@@ -99,6 +101,15 @@ class HealthMonitor:
         if self._task:
             self._task.cancel()
         await self.servicer.enter_graceful_shutdown()
+
+    def require_ready(self) -> service_info_pb2.HealthReport:
+        """The report when serving; otherwise raise Unavailable naming what is wrong (HTTP 503)."""
+        report = self.report()
+        if report.state != service_info_pb2.HEALTH_STATE_SERVING:
+            failing = [f"{d.name}: {d.detail}" for d in report.dependencies
+                       if d.state != service_info_pb2.HEALTH_STATE_SERVING]
+            raise Unavailable(f"not ready: {'; '.join(failing) or 'starting'}")
+        return report
 
     def report(self) -> service_info_pb2.HealthReport:
         """The current health as the contracts' HealthReport."""

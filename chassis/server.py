@@ -17,7 +17,6 @@ import grpc
 from google.protobuf import descriptor, duration_pb2, timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from protomesh.common.v1 import service_info_pb2
 from psycopg_pool import AsyncConnectionPool
 
 from chassis import db
@@ -26,6 +25,7 @@ from chassis.contracts import mesh_grpc_services
 from chassis.health import HealthMonitor
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
+from protomesh.common.v1 import service_info_pb2
 
 logger = logging.getLogger(__name__)
 

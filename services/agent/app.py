@@ -6,9 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
-
 import chassis
+from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from services.agent.runner import ExecutionRunner
 from services.agent.servicer import AgentServicer
 from services.agent.store import AgentStore

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
-from protomesh.agent.v1 import agent_pb2
 
+from protomesh.agent.v1 import agent_pb2
 from services.agent.store import AgentRow, ExecutionRow
 
 _STATES = {

@@ -6,11 +6,10 @@ import logging
 import uuid
 from typing import Any
 
+from chassis import Runtime
+from chassis.errors import FailedPrecondition, NotFound, Violations
 from protomesh.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 from protomesh.common.v1 import pagination_pb2, service_info_pb2
-
-from chassis import Runtime
-from chassis.errors import FailedPrecondition, NotFound, Unavailable, Violations
 from services.agent import validation
 from services.agent.agent_types import AGENT_TYPES
 from services.agent.messages import agent_message, execution_message, from_struct
@@ -217,12 +216,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         return agent_service_pb2.GetHealthResponse(health=self._runtime.health.report())
 
     async def GetReadiness(self, request: agent_service_pb2.GetReadinessRequest, context: Any) -> Any:
-        report = self._runtime.health.report()
-        if report.state != service_info_pb2.HEALTH_STATE_SERVING:
-            failing = [f"{d.name}: {d.detail}" for d in report.dependencies
-                       if d.state != service_info_pb2.HEALTH_STATE_SERVING]
-            raise Unavailable(f"not ready: {'; '.join(failing) or 'starting'}")
-        return agent_service_pb2.GetReadinessResponse(health=report)
+        return agent_service_pb2.GetReadinessResponse(health=self._runtime.health.require_ready())
 
     async def GetLiveness(self, request: agent_service_pb2.GetLivenessRequest, context: Any) -> Any:
         return agent_service_pb2.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)

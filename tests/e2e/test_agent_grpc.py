@@ -16,7 +16,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from chassis.mesh import Mesh
-from protomesh.agent.v1 import agent_pb2, agent_service_pb2 as pb
+from protomesh.agent.v1 import agent_pb2
+from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
 
 
