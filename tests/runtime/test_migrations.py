@@ -72,5 +72,5 @@ async def test_a_failing_migration_leaves_nothing_half_applied(postgres: Postgre
 
 def test_badly_named_migration_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "init.sql").write_text("SELECT 1;")
-    with pytest.raises(ValueError, match="NNN_name.sql"):
+    with pytest.raises(ValueError, match=r"NNN_name\.sql"):
         db.load_migrations(tmp_path)

@@ -1,0 +1,267 @@
+"""Service registry: one interface, two backends (NATS JetStream KV embedded default; Consul via py-consul)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.kv import KeyValue
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One registered replica of a service."""
+
+    service: str
+    instance_id: str
+    address: str
+    port: int
+    version: str = ""
+    tags: tuple[str, ...] = ()
+    serving: bool = True
+    heartbeat_at: float = 0.0
+    ttl: float = DEFAULT_TTL_SECONDS
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        """host:port to dial."""
+        return f"{self.address}:{self.port}"
+
+    def alive(self, now: float | None = None) -> bool:
+        """Whether the last heartbeat is younger than the TTL."""
+        return (now or time.time()) - self.heartbeat_at <= self.ttl
+
+    def to_json(self) -> bytes:
+        """The registry entry."""
+        return json.dumps({**asdict(self), "tags": list(self.tags)}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Instance:
+        """Parse a registry entry."""
+        data = json.loads(raw)
+        data["tags"] = tuple(data.get("tags", ()))
+        return cls(**data)
+
+
+class Registry(Protocol):
+    """What every backend offers."""
+
+    async def register(self, instance: Instance) -> None:
+        """Add (or refresh) an instance."""
+
+    async def heartbeat(self, instance: Instance) -> None:
+        """Tell the registry the instance is still alive (and whether it is serving)."""
+
+    async def deregister(self, instance: Instance) -> None:
+        """Remove an instance at once."""
+
+    async def instances(self, service: str) -> list[Instance]:
+        """Healthy instances of a service, sorted by instance id."""
+
+    def watch(self, service: str) -> AsyncIterator[list[Instance]]:
+        """The healthy instances now, then again every time they change."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+def _key(service: str, instance_id: str) -> str:
+    return f"{service}.{instance_id}"
+
+
+class NatsKvRegistry:
+    """Registry in a JetStream key-value bucket: one key per instance, refreshed by heartbeats.
+
+    An entry counts only while its last heartbeat is younger than its TTL, so a replica killed
+    with SIGKILL drops out within its TTL even though nobody deletes its key; the bucket's max
+    age removes such leftovers from storage. Watchers see puts and deletes at once and re-check
+    ages on a timer for expiries.
+    """
+
+    BUCKET = "protomesh_registry"
+    BUCKET_MAX_AGE_SECONDS = 300.0
+
+    def __init__(self, nc: nats.NATS, *, owns_connection: bool = False) -> None:
+        self._nc = nc
+        self._owns = owns_connection
+        self._kv: KeyValue | None = None
+
+    @classmethod
+    async def connect(cls, url: str) -> NatsKvRegistry:
+        """A registry with its own NATS connection."""
+        nc = await nats.connect(url, name="protomesh-registry", max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        return cls(nc, owns_connection=True)
+
+    async def _bucket(self) -> KeyValue:
+        if self._kv is None:
+            js = self._nc.jetstream()
+            try:
+                self._kv = await js.key_value(self.BUCKET)
+            except nats.js.errors.BucketNotFoundError:
+                try:
+                    self._kv = await js.create_key_value(KeyValueConfig(
+                        bucket=self.BUCKET, history=1, ttl=self.BUCKET_MAX_AGE_SECONDS, storage=StorageType.FILE,
+                        description="protomesh service registry: one key per replica"))
+                except nats.js.errors.BadRequestError:
+                    self._kv = await js.key_value(self.BUCKET)  # another replica created it first
+        return self._kv
+
+    async def register(self, instance: Instance) -> None:
+        await self.heartbeat(instance)
+
+    async def heartbeat(self, instance: Instance) -> None:
+        kv = await self._bucket()
+        stamped = Instance(**{**asdict(instance), "heartbeat_at": time.time()})
+        await kv.put(_key(instance.service, instance.instance_id), stamped.to_json())
+
+    async def deregister(self, instance: Instance) -> None:
+        kv = await self._bucket()
+        await kv.delete(_key(instance.service, instance.instance_id))
+
+    async def _all(self, service: str) -> dict[str, Instance]:
+        kv = await self._bucket()
+        found: dict[str, Instance] = {}
+        watcher = await kv.watch(f"{service}.*", ignore_deletes=True)
+        try:
+            while True:
+                entry = await watcher.updates(timeout=2)
+                if entry is None:
+                    break
+                if entry.value:
+                    found[entry.key] = Instance.from_json(entry.value)
+        finally:
+            await watcher.stop()
+        return found
+
+    async def instances(self, service: str) -> list[Instance]:
+        now = time.time()
+        return sorted((i for i in (await self._all(service)).values() if i.alive(now) and i.serving),
+                      key=lambda i: i.instance_id)
+
+    async def watch(self, service: str) -> AsyncIterator[list[Instance]]:
+        kv = await self._bucket()
+        known: dict[str, Instance] = {}
+        watcher = await kv.watch(f"{service}.*")
+        last: list[Instance] | None = None
+        check_every = DEFAULT_TTL_SECONDS / 5
+        replayed = False  # the watcher first replays current values, then sends None once
+        try:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=check_every)
+                    if entry is None:
+                        replayed = True
+                except nats.errors.TimeoutError:
+                    entry = None
+                if entry is not None:
+                    if entry.operation in ("DEL", "PURGE") or not entry.value:
+                        known.pop(entry.key, None)
+                    else:
+                        known[entry.key] = Instance.from_json(entry.value)
+                if not replayed:
+                    continue
+                now = time.time()
+                live = sorted((i for i in known.values() if i.alive(now) and i.serving), key=lambda i: i.instance_id)
+                if last is None or [i.target for i in live] != [i.target for i in last]:
+                    last = live
+                    yield live
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
+
+    async def close(self) -> None:
+        if self._owns:
+            await self._nc.close()
+
+
+class ConsulRegistry:
+    """Registry in Consul (py-consul): Consul runs a gRPC health check and deregisters critical replicas.
+
+    Heartbeats are not needed (Consul probes the replica itself); watchers use blocking queries
+    on /v1/health/service/<name>?passing.
+    """
+
+    def __init__(self, address: str, *, check_interval: str = "1s", deregister_after: str = "10s",
+                 wait: str = "30s") -> None:
+        import consul.aio
+
+        host, _, port = address.removeprefix("http://").partition(":")
+        self._consul = consul.aio.Consul(host=host, port=int(port or 8500))
+        self._check_interval = check_interval
+        self._deregister_after = deregister_after
+        self._wait = wait
+
+    async def register(self, instance: Instance) -> None:
+        import consul
+
+        health_target = f"{instance.address}:{instance.port}"
+        await self._consul.agent.service.register(
+            instance.service, service_id=instance.instance_id, address=instance.address, port=instance.port,
+            tags=list(instance.tags), meta={"version": instance.version, **instance.meta},
+            check=consul.Check.grpc(health_target, self._check_interval, deregister=self._deregister_after),
+        )
+
+    async def heartbeat(self, instance: Instance) -> None:
+        return None
+
+    async def deregister(self, instance: Instance) -> None:
+        await self._consul.agent.service.deregister(instance.instance_id)
+
+    @staticmethod
+    def _parse(nodes: list[dict[str, Any]]) -> list[Instance]:
+        found = []
+        for node in nodes:
+            svc = node["Service"]
+            meta = dict(svc.get("Meta") or {})
+            found.append(Instance(service=svc["Service"], instance_id=svc["ID"],
+                                  address=svc.get("Address") or node["Node"]["Address"], port=int(svc["Port"]),
+                                  version=meta.pop("version", ""), tags=tuple(svc.get("Tags") or ()),
+                                  heartbeat_at=time.time(), meta=meta))
+        return sorted(found, key=lambda i: i.instance_id)
+
+    async def instances(self, service: str) -> list[Instance]:
+        _, nodes = await self._consul.health.service(service, passing=True)
+        return self._parse(nodes)
+
+    async def watch(self, service: str) -> AsyncIterator[list[Instance]]:
+        index = None
+        last: list[str] | None = None
+        while True:
+            try:
+                index, nodes = await self._consul.health.service(service, passing=True, index=index, wait=self._wait)
+            except Exception as exc:  # Consul unreachable: keep the last view, try again shortly
+                logger.warning("consul watch failed", extra={"service": service, "error": str(exc)})
+                await asyncio.sleep(1)
+                continue
+            live = self._parse(nodes)
+            targets = [i.target for i in live]
+            if targets != last:
+                last = targets
+                yield live
+
+    async def close(self) -> None:
+        await self._consul.close()
+
+
+async def registry_from_env(consul_address: str | None, nats_url: str | None) -> Registry | None:
+    """Consul when CONSUL_HTTP_ADDR is set, else NATS KV when NATS_URL is set, else no registry."""
+    if consul_address:
+        return ConsulRegistry(consul_address)
+    if nats_url:
+        return await NatsKvRegistry.connect(nats_url)
+    return None
