@@ -63,6 +63,13 @@ class Settings:
     """PostgreSQL connection URL (DATABASE_URL)."""
     nats_url: str | None = None
     """NATS server URL (NATS_URL)."""
+    consul_http_addr: str | None = None
+    """Consul agent host:port (CONSUL_HTTP_ADDR); when set, the registry is Consul instead of NATS KV."""
+    advertise_host: str = "127.0.0.1"
+    """Address other replicas and Envoy dial (ADVERTISE_HOST); defaults to GRPC_HOST, or this host's
+    name when GRPC_HOST is 0.0.0.0."""
+    registry_ttl_seconds: float = 5.0
+    """A replica that stops heartbeating drops out of the registry after this long (REGISTRY_TTL_SECONDS)."""
     instance_id: str = ""
     """Unique id of this replica (INSTANCE_ID); defaults to service-host-random."""
     log_level: str = "INFO"
@@ -93,12 +100,17 @@ class Settings:
         database_url = _optional(env, "DATABASE_URL")
         if database_url and not database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must start with postgresql://")
+        grpc_host = _text(env, "GRPC_HOST", "127.0.0.1")
+        default_advertise = socket.gethostname() if grpc_host in ("0.0.0.0", "::", "[::]") else grpc_host
         return cls(
             service=service,
-            grpc_host=_text(env, "GRPC_HOST", "127.0.0.1"),
+            grpc_host=grpc_host,
             grpc_port=_int(env, "GRPC_PORT", 50051, low=0, high=65535),
             database_url=database_url,
             nats_url=_optional(env, "NATS_URL"),
+            consul_http_addr=_optional(env, "CONSUL_HTTP_ADDR"),
+            advertise_host=_text(env, "ADVERTISE_HOST", default_advertise),
+            registry_ttl_seconds=_float(env, "REGISTRY_TTL_SECONDS", 5.0, low=0.5, high=600),
             instance_id=instance,
             log_level=level,
             shutdown_grace_seconds=_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0, low=0, high=600),

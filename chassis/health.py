@@ -16,6 +16,9 @@ from protomesh.common.v1 import service_info_pb2
 
 logger = logging.getLogger(__name__)
 
+LIVENESS = "liveness"
+"""Health service name that reports SERVING while the process runs, even with a dependency down."""
+
 Probe = Callable[[], Awaitable[None]]
 """Raises when its dependency is unusable."""
 
@@ -94,6 +97,8 @@ class HealthMonitor:
         state = health_pb2.HealthCheckResponse.SERVING if self.serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in self._names:
             await self.servicer.set(name, state)
+        # Liveness probes ask for this name: alive while the process answers, whatever its dependencies.
+        await self.servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
 
     async def shutdown(self) -> None:
         """Report NOT_SERVING from now on and stop probing."""

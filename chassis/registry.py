@@ -7,8 +7,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import nats
@@ -265,3 +265,42 @@ async def registry_from_env(consul_address: str | None, nats_url: str | None) ->
     if nats_url:
         return await NatsKvRegistry.connect(nats_url)
     return None
+
+
+class Registration:
+    """Keeps one replica registered while it runs: register, heartbeat with its serving state, deregister."""
+
+    def __init__(self, registry: Registry, instance: Instance, serving: Callable[[], bool]) -> None:
+        self._registry = registry
+        self._instance = instance
+        self._serving = serving
+        self._task: asyncio.Task[None] | None = None
+
+    def _current(self) -> Instance:
+        return replace(self._instance, serving=self._serving())
+
+    async def start(self) -> None:
+        """Register now and heartbeat every fifth of the TTL in the background."""
+        await self._registry.register(self._current())
+        self._task = asyncio.create_task(self._beat(), name="registry-heartbeat")
+        logger.info("registered", extra={"registry": type(self._registry).__name__,
+                                         "target": self._instance.target})
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self._instance.ttl / 5)
+            try:
+                await self._registry.heartbeat(self._current())
+            except Exception as exc:  # the registry being away must not take the replica down
+                logger.warning("registry heartbeat failed", extra={"error": str(exc)})
+
+    async def stop(self) -> None:
+        """Deregister at once, so the gateway and clients stop choosing this replica."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        try:
+            await self._registry.deregister(self._instance)
+        except Exception as exc:
+            logger.warning("registry deregistration failed; the entry expires by TTL", extra={"error": str(exc)})

@@ -25,6 +25,7 @@ from chassis.contracts import mesh_grpc_services
 from chassis.health import HealthMonitor
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
+from chassis.registry import Instance, Registration, Registry, registry_from_env
 from protomesh.common.v1 import service_info_pb2
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class Runtime:
     pool: AsyncConnectionPool | None = None
     started_at: float = field(default_factory=time.time)
     bound_port: int = 0
+    registry: Registry | None = None
+    """Where replicas find each other (NATS KV or Consul); None when neither is configured."""
     state: dict[str, Any] = field(default_factory=dict)
     """Objects the lifespan opens for the servicers, by name."""
 
@@ -134,6 +137,22 @@ async def _database(runtime: Runtime) -> AsyncIterator[None]:
         await pool.close()
 
 
+async def _registration(runtime: Runtime) -> Registration | None:
+    settings = runtime.settings
+    registry = await registry_from_env(settings.consul_http_addr, settings.nats_url)
+    if registry is None:
+        return None
+    runtime.registry = registry
+    instance = Instance(
+        service=runtime.service.name, instance_id=settings.instance_id, address=settings.advertise_host,
+        port=runtime.bound_port, version=settings.version, tags=tuple(runtime.service.grpc_services),
+        ttl=settings.registry_ttl_seconds,
+    )
+    registration = Registration(registry, instance, lambda: runtime.health.serving)
+    await registration.start()
+    return registration
+
+
 def _install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -174,6 +193,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
                 raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
             await server.start()
             await health_monitor.start()
+            registration = await _registration(runtime)
             logger.info(
                 "serving",
                 extra={"address": f"{settings.grpc_host}:{runtime.bound_port}", "services": service.grpc_services,
@@ -183,7 +203,11 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
             await stop.wait()
             logger.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
             await health_monitor.shutdown()
+            if registration:
+                await registration.stop()
             await server.stop(settings.shutdown_grace_seconds)
+            if runtime.registry:
+                await runtime.registry.close()
     logger.info("stopped")
 
 
