@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
-
+from chassis.protos import timestamp, to_struct
 from protomesh.agent.v1 import agent_pb2
 from services.agent.store import AgentRow, ExecutionRow
 
@@ -17,29 +13,6 @@ _STATES = {
     "FAILED": agent_pb2.EXECUTION_STATE_FAILED,
     "STOPPED": agent_pb2.EXECUTION_STATE_STOPPED,
 }
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    """A protobuf Timestamp, or None for a missing time."""
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def to_struct(data: dict[str, Any] | None) -> struct_pb2.Struct | None:
-    """A Struct from a JSON-like dict."""
-    if data is None:
-        return None
-    struct = struct_pb2.Struct()
-    struct.update(data)
-    return struct
-
-
-def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A JSON-like dict from a Struct."""
-    return json_format.MessageToDict(struct)
 
 
 def agent_message(row: AgentRow) -> agent_pb2.Agent:

@@ -6,15 +6,16 @@ import logging
 import uuid
 from typing import Any
 
-from chassis import Runtime
+from chassis import Runtime, pagination
 from chassis.errors import FailedPrecondition, NotFound, Violations
+from chassis.protos import from_struct, parse_uuid
 from protomesh.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 from protomesh.common.v1 import pagination_pb2, service_info_pb2
 from services.agent import validation
 from services.agent.agent_types import AGENT_TYPES
-from services.agent.messages import agent_message, execution_message, from_struct
+from services.agent.messages import agent_message, execution_message
 from services.agent.runner import ExecutionRunner, sources_of
-from services.agent.store import AgentFilter, AgentRow, AgentStore, parse_uuid
+from services.agent.store import AgentFilter, AgentRow, AgentStore
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +49,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         return row
 
     async def ListAgents(self, request: agent_service_pb2.ListAgentsRequest, context: Any) -> Any:
-        size = validation.page_size(request.page_size)
+        size = pagination.page_size(request.page_size)
         flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
                           capabilities=(request.capability,) if request.capability else (),
                           name_contains=request.name_contains)
-        after = validation.decode_page_token(request.page_token, flt)
+        after = pagination.decode_time_id_token(request.page_token, flt)
         rows, total = await self._store.list_agents(flt, after=after, limit=size + 1)
         page, more = rows[:size], len(rows) > size
-        token = validation.encode_page_token(page[-1].created_at, page[-1].id, flt) if more else ""
+        token = pagination.encode_time_id_token(page[-1].created_at, page[-1].id, flt) if more else ""
         return agent_service_pb2.ListAgentsResponse(
             agents=[agent_message(r) for r in page],
             page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
@@ -186,15 +187,15 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
     async def DiscoverAgents(self, request: agent_service_pb2.DiscoverAgentsRequest, context: Any) -> Any:
         v = Violations()
-        v.check(0 <= request.limit <= validation.MAX_PAGE_SIZE, "limit",
-                f"must be between 0 and {validation.MAX_PAGE_SIZE}")
+        v.check(0 <= request.limit <= pagination.MAX_PAGE_SIZE, "limit",
+                f"must be between 0 and {pagination.MAX_PAGE_SIZE}")
         if request.type:
             validation.check_type(v, request.type)
         validation.check_capabilities(v, request.capabilities)
         v.raise_if_any()
         flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
                           capabilities=tuple(request.capabilities))
-        rows = await self._store.discover(flt, request.limit or validation.DEFAULT_PAGE_SIZE)
+        rows = await self._store.discover(flt, request.limit or pagination.DEFAULT_PAGE_SIZE)
         return agent_service_pb2.DiscoverAgentsResponse(agents=[agent_message(r) for r in rows])
 
     async def ListAgentTypes(self, request: agent_service_pb2.ListAgentTypesRequest, context: Any) -> Any:

@@ -86,14 +86,6 @@ class AgentFilter:
         return " AND ".join(clauses), params
 
 
-def parse_uuid(value: str) -> uuid.UUID | None:
-    """The UUID in value, or None when value cannot be an id."""
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError):
-        return None
-
-
 class AgentStore:
     """Queries over the agent schema."""
 

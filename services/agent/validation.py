@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 import re
-import uuid
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from chassis.errors import FieldViolation, InvalidArgument, Violations
+from chassis.errors import Violations
 from services.agent.agent_types import AGENT_TYPES
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,127}$")
@@ -21,8 +16,6 @@ MAX_DESCRIPTION = 2000
 MAX_CAPABILITIES = 32
 MAX_LABELS = 32
 MAX_CONFIG_BYTES = 64 * 1024
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 
 def check_name(v: Violations, name: str, field: str = "name") -> None:
@@ -60,35 +53,3 @@ def check_common(v: Violations, *, description: str, labels: dict[str, str], con
 def check_input(v: Violations, agent_type: str, data: dict[str, Any]) -> None:
     """The agent type's own input rules."""
     AGENT_TYPES[agent_type].validate(data, v)
-
-
-def page_size(value: int, field: str = "page_size") -> int:
-    """0 means the default; negative or too large is an error."""
-    if value < 0 or value > MAX_PAGE_SIZE:
-        raise InvalidArgument([FieldViolation(field, f"must be between 0 and {MAX_PAGE_SIZE}")])
-    return value or DEFAULT_PAGE_SIZE
-
-
-def _fingerprint(filters: Any) -> str:
-    return hashlib.sha256(repr(filters).encode()).hexdigest()[:12]
-
-
-def encode_page_token(created_at: datetime, agent_id: uuid.UUID, filters: Any) -> str:
-    """An opaque cursor bound to the filters it was issued for."""
-    raw = json.dumps({"t": created_at.isoformat(), "i": str(agent_id), "f": _fingerprint(filters)})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str, filters: Any) -> tuple[datetime, uuid.UUID] | None:
-    """The cursor in a token; INVALID_ARGUMENT if it is malformed or the filters changed."""
-    if not token:
-        return None
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        cursor = datetime.fromisoformat(raw["t"]), uuid.UUID(raw["i"])
-        matches = raw["f"] == _fingerprint(filters)
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidArgument([FieldViolation("page_token", "not a token issued by this API")]) from None
-    if not matches:
-        raise InvalidArgument([FieldViolation("page_token", "issued for different filters; start again without it")])
-    return cursor
