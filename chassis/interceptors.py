@@ -11,6 +11,7 @@ import grpc
 import psycopg
 import psycopg_pool
 
+from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
 from chassis.errors import ServiceError, Unavailable
 
 logger = logging.getLogger("chassis.calls")
@@ -30,6 +31,9 @@ def _wrap_unary(method: str, behavior: Handler) -> Handler:
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         code = grpc.StatusCode.OK
+        remaining = context.time_remaining()
+        propagated = tuple((k, v) for k, v in (context.invocation_metadata() or ()) if k in PROPAGATED_HEADERS)
+        current_call.set(CallContext(None if remaining is None else time.monotonic() + remaining, propagated))
         try:
             response = await behavior(request, context)
             code = context.code() or grpc.StatusCode.OK

@@ -1,0 +1,39 @@
+"""What an incoming call passes on to the calls it makes: its deadline and its trace context."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass
+
+PROPAGATED_HEADERS = ("traceparent", "tracestate", "x-request-id")
+"""Incoming metadata copied onto every outbound call made while serving the request."""
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """The deadline and propagated headers of the call being served."""
+
+    deadline: float | None
+    """time.monotonic() value by which the caller wants an answer, or None for no deadline."""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None."""
+        return None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
+
+
+current_call: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("current_call", default=None)
+
+
+def outbound_timeout(default: float) -> float:
+    """The timeout for an outbound call: the default, shortened to what the current caller has left."""
+    call = current_call.get()
+    remaining = call.remaining() if call else None
+    return default if remaining is None else min(default, remaining)
+
+
+def outbound_metadata() -> tuple[tuple[str, str], ...]:
+    """Headers to propagate on an outbound call."""
+    call = current_call.get()
+    return call.headers if call else ()

@@ -1,0 +1,136 @@
+"""Discovery-aware clients: a typed stub for another service by name, balanced over its healthy replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
+
+import grpc
+
+from chassis.callcontext import outbound_metadata, outbound_timeout
+from chassis.errors import Unavailable
+from chassis.registry import Instance, Registry
+
+logger = logging.getLogger(__name__)
+
+StubT = TypeVar("StubT")
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+# After a replica fails to connect, skip it this long unless it is the only one left.
+EJECT_SECONDS = 2.0
+
+
+class _Endpoint:
+    def __init__(self, instance: Instance, stub_factory: Callable[[grpc.aio.Channel], Any]) -> None:
+        self.instance = instance
+        self.channel = grpc.aio.insecure_channel(instance.target)
+        self.stub = stub_factory(self.channel)
+        self.ejected_until = 0.0
+
+
+class ServiceClient(Generic[StubT]):
+    """Calls a service found in the registry, round robin over its healthy replicas.
+
+    It keeps one channel per replica and follows the registry's watch as replicas come and go.
+    Every call gets a deadline (the default, shortened to the caller's remaining budget) and
+    carries the caller's trace headers. Resilience policies (breaker, retries, bulkhead) wrap
+    `_invoke`, the one place every call passes through.
+    """
+
+    def __init__(self, registry: Registry, service: str, stub_factory: Callable[[grpc.aio.Channel], StubT], *,
+                 default_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self.service = service
+        self._registry = registry
+        self._stub_factory = stub_factory
+        self._default_timeout = default_timeout
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._order = itertools.count()
+        self._watch_task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self, wait: float = 0.0) -> None:
+        """Start following the registry; optionally wait up to `wait` seconds for a first replica."""
+        self._watch_task = asyncio.create_task(self._follow(), name=f"discovery-{self.service}")
+        if wait:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), wait)
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async for instances in self._registry.watch(self.service):
+                    self._update(instances)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the registry went away; keep the last view and watch again
+                logger.warning("registry watch failed; retrying", extra={"service": self.service, "error": str(exc)})
+                await asyncio.sleep(1.0)
+
+    def _update(self, instances: list[Instance]) -> None:
+        wanted = {i.target: i for i in instances}
+        for target in list(self._endpoints):
+            if target not in wanted:
+                endpoint = self._endpoints.pop(target)
+                asyncio.get_running_loop().create_task(endpoint.channel.close(grace=5))
+        for target, instance in wanted.items():
+            if target not in self._endpoints:
+                self._endpoints[target] = _Endpoint(instance, self._stub_factory)
+        if self._endpoints:
+            self._ready.set()
+        logger.info("instances changed", extra={"service": self.service, "targets": sorted(self._endpoints)})
+
+    @property
+    def targets(self) -> list[str]:
+        """host:port of every replica currently known."""
+        return sorted(self._endpoints)
+
+    def _pick(self) -> _Endpoint:
+        endpoints = list(self._endpoints.values())
+        if not endpoints:
+            raise Unavailable(f"no healthy {self.service} replica is registered")
+        now = time.monotonic()
+        usable = [e for e in endpoints if e.ejected_until <= now] or endpoints
+        return usable[next(self._order) % len(usable)]
+
+    async def _invoke(self, method: str, request: Any, timeout: float | None, metadata: Any) -> Any:
+        endpoint = self._pick()
+        call_timeout = outbound_timeout(timeout or self._default_timeout)
+        headers = (*outbound_metadata(), *(metadata or ()))
+        try:
+            return await getattr(endpoint.stub, method)(request, timeout=call_timeout, metadata=headers or None)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                endpoint.ejected_until = time.monotonic() + EJECT_SECONDS
+            raise
+
+    @property
+    def stub(self) -> StubT:
+        """A stub whose every call goes to the next healthy replica."""
+        return cast(StubT, _BalancedStub(self))
+
+    async def close(self) -> None:
+        """Stop following the registry and close every channel."""
+        if self._watch_task:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+        for endpoint in self._endpoints.values():
+            await endpoint.channel.close()
+        self._endpoints.clear()
+
+
+class _BalancedStub:
+    def __init__(self, client: ServiceClient[Any]) -> None:
+        self._client = client
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        async def call(request: Any, *, timeout: float | None = None, metadata: Any = None) -> Any:
+            return await self._client._invoke(method, request, timeout, metadata)
+
+        call.__name__ = method
+        return call
