@@ -23,7 +23,8 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    """An integer variable within low..high, or default when unset; ConfigError names a bad one."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -36,7 +37,8 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    """A number variable within low..high, or default when unset; ConfigError names a bad one."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -105,19 +107,19 @@ class Settings:
         return cls(
             service=service,
             grpc_host=grpc_host,
-            grpc_port=_int(env, "GRPC_PORT", 50051, low=0, high=65535),
+            grpc_port=env_int(env, "GRPC_PORT", 50051, low=0, high=65535),
             database_url=database_url,
             nats_url=_optional(env, "NATS_URL"),
             consul_http_addr=_optional(env, "CONSUL_HTTP_ADDR"),
             advertise_host=_text(env, "ADVERTISE_HOST", default_advertise),
-            registry_ttl_seconds=_float(env, "REGISTRY_TTL_SECONDS", 5.0, low=0.5, high=600),
+            registry_ttl_seconds=env_float(env, "REGISTRY_TTL_SECONDS", 5.0, low=0.5, high=600),
             instance_id=instance,
             log_level=level,
-            shutdown_grace_seconds=_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0, low=0, high=600),
-            health_interval_seconds=_float(env, "HEALTH_INTERVAL_SECONDS", 1.0, low=0.05, high=60),
-            db_pool_min=_int(env, "DB_POOL_MIN", 2, low=0, high=100),
-            db_pool_max=_int(env, "DB_POOL_MAX", 10, low=1, high=200),
-            db_acquire_timeout_seconds=_float(env, "DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, low=0.1, high=120),
-            startup_timeout_seconds=_float(env, "STARTUP_TIMEOUT_SECONDS", 60.0, low=1, high=3600),
+            shutdown_grace_seconds=env_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0, low=0, high=600),
+            health_interval_seconds=env_float(env, "HEALTH_INTERVAL_SECONDS", 1.0, low=0.05, high=60),
+            db_pool_min=env_int(env, "DB_POOL_MIN", 2, low=0, high=100),
+            db_pool_max=env_int(env, "DB_POOL_MAX", 10, low=1, high=200),
+            db_acquire_timeout_seconds=env_float(env, "DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, low=0.1, high=120),
+            startup_timeout_seconds=env_float(env, "STARTUP_TIMEOUT_SECONDS", 60.0, low=1, high=3600),
             version=_text(env, "SERVICE_VERSION", "0.1.0"),
         )
