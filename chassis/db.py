@@ -41,11 +41,13 @@ def load_migrations(folder: Path) -> list[Migration]:
     return migrations
 
 
-async def migrate(url: str, schema: str, folder: Path) -> list[int]:
+async def migrate(url: str, schema: str, folder: Path, *, table: str = "schema_migrations") -> list[int]:
     """Apply the schema's pending migrations; return the versions applied.
 
     Safe to run twice and from several replicas at once: a session advisory lock keyed by the
-    schema serialises the runners, and each migration commits with its version row.
+    schema serialises the runners, and each migration commits with its version row. `table`
+    records the applied versions; the chassis's own migrations use another table than the
+    service's, so both number their files from 001.
     """
     applied: list[int] = []
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -54,13 +56,13 @@ async def migrate(url: str, schema: str, folder: Path) -> list[int]:
             await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             await conn.execute(
                 sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {}.schema_migrations ("
+                    "CREATE TABLE IF NOT EXISTS {}.{} ("
                     " version integer PRIMARY KEY, name text NOT NULL,"
                     " applied_at timestamptz NOT NULL DEFAULT now())"
-                ).format(sql.Identifier(schema))
+                ).format(sql.Identifier(schema), sql.Identifier(table))
             )
             cur = await conn.execute(
-                sql.SQL("SELECT version FROM {}.schema_migrations").format(sql.Identifier(schema))
+                sql.SQL("SELECT version FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             )
             done = {row[0] for row in await cur.fetchall()}
             for migration in load_migrations(folder):
@@ -70,8 +72,8 @@ async def migrate(url: str, schema: str, folder: Path) -> list[int]:
                     await conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
                     await conn.execute(migration.sql.encode())
                     await conn.execute(
-                        sql.SQL("INSERT INTO {}.schema_migrations (version, name) VALUES (%s, %s)").format(
-                            sql.Identifier(schema)
+                        sql.SQL("INSERT INTO {}.{} (version, name) VALUES (%s, %s)").format(
+                            sql.Identifier(schema), sql.Identifier(table)
                         ),
                         (migration.version, migration.name),
                     )
