@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from chassis.infra.process import InfraError
-from chassis.mesh import Mesh, MeshOptions, grpc_serving, pid_alive, read_state
+from chassis.mesh import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
 from chassis.paths import RUN_DIR
 
 EXAMPLES = """\
@@ -59,7 +59,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     options = MeshOptions(
         state_dir=state_dir, gateway_port=args.port, replicas=per_service, default_replicas=default,
         database_url=os.environ.get("DATABASE_URL") or None, nats_url=os.environ.get("NATS_URL") or None,
+        consul_http_addr=os.environ.get("CONSUL_HTTP_ADDR") or None,
         service_env={"LOG_LEVEL": args.log_level},
+        only=[name.strip() for name in args.only.split(",")] if args.only else None,
     )
     mesh = Mesh(options, progress=lambda message: print(message, flush=True))
     stop_requested = False
@@ -88,6 +90,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             time.sleep(0.5)
             if not args.no_restart:
                 mesh.restart_dead_replicas()
+            mesh.apply_desired()
     finally:
         print("\n==> stopping the mesh (gateway, services, NATS, PostgreSQL) ...", flush=True)
         mesh.stop()
@@ -102,6 +105,8 @@ def _detach(args: argparse.Namespace) -> int:
         argv += ["--replicas", value]
     if args.no_restart:
         argv.append("--no-restart")
+    if args.only:
+        argv += ["--only", args.only]
     args.state_dir.mkdir(parents=True, exist_ok=True)
     log_path = args.state_dir / "up.log"
     with open(log_path, "ab") as log:
@@ -179,6 +184,35 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    """Change the replica count of services in the running mesh and wait until the gateway routes to them."""
+    state = read_state(args.state_dir)
+    if not state:
+        print(f"no mesh is running from {args.state_dir}; start one with `protomesh up`", file=sys.stderr)
+        return 1
+    desired = dict(state.get("replicas", {}))
+    for value in args.counts:
+        name, _, count = value.partition("=")
+        if name not in desired or not count.isdigit() or not 1 <= int(count) <= 16:
+            print(f"error: {value!r}: expected SERVICE=N with N from 1 to 16 and SERVICE one of "
+                  f"{', '.join(sorted(desired))}", file=sys.stderr)
+            return 2
+        desired[name] = int(count)
+    path = args.state_dir / DESIRED_FILE
+    path.write_text(json.dumps(desired))
+    print(f"asked the mesh for {', '.join(f'{k}={v}' for k, v in sorted(desired.items()))} ...", flush=True)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        current = read_state(args.state_dir) or {}
+        if current.get("replicas") == desired:
+            print("done: " + ", ".join(f"{k}={v}" for k, v in sorted(desired.items())))
+            return 0
+        time.sleep(0.3)
+    print(f"error: the mesh did not reach {desired} within {args.timeout:.0f}s; see `protomesh status`",
+          file=sys.stderr)
+    return 1
+
+
 def cmd_envoy_config(args: argparse.Namespace) -> int:
     """Print (or write) the Envoy configuration generated from the contracts."""
     from chassis.envoy_config import compose_envoy_config
@@ -213,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--detach", "-d", action="store_true", help="run in the background; stop with `protomesh down`")
     up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                     help="log level of the services (default: %(default)s)")
+    up.add_argument("--only", metavar="SERVICE[,SERVICE]", help="run only these services (default: all)")
     up.add_argument("--no-restart", action="store_true", help="do not restart a replica that exits on its own")
     up.add_argument("--background-child", action="store_true", help=argparse.SUPPRESS)
     up.set_defaults(func=cmd_up)
@@ -223,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="stop a mesh running in the background")
     down.set_defaults(func=cmd_down)
+
+    scale = sub.add_parser("scale", help="change the number of replicas of a service in the running mesh",
+                           description="Start or stop replicas; new ones get traffic as soon as they register.")
+    scale.add_argument("counts", nargs="+", metavar="SERVICE=N", help="e.g. agent=3")
+    scale.add_argument("--timeout", type=float, default=90, help="seconds to wait (default: %(default)s)")
+    scale.set_defaults(func=cmd_scale)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

@@ -44,22 +44,32 @@ def build_envoy_config(
     admin_port: int,
     descriptor_set: Path,
     listen_host: str = LOOPBACK,
+    admin_host: str = LOOPBACK,
+    eds_dir: Path | None = None,
+    dns_upstreams: bool = False,
 ) -> dict[str, Any]:
     """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
 
     One listener on listen_host:listen_port serves REST/JSON (transcoded to gRPC) and native
-    gRPC, over HTTP/1.1 or h2c. `upstreams` maps a service's short name (``agent``) to its
-    replicas; every catalog service gets a cluster, so a service without replicas answers
-    UNAVAILABLE/503 rather than 404.
+    gRPC, over HTTP/1.1 or h2c. Every catalog service gets a cluster, so a service without
+    replicas answers UNAVAILABLE/503 rather than 404. Its endpoints come from one of:
+    `eds_dir` (files rewritten from the registry, see chassis.eds: the local mesh), DNS names
+    (`dns_upstreams`, compose/Kubernetes service names), or the fixed `upstreams` map.
     """
     unknown = sorted(set(upstreams) - set(catalog.names))
     if unknown:
         raise ValueError(f"upstreams for services not in the catalog: {unknown}; known: {catalog.names}")
     return {
-        "admin": {"address": _socket_address(LOOPBACK, admin_port)},
+        # File-based EDS needs a node identity.
+        "node": {"id": "protomesh-gateway", "cluster": "protomesh"},
+        "admin": {"address": _socket_address(admin_host, admin_port)},
         "static_resources": {
             "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set))],
-            "clusters": [_cluster(service, upstreams.get(service.name, ())) for service in catalog],
+            "clusters": [
+                _cluster(service, _endpoint_source(service.name, upstreams.get(service.name, ()), eds_dir,
+                                                   dns_upstreams))
+                for service in catalog
+            ],
         },
         # Envoy warns at start-up without a bound on downstream connections; this is the bound.
         "overload_manager": {
@@ -197,6 +207,11 @@ def _routes(catalog: Catalog) -> list[dict[str, Any]]:
                 routes.append(_route(method.grpc_path, {"path": method.grpc_path}, service, method))
         for package in service.packages:
             routes.append(_route(package, {"prefix": f"/{package}."}, service, None))
+    if catalog.services:
+        # Every replica's reflection describes the whole mesh's contracts, so any cluster can
+        # answer grpcurl's list/describe through the gateway.
+        reflection = catalog.services[0]
+        routes.append(_route("reflection", {"prefix": "/grpc.reflection."}, reflection, None))
     return routes
 
 
@@ -208,13 +223,35 @@ def _route(name: str, match: dict[str, Any], service: MeshService, method: MeshM
     }
 
 
-def _cluster(service: MeshService, endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+def _endpoint_source(name: str, endpoints: Sequence[Endpoint], eds_dir: Path | None,
+                     dns: bool) -> dict[str, Any]:
+    if eds_dir is not None:
+        return {
+            "type": "EDS",
+            "eds_cluster_config": {
+                "service_name": name,
+                "eds_config": {
+                    "resource_api_version": "V3",
+                    "path_config_source": {
+                        "path": str((eds_dir / f"{name}.json").resolve()),
+                        # Envoy reloads the file when a rename lands in this folder (atomic writes).
+                        "watched_directory": {"path": str(eds_dir.resolve())},
+                    },
+                },
+            },
+        }
+    if dns:
+        return {"type": "STRICT_DNS", "dns_lookup_family": "V4_ONLY",
+                "load_assignment": cluster_load_assignment(name, endpoints or [(name, 50051)])}
+    return {"type": "STATIC", "load_assignment": cluster_load_assignment(name, endpoints)}
+
+
+def _cluster(service: MeshService, source: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": service.name,
-        "type": "STATIC",
+        **source,
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
-        "load_assignment": cluster_load_assignment(service.name, endpoints),
         "typed_extension_protocol_options": {
             _HTTP_PROTOCOL_OPTIONS: _any(
                 _HTTP_PROTOCOL_OPTIONS,
@@ -490,3 +527,21 @@ class EnvoyProcess(ManagedProcess):
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+
+COMPOSE_DESCRIPTOR_PATH = Path("/etc/envoy/protomesh.binpb")
+"""Where compose and Kubernetes mount gen/protomesh.binpb into the Envoy container."""
+
+
+def compose_envoy_config(*, listen_port: int = 8080, admin_port: int = 9901, catalog: Catalog | None = None,
+                         descriptor_path: Path = COMPOSE_DESCRIPTOR_PATH) -> dict[str, Any]:
+    """Envoy's config for containers: services reached by their DNS names on port 50051.
+
+    Listens on 0.0.0.0 inside the container (the compose file publishes it on the host's loopback).
+    """
+    from chassis.catalog import load_catalog
+
+    catalog = catalog or load_catalog()
+    return build_envoy_config(catalog, {}, listen_port=listen_port, admin_port=admin_port,
+                              descriptor_set=descriptor_path, listen_host="0.0.0.0", admin_host="0.0.0.0",
+                              dns_upstreams=True)

@@ -10,9 +10,10 @@ from typing import Any
 import grpc
 import psycopg
 import psycopg_pool
+from google.protobuf.message import DecodeError
 
 from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
-from chassis.errors import ServiceError, Unavailable
+from chassis.errors import FieldViolation, InvalidArgument, ServiceError, Unavailable
 
 logger = logging.getLogger("chassis.calls")
 
@@ -27,15 +28,49 @@ def _as_service_error(exc: Exception) -> ServiceError | None:
     return None
 
 
-def _wrap_unary(method: str, behavior: Handler) -> Handler:
+class _Undecodable:
+    """Stands in for a request grpc could not decode, so the call fails as INVALID_ARGUMENT, not UNKNOWN."""
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:  # e.g. a Struct nested deeper than protobuf's 100-level limit
+            return _Undecodable(exc)
+
+    return decode
+
+
+def _decoded(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument([FieldViolation(
+            "request", f"cannot be decoded: {request.error}; protobuf nests messages at most 100 levels deep,"
+            " which is about 33 levels of JSON objects in a google.protobuf.Struct")])
+    return request
+
+
+INSTANCE_HEADER = "x-protomesh-instance"
+"""Response header naming the replica that answered (curl -i shows it; the mesh uses it to probe routing)."""
+
+
+def _wrap_unary(method: str, behavior: Handler, identity: tuple[tuple[str, str], ...]) -> Handler:
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
+        if identity:
+            await context.send_initial_metadata(identity)
         code = grpc.StatusCode.OK
         remaining = context.time_remaining()
         propagated = tuple((k, v) for k, v in (context.invocation_metadata() or ()) if k in PROPAGATED_HEADERS)
         current_call.set(CallContext(None if remaining is None else time.monotonic() + remaining, propagated))
         try:
-            response = await behavior(request, context)
+            response = await behavior(_decoded(request), context)
             code = context.code() or grpc.StatusCode.OK
             return response
         except Exception as exc:
@@ -73,8 +108,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     Wrapped handlers are cached per method so the per-call cost is one dict lookup.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, instance_id: str = "") -> None:
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
+        self._identity = ((INSTANCE_HEADER, instance_id),) if instance_id else ()
 
     async def intercept_service(
         self,
@@ -89,8 +125,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or not handler.unary_unary or handler.request_streaming or handler.response_streaming:
             return handler
         wrapped = grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            _wrap_unary(method, handler.unary_unary, self._identity),
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
         self._cache[method] = wrapped

@@ -16,16 +16,21 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chassis.catalog import Catalog, MeshService, load_catalog
+from chassis.eds import RegistryBridge
 from chassis.envoy_config import EnvoyProcess, build_envoy_config
 from chassis.infra.nats import NatsProcess
 from chassis.infra.ports import LOOPBACK, free_port
 from chassis.infra.postgres import PostgresProcess
 from chassis.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
+from chassis.registry import Instance, registry_from_env
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "mesh.json"
+DESIRED_FILE = "desired.json"
+"""`protomesh scale` writes the wanted replica counts here; the supervisor applies them."""
 
 
 def grpc_serving(address: str, service: str = "", timeout: float = 1.0) -> bool:
@@ -91,10 +96,14 @@ class MeshOptions:
     default_replicas: int = 2
     database_url: str | None = None
     nats_url: str | None = None
+    consul_http_addr: str | None = None
+    """When set, replicas register in Consul and Envoy follows Consul instead of NATS KV."""
     durable: bool = True
     """False only in tests: PostgreSQL without fsync."""
     service_env: dict[str, str] = field(default_factory=dict)
     """Extra environment for every replica (e.g. LOG_LEVEL)."""
+    only: list[str] | None = None
+    """Run only these services (the gateway still knows every contract); None runs all."""
 
 
 class Mesh:
@@ -111,7 +120,9 @@ class Mesh:
         self.nats: NatsProcess | None = None
         self.replicas: dict[str, list[ReplicaProcess]] = {}
         self.envoy: EnvoyProcess | None = None
+        self.bridge: RegistryBridge | None = None
         self.admin_port = 0
+        self._next_index: dict[str, int] = {}
         self.database_url = options.database_url or ""
         self.nats_url = options.nats_url or ""
 
@@ -132,7 +143,7 @@ class Mesh:
 
     def start(self) -> None:
         """Start everything in dependency order and wait until all of it is healthy."""
-        unknown = set(self.options.replicas) - {s.name for s in self.catalog.services}
+        unknown = (set(self.options.replicas) | set(self.options.only or ())) - set(self.catalog.names)
         if unknown:
             raise InfraError(f"unknown service(s) {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(s.name for s in self.catalog.services)}")
@@ -150,35 +161,107 @@ class Mesh:
                                         log_path=self.log_dir / "nats.log")
                 self._step("nats-server with JetStream", self.nats.start)
                 self.nats_url = self.nats.url
-            for service in self.catalog.services:
-                count = self.replica_count(service.name)
-                env = {"DATABASE_URL": self.database_url, "NATS_URL": self.nats_url, **self.options.service_env}
-                self.replicas[service.name] = [
-                    ReplicaProcess(service, i + 1, free_port(), env, self.log_dir) for i in range(count)
-                ]
-                self._step(f"{service.name} service x{count}", self._start_replicas(service.name))
+            self.bridge = RegistryBridge(
+                lambda: registry_from_env(self.options.consul_http_addr, self.nats_url),
+                self.catalog.names, self.state_dir / "eds", on_change=self._registry_changed)
+            self.bridge.start()
             self.admin_port = free_port()
             self.envoy = EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
             self._step(f"Envoy gateway on {self.gateway}", self.envoy.start)
+            for service in self.catalog.services:
+                if self.options.only is not None and service.name not in self.options.only:
+                    continue
+                count = self.replica_count(service.name)
+                self.replicas[service.name] = []
+                self._step(f"{service.name} service x{count}", lambda s=service, c=count: self._scale_to(s.name, c))
             self.write_state()
         except BaseException:
             self.stop()
             raise
 
-    def _start_replicas(self, service: str) -> Callable[[], None]:
-        def start_all() -> None:
-            # Start every replica first, then wait, so replicas boot in parallel.
-            replicas = self.replicas[service]
-            for replica in replicas:
-                replica.before_start()
-            for replica in replicas:
-                replica.start()
-        return start_all
+    def _replica_env(self) -> dict[str, str]:
+        env = {"DATABASE_URL": self.database_url, "NATS_URL": self.nats_url, **self.options.service_env}
+        if self.options.consul_http_addr:
+            env["CONSUL_HTTP_ADDR"] = self.options.consul_http_addr
+        return env
+
+    def _scale_to(self, service: str, count: int, *, wait: bool = True) -> None:
+        """Start or stop replicas until `count` run; wait until the gateway routes to all of them."""
+        replicas = self.replicas.setdefault(service, [])
+        mesh_service = self.catalog.service(service)
+        added = []
+        while len(replicas) < count:
+            index = self._next_index.get(service, 0) + 1
+            self._next_index[service] = index
+            replica = ReplicaProcess(mesh_service, index, free_port(), self._replica_env(), self.log_dir)
+            replica.before_start()
+            replicas.append(replica)
+            added.append(replica)
+        # Start together, then wait: replicas boot in parallel.
+        for replica in added:
+            replica.start()
+        while len(replicas) > count:
+            replica = replicas.pop()
+            self.progress(f"    stopping {replica.instance_id}")
+            replica.stop(timeout=15)
+        if wait:
+            self.wait_routed(service, timeout=30)
+        self.write_state()
+
+    def wait_routed(self, service: str, timeout: float) -> None:
+        """Wait until calls through the gateway reach exactly this service's running replicas."""
+        wanted = {r.instance_id for r in self.replicas.get(service, []) if r.is_running()}
+        deadline = time.monotonic() + timeout
+        seen: set[str] = set()
+        while time.monotonic() < deadline:
+            seen = self.answering_instances(service, calls=4 * max(len(wanted), 1))
+            if seen == wanted:
+                return
+            time.sleep(0.1)
+        raise InfraError(f"the gateway does not route to the {service} replicas {sorted(wanted)} after "
+                         f"{timeout:.0f}s (it reached {sorted(seen)}); see {self.log_dir}")
+
+    def answering_instances(self, service: str, calls: int) -> set[str]:
+        """Replicas that answer a read-only call sent through the gateway, by their instance header."""
+        probe = next((m for m in self.catalog.service(service).methods
+                      if m.idempotency_level == "NO_SIDE_EFFECTS"), None)
+        if probe is None:
+            return set()
+        seen = set()
+        with grpc.insecure_channel(self.gateway) as channel:
+            call_probe = channel.unary_unary(probe.grpc_path)
+            for _ in range(calls):
+                try:
+                    _, call = call_probe.with_call(b"", timeout=2)
+                    metadata = call.initial_metadata()
+                except grpc.RpcError as error:
+                    metadata = error.initial_metadata()  # type: ignore[attr-defined]
+                seen |= {value for key, value in metadata or () if key == INSTANCE_HEADER}
+        return seen
+
+    def _registry_changed(self, service: str, instances: list[Instance]) -> None:
+        logger.info("registry changed", extra={"service": service, "targets": [i.target for i in instances]})
+
+    def apply_desired(self) -> None:
+        """Apply replica counts written by `protomesh scale`, if any changed."""
+        path = self.state_dir / DESIRED_FILE
+        try:
+            desired = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        for service, count in desired.items():
+            if service in self.replicas and len(self.replicas[service]) != count:
+                self.progress(f"==> scaling {service} from {len(self.replicas[service])} to {count}")
+                try:
+                    self._scale_to(service, int(count))
+                    self.progress(f"    {service}: {count} replica(s), all routed")
+                except InfraError as exc:
+                    self.progress(f"!!  scaling {service} failed: {exc}")
 
     def _envoy_config(self) -> dict[str, Any]:
-        upstreams = {name: [(LOOPBACK, r.port) for r in replicas] for name, replicas in self.replicas.items()}
-        return build_envoy_config(self.catalog, upstreams, listen_port=self.options.gateway_port,
-                                  admin_port=self.admin_port, descriptor_set=DESCRIPTOR_SET)
+        return build_envoy_config(self.catalog, {}, listen_port=self.options.gateway_port,
+                                  admin_port=self.admin_port, descriptor_set=DESCRIPTOR_SET,
+                                  eds_dir=self.state_dir / "eds")
 
     def all_processes(self) -> list[ManagedProcess]:
         """Every process the mesh started, in start order."""
@@ -208,10 +291,20 @@ class Mesh:
 
     def stop(self) -> None:
         """Stop everything we started, in reverse order: gateway, services, NATS, PostgreSQL."""
+        # The gateway first (no new calls), then replicas (they drain and deregister), then the rest.
+        if self.envoy is not None and self.envoy.is_running():
+            self.envoy.stop(timeout=15)
+        for replicas in self.replicas.values():
+            for replica in replicas:
+                if replica.is_running():
+                    replica.stop(timeout=15)
+        if self.bridge is not None:
+            self.bridge.stop()
         for process in reversed(self.all_processes()):
             if process.is_running():
                 process.stop(timeout=15)
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        (self.state_dir / DESIRED_FILE).unlink(missing_ok=True)
 
     def state(self) -> dict[str, Any]:
         """What `status` and `down` need to know about this mesh."""
@@ -222,6 +315,7 @@ class Mesh:
             "database_url": self.database_url,
             "nats_url": self.nats_url,
             "started_at": time.time(),
+            "replicas": {name: len(replicas) for name, replicas in self.replicas.items()},
             "processes": [
                 {"name": p.name, "pid": p.pid, **({"address": p.address, "service": p.service.name,
                                                   "grpc_service": p.service.grpc_services[0]}

@@ -172,7 +172,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
     )
     runtime = Runtime(service=service, settings=settings, health=health_monitor)
     server = grpc.aio.server(
-        interceptors=[CallInterceptor()],
+        interceptors=[CallInterceptor(settings.instance_id)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
     )
     async with _database(runtime):

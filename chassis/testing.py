@@ -22,10 +22,13 @@ TEST_SERVICE_ENV = {"HEALTH_INTERVAL_SECONDS": "0.3", "SHUTDOWN_GRACE_SECONDS": 
 
 @contextlib.contextmanager
 def running_mesh(state_dir: Path, *, replicas: int = 2, database_url: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> Iterator[Mesh]:
-    """A whole mesh on free ports (PostgreSQL without fsync), stopped by PID afterwards."""
+                 extra_env: dict[str, str] | None = None, only: list[str] | None = None) -> Iterator[Mesh]:
+    """A whole mesh on free ports (PostgreSQL without fsync), stopped by PID afterwards.
+
+    `only` limits which services run (tests of one service need not boot the others).
+    """
     options = MeshOptions(state_dir=state_dir, gateway_port=free_port(), default_replicas=replicas,
-                          database_url=database_url, durable=False,
+                          database_url=database_url, durable=False, only=only,
                           service_env={**TEST_SERVICE_ENV, **(extra_env or {})})
     mesh = Mesh(options)
     mesh.start()

@@ -17,7 +17,7 @@ from protomesh.agent.v1 import agent_service_pb2_grpc
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A whole mesh on free ports, stopped after the module."""
     state_dir: Path = tmp_path_factory.mktemp("mesh")
-    with running_mesh(state_dir) as started:
+    with running_mesh(state_dir, only=["agent"]) as started:
         yield started
 
 

@@ -24,8 +24,8 @@ def protomesh(state_dir: Path, *args: str, timeout: float = 60) -> subprocess.Co
 
 def test_up_status_twice_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
     port = free_port()
-    up = subprocess.Popen([*CLI, "--state-dir", str(tmp_path), "up", "--port", str(port), "--replicas", "1"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = subprocess.Popen([*CLI, "--state-dir", str(tmp_path), "up", "--port", str(port), "--replicas", "1",
+                           "--only", "agent"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines: list[str] = []
         assert up.stdout is not None
@@ -72,7 +72,8 @@ def test_a_taken_gateway_port_is_reported_before_anything_starts(tmp_path: Path)
 
 def test_detached_up_then_down(tmp_path: Path) -> None:
     port = free_port()
-    started = protomesh(tmp_path, "up", "--detach", "--port", str(port), "--replicas", "agent=1", timeout=180)
+    started = protomesh(tmp_path, "up", "--detach", "--port", str(port), "--replicas", "agent=1", "--only", "agent",
+                        timeout=180)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"127.0.0.1:{port}" in started.stdout

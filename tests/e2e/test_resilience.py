@@ -24,7 +24,7 @@ AGENT_SERVICE = "protomesh.agent.v1.AgentService"
 @pytest.fixture
 def fresh_mesh(tmp_path: Path) -> Iterator[Mesh]:
     """A mesh of its own: these tests break things."""
-    with running_mesh(tmp_path / "mesh") as mesh:
+    with running_mesh(tmp_path / "mesh", only=["agent"]) as mesh:
         yield mesh
 
 

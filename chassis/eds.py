@@ -1,0 +1,122 @@
+"""Envoy follows the registry: endpoint files (file-based EDS) rewritten whenever the registry changes.
+
+Why files and not an xDS gRPC server: Envoy watches the folder with inotify and applies a new
+file within milliseconds, the files can be read by a person debugging the mesh, and there is no
+extra server whose own failure would freeze the gateway's view. The bridge that writes them runs
+inside the `protomesh up` supervisor, next to the Envoy it feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from chassis.registry import Instance, Registry
+
+logger = logging.getLogger(__name__)
+
+CLA_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+
+
+def eds_path(eds_dir: Path, service: str) -> Path:
+    """The endpoint file of one service's cluster."""
+    return eds_dir / f"{service}.json"
+
+
+def load_assignment(service: str, endpoints: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """A ClusterLoadAssignment for Envoy."""
+    return {
+        "@type": CLA_TYPE,
+        "cluster_name": service,
+        "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+            for host, port in endpoints
+        ]}],
+    }
+
+
+def write_endpoints(eds_dir: Path, service: str, endpoints: Sequence[tuple[str, int]], version: int) -> None:
+    """Replace a service's endpoint file atomically (Envoy must never read half a file)."""
+    eds_dir.mkdir(parents=True, exist_ok=True)
+    target = eds_path(eds_dir, service)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps({"version_info": str(version), "resources": [load_assignment(service, endpoints)]}))
+    os.replace(tmp, target)
+
+
+class RegistryBridge:
+    """Watches every service in the registry and keeps Envoy's endpoint files in step, in its own thread."""
+
+    def __init__(self, registry_factory: Callable[[], Any], services: Sequence[str], eds_dir: Path,
+                 on_change: Callable[[str, list[Instance]], None] | None = None) -> None:
+        self._registry_factory = registry_factory
+        self._services = list(services)
+        self.eds_dir = eds_dir
+        self._on_change = on_change or (lambda service, instances: None)
+        self._views: dict[str, list[Instance]] = {s: [] for s in self._services}
+        self._version = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        """Write empty endpoint files (Envoy needs them at start) and start following the registry."""
+        for service in self._services:
+            write_endpoints(self.eds_dir, service, [], 0)
+        self._thread = threading.Thread(target=self._run, name="registry-bridge", daemon=True)
+        self._thread.start()
+
+    def view(self, service: str) -> list[Instance]:
+        """The instances the bridge last wrote for a service."""
+        with self._lock:
+            return list(self._views.get(service, []))
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        registry: Registry = await self._registry_factory()
+        tasks = [asyncio.create_task(self._follow(registry, s)) for s in self._services]
+        try:
+            await asyncio.to_thread(self._stopped.wait)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await registry.close()
+
+    async def _follow(self, registry: Registry, service: str) -> None:
+        while True:
+            try:
+                async for instances in registry.watch(service):
+                    with self._lock:
+                        self._version += 1
+                        self._views[service] = instances
+                        write_endpoints(self.eds_dir, service, [(i.address, i.port) for i in instances],
+                                        self._version)
+                    self._on_change(service, instances)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS restarting: keep the last endpoints, watch again
+                logger.warning("registry watch failed; retrying", extra={"service": service, "error": str(exc)})
+                await asyncio.sleep(1.0)
+
+    def stop(self) -> None:
+        """Stop following the registry (the endpoint files stay as they are)."""
+        self._stopped.set()
+        if self._thread:
+            self._thread.join(timeout=10)
