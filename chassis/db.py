@@ -126,3 +126,8 @@ async def ping(pool: AsyncConnectionPool, timeout: float = 2.0) -> None:
 def safe_url(url: str) -> str:
     """The URL with any password masked, for messages and logs."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE/ILIKE pattern matching values that contain text literally (%, _ and \\ escaped)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"

@@ -104,6 +104,13 @@ class Aborted(ServiceError):
     reason = errors_pb2.ERROR_REASON_ABORTED
 
 
+class PermissionDenied(ServiceError):
+    """The caller may not use this resource (HTTP 403)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = errors_pb2.ERROR_REASON_PERMISSION_DENIED
+
+
 class Unavailable(ServiceError):
     """A dependency is down; the call may succeed if retried later."""
 

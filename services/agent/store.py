@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from chassis.db import contains_pattern
 from chassis.errors import AlreadyExists, FailedPrecondition
 
 ACTIVE_STATES = ("PENDING", "RUNNING")
@@ -82,7 +83,7 @@ class AgentFilter:
             params.append(list(self.capabilities))
         if self.name_contains:
             clauses.append("a.name ILIKE %s")
-            params.append("%" + self.name_contains.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%")
+            params.append(contains_pattern(self.name_contains))
         return " AND ".join(clauses), params
 
 

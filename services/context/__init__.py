@@ -1,0 +1,1 @@
+"""The context service: layered contexts that services share."""
