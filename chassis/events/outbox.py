@@ -1,0 +1,54 @@
+"""Transactional outbox: an event is written in the same PostgreSQL transaction as the change it describes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from google.protobuf import message
+
+from chassis import db
+from chassis.events import subjects
+from chassis.events.envelope import new_envelope
+from protomesh.events.v1 import envelope_pb2
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS_TABLE = "chassis_migrations"
+"""Where the chassis records its own migrations in a service's schema (apart from schema_migrations)."""
+NOTIFY_PREFIX = "protomesh_outbox."
+
+
+def notify_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel that wakes a schema's relay."""
+    return NOTIFY_PREFIX + schema
+
+
+async def migrate(url: str, schema: str) -> list[int]:
+    """Create or upgrade the outbox and processed_events tables in a service's schema."""
+    return await db.migrate(url, schema, MIGRATIONS, table=MIGRATIONS_TABLE)
+
+
+async def add(
+    conn: psycopg.AsyncConnection,
+    event: message.Message,
+    *,
+    subject: str,
+    source: str,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> envelope_pb2.Envelope:
+    """Queue an event in the caller's transaction; the relay publishes it once the transaction commits.
+
+    `conn` must use the service's schema (pool connections do) and should be inside
+    `conn.transaction()` together with the domain change; the NOTIFY is delivered on commit,
+    and nothing is published if the transaction rolls back.
+    """
+    envelope = new_envelope(event, subject=subject, source=source, event_id=event_id, time=time)
+    await conn.execute(
+        "WITH queued AS (INSERT INTO outbox (event_id, event_type, nats_subject, envelope)"
+        " VALUES (%s, %s, %s, %s) RETURNING seq)"
+        f" SELECT pg_notify('{NOTIFY_PREFIX}' || current_schema(), '') FROM queued",
+        (envelope.id, envelope.type, subjects.event_subject(event), envelope.SerializeToString()),
+    )
+    return envelope

@@ -1,0 +1,178 @@
+"""The outbox relay: publishes committed outbox rows to JetStream and marks them sent once the server acked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import psycopg
+from nats.js import JetStreamContext
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from chassis.events.envelope import headers_for
+from chassis.events.outbox import notify_channel
+from chassis.events.streams import Streams
+from protomesh.events.v1 import envelope_pb2
+
+logger = logging.getLogger(__name__)
+
+_SELECT_BATCH = """
+    SELECT seq, event_type, nats_subject, envelope FROM outbox
+    WHERE sent_at IS NULL ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+
+
+class Relay:
+    """Moves outbox rows to JetStream: at least once, de-duplicated by the server on the event id.
+
+    Each round locks a batch of unsent rows with FOR UPDATE SKIP LOCKED (relays in other replicas
+    take other rows), publishes them all without waiting in between, waits for the server's
+    acks, marks the acked rows sent and commits. A crash before the commit leaves the rows
+    unsent and the next relay publishes them again with the same Nats-Msg-Id, which the
+    stream's duplicate window drops; the consumers' processed_events covers anything older.
+    It wakes on NOTIFY from `outbox.add` and polls as a fallback; errors of PostgreSQL or NATS
+    only pause it.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        pool: AsyncConnectionPool,
+        js: JetStreamContext,
+        schema: str,
+        *,
+        streams: Streams | None = None,
+        batch_size: int = 256,
+        poll_interval: float = 2.0,
+        publish_timeout: float = 5.0,
+        keep_sent_seconds: float = 24 * 3600.0,
+    ) -> None:
+        self._url = database_url
+        self._pool = pool
+        self._js = js
+        self._schema = schema
+        self._streams = streams or Streams(js)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.publish_timeout = publish_timeout
+        self.keep_sent_seconds = keep_sent_seconds
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.published = 0
+        """Rows this relay published and marked sent (for logs and tests)."""
+
+    def start(self) -> None:
+        """Run in the background until stop()."""
+        self._tasks = [
+            asyncio.create_task(self._listen(), name=f"outbox-listen-{self._schema}"),
+            asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop at once; an interrupted batch is rolled back and published again later."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def wake(self) -> None:
+        """Look for unsent rows now."""
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=3) as conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(notify_channel(self._schema))))
+                    delay = 0.2
+                    self._wake.set()  # rows may have been committed while nobody listened
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except psycopg.Error as exc:
+                logger.debug("outbox listener lost its connection", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.poll_interval)
+
+    async def _run(self) -> None:
+        failures = 0
+        loop = asyncio.get_running_loop()
+        next_cleanup = loop.time() + 60.0
+        while True:
+            self._wake.clear()
+            try:
+                complete = await self.drain()
+                if loop.time() >= next_cleanup:
+                    await self._delete_old_sent()
+                    next_cleanup = loop.time() + 300.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # PostgreSQL or NATS away: keep the rows, try again shortly
+                complete = False
+                logger.warning("outbox relay round failed; retrying", extra={"schema": self._schema,
+                                                                             "error": repr(exc)})
+            if complete:
+                failures = 0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            else:
+                failures += 1
+                await asyncio.sleep(min(0.1 * 2 ** min(failures, 6), self.poll_interval))
+
+    async def drain(self) -> bool:
+        """Publish until no unsent row is left (that this relay may lock); False if some were not acked."""
+        while True:
+            locked, acked = await self.publish_batch()
+            if acked < locked:
+                return False
+            if locked < self.batch_size:
+                return True
+
+    async def publish_batch(self) -> tuple[int, int]:
+        """One round: lock, publish, await acks, mark sent, commit. Returns (rows locked, rows acked)."""
+        async with self._pool.connection() as conn, conn.transaction():
+            rows = await (await conn.execute(_SELECT_BATCH, (self.batch_size,))).fetchall()
+            if not rows:
+                return 0, 0
+            for event_type in {row[1] for row in rows}:
+                await self._streams.ensure_package(event_type.rpartition(".")[0])
+            futures: list[asyncio.Future] = []
+            for _, _, nats_subject, payload in rows:
+                envelope = envelope_pb2.Envelope.FromString(payload)
+                futures.append(await self._js.publish_async(
+                    nats_subject, bytes(payload), headers=headers_for(envelope), wait_stall=self.publish_timeout))
+            await asyncio.wait(futures, timeout=self.publish_timeout)
+            acked: list[int] = []
+            errors: dict[int, str] = {}
+            for row, future in zip(rows, futures, strict=True):
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    acked.append(row[0])
+                else:
+                    if not future.done():
+                        future.cancel()
+                    errors[row[0]] = "no ack" if future.cancelled() else repr(future.exception())
+            await self._mark_sent(conn, acked)
+            if errors:
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE seq = ANY(%s)",
+                    (next(iter(errors.values()))[:500], list(errors)),
+                )
+                logger.warning("outbox rows not acknowledged; will retry",
+                               extra={"schema": self._schema, "unacked": len(errors), "acked": len(acked)})
+        self.published += len(acked)
+        return len(rows), len(acked)
+
+    async def _mark_sent(self, conn: psycopg.AsyncConnection, seqs: Sequence[int]) -> None:
+        if seqs:
+            await conn.execute("UPDATE outbox SET sent_at = now() WHERE seq = ANY(%s)", (list(seqs),))
+
+    async def _delete_old_sent(self) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => %s)", (self.keep_sent_seconds,)
+            )

@@ -1,0 +1,129 @@
+"""EventsRuntime: the one object a service's lifespan (or chassis.serve) starts and stops for its events."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+
+import nats
+from psycopg_pool import AsyncConnectionPool
+
+from chassis.config import Settings
+from chassis.events import outbox
+from chassis.events.consumer import Consumer, ConsumerRunner
+from chassis.events.deadletters import DeadLetters
+from chassis.events.relay import Relay
+from chassis.events.streams import Streams, connect
+from chassis.events.tasks import TaskQueue, Worker, WorkerRunner
+
+logger = logging.getLogger(__name__)
+
+
+class EventsRuntime:
+    """Outbox relay, consumers and task workers of one service replica, over one NATS connection.
+
+    `start()` applies the chassis migrations (outbox, processed_events) to the service's schema,
+    connects to NATS, creates the streams it needs and starts the relay (when there is a pool),
+    the consumers and the workers. `stop(grace)` stops taking messages, lets handlers finish
+    within grace, stops the relay and closes the connection.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: AsyncConnectionPool | None,
+        *,
+        consumers: Sequence[Consumer] = (),
+        workers: Sequence[Worker] = (),
+        relay: bool = True,
+        schema: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        if consumers and pool is None:
+            raise ValueError("event consumers need the service's database pool (declare migrations)")
+        names = [c.name for c in consumers]
+        if len(names) != len(set(names)):
+            raise ValueError(f"consumer names must be unique: {names}")
+        self.settings = settings
+        self.pool = pool
+        self.schema = schema or settings.service
+        self.source = source or settings.service
+        self.consumers = list(consumers)
+        self.workers = list(workers)
+        self._want_relay = relay and pool is not None
+        self.nc: nats.NATS | None = None
+        self.relay: Relay | None = None
+        self.consumer_runners: list[ConsumerRunner] = []
+        self.worker_runners: list[WorkerRunner] = []
+        self._tasks: TaskQueue | None = None
+
+    @property
+    def tasks(self) -> TaskQueue:
+        """Submit background tasks (after start)."""
+        if self._tasks is None:
+            raise RuntimeError("EventsRuntime is not started")
+        return self._tasks
+
+    def dead_letters(self) -> DeadLetters:
+        """Dead-letter tooling over this runtime's connection (after start)."""
+        if self.nc is None:
+            raise RuntimeError("EventsRuntime is not started")
+        return DeadLetters(self.nc.jetstream())
+
+    async def start(self) -> None:
+        """Migrate, connect, and start the relay, consumers and workers."""
+        s = self.settings
+        if not s.nats_url:
+            raise RuntimeError(f"service {s.service} uses events and needs NATS_URL (nats://host:port)")
+        if self.pool is not None:
+            if not s.database_url:
+                raise RuntimeError(f"service {s.service} uses the outbox and needs DATABASE_URL")
+            applied = await outbox.migrate(s.database_url, self.schema)
+            if applied:
+                logger.info("applied chassis migrations", extra={"schema": self.schema, "migrations": applied})
+        self.nc = await connect(s.nats_url, f"{s.instance_id or s.service}-events")
+        js = self.nc.jetstream()
+        streams = Streams(js)
+        await streams.ensure_dead_letters()
+        self._tasks = TaskQueue(self.nc, self.source, streams=streams)
+        if self._want_relay:
+            assert self.pool is not None and s.database_url
+            self.relay = Relay(s.database_url, self.pool, js, self.schema, streams=streams)
+            self.relay.start()
+        for consumer in self.consumers:
+            assert self.pool is not None
+            runner = ConsumerRunner(consumer, js, self.pool, streams)
+            runner.start()
+            self.consumer_runners.append(runner)
+        for worker in self.workers:
+            runner_ = WorkerRunner(worker, self.nc, streams, s.instance_id or s.service)
+            runner_.start()
+            self.worker_runners.append(runner_)
+        logger.info("events runtime started", extra={"relay": self.relay is not None,
+                                                     "consumers": [c.name for c in self.consumers],
+                                                     "task_kinds": [k for w in self.workers for k in w.kinds]})
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop consumers and workers (in-flight handlers get grace seconds), the relay, then the connection."""
+        for runner in self.consumer_runners:
+            await runner.stop(grace)
+        for runner_ in self.worker_runners:
+            await runner_.stop(grace)
+        if self.relay:
+            await self.relay.stop()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        self.consumer_runners, self.worker_runners, self.relay, self.nc, self._tasks = [], [], None, None, None
+
+    async def __aenter__(self) -> EventsRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop(self.settings.shutdown_grace_seconds)

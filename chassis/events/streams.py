@@ -1,0 +1,111 @@
+"""JetStream streams of the events runtime, created idempotently: one per event package, dead letters, tasks."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from chassis.events import subjects
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE_WINDOW_SECONDS = 300.0
+"""How long the server remembers a Nats-Msg-Id; a relay that re-publishes within it is de-duplicated,
+and consumers' processed_events covers anything later."""
+EVENT_MAX_AGE_SECONDS = 7 * 24 * 3600.0
+DEAD_LETTER_MAX_AGE_SECONDS = 30 * 24 * 3600.0
+
+
+def event_stream_config(package: str) -> StreamConfig:
+    """The stream of one domain package's events."""
+    return StreamConfig(
+        name=subjects.package_stream(package),
+        subjects=subjects.event_stream_subjects(package),
+        description=f"domain events of {package}",
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        max_age=EVENT_MAX_AGE_SECONDS,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+    )
+
+
+def dead_letter_stream_config() -> StreamConfig:
+    """The stream of messages no consumer could handle."""
+    return StreamConfig(
+        name=subjects.DEAD_LETTER_STREAM,
+        subjects=subjects.dead_letter_stream_subjects(),
+        description="events and tasks that failed validation or every allowed delivery",
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        max_age=DEAD_LETTER_MAX_AGE_SECONDS,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+    )
+
+
+def task_stream_config() -> StreamConfig:
+    """The work queue of background tasks: each message goes to one worker and is removed once acked."""
+    return StreamConfig(
+        name=subjects.TASK_STREAM,
+        subjects=subjects.task_stream_subjects(),
+        description="background tasks; any worker replica of a kind may take any task",
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.WORK_QUEUE,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+    )
+
+
+class Streams:
+    """Creates streams on first use and remembers which exist, per connection."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self._known: set[str] = set()
+
+    async def ensure(self, config: StreamConfig) -> None:
+        """Create the stream unless it exists; several replicas may race here."""
+        assert config.name
+        if config.name in self._known:
+            return
+        try:
+            await self._js.stream_info(config.name)
+        except nats.js.errors.NotFoundError:
+            try:
+                await self._js.add_stream(config)
+                logger.info("created stream", extra={"stream": config.name, "subjects": config.subjects})
+            except nats.js.errors.BadRequestError:
+                await self._js.stream_info(config.name)  # another replica created it first
+        self._known.add(config.name)
+
+    async def ensure_package(self, package: str) -> str:
+        """The event stream of a package, created if missing; returns its name."""
+        await self.ensure(event_stream_config(package))
+        return subjects.package_stream(package)
+
+    async def ensure_dead_letters(self) -> None:
+        """The dead-letter stream, created if missing."""
+        await self.ensure(dead_letter_stream_config())
+
+    async def ensure_tasks(self) -> None:
+        """The task work queue, created if missing."""
+        await self.ensure(task_stream_config())
+
+    def forget(self) -> None:
+        """Check again on next use (e.g. after nats-server lost its store)."""
+        self._known.clear()
+
+
+async def connect(url: str, name: str) -> nats.NATS:
+    """A NATS connection that keeps reconnecting for as long as it lives (nats-server restarts are routine)."""
+    return await nats.connect(
+        url,
+        name=name,
+        connect_timeout=2,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+        allow_reconnect=True,
+    )

@@ -1,0 +1,146 @@
+"""Transactional outbox and relay over real PostgreSQL and nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import nats
+import psycopg
+import pytest
+
+from chassis.callcontext import CallContext, current_call
+from chassis.events import Consumer, EventsRuntime, Relay, outbox, subjects
+from chassis.events.envelope import headers_for, new_envelope
+from chassis.infra.nats import NatsProcess
+from protomesh.agent.v1 import events_pb2
+from tests.events.conftest import Service, commit_events, eventually, recording_handler
+
+STREAM = subjects.event_stream(events_pb2.AgentRegistered)
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def stream_messages(js: nats.js.JetStreamContext) -> int:
+    try:
+        return (await js.stream_info(STREAM)).state.messages
+    except nats.js.errors.NotFoundError:
+        return 0
+
+
+async def test_chassis_migrations_are_tracked_apart_and_safe_to_run_twice_and_at_once(database_url: str) -> None:
+    schema = "mig_" + uuid.uuid4().hex[:8]
+    first, second = await asyncio.gather(outbox.migrate(database_url, schema), outbox.migrate(database_url, schema))
+    assert sorted(first + second) == [1]
+    assert await outbox.migrate(database_url, schema) == []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        tables = {row[0] for row in await (await conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))).fetchall()}
+        versions = await (await conn.execute(f"SELECT version, name FROM {schema}.chassis_migrations")).fetchall()
+    assert {"outbox", "processed_events", "chassis_migrations"} <= tables
+    assert "schema_migrations" not in tables  # the service's own migration history is untouched
+    assert versions == [(1, "outbox")]
+
+
+async def test_only_committed_events_are_published_with_id_and_trace_headers(
+    service: Service, nats_server: NatsProcess
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    relay = Relay(service.url, service.pool, nc.jetstream(), service.schema, poll_interval=5.0)
+    relay.start()
+    try:
+        with pytest.raises(RuntimeError):
+            async with service.pool.connection() as conn, conn.transaction():
+                await outbox.add(conn, events_pb2.AgentRegistered(agent_id="rolled-back"), subject="agents/x",
+                                 source="test")
+                raise RuntimeError("the domain change failed")
+        token = current_call.set(CallContext(deadline=None, headers=(("traceparent", TRACEPARENT),)))
+        try:
+            async with service.pool.connection() as conn, conn.transaction():
+                envelope = await outbox.add(conn, events_pb2.AgentRegistered(agent_id="kept"), subject="agents/kept",
+                                            source="test")
+        finally:
+            current_call.reset(token)
+        js = nc.jetstream()
+
+        async def published() -> bool:
+            return await stream_messages(js) >= 1
+
+        await eventually(published, 15, "the committed event in the stream (woken by NOTIFY)")
+        stored = await js.get_msg(STREAM, seq=1)
+        assert stored.subject == "events.protomesh.agent.v1.agent_registered"
+        assert stored.headers and stored.headers["Nats-Msg-Id"] == envelope.id
+        assert stored.headers["traceparent"] == TRACEPARENT and stored.headers["ce-type"] == envelope.type
+        await asyncio.sleep(0.3)
+        assert await stream_messages(js) == 1  # the rolled-back event never left the database
+        assert await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    finally:
+        await relay.stop()
+        await nc.close()
+
+
+class RelayCrash(Exception):
+    """Stands for the relay's process dying after publishing, before its transaction commits."""
+
+
+class CrashingRelay(Relay):
+    """Publishes and gets the acks, then dies before marking the rows sent."""
+
+    async def _mark_sent(self, conn: psycopg.AsyncConnection, seqs: object) -> None:
+        raise RelayCrash
+
+
+async def test_relay_crash_between_publish_and_mark_sent_causes_no_duplicate_handling(
+    service: Service, nats_server: NatsProcess
+) -> None:
+    count = 300
+    ids = await commit_events(service, count, per_transaction=10)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        with pytest.raises(RelayCrash):
+            await CrashingRelay(service.url, service.pool, js, service.schema, batch_size=count).drain()
+        assert await stream_messages(js) == count  # published and acknowledged ...
+        assert await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == count  # ... not marked
+
+        consumer = Consumer("crash-test", [events_pb2.AgentRegistered], recording_handler("crash-test"))
+        async with EventsRuntime(service.settings(nats_server.url), service.pool, consumers=[consumer]) as runtime:
+            async def all_sent_and_handled() -> bool:
+                return (await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+                        and await service.scalar("SELECT count(*) FROM handled") == count)
+
+            await eventually(all_sent_and_handled, 30, f"{count} events re-published by a fresh relay and handled")
+            assert runtime.relay and runtime.relay.published == count  # the fresh relay did publish them again,
+            assert await stream_messages(js) == count  # and the server dropped the copies by Nats-Msg-Id
+
+            # A copy the server cannot recognise (as after the duplicate window): processed_events skips it.
+            envelope = new_envelope(events_pb2.AgentRegistered(agent_id="dup"), subject="agents/dup", source="test",
+                                    event_id=ids[0])
+            await js.publish(subjects.event_subject(events_pb2.AgentRegistered), envelope.SerializeToString(),
+                             headers=headers_for(envelope, msg_id="outside-the-window"))
+
+            async def copy_acked() -> bool:
+                info = await js.consumer_info(STREAM, "crash-test")
+                return info.num_pending == 0 and info.num_ack_pending == 0
+
+            await eventually(copy_acked, 15, "the late copy delivered and acknowledged")
+        handled = await service.column("SELECT event_id FROM handled")
+        assert len(handled) == count and set(handled) == set(ids)
+    finally:
+        await nc.close()
+
+
+async def test_relays_in_several_replicas_do_not_publish_a_row_twice(
+    service: Service, nats_server: NatsProcess
+) -> None:
+    count = 500
+    await commit_events(service, count, per_transaction=50)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        relays = [Relay(service.url, service.pool, js, service.schema, batch_size=25) for _ in range(3)]
+        await asyncio.gather(*(relay.drain() for relay in relays))
+        assert sum(relay.published for relay in relays) == count  # each row locked and published by one relay
+        assert await stream_messages(js) == count
+        assert await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    finally:
+        await nc.close()
