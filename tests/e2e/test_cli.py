@@ -77,8 +77,13 @@ def test_detached_up_then_down(tmp_path: Path) -> None:
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"127.0.0.1:{port}" in started.stdout
-        pids = [p["pid"] for p in json.loads((tmp_path / "mesh.json").read_text())["processes"]]
         assert RestClient(f"http://127.0.0.1:{port}").get("/v1/agents/types").status == 200
+        scaled = protomesh(tmp_path, "scale", "agent=2", timeout=120)
+        assert scaled.returncode == 0, scaled.stdout + scaled.stderr
+        status = protomesh(tmp_path, "status")
+        assert status.stdout.count("agent replica") == 2 and status.returncode == 0, status.stdout
+        assert protomesh(tmp_path, "scale", "nosuch=2").returncode == 2
+        pids = [p["pid"] for p in json.loads((tmp_path / "mesh.json").read_text())["processes"]]
     finally:
         down = protomesh(tmp_path, "down", timeout=90)
     assert down.returncode == 0 and "stopped" in down.stdout
