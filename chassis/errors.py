@@ -118,6 +118,20 @@ class Unavailable(ServiceError):
     reason = errors_pb2.ERROR_REASON_DEPENDENCY_UNAVAILABLE
 
 
+class ResourceExhausted(ServiceError):
+    """A limit was hit (bulkhead, rate limit); the caller may retry later."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = errors_pb2.ERROR_REASON_RESOURCE_EXHAUSTED
+
+
+class CircuitOpen(ServiceError):
+    """A dependency's circuit breaker is open: failing fast instead of waiting on it."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = errors_pb2.ERROR_REASON_CIRCUIT_OPEN
+
+
 @dataclass
 class Violations:
     """Collects field violations so one error names every bad field at once."""

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protomesh/common/v1/errors.proto\x12\x13protomesh.common.v1*\x98\x02\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x45RROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\x02\x12\x1f\n\x1b\x45RROR_REASON_ALREADY_EXISTS\x10\x03\x12$\n ERROR_REASON_FAILED_PRECONDITION\x10\x04\x12\x18\n\x14\x45RROR_REASON_ABORTED\x10\x05\x12\'\n#ERROR_REASON_DEPENDENCY_UNAVAILABLE\x10\x06\x12\"\n\x1e\x45RROR_REASON_PERMISSION_DENIED\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protomesh/common/v1/errors.proto\x12\x13protomesh.common.v1*\xdc\x02\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x45RROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\x02\x12\x1f\n\x1b\x45RROR_REASON_ALREADY_EXISTS\x10\x03\x12$\n ERROR_REASON_FAILED_PRECONDITION\x10\x04\x12\x18\n\x14\x45RROR_REASON_ABORTED\x10\x05\x12\'\n#ERROR_REASON_DEPENDENCY_UNAVAILABLE\x10\x06\x12\"\n\x1e\x45RROR_REASON_PERMISSION_DENIED\x10\x07\x12#\n\x1f\x45RROR_REASON_RESOURCE_EXHAUSTED\x10\x08\x12\x1d\n\x19\x45RROR_REASON_CIRCUIT_OPEN\x10\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.common.v1.errors_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORREASON']._serialized_start=58
-  _globals['_ERRORREASON']._serialized_end=338
+  _globals['_ERRORREASON']._serialized_end=406
 # @@protoc_insertion_point(module_scope)
