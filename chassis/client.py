@@ -7,20 +7,22 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Generic, TypeVar, cast
 
 import grpc
 
-from chassis.callcontext import outbound_metadata, outbound_timeout
+from chassis.callcontext import outbound_metadata
+from chassis.contracts import mesh_grpc_services
 from chassis.errors import Unavailable
 from chassis.registry import Instance, Registry
+from chassis.resilience import ResilientCaller
 
 logger = logging.getLogger(__name__)
 
 StubT = TypeVar("StubT")
 
-DEFAULT_TIMEOUT_SECONDS = 5.0
 # After a replica fails to connect, skip it this long unless it is the only one left.
 EJECT_SECONDS = 2.0
 
@@ -37,17 +39,20 @@ class ServiceClient(Generic[StubT]):
     """Calls a service found in the registry, round robin over its healthy replicas.
 
     It keeps one channel per replica and follows the registry's watch as replicas come and go.
-    Every call gets a deadline (the default, shortened to the caller's remaining budget) and
-    carries the caller's trace headers. Resilience policies (breaker, retries, bulkhead) wrap
-    `_invoke`, the one place every call passes through.
+    Every call goes through the resilience policies declared in the contracts (deadline shortened
+    to the caller's remaining budget, bulkhead, breaker, retries of idempotent methods on the next
+    replica, fallback) and carries the caller's trace headers.
     """
 
     def __init__(self, registry: Registry, service: str, stub_factory: Callable[[grpc.aio.Channel], StubT], *,
-                 default_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+                 caller: ResilientCaller | None = None, grpc_service: str | None = None,
+                 fallbacks: dict[str, Callable[[BaseException], Awaitable[Any]]] | None = None) -> None:
         self.service = service
+        self.grpc_service = grpc_service or _grpc_service_of(service)
         self._registry = registry
         self._stub_factory = stub_factory
-        self._default_timeout = default_timeout
+        self.caller = caller or ResilientCaller()
+        self._fallbacks = fallbacks or {}
         self._endpoints: dict[str, _Endpoint] = {}
         self._order = itertools.count()
         self._watch_task: asyncio.Task[None] | None = None
@@ -98,15 +103,21 @@ class ServiceClient(Generic[StubT]):
         return usable[next(self._order) % len(usable)]
 
     async def _invoke(self, method: str, request: Any, timeout: float | None, metadata: Any) -> Any:
-        endpoint = self._pick()
-        call_timeout = outbound_timeout(timeout or self._default_timeout)
+        policy = self.caller.policies.method(self.grpc_service, method)
+        if timeout is not None:
+            policy = replace(policy, timeout=timeout)
         headers = (*outbound_metadata(), *(metadata or ()))
-        try:
-            return await getattr(endpoint.stub, method)(request, timeout=call_timeout, metadata=headers or None)
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.UNAVAILABLE:
-                endpoint.ejected_until = time.monotonic() + EJECT_SECONDS
-            raise
+
+        async def attempt(budget: float) -> Any:
+            endpoint = self._pick()  # each retry goes to the next replica
+            try:
+                return await getattr(endpoint.stub, method)(request, timeout=budget, metadata=headers or None)
+            except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.UNAVAILABLE:
+                    endpoint.ejected_until = time.monotonic() + EJECT_SECONDS
+                raise
+
+        return await self.caller.call(self.grpc_service, attempt, method=policy, fallback=self._fallbacks.get(method))
 
     @property
     def stub(self) -> StubT:
@@ -122,6 +133,13 @@ class ServiceClient(Generic[StubT]):
         for endpoint in self._endpoints.values():
             await endpoint.channel.close()
         self._endpoints.clear()
+
+
+def _grpc_service_of(service: str) -> str:
+    matches = [name for name in mesh_grpc_services() if name.startswith(f"protomesh.{service}.")]
+    if not matches:
+        raise ValueError(f"no gRPC service in the contracts for mesh service {service!r}")
+    return matches[0]
 
 
 class _BalancedStub:

@@ -23,6 +23,13 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _text(env, name, default).lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 def env_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
     """An integer variable within low..high, or default when unset; ConfigError names a bad one."""
     raw = env.get(name, "").strip()
@@ -88,6 +95,9 @@ class Settings:
     """How long a call waits for a pooled connection before UNAVAILABLE (DB_ACQUIRE_TIMEOUT_SECONDS)."""
     startup_timeout_seconds: float = 60.0
     """How long start-up waits for PostgreSQL before giving up (STARTUP_TIMEOUT_SECONDS)."""
+    breaker_state: str = "local"
+    """Where circuit breaker state lives (BREAKER_STATE): "local" to this process, or "shared" by every
+    replica of the service through NATS KV."""
     version: str = "0.1.0"
     """Release version reported by GetInfo (SERVICE_VERSION)."""
 
@@ -121,5 +131,6 @@ class Settings:
             db_pool_max=env_int(env, "DB_POOL_MAX", 10, low=1, high=200),
             db_acquire_timeout_seconds=env_float(env, "DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, low=0.1, high=120),
             startup_timeout_seconds=env_float(env, "STARTUP_TIMEOUT_SECONDS", 60.0, low=1, high=3600),
+            breaker_state=_choice(env, "BREAKER_STATE", "local", ("local", "shared")),
             version=_text(env, "SERVICE_VERSION", "0.1.0"),
         )

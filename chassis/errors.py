@@ -125,6 +125,13 @@ class ResourceExhausted(ServiceError):
     reason = errors_pb2.ERROR_REASON_RESOURCE_EXHAUSTED
 
 
+class DeadlineExceeded(ServiceError):
+    """The call's time budget ran out before a dependency answered."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = errors_pb2.ERROR_REASON_DEPENDENCY_UNAVAILABLE
+
+
 class CircuitOpen(ServiceError):
     """A dependency's circuit breaker is open: failing fast instead of waiting on it."""
 

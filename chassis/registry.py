@@ -107,6 +107,10 @@ class NatsKvRegistry:
         nc = await nats.connect(url, name="protomesh-registry", max_reconnect_attempts=-1, reconnect_time_wait=0.5)
         return cls(nc, owns_connection=True)
 
+    def jetstream(self) -> Any:
+        """The JetStream context of the registry's connection (shared breaker state uses it too)."""
+        return self._nc.jetstream()
+
     async def _bucket(self) -> KeyValue:
         if self._kv is None:
             js = self._nc.jetstream()

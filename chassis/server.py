@@ -20,12 +20,14 @@ from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool
 
 from chassis import db
+from chassis.client import ServiceClient, StubT
 from chassis.config import Settings
 from chassis.contracts import mesh_grpc_services
 from chassis.health import HealthMonitor
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
-from chassis.registry import Instance, Registration, Registry, registry_from_env
+from chassis.registry import Instance, NatsKvRegistry, Registration, Registry, registry_from_env
+from chassis.resilience import BreakerBoard, NatsKvBreakerStore, ResilientCaller
 from protomesh.common.v1 import service_info_pb2
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,9 @@ class Runtime:
     bound_port: int = 0
     registry: Registry | None = None
     """Where replicas find each other (NATS KV or Consul); None when neither is configured."""
+    caller: ResilientCaller = field(default_factory=ResilientCaller)
+    """Applies the contracts' call policies to every outbound call of this replica."""
+    clients: list[ServiceClient[Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     """Objects the lifespan opens for the servicers, by name."""
 
@@ -82,6 +87,17 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError(f"service {self.service.name} has no database (declare migrations)")
         return self.pool
+
+    async def client(self, service: str, stub_factory: Callable[[grpc.aio.Channel], StubT], *,
+                     wait: float = 0.0, fallbacks: dict[str, Any] | None = None) -> StubT:
+        """A typed stub for another mesh service, found in the registry and called through the policies."""
+        if self.registry is None:
+            raise RuntimeError(f"{self.service.name} calls {service} but has no registry: set NATS_URL or "
+                               "CONSUL_HTTP_ADDR")
+        client = ServiceClient(self.registry, service, stub_factory, caller=self.caller, fallbacks=fallbacks)
+        await client.start(wait=wait)
+        self.clients.append(client)
+        return client.stub
 
     def service_info(self) -> service_info_pb2.ServiceInfo:
         """This replica as the contracts' ServiceInfo."""
@@ -137,18 +153,34 @@ async def _database(runtime: Runtime) -> AsyncIterator[None]:
         await pool.close()
 
 
-async def _registration(runtime: Runtime) -> Registration | None:
+@contextlib.asynccontextmanager
+async def _discovery(runtime: Runtime) -> AsyncIterator[None]:
+    """The registry (NATS KV or Consul) and the resilient caller, open for the lifespan and the servicers."""
     settings = runtime.settings
-    registry = await registry_from_env(settings.consul_http_addr, settings.nats_url)
-    if registry is None:
+    runtime.registry = await registry_from_env(settings.consul_http_addr, settings.nats_url)
+    store = None
+    if settings.breaker_state == "shared" and isinstance(runtime.registry, NatsKvRegistry):
+        store = NatsKvBreakerStore(runtime.registry.jetstream(), namespace=runtime.service.name)
+    runtime.caller = ResilientCaller(breakers=BreakerBoard(store=store))
+    try:
+        yield
+    finally:
+        for client in runtime.clients:
+            await client.close()
+        if runtime.registry:
+            await runtime.registry.close()
+
+
+async def _register(runtime: Runtime) -> Registration | None:
+    settings = runtime.settings
+    if runtime.registry is None:
         return None
-    runtime.registry = registry
     instance = Instance(
         service=runtime.service.name, instance_id=settings.instance_id, address=settings.advertise_host,
         port=runtime.bound_port, version=settings.version, tags=tuple(runtime.service.grpc_services),
         ttl=settings.registry_ttl_seconds,
     )
-    registration = Registration(registry, instance, lambda: runtime.health.serving)
+    registration = Registration(runtime.registry, instance, lambda: runtime.health.serving)
     await registration.start()
     return registration
 
@@ -175,7 +207,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
         interceptors=[CallInterceptor(settings.instance_id)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
     )
-    async with _database(runtime):
+    async with _database(runtime), _discovery(runtime):
         lifespan = service.lifespan(runtime) if service.lifespan else contextlib.nullcontext()
         async with lifespan:
             for servicer in service.servicers:
@@ -193,7 +225,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
                 raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
             await server.start()
             await health_monitor.start()
-            registration = await _registration(runtime)
+            registration = await _register(runtime)
             logger.info(
                 "serving",
                 extra={"address": f"{settings.grpc_host}:{runtime.bound_port}", "services": service.grpc_services,
@@ -206,8 +238,6 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
             if registration:
                 await registration.stop()
             await server.stop(settings.shutdown_grace_seconds)
-            if runtime.registry:
-                await runtime.registry.close()
     logger.info("stopped")
 
 

@@ -75,7 +75,8 @@ async def test_round_robin_and_following_replicas_as_they_come_and_go(registry: 
     try:
         for replica, (_, port) in zip(replicas[:2], servers[:2], strict=True):
             await registry.register(instance("rr", replica.name, port))
-        client = ServiceClient(registry, "rr", agent_service_pb2_grpc.AgentServiceStub)
+        client = ServiceClient(registry, "rr", agent_service_pb2_grpc.AgentServiceStub,
+                               grpc_service="protomesh.agent.v1.AgentService")
         await client.start(wait=5)
         await wait_for_targets(client, 2)
         answers = [(await client.stub.GetInfo(pb.GetInfoRequest())).info.instance_id for _ in range(10)]
@@ -97,7 +98,8 @@ async def test_round_robin_and_following_replicas_as_they_come_and_go(registry: 
 
 
 async def test_no_replica_is_unavailable(registry: NatsKvRegistry) -> None:
-    client = ServiceClient(registry, "nobody-home", agent_service_pb2_grpc.AgentServiceStub)
+    client = ServiceClient(registry, "nobody-home", agent_service_pb2_grpc.AgentServiceStub,
+                           grpc_service="protomesh.agent.v1.AgentService")
     await client.start()
     with pytest.raises(Exception, match="no healthy nobody-home replica"):
         await client.stub.GetInfo(pb.GetInfoRequest())
@@ -108,7 +110,8 @@ async def test_deadline_and_trace_headers_are_passed_on(registry: NatsKvRegistry
     downstream = Replica("down")
     down_server, down_port = await serve(downstream)
     await registry.register(instance("down", "down", down_port))
-    client = ServiceClient(registry, "down", agent_service_pb2_grpc.AgentServiceStub, default_timeout=30)
+    client = ServiceClient(registry, "down", agent_service_pb2_grpc.AgentServiceStub,
+                           grpc_service="protomesh.agent.v1.AgentService")
     await client.start(wait=5)
 
     class Upstream(agent_service_pb2_grpc.AgentServiceServicer):
@@ -123,7 +126,7 @@ async def test_deadline_and_trace_headers_are_passed_on(registry: NatsKvRegistry
             reply = await stub.GetInfo(pb.GetInfoRequest(), timeout=2.0, metadata=(("traceparent", traceparent),))
         assert reply.info.instance_id == "down"
         remaining, headers = downstream.seen[-1]
-        assert remaining is not None and remaining <= 2.0  # the caller's budget, not the client's 30 s default
+        assert remaining is not None and remaining <= 2.0  # the caller's budget, not the policy's 5 s default
         assert headers.get("traceparent") == traceparent
     finally:
         await client.close()
