@@ -12,7 +12,9 @@ from pathlib import Path
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
+from chassis.contracts import mesh_grpc_services
 from chassis.paths import DESCRIPTOR_SET
+from chassis.resilience.policy import MethodPolicy, PolicyBook
 
 _PACKAGE = re.compile(r"^protomesh\.(?P<name>[a-z][a-z0-9_]*)\.v(?P<major>\d+)$")
 _VERBS = ("get", "put", "post", "delete", "patch")
@@ -54,6 +56,9 @@ class MeshMethod:
     """Whether the client sends a stream."""
     server_streaming: bool = False
     """Whether the server answers with a stream."""
+    policy: MethodPolicy = field(default_factory=MethodPolicy)
+    """Timeout and retries from the contract's protomesh.options.v1 options: the runtime's clients and
+    Envoy's routes both use this one value."""
 
     @property
     def grpc_path(self) -> str:
@@ -141,6 +146,8 @@ def load_catalog(descriptor_set: Path = DESCRIPTOR_SET) -> Catalog:
             f"descriptor set {descriptor_set} is missing; regenerate it with scripts/gen_protos"
         ) from exc
     files = descriptor_pb2.FileDescriptorSet.FromString(data).file
+    mesh_grpc_services()  # loads every contract into the default pool, where PolicyBook reads options
+    policies = PolicyBook()
     by_name: dict[str, tuple[list[str], list[str], list[MeshMethod]]] = {}
     for file in files:
         match = _PACKAGE.match(file.package)
@@ -152,7 +159,7 @@ def load_catalog(descriptor_set: Path = DESCRIPTOR_SET) -> Catalog:
         for service in file.service:
             full_name = f"{file.package}.{service.name}"
             grpc_services.append(full_name)
-            methods.extend(_method(full_name, m) for m in service.method)
+            methods.extend(_method(full_name, m, policies) for m in service.method)
     services = [
         MeshService(
             name=name,
@@ -166,7 +173,7 @@ def load_catalog(descriptor_set: Path = DESCRIPTOR_SET) -> Catalog:
     return Catalog(services=services, descriptor_set=Path(descriptor_set))
 
 
-def _method(service: str, proto: descriptor_pb2.MethodDescriptorProto) -> MeshMethod:
+def _method(service: str, proto: descriptor_pb2.MethodDescriptorProto, policies: PolicyBook) -> MeshMethod:
     options = proto.options
     rules: list[HttpRule] = []
     if options.HasExtension(annotations_pb2.http):
@@ -183,6 +190,7 @@ def _method(service: str, proto: descriptor_pb2.MethodDescriptorProto) -> MeshMe
         additional_http=rules[1:],
         client_streaming=proto.client_streaming,
         server_streaming=proto.server_streaming,
+        policy=policies.method(service, proto.name),
     )
 
 

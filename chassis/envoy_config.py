@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from chassis.catalog import Catalog, MeshMethod, MeshService
 from chassis.infra.ports import LOOPBACK
 from chassis.infra.process import InfraError, ManagedProcess, ensure_port_free
@@ -20,13 +22,8 @@ Endpoint = tuple[str, int]
 
 ROUTE_TIMEOUT = "30s"
 """Upper bound for a unary call through the gateway; a gRPC client's own grpc-timeout may only shorten it."""
-PER_TRY_TIMEOUT = "10s"
-"""Upper bound for one attempt of a retried (idempotent) call."""
 # Retried whatever the method: the request never reached a replica, so no replica acted on it.
 SAFE_RETRY_ON = "connect-failure,refused-stream,reset-before-request"
-# Retried for idempotent methods only: the replica may have acted before failing. `unavailable`
-# and `cancelled` are gRPC status names (a replica shutting down answers with them).
-IDEMPOTENT_RETRY_ON = f"{SAFE_RETRY_ON},reset,unavailable,cancelled"
 NUM_RETRIES = 2
 
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -87,19 +84,36 @@ def build_envoy_config(
 
 
 def route_timeout(method: MeshMethod | None) -> dict[str, Any]:
-    """Timeouts of a route: the one place a later issue derives them from proto options."""
+    """Timeouts of a route, from the method's contract policy (the same value the runtime's clients use)."""
     if method is not None and (method.server_streaming or method.client_streaming):
         # Streams live as long as the client wants; 0s disables the route timeout.
         return {"timeout": "0s"}
-    return {"timeout": ROUTE_TIMEOUT, "max_stream_duration": {"grpc_timeout_header_max": ROUTE_TIMEOUT}}
+    timeout = _duration(method.policy.timeout) if method is not None else ROUTE_TIMEOUT
+    return {"timeout": timeout, "max_stream_duration": {"grpc_timeout_header_max": timeout}}
+
+
+_RETRY_ON_CODE = {
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "resource-exhausted",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "deadline-exceeded",
+}
 
 
 def retry_policy(method: MeshMethod | None) -> dict[str, Any]:
-    """Retries for a method from its contract: idempotent ones on more failures, others only when safe."""
+    """Retries from the contract: idempotent methods on its retry codes and resets, others only when safe."""
     idempotent = method is not None and method.idempotent
+    retry_on = SAFE_RETRY_ON
+    num_retries = NUM_RETRIES
+    back_off = {"base_interval": "0.025s", "max_interval": "0.25s"}
+    if idempotent and method is not None:
+        codes = sorted(_RETRY_ON_CODE[c] for c in method.policy.retry.codes if c in _RETRY_ON_CODE)
+        retry_on = ",".join([SAFE_RETRY_ON, "reset", "cancelled", *codes])
+        num_retries = max(method.policy.attempts - 1, 0)
+        back_off = {"base_interval": _duration(method.policy.retry.initial_backoff),
+                    "max_interval": _duration(method.policy.retry.max_backoff)}
     policy: dict[str, Any] = {
-        "retry_on": IDEMPOTENT_RETRY_ON if idempotent else SAFE_RETRY_ON,
-        "num_retries": NUM_RETRIES,
+        "retry_on": retry_on,
+        "num_retries": num_retries,
         # Try another replica than the one that just failed.
         "retry_host_predicate": [
             {
@@ -108,11 +122,15 @@ def retry_policy(method: MeshMethod | None) -> dict[str, Any]:
             }
         ],
         "host_selection_retry_max_attempts": 3,
-        "retry_back_off": {"base_interval": "0.025s", "max_interval": "0.25s"},
+        "retry_back_off": back_off,
     }
-    if idempotent:
-        policy["per_try_timeout"] = PER_TRY_TIMEOUT
+    if idempotent and method is not None:
+        policy["per_try_timeout"] = _duration(method.policy.timeout)
     return policy
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3f}s"
 
 
 def cluster_load_assignment(service_name: str, endpoints: Sequence[Endpoint]) -> dict[str, Any]:
