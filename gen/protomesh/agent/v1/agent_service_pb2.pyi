@@ -5,6 +5,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from protomesh.agent.v1 import agent_pb2 as _agent_pb2
 from protomesh.common.v1 import pagination_pb2 as _pagination_pb2
 from protomesh.common.v1 import service_info_pb2 as _service_info_pb2
+from protomesh.options.v1 import resilience_pb2 as _resilience_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -9,6 +9,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from protomesh.common.v1 import pagination_pb2 as _pagination_pb2
 from protomesh.common.v1 import service_info_pb2 as _service_info_pb2
 from protomesh.context.v1 import context_pb2 as _context_pb2
+from protomesh.options.v1 import resilience_pb2 as _resilience_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
