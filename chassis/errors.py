@@ -139,6 +139,20 @@ class CircuitOpen(ServiceError):
     reason = errors_pb2.ERROR_REASON_CIRCUIT_OPEN
 
 
+class DependencyFailed(ServiceError):
+    """A call to another service failed; its status code is passed on to our caller."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, *, dependency: str = "") -> None:
+        super().__init__(message, metadata={"dependency": dependency} if dependency else None)
+        self.code = code
+        self.reason = {
+            grpc.StatusCode.NOT_FOUND: errors_pb2.ERROR_REASON_NOT_FOUND,
+            grpc.StatusCode.INVALID_ARGUMENT: errors_pb2.ERROR_REASON_INVALID_ARGUMENT,
+            grpc.StatusCode.PERMISSION_DENIED: errors_pb2.ERROR_REASON_PERMISSION_DENIED,
+            grpc.StatusCode.FAILED_PRECONDITION: errors_pb2.ERROR_REASON_FAILED_PRECONDITION,
+        }.get(code, errors_pb2.ERROR_REASON_DEPENDENCY_UNAVAILABLE)
+
+
 @dataclass
 class Violations:
     """Collects field violations so one error names every bad field at once."""

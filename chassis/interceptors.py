@@ -13,7 +13,7 @@ import psycopg_pool
 from google.protobuf.message import DecodeError
 
 from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
-from chassis.errors import FieldViolation, InvalidArgument, ServiceError, Unavailable
+from chassis.errors import DependencyFailed, FieldViolation, InvalidArgument, ServiceError, Unavailable
 
 logger = logging.getLogger("chassis.calls")
 
@@ -25,6 +25,9 @@ def _as_service_error(exc: Exception) -> ServiceError | None:
         return exc
     if isinstance(exc, psycopg_pool.PoolTimeout | psycopg.OperationalError):
         return Unavailable("the database is unavailable; retry shortly")
+    if isinstance(exc, grpc.aio.AioRpcError):
+        # A dependency's error keeps its status (a missing context stays NOT_FOUND, an outage UNAVAILABLE).
+        return DependencyFailed(exc.code(), f"dependency call failed: {exc.details()}")
     return None
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import chassis
 from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
+from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
 from services.agent.runner import ExecutionRunner
 from services.agent.servicer import AgentServicer
 from services.agent.store import AgentStore
@@ -17,7 +18,8 @@ from services.agent.store import AgentStore
 async def lifespan(runtime: chassis.Runtime) -> AsyncIterator[None]:
     """Open the store and the execution runner; on shutdown let executions finish within the grace period."""
     store = AgentStore(runtime.db)
-    runner = ExecutionRunner(store, runtime.settings.instance_id)
+    contexts = await runtime.client("context", ContextServiceStub) if runtime.registry else None
+    runner = ExecutionRunner(store, runtime.settings.instance_id, contexts)
     runtime.state.update(store=store, runner=runner)
     try:
         yield

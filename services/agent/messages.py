@@ -45,4 +45,6 @@ def execution_message(row: ExecutionRow) -> agent_pb2.Execution:
         create_time=timestamp(row.created_at),
         start_time=timestamp(row.started_at),
         end_time=timestamp(row.finished_at),
+        context_id=row.context_id,
+        result_layer_id=row.result_layer_id,
     )

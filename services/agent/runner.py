@@ -8,10 +8,19 @@ import logging
 import uuid
 from typing import Any
 
+import grpc
+
+from chassis.errors import FailedPrecondition
+from chassis.protos import from_struct, to_struct
+from protomesh.context.v1 import context_service_pb2
+from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
 from services.agent.agent_types import AGENT_TYPES, Cancelled, ExpressionError, RunContext
 from services.agent.store import AgentStore, ExecutionRow
 
 logger = logging.getLogger(__name__)
+
+CALLER = "agent"
+"""How the agent service names itself to the context service's access lists."""
 
 # A stop may arrive at another replica: it flips the row to STOPPED and the runner notices
 # at its next progress write, so this bounds how long stopped work keeps a core busy.
@@ -34,24 +43,50 @@ def sources_of(target: str) -> tuple[str, ...]:
 class ExecutionRunner:
     """Owns the asyncio tasks of the executions this replica runs."""
 
-    def __init__(self, store: AgentStore, instance_id: str) -> None:
+    def __init__(self, store: AgentStore, instance_id: str, contexts: ContextServiceStub | None = None) -> None:
         self._store = store
         self.instance_id = instance_id
+        self._contexts = contexts
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._contexts: dict[uuid.UUID, RunContext] = {}
+        self._run_contexts: dict[uuid.UUID, RunContext] = {}
+
+    def _context_service(self) -> ContextServiceStub:
+        if self._contexts is None:
+            raise FailedPrecondition("this agent replica has no registry to find the context service; "
+                                     "set NATS_URL or CONSUL_HTTP_ADDR")
+        return self._contexts
+
+    async def read_context(self, context_id: str) -> dict[str, Any]:
+        """The context's layers merged into one view (through the discovery-aware, resilient client)."""
+        reply = await self._context_service().GetResolvedContext(
+            context_service_pb2.GetResolvedContextRequest(context_id=context_id, caller=CALLER))
+        return from_struct(reply.data)
+
+    async def _write_result(self, execution: ExecutionRow, agent_type: str, output: dict[str, Any]) -> str:
+        name = f"execution-{execution.id}"
+        request = context_service_pb2.AddLayerRequest(
+            context_id=execution.context_id, name=name, layer_type="agent-result", caller=CALLER,
+            data=to_struct({"agent_id": str(execution.agent_id), "execution_id": str(execution.id),
+                            "agent_type": agent_type, "output": output}))
+        reply = await self._context_service().AddLayer(request)
+        return reply.layer.layer_id
 
     def start(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any]) -> asyncio.Task[None]:
         """Start running a PENDING execution in the background."""
         ctx = RunContext()
-        self._contexts[execution.id] = ctx
-        task = asyncio.create_task(self._run(execution.id, agent_type, data, ctx), name=f"execution-{execution.id}")
+        self._run_contexts[execution.id] = ctx
+        task = asyncio.create_task(self._run(execution, agent_type, data, ctx), name=f"execution-{execution.id}")
         self._tasks[execution.id] = task
-        task.add_done_callback(lambda _: (self._tasks.pop(execution.id, None), self._contexts.pop(execution.id, None)))
+        task.add_done_callback(lambda _: self._forget(execution.id))
         return task
+
+    def _forget(self, execution_id: uuid.UUID) -> None:
+        self._tasks.pop(execution_id, None)
+        self._run_contexts.pop(execution_id, None)
 
     def stop_local(self, execution_id: uuid.UUID) -> None:
         """Ask a locally running execution to stop now (the row is already STOPPED)."""
-        ctx = self._contexts.get(execution_id)
+        ctx = self._run_contexts.get(execution_id)
         if ctx:
             ctx.request_stop()
 
@@ -62,7 +97,8 @@ class ExecutionRunner:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), timeout)
 
-    async def _run(self, execution_id: uuid.UUID, agent_type: str, data: dict[str, Any], ctx: RunContext) -> None:
+    async def _run(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any], ctx: RunContext) -> None:
+        execution_id = execution.id
         spec = AGENT_TYPES[agent_type]
         if await self._store.transition(execution_id, from_states=sources_of("RUNNING"), to="RUNNING",
                                         runner=self.instance_id) is None:
@@ -85,8 +121,18 @@ class ExecutionRunner:
             return
         finally:
             watcher.cancel()
+        layer_id = ""
+        if execution.context_id:
+            try:
+                layer_id = await self._write_result(execution, agent_type, output)
+            except Exception as exc:  # the result could not reach its context: the execution did not complete
+                reason = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+                await self._store.transition(execution_id, from_states=("RUNNING",), to="FAILED", output=output,
+                                             error=f"could not write the result to context {execution.context_id}: "
+                                                   f"{reason}")
+                return
         await self._store.transition(execution_id, from_states=("RUNNING",), to="SUCCEEDED", output=output,
-                                     progress=1.0)
+                                     progress=1.0, result_layer_id=layer_id)
 
     async def _watch(self, execution_id: uuid.UUID, ctx: RunContext, work: asyncio.Task[Any]) -> None:
         """Write progress periodically; stop the work if the row was STOPPED elsewhere."""
@@ -105,7 +151,7 @@ class ExecutionRunner:
         """Let running executions finish within grace, then stop them and mark them FAILED."""
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=grace)
-        for ctx in list(self._contexts.values()):
+        for ctx in list(self._run_contexts.values()):
             ctx.request_stop()
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=2)

@@ -133,11 +133,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def ExecuteAgent(self, request: agent_service_pb2.ExecuteAgentRequest, context: Any) -> Any:
         agent = await self._agent(request.agent_id)
         given = from_struct(request.input)
-        data = {**agent.config, **given}
+        resolved = await self._runner.read_context(request.context_id) if request.context_id else {}
+        # The agent's config, then the context's resolved data, then the input: later ones win.
+        data = {**agent.config, **resolved, **given}
         v = Violations()
         validation.check_input(v, agent.type, data)
         v.raise_if_any()
-        execution = await self._store.create_execution(agent.id, given, self._runner.instance_id)
+        execution = await self._store.create_execution(agent.id, given, self._runner.instance_id,
+                                                       context_id=request.context_id)
         self._runner.start(execution, agent.type, data)
         if request.wait:
             remaining = context.time_remaining()

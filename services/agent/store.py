@@ -59,6 +59,8 @@ class ExecutionRow:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    context_id: str = ""
+    result_layer_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,13 +192,14 @@ class AgentStore:
 
     # --- executions -----------------------------------------------------------------------------
 
-    async def create_execution(self, agent_id: uuid.UUID, input_: dict[str, Any], runner: str) -> ExecutionRow:
+    async def create_execution(self, agent_id: uuid.UUID, input_: dict[str, Any], runner: str,
+                               context_id: str = "") -> ExecutionRow:
         """A new PENDING execution; FailedPrecondition if the agent already has an active one."""
         try:
             row = await self._one(
-                "INSERT INTO executions (id, agent_id, state, input, runner)"
-                " VALUES (%s, %s, 'PENDING', %s, %s) RETURNING *",
-                (uuid.uuid4(), agent_id, Jsonb(input_), runner),
+                "INSERT INTO executions (id, agent_id, state, input, runner, context_id)"
+                " VALUES (%s, %s, 'PENDING', %s, %s, %s) RETURNING *",
+                (uuid.uuid4(), agent_id, Jsonb(input_), runner, context_id),
             )
         except psycopg.errors.UniqueViolation:
             active = await self._one(

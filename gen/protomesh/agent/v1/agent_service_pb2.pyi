@@ -125,14 +125,16 @@ class DeregisterAgentResponse(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., stopped_execution_id: _Optional[str] = ...) -> None: ...
 
 class ExecuteAgentRequest(_message.Message):
-    __slots__ = ("agent_id", "input", "wait")
+    __slots__ = ("agent_id", "input", "wait", "context_id")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     input: _struct_pb2.Struct
     wait: bool
-    def __init__(self, agent_id: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., wait: _Optional[bool] = ...) -> None: ...
+    context_id: str
+    def __init__(self, agent_id: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., wait: _Optional[bool] = ..., context_id: _Optional[str] = ...) -> None: ...
 
 class ExecuteAgentResponse(_message.Message):
     __slots__ = ("execution",)

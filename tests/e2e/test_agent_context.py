@@ -1,0 +1,90 @@
+"""Agent executions that read and write a context through the discovery-aware, resilient client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from chassis.mesh import Mesh
+from chassis.testing import RestClient, eventually, running_mesh
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    with running_mesh(tmp_path_factory.mktemp("mesh"), only=["agent", "context"],
+                      extra_env={"REGISTRY_TTL_SECONDS": "2"}) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def rest(mesh: Mesh) -> RestClient:
+    return RestClient(f"http://{mesh.gateway}")
+
+
+def make_context(rest: RestClient, name: str, data: dict) -> str:
+    created = rest.post("/v1/contexts", {"name": name, "type": "working", "owner": "tests"})
+    assert created.status == 200, created.body
+    context_id = created.body["context"]["context_id"]
+    layer = rest.post(f"/v1/contexts/{context_id}/layers", {"name": "input", "layer_type": "user", "data": data})
+    assert layer.status == 200, layer.body
+    return context_id
+
+
+def test_execution_reads_the_context_and_writes_its_result_as_a_layer(rest: RestClient) -> None:
+    context_id = make_context(rest, "doc", {"text": "one two two three three three", "top": 1})
+    agent = rest.post("/v1/agents", {"name": "ctx-reader", "type": "text-analyzer"}).body["agent"]
+    reply = rest.post(f"/v1/agents/{agent['agent_id']}/execute",
+                      {"context_id": context_id, "wait": True, "input": {}})
+    assert reply.status == 200, reply.body
+    execution = reply.body["execution"]
+    assert execution["state"] == "EXECUTION_STATE_SUCCEEDED", execution
+    assert execution["output"]["top_words"] == [{"word": "three", "count": 3}]  # the text came from the context
+    assert execution["context_id"] == context_id and execution["result_layer_id"]
+    layers = rest.get(f"/v1/contexts/{context_id}/layers").body["layers"]
+    result = next(layer for layer in layers if layer["layer_id"] == execution["result_layer_id"])
+    assert result["name"] == f"execution-{execution['execution_id']}" and result["layer_type"] == "agent-result"
+    resolved = rest.get(f"/v1/contexts/{context_id}/resolved").body["data"]
+    assert resolved["output"]["words"] == 6 and resolved["execution_id"] == execution["execution_id"]
+
+
+def test_input_overrides_the_context(rest: RestClient) -> None:
+    context_id = make_context(rest, "calc", {"expression": "1 + 1"})
+    agent = rest.post("/v1/agents", {"name": "ctx-calc", "type": "calculator"}).body["agent"]
+    reply = rest.post(f"/v1/agents/{agent['agent_id']}/execute",
+                      {"context_id": context_id, "wait": True, "input": {"expression": "6 * 7"}})
+    assert reply.body["execution"]["output"]["result"] == 42
+
+
+def test_unknown_context_is_404(rest: RestClient) -> None:
+    agent = rest.post("/v1/agents", {"name": "ctx-missing", "type": "calculator"}).body["agent"]
+    reply = rest.post(f"/v1/agents/{agent['agent_id']}/execute",
+                      {"context_id": "00000000-0000-0000-0000-000000000000", "input": {"expression": "1"}})
+    assert reply.status == 404, reply.body
+    assert "context" in reply.body["message"]
+
+
+def test_context_outage_fails_fast_once_the_breaker_opens_and_recovers(mesh: Mesh, rest: RestClient) -> None:
+    context_id = make_context(rest, "outage", {"expression": "2 + 2"})
+    agent = rest.post("/v1/agents", {"name": "ctx-outage", "type": "calculator"}).body["agent"]
+    execute = f"/v1/agents/{agent['agent_id']}/execute"
+    for replica in mesh.replicas["context"]:
+        replica.stop()
+    statuses, durations = [], []
+    for _ in range(16):
+        started = time.monotonic()
+        reply = rest.post(execute, {"context_id": context_id, "wait": True})
+        durations.append(time.monotonic() - started)
+        statuses.append(reply.status)
+        if reply.status == 503 and "circuit" in reply.body.get("message", ""):
+            break
+    assert set(statuses) == {503}, statuses
+    assert "circuit" in reply.body["message"], reply.body  # the breaker opened and now fails fast
+    print(f"calls until the breaker opened: {len(statuses)}; last call took {durations[-1] * 1000:.1f} ms")
+
+    for replica in mesh.replicas["context"]:
+        replica.start()
+    done = eventually(lambda: (r := rest.post(execute, {"context_id": context_id, "wait": True})).status == 200
+                      and r, timeout=30, interval=0.5, what="executions with a context to work again")
+    assert done.body["execution"]["output"]["result"] == 4
