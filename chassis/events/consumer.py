@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -86,8 +87,8 @@ class ConsumerRunner:
         self.handled = 0
         """Events this runner's handler committed (for logs and tests)."""
 
-    def start(self) -> None:
-        """Create the streams and durable consumers (in the background) and start handling."""
+    async def start(self) -> None:
+        """Create the streams (now) and the durable consumers (as the pull loops start), then handle events."""
         c = self.consumer
         packages = c.packages()
         for stream, filters in c.subjects_by_stream().items():
@@ -110,14 +111,14 @@ class ConsumerRunner:
                 await self._streams.ensure_package(package)
                 await self._streams.ensure_dead_letters()
 
+            await ensure()
             loop = PullLoop(self._js, stream, config, self._process, concurrency=c.concurrency, ensure_stream=ensure)
             loop.start()
             self._loops.append(loop)
 
     async def stop(self, grace: float) -> None:
         """Stop fetching and let in-flight handlers finish within grace."""
-        for loop in self._loops:
-            await loop.stop(grace)
+        await asyncio.gather(*(loop.stop(grace) for loop in self._loops))
 
     async def _process(self, msg: Msg) -> None:
         c = self.consumer

@@ -7,8 +7,8 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+import nats
 import psycopg
-from nats.js import JetStreamContext
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
@@ -41,7 +41,7 @@ class Relay:
         self,
         database_url: str,
         pool: AsyncConnectionPool,
-        js: JetStreamContext,
+        nc: nats.NATS,
         schema: str,
         *,
         streams: Streams | None = None,
@@ -52,9 +52,10 @@ class Relay:
     ) -> None:
         self._url = database_url
         self._pool = pool
-        self._js = js
+        self._nc = nc
+        self._js = nc.jetstream()
         self._schema = schema
-        self._streams = streams or Streams(js)
+        self._streams = streams or Streams(self._js)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
@@ -146,7 +147,7 @@ class Relay:
                 envelope = envelope_pb2.Envelope.FromString(payload)
                 futures.append(await self._js.publish_async(
                     nats_subject, bytes(payload), headers=headers_for(envelope), wait_stall=self.publish_timeout))
-            await asyncio.wait(futures, timeout=self.publish_timeout)
+            await self._await_acks(futures)
             acked: list[int] = []
             errors: dict[int, str] = {}
             for row, future in zip(rows, futures, strict=True):
@@ -166,6 +167,19 @@ class Relay:
                                extra={"schema": self._schema, "unacked": len(errors), "acked": len(acked)})
         self.published += len(acked)
         return len(rows), len(acked)
+
+    async def _await_acks(self, futures: list[asyncio.Future]) -> None:
+        """Wait for the acks, at most publish_timeout; after a reconnect only briefly, since the acks of
+        messages that went down with the old connection never come (they are published again later)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.publish_timeout
+        reconnects = self._nc.stats["reconnects"]
+        pending: set[asyncio.Future] = set(futures)
+        while pending and (left := deadline - loop.time()) > 0:
+            _, pending = await asyncio.wait(pending, timeout=min(left, 0.1))
+            if self._nc.stats["reconnects"] != reconnects and self._nc.is_connected:
+                reconnects = self._nc.stats["reconnects"]
+                deadline = min(deadline, loop.time() + 0.5)
 
     async def _mark_sent(self, conn: psycopg.AsyncConnection, seqs: Sequence[int]) -> None:
         if seqs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -90,16 +91,16 @@ class EventsRuntime:
         self._tasks = TaskQueue(self.nc, self.source, streams=streams)
         if self._want_relay:
             assert self.pool is not None and s.database_url
-            self.relay = Relay(s.database_url, self.pool, js, self.schema, streams=streams)
+            self.relay = Relay(s.database_url, self.pool, self.nc, self.schema, streams=streams)
             self.relay.start()
         for consumer in self.consumers:
             assert self.pool is not None
             runner = ConsumerRunner(consumer, js, self.pool, streams)
-            runner.start()
+            await runner.start()
             self.consumer_runners.append(runner)
         for worker in self.workers:
             runner_ = WorkerRunner(worker, self.nc, streams, s.instance_id or s.service)
-            runner_.start()
+            await runner_.start()
             self.worker_runners.append(runner_)
         logger.info("events runtime started", extra={"relay": self.relay is not None,
                                                      "consumers": [c.name for c in self.consumers],
@@ -107,15 +108,13 @@ class EventsRuntime:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop consumers and workers (in-flight handlers get grace seconds), the relay, then the connection."""
-        for runner in self.consumer_runners:
-            await runner.stop(grace)
-        for runner_ in self.worker_runners:
-            await runner_.stop(grace)
+        await asyncio.gather(*(r.stop(grace) for r in self.consumer_runners),
+                             *(w.stop(grace) for w in self.worker_runners))
         if self.relay:
             await self.relay.stop()
         if self.nc is not None:
             with contextlib.suppress(Exception):
-                await self.nc.drain()
+                await self.nc.flush(timeout=1)  # the last acks and naks reach the server
             with contextlib.suppress(Exception):
                 await self.nc.close()
         self.consumer_runners, self.worker_runners, self.relay, self.nc, self._tasks = [], [], None, None, None

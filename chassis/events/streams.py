@@ -101,6 +101,16 @@ class Streams:
 
 async def connect(url: str, name: str) -> nats.NATS:
     """A NATS connection that keeps reconnecting for as long as it lives (nats-server restarts are routine)."""
+
+    async def error(exc: Exception) -> None:
+        logger.warning("nats connection error", extra={"connection": name, "error": repr(exc)})
+
+    async def disconnected() -> None:
+        logger.warning("nats disconnected; reconnecting", extra={"connection": name})
+
+    async def reconnected() -> None:
+        logger.info("nats reconnected", extra={"connection": name})
+
     return await nats.connect(
         url,
         name=name,
@@ -108,4 +118,7 @@ async def connect(url: str, name: str) -> nats.NATS:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.25,
         allow_reconnect=True,
+        error_cb=error,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
     )

@@ -131,8 +131,8 @@ class WorkerRunner:
         self._loops: list[PullLoop] = []
         self.completed = 0
 
-    def start(self) -> None:
-        """Create the work queue and the kinds' durable consumers (in the background) and start working."""
+    async def start(self) -> None:
+        """Create the work queue (now) and the kinds' durable consumers (as the pull loops start), then work."""
         w = self.worker
         for kind in w.kinds:
             consumer = subjects.task_consumer(kind)
@@ -155,6 +155,7 @@ class WorkerRunner:
             async def process(msg: Msg, kind: str = kind, consumer: str = consumer) -> None:
                 await self._process(msg, kind, consumer)
 
+            await ensure()
             loop = PullLoop(self._js, subjects.TASK_STREAM, config, process, concurrency=w.concurrency,
                             ensure_stream=ensure)
             loop.start()
@@ -162,8 +163,7 @@ class WorkerRunner:
 
     async def stop(self, grace: float) -> None:
         """Stop taking tasks; running ones get grace seconds, then are left to be redelivered."""
-        for loop in self._loops:
-            await loop.stop(grace)
+        await asyncio.gather(*(loop.stop(grace) for loop in self._loops))
 
     async def _process(self, msg: Msg, kind: str, consumer: str) -> None:
         w = self.worker

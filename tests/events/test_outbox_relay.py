@@ -45,7 +45,7 @@ async def test_only_committed_events_are_published_with_id_and_trace_headers(
     service: Service, nats_server: NatsProcess
 ) -> None:
     nc = await nats.connect(nats_server.url)
-    relay = Relay(service.url, service.pool, nc.jetstream(), service.schema, poll_interval=5.0)
+    relay = Relay(service.url, service.pool, nc, service.schema, poll_interval=5.0)
     relay.start()
     try:
         with pytest.raises(RuntimeError):
@@ -98,7 +98,7 @@ async def test_relay_crash_between_publish_and_mark_sent_causes_no_duplicate_han
     js = nc.jetstream()
     try:
         with pytest.raises(RelayCrash):
-            await CrashingRelay(service.url, service.pool, js, service.schema, batch_size=count).drain()
+            await CrashingRelay(service.url, service.pool, nc, service.schema, batch_size=count).drain()
         assert await stream_messages(js) == count  # published and acknowledged ...
         assert await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == count  # ... not marked
 
@@ -137,7 +137,7 @@ async def test_relays_in_several_replicas_do_not_publish_a_row_twice(
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     try:
-        relays = [Relay(service.url, service.pool, js, service.schema, batch_size=25) for _ in range(3)]
+        relays = [Relay(service.url, service.pool, nc, service.schema, batch_size=25) for _ in range(3)]
         await asyncio.gather(*(relay.drain() for relay in relays))
         assert sum(relay.published for relay in relays) == count  # each row locked and published by one relay
         assert await stream_messages(js) == count
