@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,21 +23,29 @@ TEST_SERVICE_ENV = {"HEALTH_INTERVAL_SECONDS": "0.3", "SHUTDOWN_GRACE_SECONDS": 
 
 
 @contextlib.contextmanager
-def running_mesh(state_dir: Path, *, replicas: int = 2, database_url: str | None = None,
+def running_mesh(state_dir: Path | None = None, *, replicas: int = 2, database_url: str | None = None,
                  extra_env: dict[str, str] | None = None, only: list[str] | None = None) -> Iterator[Mesh]:
     """A whole mesh on free ports (PostgreSQL without fsync), stopped by PID afterwards.
 
-    `only` limits which services run (tests of one service need not boot the others).
+    `only` limits which services run (tests of one service need not boot the others). Without
+    `state_dir` the mesh lives in a fresh folder under /tmp that is removed afterwards: not under
+    pytest's tmp_path, whose root every new pytest session resets to 0700, which would lock out
+    PostgreSQL's unprivileged system user in the middle of a run.
     """
+    own_dir = state_dir is None
+    if state_dir is None:
+        state_dir = Path(tempfile.mkdtemp(prefix="protomesh-test-"))
     options = MeshOptions(state_dir=state_dir, gateway_port=free_port(), default_replicas=replicas,
                           database_url=database_url, durable=False, only=only,
                           service_env={**TEST_SERVICE_ENV, **(extra_env or {})})
     mesh = Mesh(options)
-    mesh.start()
     try:
+        mesh.start()
         yield mesh
     finally:
         mesh.stop()
+        if own_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -14,10 +13,9 @@ from protomesh.agent.v1 import agent_service_pb2_grpc
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh() -> Iterator[Mesh]:
     """A whole mesh on free ports, stopped after the module."""
-    state_dir: Path = tmp_path_factory.mktemp("mesh")
-    with running_mesh(state_dir, only=["agent"]) as started:
+    with running_mesh(only=["agent"]) as started:
         yield started
 
 

@@ -12,8 +12,8 @@ from chassis.testing import RestClient, eventually, running_mesh
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    with running_mesh(tmp_path_factory.mktemp("mesh"), only=["agent", "context"],
+def mesh() -> Iterator[Mesh]:
+    with running_mesh(only=["agent", "context"],
                       extra_env={"REGISTRY_TTL_SECONDS": "2"}) as started:
         yield started
 

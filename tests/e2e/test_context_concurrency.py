@@ -21,11 +21,11 @@ MAX_CONTEXT_BYTES = 20_000
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh() -> Iterator[Mesh]:
     """Context replicas with a fast cleanup job and small size limits."""
     env = {"CONTEXT_CLEANUP_INTERVAL_SECONDS": "0.3", "CONTEXT_MAX_LAYER_BYTES": str(MAX_LAYER_BYTES),
            "CONTEXT_MAX_CONTEXT_BYTES": str(MAX_CONTEXT_BYTES), "DB_POOL_MAX": "8"}
-    with running_mesh(tmp_path_factory.mktemp("mesh"), only=["context"], extra_env=env) as started:
+    with running_mesh(only=["context"], extra_env=env) as started:
         yield started
 
 

@@ -23,9 +23,9 @@ T = 10  # seconds per call
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh() -> Iterator[Mesh]:
     """PostgreSQL, NATS, two context replicas and Envoy."""
-    with running_mesh(tmp_path_factory.mktemp("mesh"), only=["context"]) as started:
+    with running_mesh(only=["context"]) as started:
         yield started
 
 

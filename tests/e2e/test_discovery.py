@@ -7,7 +7,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -19,8 +18,8 @@ from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
 
 
 @pytest.fixture
-def mesh(tmp_path: Path) -> Iterator[Mesh]:
-    with running_mesh(tmp_path / "mesh", only=["agent"], extra_env={"REGISTRY_TTL_SECONDS": "2"}) as started:
+def mesh() -> Iterator[Mesh]:
+    with running_mesh(only=["agent"], extra_env={"REGISTRY_TTL_SECONDS": "2"}) as started:
         yield started
 
 

@@ -6,7 +6,6 @@ import concurrent.futures
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -22,9 +21,9 @@ AGENT_SERVICE = "protomesh.agent.v1.AgentService"
 
 
 @pytest.fixture
-def fresh_mesh(tmp_path: Path) -> Iterator[Mesh]:
+def fresh_mesh() -> Iterator[Mesh]:
     """A mesh of its own: these tests break things."""
-    with running_mesh(tmp_path / "mesh", only=["agent"]) as mesh:
+    with running_mesh(only=["agent"]) as mesh:
         yield mesh
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +16,15 @@ from chassis.infra.postgres import PostgresProcess
 
 
 @pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresProcess]:
-    server = PostgresProcess(tmp_path_factory.mktemp("pg") / "data", durable=False)
+def postgres() -> Iterator[PostgresProcess]:
+    folder = Path(tempfile.mkdtemp(prefix="protomesh-test-pg-"))  # not under pytest's 0700 tmp root
+    server = PostgresProcess(folder / "data", durable=False)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_migrations(folder: Path) -> Path:
