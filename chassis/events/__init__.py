@@ -27,6 +27,16 @@ How a service uses it (everything NATS-named is derived from the contracts by `s
     await runtime.tasks.submit("agent.run_execution", payload_message, task_id=...)
     await runtime.stop(grace)
 
+Wiring into chassis.Service (for the server's owner): one optional field, e.g.
+`events: Callable[[Runtime], EventsSpec] | None` returning consumers and workers (handlers are
+built from the runtime, so they can reach the lifespan's objects); `serve` then, after the
+database and the lifespan are up, runs `EventsRuntime(settings, runtime.pool, consumers=...,
+workers=...)`, `await start()`, adds `health.add_probe("nats", events.ping)`, exposes it as
+`runtime.events` (for `runtime.events.tasks.submit`), and after `server.stop(grace)` calls
+`await events.stop(grace)` before the pool closes. Until then a service's lifespan can own it
+with `async with EventsRuntime(...)`. The dead-letter commands are added to the protomesh CLI
+with `chassis.events.cli.add_commands(subparsers)`.
+
 Handlers can read the delivery (trace headers, attempt number) from `events.current_delivery.get()`;
 `chassis.callcontext.current_call` carries the incoming trace context while a handler runs, so
 events it writes to the outbox and gRPC calls it makes continue the trace.

@@ -43,7 +43,8 @@ class Consumer:
     `handler` in a transaction that also inserts (name, event id) into processed_events, so a
     redelivered event is skipped. A failure rolls back and NAKs with `backoff`; the
     `max_deliver`-th failed delivery goes to DEAD_LETTERS. Events that fail validation go
-    there at once and never reach the handler.
+    there at once and never reach the handler. A consumer declared for the first time starts
+    at the beginning of its streams (events are kept for streams.EVENT_MAX_AGE_SECONDS).
     """
 
     name: str
@@ -112,7 +113,8 @@ class ConsumerRunner:
                 await self._streams.ensure_dead_letters()
 
             await ensure()
-            loop = PullLoop(self._js, stream, config, self._process, concurrency=c.concurrency, ensure_stream=ensure)
+            loop = PullLoop(self._js, stream, config, self._process, concurrency=c.concurrency,
+                            ensure_stream=ensure, on_error=self._streams.forget)
             loop.start()
             self._loops.append(loop)
 

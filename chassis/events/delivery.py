@@ -104,6 +104,7 @@ class PullLoop:
         *,
         concurrency: int,
         ensure_stream: Callable[[], Awaitable[None]],
+        on_error: Callable[[], None] | None = None,
         fetch_timeout: float = 1.0,
     ) -> None:
         self._js = js
@@ -112,6 +113,7 @@ class PullLoop:
         self._process = process
         self._concurrency = concurrency
         self._ensure_stream = ensure_stream
+        self._on_error = on_error
         self._fetch_timeout = fetch_timeout
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +161,8 @@ class PullLoop:
                 failures += 1
                 logger.warning("consumer fetch failed; retrying",
                                extra={"consumer": self.name, "stream": self._stream, "error": repr(exc)})
+                if self._on_error:
+                    self._on_error()
                 if sub is not None:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()

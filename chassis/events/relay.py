@@ -8,13 +8,14 @@ import logging
 from collections.abc import Sequence
 
 import nats
+import nats.js.errors
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from chassis.events.envelope import headers_for
 from chassis.events.outbox import notify_channel
-from chassis.events.streams import Streams
+from chassis.events.streams import DEAD_LETTER_MAX_AGE_SECONDS, Streams
 from protomesh.events.v1 import envelope_pb2
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Relay:
         poll_interval: float = 2.0,
         publish_timeout: float = 5.0,
         keep_sent_seconds: float = 24 * 3600.0,
+        keep_processed_seconds: float = DEAD_LETTER_MAX_AGE_SECONDS,
     ) -> None:
         self._url = database_url
         self._pool = pool
@@ -60,6 +62,9 @@ class Relay:
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
         self.keep_sent_seconds = keep_sent_seconds
+        self.keep_processed_seconds = keep_processed_seconds
+        """processed_events rows older than this are deleted; as long as dead letters are kept, so a
+        replayed dead letter is still recognised."""
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0
@@ -157,6 +162,8 @@ class Relay:
                     if not future.done():
                         future.cancel()
                     errors[row[0]] = "no ack" if future.cancelled() else repr(future.exception())
+                    if not future.cancelled() and isinstance(future.exception(), nats.js.errors.NoStreamResponseError):
+                        self._streams.forget()  # the stream is gone (nats-server lost its store): create it again
             await self._mark_sent(conn, acked)
             if errors:
                 await conn.execute(
@@ -189,4 +196,8 @@ class Relay:
         async with self._pool.connection() as conn:
             await conn.execute(
                 "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => %s)", (self.keep_sent_seconds,)
+            )
+            await conn.execute(
+                "DELETE FROM processed_events WHERE processed_at < now() - make_interval(secs => %s)",
+                (self.keep_processed_seconds,),
             )

@@ -73,6 +73,12 @@ class EventsRuntime:
             raise RuntimeError("EventsRuntime is not started")
         return DeadLetters(self.nc.jetstream())
 
+    async def ping(self, timeout: float = 2.0) -> None:
+        """Raise unless NATS answers a round trip now (a health probe for the replica)."""
+        if self.nc is None or not self.nc.is_connected:
+            raise ConnectionError("not connected to NATS")
+        await self.nc.flush(timeout=timeout)
+
     async def start(self) -> None:
         """Migrate, connect, and start the relay, consumers and workers."""
         s = self.settings

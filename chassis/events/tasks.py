@@ -157,7 +157,7 @@ class WorkerRunner:
 
             await ensure()
             loop = PullLoop(self._js, subjects.TASK_STREAM, config, process, concurrency=w.concurrency,
-                            ensure_stream=ensure)
+                            ensure_stream=ensure, on_error=self._streams.forget)
             loop.start()
             self._loops.append(loop)
 
