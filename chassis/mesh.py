@@ -180,7 +180,9 @@ class Mesh:
             raise
 
     def _replica_env(self) -> dict[str, str]:
-        env = {"DATABASE_URL": self.database_url, "NATS_URL": self.nats_url, **self.options.service_env}
+        # PROTOMESH_STATE_DIR: where a replica may keep files of this mesh (the integration key file).
+        env = {"DATABASE_URL": self.database_url, "NATS_URL": self.nats_url,
+               "PROTOMESH_STATE_DIR": str(self.state_dir), **self.options.service_env}
         if self.options.consul_http_addr:
             env["CONSUL_HTTP_ADDR"] = self.options.consul_http_addr
         return env
