@@ -148,11 +148,17 @@ class Relay:
             for event_type in {row[1] for row in rows}:
                 await self._streams.ensure_package(event_type.rpartition(".")[0])
             futures: list[asyncio.Future] = []
-            for _, _, nats_subject, payload in rows:
-                envelope = envelope_pb2.Envelope.FromString(payload)
-                futures.append(await self._js.publish_async(
-                    nats_subject, bytes(payload), headers=headers_for(envelope), wait_stall=self.publish_timeout))
-            await self._await_acks(futures)
+            try:
+                for _, _, nats_subject, payload in rows:
+                    envelope = envelope_pb2.Envelope.FromString(payload)
+                    futures.append(await self._js.publish_async(
+                        nats_subject, bytes(payload), headers=headers_for(envelope), wait_stall=self.publish_timeout))
+                await self._await_acks(futures)
+            except BaseException:
+                for future in futures:  # each pending one holds a slot of the client's publish window
+                    if not future.cancel() and not future.cancelled():
+                        future.exception()  # retrieved, so asyncio does not log it as forgotten
+                raise
             acked: list[int] = []
             errors: dict[int, str] = {}
             for row, future in zip(rows, futures, strict=True):
