@@ -34,6 +34,12 @@ def outbound_timeout(default: float) -> float:
 
 
 def outbound_metadata() -> tuple[tuple[str, str], ...]:
-    """Headers to propagate on an outbound call."""
+    """Headers to propagate on an outbound call (trace headers only when OpenTelemetry is not injecting them)."""
     call = current_call.get()
-    return call.headers if call else ()
+    if not call:
+        return ()
+    from chassis.telemetry import tracing_enabled
+
+    if tracing_enabled():
+        return tuple((k, v) for k, v in call.headers if k not in ("traceparent", "tracestate"))
+    return call.headers

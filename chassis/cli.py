@@ -14,6 +14,7 @@ from pathlib import Path
 
 from chassis.infra.process import InfraError
 from chassis.mesh import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
+from chassis.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
 from chassis.paths import RUN_DIR
 
 EXAMPLES = """\
@@ -213,6 +214,55 @@ def cmd_scale(args: argparse.Namespace) -> int:
     return 1
 
 
+def _mesh_dir(args: argparse.Namespace, key: str, default: str) -> Path:
+    state = read_state(args.state_dir) or {}
+    return Path(state.get(key) or args.state_dir / default)
+
+
+def cmd_traces(args: argparse.Namespace) -> int:
+    """List recent traces kept by the local mesh."""
+    traces_dir = _mesh_dir(args, "traces_dir", "traces")
+    rows = list_traces(traces_dir, limit=args.limit, service=args.service, min_ms=args.min_ms)
+    if not rows:
+        print(f"no traces in {traces_dir}; make a call through the gateway first (tracing is on while the "
+              "mesh runs without OTEL_EXPORTER_OTLP_ENDPOINT)")
+        return 1
+    for row in rows:
+        started = time.strftime("%H:%M:%S", time.localtime(row["start_ns"] / 1e9))
+        print(f"{started}  {row['trace_id']}  {row['duration_ms']:9.2f} ms  {row['spans']:3d} spans  "
+              f"{row['root']}  [{', '.join(row['services'])}]")
+    print("\nshow one with: protomesh trace TRACE_ID (a unique prefix is enough)")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Show one trace as an indented tree with durations."""
+    tree = show_trace(_mesh_dir(args, "traces_dir", "traces"), args.trace_id)
+    if tree is None:
+        print(f"no single trace matches {args.trace_id!r}; list them with `protomesh traces`", file=sys.stderr)
+        return 1
+    print(tree)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """Show (and follow) the mesh's logs, filtered by service, level and trace id."""
+    log_dir = _mesh_dir(args, "log_dir", "logs")
+    if not log_dir.exists():
+        print(f"no logs in {log_dir}; start the mesh with `protomesh up`", file=sys.stderr)
+        return 1
+    flt = LogFilter(service=args.service, level=args.level, trace_id=args.trace)
+    for entry in read_logs(log_dir, flt, last=args.lines):
+        print(format_entry(entry), flush=True)
+    if args.follow:
+        try:
+            for entry in follow_logs(log_dir, flt):
+                print(format_entry(entry), flush=True)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
 def cmd_envoy_config(args: argparse.Namespace) -> int:
     """Print (or write) the Envoy configuration generated from the contracts."""
     from chassis.envoy_config import compose_envoy_config
@@ -264,6 +314,25 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("counts", nargs="+", metavar="SERVICE=N", help="e.g. agent=3")
     scale.add_argument("--timeout", type=float, default=90, help="seconds to wait (default: %(default)s)")
     scale.set_defaults(func=cmd_scale)
+
+    traces = sub.add_parser("traces", help="list recent traces of the local mesh")
+    traces.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")
+    traces.add_argument("--service", help="only traces that touch this service")
+    traces.add_argument("--min-ms", type=float, default=0.0, help="only traces slower than this")
+    traces.set_defaults(func=cmd_traces)
+
+    trace = sub.add_parser("trace", help="show one trace as a tree with durations")
+    trace.add_argument("trace_id", help="trace id, or a unique prefix of it")
+    trace.set_defaults(func=cmd_trace)
+
+    logs = sub.add_parser("logs", help="show the logs of every service, filtered; -f follows them")
+    logs.add_argument("--service", help="only this service, e.g. agent")
+    logs.add_argument("--level", default="debug", choices=sorted(LEVELS, key=LEVELS.__getitem__),
+                      help="lowest level shown (default: all)")
+    logs.add_argument("--trace", help="only lines of this trace id (or prefix)")
+    logs.add_argument("--lines", "-n", type=int, default=50, help="last N lines first (0: all; default 50)")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until Ctrl-C")
+    logs.set_defaults(func=cmd_logs)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

@@ -18,6 +18,7 @@ from chassis.contracts import mesh_grpc_services
 from chassis.errors import Unavailable
 from chassis.registry import Instance, Registry
 from chassis.resilience import ResilientCaller
+from chassis.telemetry import client_interceptors
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ EJECT_SECONDS = 2.0
 class _Endpoint:
     def __init__(self, instance: Instance, stub_factory: Callable[[grpc.aio.Channel], Any]) -> None:
         self.instance = instance
-        self.channel = grpc.aio.insecure_channel(instance.target)
+        self.channel = grpc.aio.insecure_channel(instance.target, interceptors=client_interceptors())
         self.stub = stub_factory(self.channel)
         self.ejected_until = 0.0
 

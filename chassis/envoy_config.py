@@ -25,6 +25,7 @@ ROUTE_TIMEOUT = "30s"
 # Retried whatever the method: the request never reached a replica, so no replica acted on it.
 SAFE_RETRY_ON = "connect-failure,refused-stream,reset-before-request"
 NUM_RETRIES = 2
+OTLP_CLUSTER = "otlp_collector"
 
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -44,6 +45,7 @@ def build_envoy_config(
     admin_host: str = LOOPBACK,
     eds_dir: Path | None = None,
     dns_upstreams: bool = False,
+    otlp: Endpoint | None = None,
 ) -> dict[str, Any]:
     """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
 
@@ -61,11 +63,14 @@ def build_envoy_config(
         "node": {"id": "protomesh-gateway", "cluster": "protomesh"},
         "admin": {"address": _socket_address(admin_host, admin_port)},
         "static_resources": {
-            "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set))],
+            "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set), tracing=otlp is not None)],
             "clusters": [
-                _cluster(service, _endpoint_source(service.name, upstreams.get(service.name, ()), eds_dir,
-                                                   dns_upstreams))
-                for service in catalog
+                *(
+                    _cluster(service, _endpoint_source(service.name, upstreams.get(service.name, ()), eds_dir,
+                                                       dns_upstreams))
+                    for service in catalog
+                ),
+                *([_otlp_cluster(otlp)] if otlp else []),
             ],
         },
         # Envoy warns at start-up without a bound on downstream connections; this is the bound.
@@ -150,7 +155,34 @@ def _socket_address(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
 
-def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path) -> dict[str, Any]:
+def _otlp_cluster(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "name": OTLP_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": cluster_load_assignment(OTLP_CLUSTER, [endpoint]),
+        "typed_extension_protocol_options": {
+            _HTTP_PROTOCOL_OPTIONS: _any(_HTTP_PROTOCOL_OPTIONS, explicit_http_config={"http2_protocol_options": {}})
+        },
+    }
+
+
+def _tracing() -> dict[str, Any]:
+    # Envoy starts the trace (or continues the client's traceparent) and passes it to the replica.
+    return {
+        "random_sampling": {"value": 100},
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": _any(
+                "envoy.config.trace.v3.OpenTelemetryConfig",
+                grpc_service={"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "1s"},
+                service_name="gateway",
+            ),
+        },
+    }
+
+
+def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, *, tracing: bool = False) -> dict[str, Any]:
     hcm = _any(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="ingress",
@@ -159,6 +191,7 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path) -> d
         merge_slashes=True,
         access_log=_access_logs(),
         local_reply_config=_local_reply_config(),
+        **({"tracing": _tracing()} if tracing else {}),
         route_config={
             "name": "mesh",
             "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": _routes(catalog)}],

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from chassis.telemetry import current_ids
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -26,6 +28,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             **self._static,
         }
+        ids = current_ids()
+        if ids:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

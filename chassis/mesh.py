@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from chassis.infra.process import InfraError, ManagedProcess, ensure_port_free
 from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
+from chassis.trace_store import TraceCollector
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,8 @@ class Mesh:
         self.replicas: dict[str, list[ReplicaProcess]] = {}
         self.envoy: EnvoyProcess | None = None
         self.bridge: RegistryBridge | None = None
+        self.collector: TraceCollector | None = None
+        self.otlp_endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
         self.admin_port = 0
         self._next_index: dict[str, int] = {}
         self.database_url = options.database_url or ""
@@ -161,6 +165,11 @@ class Mesh:
                                         log_path=self.log_dir / "nats.log")
                 self._step("nats-server with JetStream", self.nats.start)
                 self.nats_url = self.nats.url
+            if not self.otlp_endpoint:
+                # No trace backend given: keep traces on disk for `protomesh traces`.
+                self.collector = TraceCollector(self.state_dir / "traces")
+                self.collector.start()
+                self.otlp_endpoint = self.collector.endpoint
             self.bridge = RegistryBridge(
                 lambda: registry_from_env(self.options.consul_http_addr, self.nats_url),
                 self.catalog.names, self.state_dir / "eds", on_change=self._registry_changed)
@@ -182,6 +191,7 @@ class Mesh:
     def _replica_env(self) -> dict[str, str]:
         # PROTOMESH_STATE_DIR: where a replica may keep files of this mesh (the integration key file).
         env = {"DATABASE_URL": self.database_url, "NATS_URL": self.nats_url,
+               "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
                "PROTOMESH_STATE_DIR": str(self.state_dir), **self.options.service_env}
         if self.options.consul_http_addr:
             env["CONSUL_HTTP_ADDR"] = self.options.consul_http_addr
@@ -261,9 +271,11 @@ class Mesh:
                     self.progress(f"!!  scaling {service} failed: {exc}")
 
     def _envoy_config(self) -> dict[str, Any]:
+        otlp = urllib.parse.urlsplit(self.otlp_endpoint) if self.otlp_endpoint else None
         return build_envoy_config(self.catalog, {}, listen_port=self.options.gateway_port,
                                   admin_port=self.admin_port, descriptor_set=DESCRIPTOR_SET,
-                                  eds_dir=self.state_dir / "eds")
+                                  eds_dir=self.state_dir / "eds",
+                                  otlp=(otlp.hostname or LOOPBACK, otlp.port or 4317) if otlp else None)
 
     def all_processes(self) -> list[ManagedProcess]:
         """Every process the mesh started, in start order."""
@@ -302,6 +314,8 @@ class Mesh:
                     replica.stop(timeout=15)
         if self.bridge is not None:
             self.bridge.stop()
+        if self.collector is not None:
+            self.collector.stop()
         for process in reversed(self.all_processes()):
             if process.is_running():
                 process.stop(timeout=15)
@@ -316,6 +330,9 @@ class Mesh:
             "admin": f"{LOOPBACK}:{self.admin_port}",
             "database_url": self.database_url,
             "nats_url": self.nats_url,
+            "otlp_endpoint": self.otlp_endpoint,
+            "traces_dir": str(self.state_dir / "traces"),
+            "log_dir": str(self.log_dir),
             "started_at": time.time(),
             "replicas": {name: len(replicas) for name, replicas in self.replicas.items()},
             "processes": [

@@ -28,6 +28,7 @@ from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
 from chassis.registry import Instance, NatsKvRegistry, Registration, Registry, registry_from_env
 from chassis.resilience import BreakerBoard, NatsKvBreakerStore, ResilientCaller
+from chassis.telemetry import configure_tracing, server_interceptors, shutdown_tracing
 from protomesh.common.v1 import service_info_pb2
 
 logger = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
     )
     runtime = Runtime(service=service, settings=settings, health=health_monitor)
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(settings.instance_id)],
+        interceptors=[*server_interceptors(), CallInterceptor(settings.instance_id)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
     )
     async with _database(runtime), _discovery(runtime):
@@ -244,6 +245,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
 async def run(service: Service, settings: Settings) -> None:
     """Process entry point: configure logging, install signal handlers, serve until signalled."""
     configure_logging(service.name, settings.instance_id, settings.log_level)
+    configure_tracing(service.name, settings.instance_id)
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     try:
@@ -251,3 +253,5 @@ async def run(service: Service, settings: Settings) -> None:
     except Exception:
         logger.exception("service failed")
         raise
+    finally:
+        shutdown_tracing()

@@ -1,0 +1,103 @@
+"""Tracing from the standard OTEL_* variables: gRPC server/client spans, SQL spans, W3C context propagation.
+
+With OTEL_EXPORTER_OTLP_ENDPOINT unset nothing is installed and tracing costs nothing; the local
+mesh sets it to its own small OTLP receiver (chassis.trace_store), so traces land on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_provider: Any = None
+
+
+def tracing_enabled() -> bool:
+    """Whether this process exports spans."""
+    return _provider is not None
+
+
+def configure_tracing(service: str, instance_id: str) -> bool:
+    """Install the OpenTelemetry SDK when OTEL_EXPORTER_OTLP_ENDPOINT is set; return whether it did."""
+    global _provider
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if not endpoint or _provider is not None:
+        return _provider is not None
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service),
+                                "service.instance.id": instance_id})
+    provider = TracerProvider(resource=resource, sampler=ParentBased(root=_NoBackgroundClientRoots()))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True),
+                                                   schedule_delay_millis=250))
+    trace.set_tracer_provider(provider)
+    PsycopgInstrumentor().instrument(skip_dep_check=True)
+    _provider = provider
+    logger.info("tracing on", extra={"otlp_endpoint": endpoint})
+    return True
+
+
+class _NoBackgroundClientRoots:
+    """Samples every trace except those that would start at a client span (a health probe's SELECT 1,
+    a background poll): they belong to no request and would bury the traces that do."""
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> Any:
+        from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+        from opentelemetry.trace import SpanKind
+
+        decision = Decision.DROP if kind == SpanKind.CLIENT else Decision.RECORD_AND_SAMPLE
+        return SamplingResult(decision, attributes)
+
+    def get_description(self) -> str:
+        return "NoBackgroundClientRoots"
+
+
+def server_interceptors() -> list[Any]:
+    """gRPC server interceptors that continue the caller's trace (empty when tracing is off).
+
+    Health checks are not traced: Envoy and the registry ask every second.
+    """
+    if not tracing_enabled():
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+
+    return [aio_server_interceptor(filter_=filters.negate(filters.service_name("grpc.health.v1.Health")))]
+
+
+def client_interceptors() -> list[Any]:
+    """gRPC client interceptors that start client spans and inject the trace context."""
+    if not tracing_enabled():
+        return []
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+    return list(aio_client_interceptors())
+
+
+def current_ids() -> tuple[str, str] | None:
+    """(trace id, span id) of the active span, hex, or None."""
+    if not tracing_enabled():
+        return None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+
+def shutdown_tracing() -> None:
+    """Flush and stop exporting (at replica shutdown)."""
+    global _provider
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None

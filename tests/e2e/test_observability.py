@@ -1,0 +1,71 @@
+"""Observability without code in services: one trace per REST call through Envoy, trace ids in logs, the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from chassis.mesh import Mesh
+from chassis.testing import RestClient, eventually, running_mesh
+from chassis.trace_store import load_traces
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Iterator[Mesh]:
+    with running_mesh(only=["agent"], replicas=1) as started:
+        yield started
+
+
+def protomesh(mesh: Mesh, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chassis.cli", "--state-dir", str(mesh.state_dir), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def trace_with(mesh: Mesh, span_name: str) -> list[dict]:
+    def find() -> list[dict] | None:
+        for spans in load_traces(mesh.state_dir / "traces").values():
+            if any(s["name"].endswith(span_name) for s in spans) and any(s["kind"] == "client" for s in spans):
+                return spans
+        return None
+
+    return eventually(find, timeout=15, what=f"a stored trace with {span_name}")
+
+
+def test_a_rest_call_is_one_trace_from_envoy_through_the_service_to_sql(mesh: Mesh) -> None:
+    rest = RestClient(f"http://{mesh.gateway}")
+    assert rest.post("/v1/agents", {"name": "traced", "type": "calculator"}).status == 200
+    spans = trace_with(mesh, "AgentService/RegisterAgent")
+    assert len({s["trace_id"] for s in spans}) == 1
+    by_id = {s["span_id"]: s for s in spans}
+    gateway = next(s for s in spans if s["service"] == "gateway")
+    server = next(s for s in spans if s["name"].endswith("RegisterAgent") and s["service"] == "agent")
+    sql = [s for s in spans if s["service"] == "agent" and s["kind"] == "client"]
+    assert server["parent_span_id"] == gateway["span_id"]
+    assert sql and all(by_id.get(s["parent_span_id"]) is server for s in sql)
+    assert any(s["name"].startswith("INSERT") for s in sql)
+
+    trace_id = spans[0]["trace_id"]
+    log_lines = protomesh(mesh, "logs", "--service", "agent", "--trace", trace_id, "-n", "0").stdout
+    assert "RegisterAgent" in log_lines and "agent registered" in log_lines
+
+    listed = protomesh(mesh, "traces", "--service", "agent")
+    assert listed.returncode == 0 and trace_id in listed.stdout
+    tree = protomesh(mesh, "trace", trace_id[:12])
+    assert tree.returncode == 0
+    lines = tree.stdout.splitlines()
+    assert lines[0].startswith("gateway: ") and "ms" in lines[0]
+    assert any(line.startswith("  agent: /protomesh.agent.v1.AgentService/RegisterAgent") for line in lines)
+    assert any(line.startswith("    agent: INSERT") for line in lines)
+
+
+def test_logs_filter_by_level(mesh: Mesh) -> None:
+    rest = RestClient(f"http://{mesh.gateway}")
+    rest.post("/v1/agents", {"type": "calculator"})  # a 400: logged at info, not error
+    errors = protomesh(mesh, "logs", "--level", "error", "-n", "0")
+    assert errors.returncode == 0
+    assert "INVALID_ARGUMENT" not in errors.stdout
+    everything = protomesh(mesh, "logs", "-n", "0").stdout
+    assert "INVALID_ARGUMENT" in everything
