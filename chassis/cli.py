@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chassis.events.cli import add_commands as add_deadletter_commands
 from chassis.infra.process import InfraError
 from chassis.mesh import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
 from chassis.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
@@ -333,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--lines", "-n", type=int, default=50, help="last N lines first (0: all; default 50)")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until Ctrl-C")
     logs.set_defaults(func=cmd_logs)
+
+    add_deadletter_commands(sub)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

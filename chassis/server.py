@@ -23,6 +23,7 @@ from chassis import db
 from chassis.client import ServiceClient, StubT
 from chassis.config import Settings
 from chassis.contracts import mesh_grpc_services
+from chassis.events import EventsRuntime, EventsSpec
 from chassis.health import HealthMonitor
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
@@ -57,6 +58,10 @@ class Service:
     """Folder of NNN_name.sql files; the service then needs DATABASE_URL and owns schema `name`."""
     lifespan: Lifespan | None = None
     """Opens what the servicers need after the database is ready; closed after the server stops."""
+    events: Callable[[Runtime], EventsSpec] | None = None
+    """Consumers and task workers, built once the lifespan is open; when set (or when the service
+    has a database and NATS_URL is set) the replica runs the events runtime: outbox relay,
+    consumers, workers, and a NATS health probe."""
 
     @property
     def grpc_services(self) -> list[str]:
@@ -79,6 +84,8 @@ class Runtime:
     caller: ResilientCaller = field(default_factory=ResilientCaller)
     """Applies the contracts' call policies to every outbound call of this replica."""
     clients: list[ServiceClient[Any]] = field(default_factory=list)
+    events: EventsRuntime | None = None
+    """Outbox relay, consumers and task queue of this replica (None without NATS)."""
     state: dict[str, Any] = field(default_factory=dict)
     """Objects the lifespan opens for the servicers, by name."""
 
@@ -186,6 +193,24 @@ async def _register(runtime: Runtime) -> Registration | None:
     return registration
 
 
+@contextlib.asynccontextmanager
+async def _events(runtime: Runtime) -> AsyncIterator[None]:
+    """The events runtime, for services that declare events or publish through the outbox."""
+    service, settings = runtime.service, runtime.settings
+    if not settings.nats_url or (service.events is None and service.migrations is None):
+        yield
+        return
+    spec = service.events(runtime) if service.events else EventsSpec()
+    events = EventsRuntime(settings, runtime.pool, consumers=spec.consumers, workers=spec.workers)
+    await events.start()
+    runtime.events = events
+    runtime.health.add_probe("nats", events.ping)
+    try:
+        yield
+    finally:
+        await events.stop(settings.shutdown_grace_seconds)
+
+
 def _install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -210,7 +235,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
     )
     async with _database(runtime), _discovery(runtime):
         lifespan = service.lifespan(runtime) if service.lifespan else contextlib.nullcontext()
-        async with lifespan:
+        async with lifespan, _events(runtime):
             for servicer in service.servicers:
                 servicer.add_to_server(servicer.factory(runtime), server)
             health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)

@@ -53,7 +53,7 @@ from chassis.events.deadletters import DeadLetters, StoredDeadLetter
 from chassis.events.delivery import Backoff, Delivery, current_delivery
 from chassis.events.envelope import InvalidEvent, open_envelope
 from chassis.events.relay import Relay
-from chassis.events.runtime import EventsRuntime
+from chassis.events.runtime import EventsRuntime, EventsSpec
 from chassis.events.tasks import Task, TaskHandler, TaskQueue, Worker
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "DeadLetters",
     "Delivery",
     "EventsRuntime",
+    "EventsSpec",
     "Handler",
     "InvalidEvent",
     "Relay",

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
 
 import nats
@@ -20,6 +21,15 @@ from chassis.events.streams import Streams, connect
 from chassis.events.tasks import TaskQueue, Worker, WorkerRunner
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventsSpec:
+    """What a service declares about events: its consumers and task workers (the relay always runs
+    for services with a database, so anything they put in the outbox is published)."""
+
+    consumers: Sequence[Consumer] = ()
+    workers: Sequence[Worker] = ()
 
 
 class EventsRuntime:
