@@ -1,0 +1,1 @@
+"""Clients of external systems, one module per kind, all behind the same small interface (clients.base)."""
