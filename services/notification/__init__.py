@@ -1,0 +1,1 @@
+"""The notification service: domain events to email and webhook notifications."""

@@ -1,0 +1,213 @@
+"""NotificationService: subscriptions, notifications with their delivery attempts, resend, replica information."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from chassis import Runtime, pagination
+from chassis.errors import FailedPrecondition, NotFound, Violations
+from chassis.protos import parse_uuid
+from protomesh.common.v1 import pagination_pb2, service_info_pb2
+from protomesh.notification.v1 import notification_pb2, notification_service_pb2, notification_service_pb2_grpc
+from services.notification import validation
+from services.notification.delivery import Deliverer
+from services.notification.matching import domain_event_types
+from services.notification.messages import CHANNEL_NAMES, STATE_NAMES, notification_message, subscription_message
+from services.notification.settings import NotificationSettings
+from services.notification.store import NotificationFilter, NotificationStore, SubscriptionRow
+
+logger = logging.getLogger(__name__)
+
+_UPDATABLE = ("name", "event_types", "subject_filter", "channel", "enabled")
+
+
+def _channel_columns(request: Any, current: SubscriptionRow | None) -> dict[str, Any]:
+    """Column values of the request's channel; a webhook without a secret keeps the current one."""
+    if request.WhichOneof("channel") == "webhook":
+        secret = request.webhook.secret
+        if not secret and current is not None and current.channel == "WEBHOOK":
+            secret = current.webhook_secret
+        return {"channel": "WEBHOOK", "webhook_url": request.webhook.url.strip(), "webhook_secret": secret,
+                "email_to": [], "subject_template": ""}
+    return {"channel": "EMAIL", "email_to": list(request.email.to), "subject_template": request.email.subject_template,
+            "webhook_url": "", "webhook_secret": ""}
+
+
+def _check_channel(v: Violations, request: Any, current: SubscriptionRow | None) -> None:
+    kind = request.WhichOneof("channel")
+    if kind == "email":
+        validation.check_email(v, request.email)
+    elif kind == "webhook":
+        keeps_secret = current is not None and current.channel == "WEBHOOK" and bool(current.webhook_secret)
+        validation.check_webhook(v, request.webhook, secret_required=not keeps_secret)
+    else:
+        v.add("channel", "required: set email {to, subject_template} or webhook {url, secret}")
+
+
+class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
+    """Implements protomesh.notification.v1.NotificationService over PostgreSQL and the task queue."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._store: NotificationStore = runtime.state["store"]
+        self._deliverer: Deliverer = runtime.state["deliverer"]
+        self._settings: NotificationSettings = runtime.state["settings"]
+
+    async def _subscription(self, subscription_id: str) -> SubscriptionRow:
+        parsed = parse_uuid(subscription_id)
+        row = await self._store.get_subscription(parsed) if parsed else None
+        if row is None:
+            raise NotFound("subscription", subscription_id)
+        return row
+
+    # --- subscriptions -----------------------------------------------------------------------------
+
+    async def ListSubscriptions(self, request: notification_service_pb2.ListSubscriptionsRequest, context: Any) -> Any:
+        size = pagination.page_size(request.page_size)
+        channel = CHANNEL_NAMES.get(request.channel, "")
+        after = pagination.decode_time_id_token(request.page_token, ("subscriptions", channel))
+        rows, total = await self._store.list_subscriptions(channel, after=after, limit=size + 1)
+        page, more = rows[:size], len(rows) > size
+        token = (pagination.encode_time_id_token(page[-1].created_at, page[-1].id, ("subscriptions", channel))
+                 if more else "")
+        return notification_service_pb2.ListSubscriptionsResponse(
+            subscriptions=[subscription_message(r) for r in page],
+            page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
+        )
+
+    async def CreateSubscription(self, request: notification_service_pb2.CreateSubscriptionRequest,
+                                 context: Any) -> Any:
+        v = Violations()
+        validation.check_name(v, request.name)
+        event_types = validation.check_event_types(v, request.event_types)
+        validation.check_subject_filter(v, request.subject_filter)
+        _check_channel(v, request, None)
+        v.raise_if_any()
+        row = await self._store.create_subscription({
+            "name": request.name.strip(), "event_types": event_types, "subject_filter": request.subject_filter,
+            "enabled": request.enabled if request.HasField("enabled") else True,
+            **_channel_columns(request, None),
+        })
+        logger.info("subscription created", extra={"subscription_id": str(row.id), "channel": row.channel})
+        return notification_service_pb2.CreateSubscriptionResponse(subscription=subscription_message(row))
+
+    async def GetSubscription(self, request: notification_service_pb2.GetSubscriptionRequest, context: Any) -> Any:
+        row = await self._subscription(request.subscription_id)
+        return notification_service_pb2.GetSubscriptionResponse(subscription=subscription_message(row))
+
+    async def UpdateSubscription(self, request: notification_service_pb2.UpdateSubscriptionRequest,
+                                 context: Any) -> Any:
+        current = await self._subscription(request.subscription_id)
+        v = Violations()
+        if request.HasField("update_mask"):
+            paths = list(request.update_mask.paths)
+            for i, path in enumerate(paths):
+                v.check(path in _UPDATABLE, f"update_mask.paths[{i}]",
+                        f"unknown field {path!r}; one of {', '.join(_UPDATABLE)}")
+        else:
+            present = {
+                "name": request.HasField("name"), "event_types": len(request.event_types) > 0,
+                "subject_filter": request.HasField("subject_filter"),
+                "channel": request.WhichOneof("channel") is not None, "enabled": request.HasField("enabled"),
+            }
+            paths = [p for p in _UPDATABLE if present[p]]
+        v.check(paths != [], "update_mask", f"nothing to update: set one of {', '.join(_UPDATABLE)}")
+        v.raise_if_any()
+        changes: dict[str, Any] = {}
+        if "name" in paths:
+            validation.check_name(v, request.name)
+            changes["name"] = request.name.strip()
+        if "event_types" in paths:
+            changes["event_types"] = validation.check_event_types(v, request.event_types)
+        if "subject_filter" in paths:
+            validation.check_subject_filter(v, request.subject_filter)
+            changes["subject_filter"] = request.subject_filter
+        if "channel" in paths:
+            _check_channel(v, request, current)
+            if request.WhichOneof("channel"):
+                changes.update(_channel_columns(request, current))
+        if "enabled" in paths:
+            changes["enabled"] = request.enabled
+        v.raise_if_any()
+        row = await self._store.update_subscription(current.id, changes)
+        if row is None:
+            raise NotFound("subscription", request.subscription_id)
+        return notification_service_pb2.UpdateSubscriptionResponse(subscription=subscription_message(row))
+
+    async def DeleteSubscription(self, request: notification_service_pb2.DeleteSubscriptionRequest,
+                                 context: Any) -> Any:
+        parsed = parse_uuid(request.subscription_id)
+        if parsed is None or not await self._store.delete_subscription(parsed):
+            raise NotFound("subscription", request.subscription_id)
+        logger.info("subscription deleted", extra={"subscription_id": request.subscription_id})
+        return notification_service_pb2.DeleteSubscriptionResponse(subscription_id=request.subscription_id)
+
+    # --- notifications -----------------------------------------------------------------------------
+
+    async def ListNotifications(self, request: notification_service_pb2.ListNotificationsRequest, context: Any) -> Any:
+        size = pagination.page_size(request.page_size)
+        v = Violations()
+        subscription_id: uuid.UUID | None = None
+        if request.subscription_id:
+            subscription_id = parse_uuid(request.subscription_id)
+            v.check(subscription_id is not None, "subscription_id", "not a subscription id (UUID)")
+        v.check(request.state in STATE_NAMES or request.state == notification_pb2.NOTIFICATION_STATE_UNSPECIFIED,
+                "state", "unknown state")
+        v.raise_if_any()
+        flt = NotificationFilter(state=STATE_NAMES.get(request.state, ""), subscription_id=subscription_id,
+                                 event_type=request.event_type, event_subject=request.event_subject)
+        after = pagination.decode_time_id_token(request.page_token, flt)
+        rows, total = await self._store.list_notifications(flt, after=after, limit=size + 1)
+        page, more = rows[:size], len(rows) > size
+        token = pagination.encode_time_id_token(page[-1].created_at, page[-1].id, flt) if more else ""
+        return notification_service_pb2.ListNotificationsResponse(
+            notifications=[notification_message(r) for r in page],
+            page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
+        )
+
+    async def GetNotification(self, request: notification_service_pb2.GetNotificationRequest, context: Any) -> Any:
+        parsed = parse_uuid(request.notification_id)
+        row = await self._store.get_notification(parsed) if parsed else None
+        if row is None:
+            raise NotFound("notification", request.notification_id)
+        return notification_service_pb2.GetNotificationResponse(notification=notification_message(row))
+
+    async def ResendNotification(self, request: notification_service_pb2.ResendNotificationRequest,
+                                 context: Any) -> Any:
+        parsed = parse_uuid(request.notification_id)
+        if parsed is None:
+            raise NotFound("notification", request.notification_id)
+        row, state = await self._store.start_new_delivery(parsed, self._settings.max_attempts)
+        if row is None:
+            if not state:
+                raise NotFound("notification", request.notification_id)
+            raise FailedPrecondition(
+                f"notification {request.notification_id} is {state}; only DELIVERED or FAILED notifications can be "
+                "resent", metadata={"state": state})
+        try:
+            await self._deliverer.submit(row.id, row.delivery)
+        except Exception as exc:  # the row is PENDING: the sweeper queues it once NATS is back
+            logger.warning("resend not queued; the sweeper will", extra={"notification_id": str(row.id),
+                                                                          "error": repr(exc)})
+        logger.info("notification resent", extra={"notification_id": str(row.id), "delivery": row.delivery})
+        return notification_service_pb2.ResendNotificationResponse(notification=notification_message(row))
+
+    # --- replica -------------------------------------------------------------------------------------
+
+    async def GetInfo(self, request: notification_service_pb2.GetInfoRequest, context: Any) -> Any:
+        return notification_service_pb2.GetInfoResponse(
+            info=self._runtime.service_info(), subscription_count=await self._store.count_subscriptions(),
+            notification_count=await self._store.count_notifications(), event_types=domain_event_types(),
+            max_attempts=self._settings.max_attempts,
+        )
+
+    async def GetHealth(self, request: notification_service_pb2.GetHealthRequest, context: Any) -> Any:
+        return notification_service_pb2.GetHealthResponse(health=self._runtime.health.report())
+
+    async def GetReadiness(self, request: notification_service_pb2.GetReadinessRequest, context: Any) -> Any:
+        return notification_service_pb2.GetReadinessResponse(health=self._runtime.health.require_ready())
+
+    async def GetLiveness(self, request: notification_service_pb2.GetLivenessRequest, context: Any) -> Any:
+        return notification_service_pb2.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)
