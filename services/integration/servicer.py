@@ -16,7 +16,7 @@ from chassis.protos import from_struct, parse_uuid, timestamp, to_struct
 from protomesh.common.v1 import pagination_pb2, service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 from services.integration import validation
-from services.integration.clients.base import ClientSpec
+from services.integration.clients.base import ClientSpec, whole_numbers
 from services.integration.crypto import CredentialCipher
 from services.integration.kinds import BY_KIND, KIND_NAMES, SPECS
 from services.integration.messages import (
@@ -215,7 +215,7 @@ class IntegrationServicer(integration_service_pb2_grpc.IntegrationServiceService
         integration_id = _integration_id(request.integration_id)
         v = Violations()
         v.check(bool(request.operation), "operation", "required")
-        params = from_struct(request.parameters) if request.HasField("parameters") else {}
+        params = whole_numbers(from_struct(request.parameters)) if request.HasField("parameters") else {}
         v.check(len(json.dumps(params, separators=(",", ":"))) <= self._settings.max_parameters_bytes, "parameters",
                 f"at most {self._settings.max_parameters_bytes} bytes of JSON")
         metadata = dict(context.invocation_metadata() or ())
@@ -348,7 +348,7 @@ class IntegrationServicer(integration_service_pb2_grpc.IntegrationServiceService
                 outcome = await self._live.exercise(client)
             finally:
                 await client.close()
-            results.append(integration_pb2.ClientTestResult(
+            results.append(pb.ClientTestResult(
                 ok=outcome.ok, steps=[step_message(s) for s in outcome.steps], latency=duration(outcome.seconds)))
         else:
             v = Violations()
@@ -358,7 +358,7 @@ class IntegrationServicer(integration_service_pb2_grpc.IntegrationServiceService
                 live = await self._live.live(row)
                 outcome = await self._live.exercise(live.client)
                 await self._store.record_probe(row.id, "test", outcome.ok, outcome.detail, outcome.seconds * 1000)
-                results.append(integration_pb2.ClientTestResult(
+                results.append(pb.ClientTestResult(
                     integration_id=str(row.id), name=row.name, ok=outcome.ok,
                     steps=[step_message(s) for s in outcome.steps], latency=duration(outcome.seconds)))
         return pb.TestClientResponse(client_type=spec.client_type, ok=bool(results) and all(r.ok for r in results),

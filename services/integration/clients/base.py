@@ -62,6 +62,18 @@ def scrub_value(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+def whole_numbers(value: Any) -> Any:
+    """JSON from a google.protobuf.Struct with whole floats as ints (Struct has only doubles; an API
+    that wants `"amount": 5` must not get `5.0`)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    return value
+
+
 def jsonable(value: Any) -> Any:
     """A value a google.protobuf.Struct can hold (numbers as floats, times as ISO text, bytes as base64)."""
     if value is None or isinstance(value, bool | str):

@@ -121,7 +121,7 @@ class PostgresClient(ExternalClient):
 
         async def read_only() -> str:
             try:
-                await self._run("SELECT txid_current()", [], 1, deadline - time.monotonic())
+                await self._run("CREATE TEMP TABLE protomesh_probe (x int)", [], 1, deadline - time.monotonic())
             except InvalidArgument:
                 return "writes are refused (READ ONLY transaction)"
             raise FailedPrecondition("the transaction was not read-only")

@@ -89,7 +89,13 @@ class SmtpClient(ExternalClient):
             smtp.starttls(context=ssl.create_default_context())
             smtp.ehlo()
         if self.credential("username"):
-            smtp.login(self.credential("username"), self.credential("password"))
+            # One mechanism, PLAIN when offered: smtplib's login() would try the next mechanism after a
+            # refusal, which only multiplies failed logins (and hangs some servers).
+            smtp.user, smtp.password = self.credential("username"), self.credential("password")
+            if "PLAIN" in (smtp.esmtp_features.get("auth") or "").upper().split():
+                smtp.auth("PLAIN", smtp.auth_plain)
+            else:
+                smtp.login(smtp.user, smtp.password)
         return smtp
 
     def _error(self, exc: BaseException) -> Exception:
