@@ -102,7 +102,7 @@ class RegistryBridge:
     async def _follow(self, registry: Registry, service: str) -> None:
         while True:
             try:
-                async for instances in registry.watch(service):
+                async for instances in registry.watch(service, healthy_only=False):
                     with self._lock:
                         self._version += 1
                         self._views[service] = instances

@@ -59,15 +59,24 @@ def _decoded(request: Any) -> Any:
     return request
 
 
+class _StatusWithTrailers(grpc.Status):
+    def __init__(self, status: grpc.Status, extra: tuple[tuple[str, str], ...]) -> None:
+        self.code = status.code
+        self.details = status.details
+        self.trailing_metadata = (*(status.trailing_metadata or ()), *extra)
+
+
 INSTANCE_HEADER = "x-protomesh-instance"
-"""Response header naming the replica that answered (curl -i shows it; the mesh uses it to probe routing)."""
+"""Trailer naming the replica that answered (grpcurl -v shows it; the mesh uses it to probe routing)."""
 
 
 def _wrap_unary(method: str, behavior: Handler, identity: tuple[tuple[str, str], ...]) -> Handler:
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         if identity:
-            await context.send_initial_metadata(identity)
+            # Trailers, not headers: headers sent early would commit the response, and Envoy can no
+            # longer retry a call whose replica dies after sending them.
+            context.set_trailing_metadata(identity)
         code = grpc.StatusCode.OK
         remaining = context.time_remaining()
         propagated = tuple((k, v) for k, v in (context.invocation_metadata() or ()) if k in PROPAGATED_HEADERS)
@@ -84,10 +93,12 @@ def _wrap_unary(method: str, behavior: Handler, identity: tuple[tuple[str, str],
             if error is None:
                 code = grpc.StatusCode.INTERNAL
                 logger.exception("unhandled error", extra={"method": method})
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error; the service log has the details")
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; the service log has the details",
+                                    trailing_metadata=identity)
             else:
                 code = error.code
-                await context.abort_with_status(error.to_status())
+                status = error.to_status()
+                await context.abort_with_status(_StatusWithTrailers(status, identity))
             raise  # abort raises; this keeps type checkers honest
         finally:
             if isinstance(code, int):

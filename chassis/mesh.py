@@ -245,9 +245,9 @@ class Mesh:
             for _ in range(calls):
                 try:
                     _, call = call_probe.with_call(b"", timeout=2)
-                    metadata = call.initial_metadata()
+                    metadata = call.trailing_metadata()
                 except grpc.RpcError as error:
-                    metadata = error.initial_metadata()  # type: ignore[attr-defined]
+                    metadata = error.trailing_metadata()  # type: ignore[attr-defined]
                 seen |= {value for key, value in metadata or () if key == INSTANCE_HEADER}
         return seen
 

@@ -73,8 +73,12 @@ class Registry(Protocol):
     async def instances(self, service: str) -> list[Instance]:
         """Healthy instances of a service, sorted by instance id."""
 
-    def watch(self, service: str) -> AsyncIterator[list[Instance]]:
-        """The healthy instances now, then again every time they change."""
+    def watch(self, service: str, *, healthy_only: bool = True) -> AsyncIterator[list[Instance]]:
+        """The healthy instances now, then again every time they change.
+
+        With healthy_only=False: every live instance, serving or not (the gateway wants those too,
+        so its own health checks decide, and a replica whose database is down can still say why).
+        """
 
     async def close(self) -> None:
         """Release connections."""
@@ -157,7 +161,7 @@ class NatsKvRegistry:
         return sorted((i for i in (await self._all(service)).values() if i.alive(now) and i.serving),
                       key=lambda i: i.instance_id)
 
-    async def watch(self, service: str) -> AsyncIterator[list[Instance]]:
+    async def watch(self, service: str, *, healthy_only: bool = True) -> AsyncIterator[list[Instance]]:
         kv = await self._bucket()
         known: dict[str, Instance] = {}
         watcher = await kv.watch(f"{service}.*")
@@ -180,7 +184,8 @@ class NatsKvRegistry:
                 if not replayed:
                     continue
                 now = time.time()
-                live = sorted((i for i in known.values() if i.alive(now) and i.serving), key=lambda i: i.instance_id)
+                live = sorted((i for i in known.values() if i.alive(now) and (i.serving or not healthy_only)),
+                              key=lambda i: i.instance_id)
                 if last is None or [i.target for i in live] != [i.target for i in last]:
                     last = live
                     yield live
@@ -242,12 +247,13 @@ class ConsulRegistry:
         _, nodes = await self._consul.health.service(service, passing=True)
         return self._parse(nodes)
 
-    async def watch(self, service: str) -> AsyncIterator[list[Instance]]:
+    async def watch(self, service: str, *, healthy_only: bool = True) -> AsyncIterator[list[Instance]]:
         index = None
         last: list[str] | None = None
         while True:
             try:
-                index, nodes = await self._consul.health.service(service, passing=True, index=index, wait=self._wait)
+                index, nodes = await self._consul.health.service(service, passing=healthy_only, index=index,
+                                                                 wait=self._wait)
             except Exception as exc:  # Consul unreachable: keep the last view, try again shortly
                 logger.warning("consul watch failed", extra={"service": service, "error": str(exc)})
                 await asyncio.sleep(1)

@@ -23,7 +23,7 @@ from chassis import db
 from chassis.client import ServiceClient, StubT
 from chassis.config import Settings
 from chassis.contracts import mesh_grpc_services
-from chassis.events import EventsRuntime, EventsSpec
+from chassis.events import EventsRuntime, EventsSpec, outbox
 from chassis.health import HealthMonitor
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
@@ -138,6 +138,8 @@ async def _database(runtime: Runtime) -> AsyncIterator[None]:
         raise RuntimeError(f"service {service.name} needs DATABASE_URL (postgresql://user@host:port/db)")
     await db.wait_for_database(settings.database_url, settings.startup_timeout_seconds)
     applied = await db.migrate(settings.database_url, service.name, service.migrations)
+    # The outbox is there even without NATS: events committed meanwhile wait for a relay.
+    await outbox.migrate(settings.database_url, service.name)
     logger.info("database ready", extra={"schema": service.name, "applied_migrations": applied})
     pool = db.open_pool(
         settings.database_url,

@@ -47,4 +47,5 @@ def execution_message(row: ExecutionRow) -> agent_pb2.Execution:
         end_time=timestamp(row.finished_at),
         context_id=row.context_id,
         result_layer_id=row.result_layer_id,
+        runner=row.runner,
     )

@@ -1,17 +1,27 @@
-"""Runs executions in this replica: PENDING -> RUNNING -> SUCCEEDED | FAILED | STOPPED."""
+"""Runs executions: PENDING -> RUNNING -> SUCCEEDED | FAILED | STOPPED.
+
+With NATS, an execution is a task on the work queue (`agent.run_execution`): any replica's worker
+may run it, a worker that dies mid-job leaves it to be redelivered and taken over by another, and
+a stop reaches whichever worker runs it through the execution row (the worker polls it while
+writing progress). Without NATS, the replica that accepted the execution runs it itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from chassis.errors import FailedPrecondition
+from chassis.errors import FailedPrecondition, Unavailable
+from chassis.events import EventsRuntime, Task, Worker
 from chassis.protos import from_struct, to_struct
+from protomesh.agent.v1 import tasks_pb2
 from protomesh.context.v1 import context_service_pb2
 from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
 from services.agent.agent_types import AGENT_TYPES, Cancelled, ExpressionError, RunContext
@@ -21,10 +31,12 @@ logger = logging.getLogger(__name__)
 
 CALLER = "agent"
 """How the agent service names itself to the context service's access lists."""
+TASK_KIND = "agent.run_execution"
 
 # A stop may arrive at another replica: it flips the row to STOPPED and the runner notices
 # at its next progress write, so this bounds how long stopped work keeps a core busy.
 PROGRESS_INTERVAL_SECONDS = 0.2
+WAIT_POLL_SECONDS = 0.05
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     "PENDING": frozenset({"RUNNING", "STOPPED", "FAILED"}),
@@ -33,6 +45,7 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     "FAILED": frozenset(),
     "STOPPED": frozenset(),
 }
+FINAL = frozenset(state for state, targets in ALLOWED_TRANSITIONS.items() if not targets)
 
 
 def sources_of(target: str) -> tuple[str, ...]:
@@ -41,14 +54,22 @@ def sources_of(target: str) -> tuple[str, ...]:
 
 
 class ExecutionRunner:
-    """Owns the asyncio tasks of the executions this replica runs."""
+    """Dispatches executions and runs the ones this replica's worker (or, without NATS, this replica) takes."""
 
-    def __init__(self, store: AgentStore, instance_id: str, contexts: ContextServiceStub | None = None) -> None:
+    def __init__(self, store: AgentStore, instance_id: str, contexts: ContextServiceStub | None = None,
+                 events: Callable[[], EventsRuntime | None] = lambda: None) -> None:
         self._store = store
         self.instance_id = instance_id
         self._contexts = contexts
-        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._run_contexts: dict[uuid.UUID, RunContext] = {}
+        self._events = events
+        self._local: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._running: dict[uuid.UUID, RunContext] = {}
+
+    def worker(self, concurrency: int, ack_wait: float) -> Worker:
+        """The task-queue worker that runs executions on this replica."""
+        return Worker([TASK_KIND], self._run_task, ack_wait=ack_wait, concurrency=concurrency)
+
+    # --- contexts -----------------------------------------------------------------------------------
 
     def _context_service(self) -> ContextServiceStub:
         if self._contexts is None:
@@ -63,50 +84,104 @@ class ExecutionRunner:
         return from_struct(reply.data)
 
     async def _write_result(self, execution: ExecutionRow, agent_type: str, output: dict[str, Any]) -> str:
-        name = f"execution-{execution.id}"
         request = context_service_pb2.AddLayerRequest(
-            context_id=execution.context_id, name=name, layer_type="agent-result", caller=CALLER,
-            data=to_struct({"agent_id": str(execution.agent_id), "execution_id": str(execution.id),
-                            "agent_type": agent_type, "output": output}))
-        reply = await self._context_service().AddLayer(request)
+            context_id=execution.context_id, name=f"execution-{execution.id}", layer_type="agent-result",
+            caller=CALLER, data=to_struct({"agent_id": str(execution.agent_id), "execution_id": str(execution.id),
+                                           "agent_type": agent_type, "output": output}))
+        try:
+            reply = await self._context_service().AddLayer(request)
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+            # A worker that took over a redelivered execution finds the first worker's layer.
+            layers = await self._context_service().ListLayers(context_service_pb2.ListLayersRequest(
+                context_id=execution.context_id, caller=CALLER, layer_type="agent-result", page_size=1000))
+            return next(layer.layer_id for layer in layers.layers if layer.name == request.name)
         return reply.layer.layer_id
 
-    def start(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any]) -> asyncio.Task[None]:
-        """Start running a PENDING execution in the background."""
-        ctx = RunContext()
-        self._run_contexts[execution.id] = ctx
-        task = asyncio.create_task(self._run(execution, agent_type, data, ctx), name=f"execution-{execution.id}")
-        self._tasks[execution.id] = task
-        task.add_done_callback(lambda _: self._forget(execution.id))
-        return task
+    # --- dispatch -----------------------------------------------------------------------------------
 
-    def _forget(self, execution_id: uuid.UUID) -> None:
-        self._tasks.pop(execution_id, None)
-        self._run_contexts.pop(execution_id, None)
+    async def dispatch(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any]) -> None:
+        """Hand a PENDING execution to the work queue, or run it here when there is no queue."""
+        events = self._events()
+        if events is None:
+            self._start_local(execution, agent_type, data)
+            return
+        try:
+            await events.tasks.submit(TASK_KIND, tasks_pb2.RunExecution(execution_id=str(execution.id)),
+                                           task_id=str(execution.id))
+        except Exception as exc:
+            await self._store.transition(execution.id, from_states=("PENDING",), to="FAILED",
+                                         error=f"could not queue the execution: {exc}")
+            raise Unavailable("the task queue (NATS) is unavailable; retry shortly") from exc
+
+    def _start_local(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._run(execution, agent_type, data), name=f"execution-{execution.id}")
+        self._local[execution.id] = task
+        task.add_done_callback(lambda _: self._local.pop(execution.id, None))
+
+    async def _run_task(self, payload: tasks_pb2.RunExecution, task: Task) -> None:
+        """Worker side: run (or take over) the execution a task names; returning acknowledges the task."""
+        execution = await self._store.get_execution(uuid.UUID(payload.execution_id))
+        if execution is None or execution.state in FINAL:
+            return  # deregistered, stopped before it started, or finished by a worker that died before acking
+        agent = await self._store.get_agent(execution.agent_id)
+        if agent is None:
+            return
+        try:
+            resolved = await self.read_context(execution.context_id) if execution.context_id else {}
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+                await self._store.transition(execution.id, from_states=("PENDING", "RUNNING"), to="FAILED",
+                                             error=f"context {execution.context_id}: {error.details()}")
+                return
+            raise  # the context service is down: let the queue retry the task with backoff
+        await self._run(execution, agent.type, {**agent.config, **resolved, **execution.input})
+
+    async def wait(self, execution_id: uuid.UUID, timeout: float) -> None:
+        """Wait up to timeout for an execution (run anywhere) to reach a final state."""
+        local = self._local.get(execution_id)
+        if local:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(local), timeout)
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            execution = await self._store.get_execution(execution_id)
+            if execution is None or execution.state in FINAL:
+                return
+            await asyncio.sleep(WAIT_POLL_SECONDS)
 
     def stop_local(self, execution_id: uuid.UUID) -> None:
-        """Ask a locally running execution to stop now (the row is already STOPPED)."""
-        ctx = self._run_contexts.get(execution_id)
+        """Ask the work of an execution running here to stop now (its row is already STOPPED)."""
+        ctx = self._running.get(execution_id)
         if ctx:
             ctx.request_stop()
 
-    async def wait(self, execution_id: uuid.UUID, timeout: float) -> None:
-        """Wait up to timeout for a local execution to finish."""
-        task = self._tasks.get(execution_id)
-        if task:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), timeout)
+    # --- running --------------------------------------------------------------------------------------
 
-    async def _run(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any], ctx: RunContext) -> None:
+    async def _run(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any]) -> None:
         execution_id = execution.id
-        spec = AGENT_TYPES[agent_type]
-        if await self._store.transition(execution_id, from_states=sources_of("RUNNING"), to="RUNNING",
+        # PENDING -> RUNNING, or RUNNING -> RUNNING when this worker takes over from one that died.
+        if await self._store.transition(execution_id, from_states=("PENDING", "RUNNING"), to="RUNNING",
                                         runner=self.instance_id) is None:
             return  # stopped before it started
-        work = asyncio.create_task(asyncio.to_thread(spec.run, data, ctx))
+        ctx = RunContext()
+        self._running[execution_id] = ctx
+        try:
+            await self._work(execution, agent_type, data, ctx)
+        finally:
+            self._running.pop(execution_id, None)
+
+    async def _work(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any], ctx: RunContext) -> None:
+        execution_id = execution.id
+        work = asyncio.create_task(asyncio.to_thread(AGENT_TYPES[agent_type].run, data, ctx))
         watcher = asyncio.create_task(self._watch(execution_id, ctx, work))
         try:
-            output = await work
+            output = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            ctx.request_stop()  # the replica is shutting down: stop the thread; the task will be redelivered
+            raise
         except Cancelled:
             logger.info("execution stopped", extra={"execution_id": str(execution_id)})
             return  # the row was set STOPPED by whoever asked
@@ -148,13 +223,19 @@ class ExecutionRunner:
                 return
 
     async def shutdown(self, grace: float) -> None:
-        """Let running executions finish within grace, then stop them and mark them FAILED."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks.values()), timeout=grace)
-        for ctx in list(self._run_contexts.values()):
+        """Stop local work; without a task queue, executions this replica cannot finish are marked FAILED.
+
+        With a queue, the worker has already stopped (its unacknowledged tasks go to another replica).
+        """
+        if self._local:
+            await asyncio.wait(list(self._local.values()), timeout=grace)
+        for ctx in list(self._running.values()):
             ctx.request_stop()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks.values()), timeout=2)
-        failed = await self._store.fail_active(self.instance_id, f"replica {self.instance_id} shut down")
-        if failed:
-            logger.warning("executions interrupted by shutdown", extra={"count": failed})
+        if self._local:
+            await asyncio.wait(list(self._local.values()), timeout=2)
+        if self._events() is None:
+            failed = await self._store.fail_active(self.instance_id, f"replica {self.instance_id} shut down")
+            if failed:
+                logger.warning("executions interrupted by shutdown", extra={"count": failed})
+
+

@@ -141,7 +141,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         v.raise_if_any()
         execution = await self._store.create_execution(agent.id, given, self._runner.instance_id,
                                                        context_id=request.context_id)
-        self._runner.start(execution, agent.type, data)
+        await self._runner.dispatch(execution, agent.type, data)
         if request.wait:
             remaining = context.time_remaining()
             budget = _WAIT_WITHOUT_DEADLINE_SECONDS if remaining is None else remaining - _WAIT_MARGIN_SECONDS

@@ -8,12 +8,15 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from google.protobuf.message import Message
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from chassis.db import contains_pattern
 from chassis.errors import AlreadyExists, FailedPrecondition
+from chassis.events import outbox
+from services.agent import events as agent_events
 
 ACTIVE_STATES = ("PENDING", "RUNNING")
 FINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -61,6 +64,7 @@ class ExecutionRow:
     finished_at: datetime | None
     context_id: str = ""
     result_layer_id: str = ""
+    agent_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,24 +104,30 @@ class AgentStore:
             await cur.execute(query, params)
             return await cur.fetchone()
 
+    async def _publish(self, conn: psycopg.AsyncConnection, event: Message | None, subject: str) -> None:
+        if event is not None:
+            await outbox.add(conn, event, subject=subject, source=agent_events.SOURCE)
+
     # --- agents ---------------------------------------------------------------------------------
 
     async def create_agent(
         self, *, name: str, type_: str, description: str, capabilities: list[str], config: dict[str, Any],
         labels: dict[str, str],
     ) -> AgentRow:
-        """Insert an agent; a taken name raises AlreadyExists."""
+        """Insert an agent and its AgentRegistered event; a taken name raises AlreadyExists."""
         try:
-            row = await self._one(
-                "INSERT INTO agents (id, name, type, description, capabilities, config, labels)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " RETURNING *, NULL::uuid AS current_execution_id",
-                (uuid.uuid4(), name, type_, description, capabilities, Jsonb(config), Jsonb(labels)),
-            )
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    "INSERT INTO agents (id, name, type, description, capabilities, config, labels)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " RETURNING *, NULL::uuid AS current_execution_id",
+                    (uuid.uuid4(), name, type_, description, capabilities, Jsonb(config), Jsonb(labels)),
+                )
+                row = AgentRow(**(await cur.fetchone() or {}))
+                await self._publish(conn, agent_events.registered(row), agent_events.agent_subject(row.id))
         except psycopg.errors.UniqueViolation:
             raise AlreadyExists(f"an agent named {name!r} already exists", metadata={"field": "name"}) from None
-        assert row is not None
-        return AgentRow(**row)
+        return row
 
     async def get_agent(self, agent_id: uuid.UUID) -> AgentRow | None:
         """One agent, or None."""
@@ -167,28 +177,45 @@ class AgentStore:
         columns = ", ".join(f"{column} = %s" for column in changes)
         values = [Jsonb(v) if column in ("config", "labels") else v for column, v in changes.items()]
         try:
-            row = await self._one(
-                f"WITH updated AS (UPDATE agents SET {columns}, updated_at = now() WHERE id = %s RETURNING *)"
-                " SELECT updated.*, x.id AS current_execution_id FROM updated"
-                " LEFT JOIN executions x ON x.agent_id = updated.id AND x.state IN ('PENDING', 'RUNNING')",
-                [*values, agent_id],
-            )
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    f"WITH updated AS (UPDATE agents SET {columns}, updated_at = now() WHERE id = %s RETURNING *)"
+                    " SELECT updated.*, x.id AS current_execution_id FROM updated"
+                    " LEFT JOIN executions x ON x.agent_id = updated.id AND x.state IN ('PENDING', 'RUNNING')",
+                    [*values, agent_id],
+                )
+                found = await cur.fetchone()
+                if found is None:
+                    return None
+                row = AgentRow(**found)
+                await self._publish(conn, agent_events.updated(row, sorted(changes)),
+                                    agent_events.agent_subject(row.id))
         except psycopg.errors.UniqueViolation:
             raise AlreadyExists(f"an agent named {changes.get('name')!r} already exists",
                                 metadata={"field": "name"}) from None
-        return AgentRow(**row) if row else None
+        return row
 
     async def delete_agent(self, agent_id: uuid.UUID) -> tuple[bool, uuid.UUID | None]:
-        """Stop the agent's active execution and delete it; (deleted, stopped execution id)."""
-        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        """Stop the agent's active execution and delete it, with their events; (deleted, stopped execution id)."""
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "UPDATE executions SET state = 'STOPPED', error = 'agent deregistered', finished_at = now()"
-                " WHERE agent_id = %s AND state IN ('PENDING', 'RUNNING') RETURNING id",
+                " WHERE agent_id = %s AND state IN ('PENDING', 'RUNNING')"
+                " RETURNING *, (SELECT type FROM agents WHERE id = agent_id) AS agent_type",
                 (agent_id,),
             )
             stopped = await cur.fetchone()
-            await cur.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
-            return cur.rowcount == 1, stopped[0] if stopped else None
+            if stopped:
+                execution = ExecutionRow(**stopped)
+                await self._publish(conn, agent_events.execution_changed(execution),
+                                    agent_events.execution_subject(execution.id))
+            await cur.execute("DELETE FROM agents WHERE id = %s RETURNING id, name, type, now() AS deleted_at",
+                              (agent_id,))
+            deleted = await cur.fetchone()
+            if deleted:
+                await self._publish(conn, agent_events.deregistered(deleted, stopped["id"] if stopped else None),
+                                    agent_events.agent_subject(agent_id))
+            return deleted is not None, stopped["id"] if stopped else None
 
     # --- executions -----------------------------------------------------------------------------
 
@@ -231,7 +258,8 @@ class AgentStore:
     async def transition(
         self, execution_id: uuid.UUID, *, from_states: tuple[str, ...], to: str, **fields: Any
     ) -> ExecutionRow | None:
-        """Move an execution to `to` only if it is in one of `from_states`; None if it was not."""
+        """Move an execution to `to` only if it is in one of `from_states`, publishing the change's event;
+        None if it was in another state. RUNNING -> RUNNING is a new worker taking over (no event)."""
         sets = ["state = %s"]
         values: list[Any] = [to]
         for column, value in fields.items():
@@ -241,11 +269,22 @@ class AgentStore:
             sets.append("started_at = now()")
         if to in FINAL_STATES:
             sets.append("finished_at = now()")
-        row = await self._one(
-            f"UPDATE executions SET {', '.join(sets)} WHERE id = %s AND state = ANY(%s) RETURNING *",
-            [*values, execution_id, list(from_states)],
-        )
-        return ExecutionRow(**row) if row else None
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "WITH before AS (SELECT state FROM executions WHERE id = %s FOR UPDATE)"
+                f" UPDATE executions SET {', '.join(sets)} WHERE id = %s AND state = ANY(%s)"
+                " RETURNING *, (SELECT state FROM before) AS previous_state,"
+                " (SELECT type FROM agents WHERE id = agent_id) AS agent_type",
+                [execution_id, *values, execution_id, list(from_states)],
+            )
+            found = await cur.fetchone()
+            if found is None:
+                return None
+            previous = found.pop("previous_state")
+            row = ExecutionRow(**found)
+            if previous != row.state:
+                await self._publish(conn, agent_events.execution_changed(row), agent_events.execution_subject(row.id))
+            return row
 
     async def report_progress(self, execution_id: uuid.UUID, progress: float) -> str | None:
         """Store progress of a running execution; return its state (to notice a stop by another replica)."""
@@ -257,11 +296,16 @@ class AgentStore:
         return row["state"] if row else None
 
     async def fail_active(self, runner: str, reason: str) -> int:
-        """Mark every active execution of this runner FAILED (used when the replica shuts down)."""
-        async with self._pool.connection() as conn, conn.cursor() as cur:
+        """Mark every active execution of this runner FAILED, with events (a replica without a task queue
+        shutting down)."""
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "UPDATE executions SET state = 'FAILED', error = %s, finished_at = now()"
-                " WHERE runner = %s AND state IN ('PENDING', 'RUNNING')",
+                " WHERE runner = %s AND state IN ('PENDING', 'RUNNING')"
+                " RETURNING *, (SELECT type FROM agents WHERE id = agent_id) AS agent_type",
                 (reason, runner),
             )
-            return cur.rowcount
+            rows = [ExecutionRow(**r) for r in await cur.fetchall()]
+            for row in rows:
+                await self._publish(conn, agent_events.execution_changed(row), agent_events.execution_subject(row.id))
+            return len(rows)

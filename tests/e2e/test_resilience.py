@@ -32,17 +32,21 @@ def test_sigkill_one_of_two_replicas_under_load_loses_no_idempotent_request(fres
     agent_id = rest.post("/v1/agents", {"name": "survivor", "type": "calculator"}).body["agent"]["agent_id"]
     victim = fresh_mesh.replicas["agent"][0]
     results: list[int] = []
-    grpc_errors: list[grpc.StatusCode] = []
+    failures: list[object] = []
+    grpc_errors: list[str] = []
 
     with grpc.insecure_channel(fresh_mesh.gateway) as channel:
         stub = AgentServiceStub(channel)
 
         def one_round(i: int) -> None:
-            results.append(rest.get(f"/v1/agents/{agent_id}").status)
+            reply = rest.get(f"/v1/agents/{agent_id}")
+            results.append(reply.status)
+            if reply.status != 200:
+                failures.append(reply.body)
             try:
                 stub.GetAgent(pb.GetAgentRequest(agent_id=agent_id), timeout=10)
             except grpc.RpcError as error:
-                grpc_errors.append(error.code())
+                grpc_errors.append(f"{error.code().name}: {error.details()}")
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
             futures = [pool.submit(one_round, i) for i in range(150)]
@@ -53,7 +57,7 @@ def test_sigkill_one_of_two_replicas_under_load_loses_no_idempotent_request(fres
                 future.result()
     assert not victim.is_running()
     assert len(results) == 150
-    assert set(results) == {200}, f"failed REST requests: {[s for s in results if s != 200]}"
+    assert set(results) == {200}, f"failed REST requests: {failures}"
     assert grpc_errors == []
 
 

@@ -69,7 +69,7 @@ class Agent(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., current_execution_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Execution(_message.Message):
-    __slots__ = ("execution_id", "agent_id", "state", "input", "output", "error", "progress", "create_time", "start_time", "end_time", "context_id", "result_layer_id")
+    __slots__ = ("execution_id", "agent_id", "state", "input", "output", "error", "progress", "create_time", "start_time", "end_time", "context_id", "result_layer_id", "runner")
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class Execution(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_FIELD_NUMBER: _ClassVar[int]
     execution_id: str
     agent_id: str
     state: ExecutionState
@@ -94,7 +95,8 @@ class Execution(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     context_id: str
     result_layer_id: str
-    def __init__(self, execution_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[ExecutionState, str]] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., output: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., progress: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., context_id: _Optional[str] = ..., result_layer_id: _Optional[str] = ...) -> None: ...
+    runner: str
+    def __init__(self, execution_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[ExecutionState, str]] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., output: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., progress: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., context_id: _Optional[str] = ..., result_layer_id: _Optional[str] = ..., runner: _Optional[str] = ...) -> None: ...
 
 class AgentType(_message.Message):
     __slots__ = ("name", "description", "capabilities", "input_fields")
