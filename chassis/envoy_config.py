@@ -325,7 +325,10 @@ def _cluster(service: MeshService, source: dict[str, Any]) -> dict[str, Any]:
             }
         ],
         "outlier_detection": {
+            # A 503 that a service returns on purpose (its dependency is down, an external system
+            # failed) says nothing about the replica; only gateway failures eject one.
             "consecutive_5xx": 5,
+            "enforcing_consecutive_5xx": 0,
             "consecutive_gateway_failure": 2,
             # Gateway failures (connect errors, resets, 502-504) are only counted, not acted on,
             # unless enforcing is set.
