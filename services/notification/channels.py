@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import hashlib
 import hmac
 import json
@@ -31,6 +32,9 @@ NOTIFICATION_ID_HEADER = "X-Protomesh-Notification-Id"
 ATTEMPT_HEADER = "X-Protomesh-Attempt"
 _ERROR_BODY_CHARS = 200
 _RETRYABLE_4XX = frozenset({408, 429})
+# RFC 5322's hard limit instead of the 78-character soft one: the standard library folds a long subject
+# before its first word, which readers then see as a leading space.
+_EMAIL_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ def email_body(event: EventView) -> str:
 def email_message(event: EventView, *, sender: str, to: list[str], subject_template: str) -> EmailMessage:
     """The email of a notification; the subject comes from the subscription's template."""
     subject = render_template(subject_template or DEFAULT_SUBJECT_TEMPLATE, event.placeholders(), event.data)
-    message = EmailMessage()
+    message = EmailMessage(policy=_EMAIL_POLICY)
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["Subject"] = " ".join(subject.split())  # no line breaks: they would end the header
