@@ -12,6 +12,7 @@ import psycopg
 import psycopg_pool
 from google.protobuf.message import DecodeError
 
+from chassis import metrics
 from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
 from chassis.errors import DependencyFailed, FieldViolation, InvalidArgument, ServiceError, Unavailable
 
@@ -70,7 +71,9 @@ INSTANCE_HEADER = "x-protomesh-instance"
 """Trailer naming the replica that answered (grpcurl -v shows it; the mesh uses it to probe routing)."""
 
 
-def _wrap_unary(method: str, behavior: Handler, identity: tuple[tuple[str, str], ...]) -> Handler:
+def _wrap_unary(service: str, method: str, behavior: Handler, identity: tuple[tuple[str, str], ...]) -> Handler:
+    duration = metrics.RPC_DURATION.labels(service, method)
+
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         if identity:
@@ -103,12 +106,15 @@ def _wrap_unary(method: str, behavior: Handler, identity: tuple[tuple[str, str],
         finally:
             if isinstance(code, int):
                 code = grpc.StatusCode.UNKNOWN
+            elapsed = time.perf_counter() - started
+            duration.observe(elapsed)
+            metrics.RPC_REQUESTS.labels(service, method, code.name).inc()
             logger.info(
                 "call",
                 extra={
                     "method": method,
                     "status": code.name,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "duration_ms": round(elapsed * 1000, 3),
                     "peer": context.peer(),
                 },
             )
@@ -122,7 +128,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     Wrapped handlers are cached per method so the per-call cost is one dict lookup.
     """
 
-    def __init__(self, instance_id: str = "") -> None:
+    def __init__(self, instance_id: str = "", service: str = "") -> None:
+        self._service = service
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
         self._identity = ((INSTANCE_HEADER, instance_id),) if instance_id else ()
 
@@ -139,7 +146,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or not handler.unary_unary or handler.request_streaming or handler.response_streaming:
             return handler
         wrapped = grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(method, handler.unary_unary, self._identity),
+            _wrap_unary(self._service, method, handler.unary_unary, self._identity),
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )

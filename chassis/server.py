@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -19,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool
 
-from chassis import db
+from chassis import db, metrics
 from chassis.client import ServiceClient, StubT
 from chassis.config import Settings
 from chassis.contracts import mesh_grpc_services
@@ -86,6 +87,8 @@ class Runtime:
     clients: list[ServiceClient[Any]] = field(default_factory=list)
     events: EventsRuntime | None = None
     """Outbox relay, consumers and task queue of this replica (None without NATS)."""
+    metrics_port: int = 0
+    """Port of this replica's Prometheus /metrics (0 when metrics are off)."""
     state: dict[str, Any] = field(default_factory=dict)
     """Objects the lifespan opens for the servicers, by name."""
 
@@ -171,7 +174,8 @@ async def _discovery(runtime: Runtime) -> AsyncIterator[None]:
     store = None
     if settings.breaker_state == "shared" and isinstance(runtime.registry, NatsKvRegistry):
         store = NatsKvBreakerStore(runtime.registry.jetstream(), namespace=runtime.service.name)
-    runtime.caller = ResilientCaller(breakers=BreakerBoard(store=store))
+    on_change = functools.partial(metrics.breaker_changed, runtime.service.name)
+    runtime.caller = ResilientCaller(breakers=BreakerBoard(store=store, on_change=on_change))
     try:
         yield
     finally:
@@ -189,8 +193,10 @@ async def _register(runtime: Runtime) -> Registration | None:
         service=runtime.service.name, instance_id=settings.instance_id, address=settings.advertise_host,
         port=runtime.bound_port, version=settings.version, tags=tuple(runtime.service.grpc_services),
         ttl=settings.registry_ttl_seconds,
+        meta={"metrics_port": str(runtime.metrics_port)} if runtime.metrics_port else {},
     )
     registration = Registration(runtime.registry, instance, lambda: runtime.health.serving)
+    # The metrics port travels with the registration, so a scraper can find every replica.
     await registration.start()
     return registration
 
@@ -213,6 +219,23 @@ async def _events(runtime: Runtime) -> AsyncIterator[None]:
         await events.stop(settings.shutdown_grace_seconds)
 
 
+def _start_metrics(runtime: Runtime) -> metrics.MetricsSampler:
+    """Serve /metrics (METRICS_PORT; -1 turns it off) and keep the sampled gauges fresh."""
+    settings, name = runtime.settings, runtime.service.name
+    sampler = metrics.MetricsSampler()
+    if settings.metrics_port >= 0:
+        runtime.metrics_port = metrics.serve_metrics(settings.metrics_port, settings.grpc_host)
+        metrics.UP.labels(name, settings.instance_id).set(1)
+        if runtime.pool is not None:
+            sampler.add(metrics.pool_sampler(name, runtime.pool))
+        sampler.add(metrics.caller_sampler(name, runtime.caller))
+        if runtime.events is not None:
+            sampler.add(metrics.events_sampler(name, runtime.events))
+        sampler.start()
+        logger.info("metrics", extra={"url": f"http://{settings.grpc_host}:{runtime.metrics_port}/metrics"})
+    return sampler
+
+
 def _install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -232,7 +255,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
     )
     runtime = Runtime(service=service, settings=settings, health=health_monitor)
     server = grpc.aio.server(
-        interceptors=[*server_interceptors(), CallInterceptor(settings.instance_id)],
+        interceptors=[*server_interceptors(), CallInterceptor(settings.instance_id, service.name)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
     )
     async with _database(runtime), _discovery(runtime):
@@ -253,6 +276,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
                 raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
             await server.start()
             await health_monitor.start()
+            sampler = _start_metrics(runtime)
             registration = await _register(runtime)
             logger.info(
                 "serving",
@@ -263,6 +287,8 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
             await stop.wait()
             logger.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
             await health_monitor.shutdown()
+            metrics.UP.labels(service.name, settings.instance_id).set(0)
+            await sampler.stop()
             if registration:
                 await registration.stop()
             await server.stop(settings.shutdown_grace_seconds)

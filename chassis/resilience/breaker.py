@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +123,9 @@ class _KvRepository(AsyncAbstractRepository):
 class BreakerBoard:
     """The breakers of one process: one per target, created on first use with the target's policy."""
 
-    def __init__(self, store: AsyncAbstractUnitOfWork | None = None) -> None:
+    def __init__(self, store: AsyncAbstractUnitOfWork | None = None,
+                 on_change: Callable[[str, str], None] | None = None) -> None:
+        self._on_change = on_change
         self._factory = AsyncCircuitBreakerFactory(uow=store)
         self._factory.add_listener(self._on_event)
         self._probing: set[str] = set()
@@ -133,6 +135,8 @@ class BreakerBoard:
     def _on_event(self, name: str, event_type: str, event: Any) -> None:
         if event_type == "state_changed":
             self.transitions.append(Transition(name, event.state, time.time()))
+            if self._on_change:
+                self._on_change(name, event.state)
             log = logger.warning if event.state == "opened" else logger.info
             log("circuit breaker %s", event.state, extra={"target": name, "state": event.state})
 
@@ -182,3 +186,5 @@ class BreakerBoard:
                 if type(uow.contexts).__name__ == "AsyncInMemoryRepository":
                     uow.contexts.breakers.pop(target, None)  # type: ignore[attr-defined]
         self.transitions.append(Transition(target, "closed", time.time()))
+        if self._on_change:
+            self._on_change(target, "closed")

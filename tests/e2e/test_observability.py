@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -69,3 +70,38 @@ def test_logs_filter_by_level(mesh: Mesh) -> None:
     assert "INVALID_ARGUMENT" not in errors.stdout
     everything = protomesh(mesh, "logs", "-n", "0").stdout
     assert "INVALID_ARGUMENT" in everything
+
+
+def scrape(mesh: Mesh, service: str) -> str:
+    assert mesh.bridge is not None
+    instance = mesh.bridge.view(service)[0]
+    port = instance.meta["metrics_port"]
+    with urllib.request.urlopen(f"http://{instance.address}:{port}/metrics", timeout=5) as reply:
+        return reply.read().decode()
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_calls_and_errors(mesh: Mesh) -> None:
+    rest = RestClient(f"http://{mesh.gateway}")
+    method = "/protomesh.agent.v1.AgentService/GetAgent"
+    listing = "/protomesh.agent.v1.AgentService/ListAgents"
+    before = scrape(mesh, "agent")
+    ok_before = metric_value(before, "protomesh_rpc_requests_total", method=listing, code="OK")
+    missing_before = metric_value(before, "protomesh_rpc_requests_total", method=method, code="NOT_FOUND")
+    assert rest.get("/v1/agents").status == 200
+    assert rest.get("/v1/agents/00000000-0000-0000-0000-000000000000").status == 404
+    after = eventually(lambda: (t := scrape(mesh, "agent")) and metric_value(
+        t, "protomesh_rpc_requests_total", method=method, code="NOT_FOUND") > missing_before and t,
+        what="the error to be counted")
+    assert metric_value(after, "protomesh_rpc_requests_total", method=listing, code="OK") == ok_before + 1
+    assert metric_value(after, "protomesh_rpc_duration_seconds_count", method=method) >= 1
+    assert metric_value(after, "protomesh_up", service="agent") == 1
+    assert "protomesh_db_pool_connections" in after and "protomesh_outbox_backlog" in after
+    envoy_stats = mesh.envoy.admin_get("/stats/prometheus")
+    assert "envoy_cluster_upstream_rq_total" in envoy_stats
