@@ -6,8 +6,10 @@ mesh sets it to its own small OTLP receiver (chassis.trace_store), so traces lan
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -101,3 +103,36 @@ def shutdown_tracing() -> None:
     if _provider is not None:
         _provider.shutdown()
         _provider = None
+
+
+def producer_headers(name: str) -> dict[str, str]:
+    """Start and end a PRODUCER span for an event or task being written, returning its trace headers.
+
+    The span is a child of the call being served, so a consumer's span continues the same trace.
+    Empty when tracing is off (callers then pass the incoming headers on unchanged).
+    """
+    if not tracing_enabled():
+        return {}
+    from opentelemetry import propagate, trace
+
+    tracer = trace.get_tracer("protomesh.events")
+    carrier: dict[str, str] = {}
+    with tracer.start_as_current_span(name, kind=trace.SpanKind.PRODUCER):
+        propagate.inject(carrier)
+    return carrier
+
+
+@contextlib.contextmanager
+def consumer_span(name: str, headers: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Handle a message inside a CONSUMER span continuing the trace in its headers; yields the headers
+    of the new span (to pass on), or the incoming ones when tracing is off."""
+    if not tracing_enabled():
+        yield headers
+        return
+    from opentelemetry import propagate, trace
+
+    tracer = trace.get_tracer("protomesh.events")
+    with tracer.start_as_current_span(name, context=propagate.extract(headers), kind=trace.SpanKind.CONSUMER):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        yield carrier

@@ -23,6 +23,7 @@ from chassis.events.deadletters import dead_letter
 from chassis.events.delivery import Backoff, PullLoop, current_delivery, delivery_of, heartbeat
 from chassis.events.envelope import InvalidEvent, open_envelope
 from chassis.events.streams import Streams
+from chassis.telemetry import consumer_span
 from protomesh.events.v1 import envelope_pb2
 
 logger = logging.getLogger(__name__)
@@ -132,8 +133,10 @@ class ConsumerRunner:
                                        str(exc), None, final=True)
             return
         delivery_token = current_delivery.set(delivery)
-        trace = tuple(delivery.trace_headers.items()) or _trace_from(envelope)
-        call_token = current_call.set(CallContext(deadline=None, headers=trace))
+        incoming = dict(delivery.trace_headers) or dict(_trace_from(envelope))
+        span = consumer_span(f"process {envelope.type}", incoming)
+        trace = span.__enter__()
+        call_token = current_call.set(CallContext(deadline=None, headers=tuple(trace.items())))
         try:
             async with heartbeat(msg, c.ack_wait / 3):
                 handled = await self._handle_once(event, envelope)
@@ -153,6 +156,7 @@ class ConsumerRunner:
         finally:
             current_call.reset(call_token)
             current_delivery.reset(delivery_token)
+            span.__exit__(None, None, None)
         if handled:
             self.handled += 1
         await msg.ack()

@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError
 from chassis.callcontext import current_call
 from chassis.contracts import mesh_grpc_services
 from chassis.events import subjects
+from chassis.telemetry import producer_headers
 from protomesh.events.v1 import envelope_pb2
 
 SCHEMA_VERSION = 1
@@ -50,7 +51,8 @@ def new_envelope(
         stamp.FromDatetime(time)
     envelope.time.CopyFrom(stamp)
     call = current_call.get()
-    for key, value in call.headers if call else ():
+    produced = producer_headers(f"publish {envelope.type}")
+    for key, value in produced.items() if produced else (call.headers if call else ()):
         if key == "traceparent":
             envelope.trace_parent = value
         elif key == "tracestate":

@@ -16,11 +16,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from chassis.callcontext import CallContext, current_call
 from chassis.events import subjects
 from chassis.events.deadletters import dead_letter
 from chassis.events.delivery import Backoff, Delivery, PullLoop, current_delivery, delivery_of, heartbeat
 from chassis.events.envelope import InvalidEvent, headers_for, new_envelope, open_envelope
 from chassis.events.streams import Streams
+from chassis.telemetry import consumer_span
 from protomesh.events.v1 import envelope_pb2
 
 logger = logging.getLogger(__name__)
@@ -176,6 +178,12 @@ class WorkerRunner:
             return
         task = Task(envelope.id, kind, envelope, delivery, self._nc, msg, self._instance)
         token = current_delivery.set(delivery)
+        incoming = dict(delivery.trace_headers)
+        if not incoming and envelope.trace_parent:
+            incoming = {"traceparent": envelope.trace_parent}
+        span = consumer_span(f"run task {kind}", incoming)
+        trace = span.__enter__()
+        call_token = current_call.set(CallContext(deadline=None, headers=tuple(trace.items())))
         try:
             async with heartbeat(msg, w.ack_wait / 3):
                 await w.handler(payload, task)
@@ -187,7 +195,9 @@ class WorkerRunner:
                              f"{type(exc).__name__}: {exc}", envelope, final=final)
             return
         finally:
+            current_call.reset(call_token)
             current_delivery.reset(token)
+            span.__exit__(None, None, None)
         await msg.ack_sync(timeout=5.0)
         self.completed += 1
 

@@ -105,3 +105,17 @@ def test_metrics_count_calls_and_errors(mesh: Mesh) -> None:
     assert "protomesh_db_pool_connections" in after and "protomesh_outbox_backlog" in after
     envoy_stats = mesh.envoy.admin_get("/stats/prometheus")
     assert "envoy_cluster_upstream_rq_total" in envoy_stats
+
+
+def test_work_caused_by_a_rest_call_continues_its_trace_through_nats(mesh: Mesh) -> None:
+    rest = RestClient(f"http://{mesh.gateway}")
+    agent = rest.post("/v1/agents", {"name": "traced-exec", "type": "calculator"}).body["agent"]
+    reply = rest.post(f"/v1/agents/{agent['agent_id']}/execute", {"input": {"expression": "1+2"}, "wait": True})
+    assert reply.body["execution"]["state"] == "EXECUTION_STATE_SUCCEEDED"
+    spans = trace_with(mesh, "AgentService/ExecuteAgent")
+    names = {s["name"] for s in spans}
+    assert "publish protomesh.agent.v1.RunExecution" in names  # the task, written by the request
+    worker = next(s for s in spans if s["name"] == "run task agent.run_execution")
+    assert worker["kind"] == "consumer"
+    assert any(s["name"] == "publish protomesh.agent.v1.ExecutionSucceeded" for s in spans)  # caused by the worker
+    assert any(s["parent_span_id"] == worker["span_id"] and s["kind"] == "client" for s in spans)  # its SQL
