@@ -20,8 +20,8 @@ from services.notification.settings import NotificationSettings
 from services.notification.store import NotificationStore
 
 _SPARE_TASK_DELIVERIES = 10
-"""Task deliveries beyond max_attempts, for waits that are not attempts (row not committed yet, another
-worker's attempt in progress): the worker, not the work queue, decides when a notification has FAILED."""
+"""Task deliveries beyond max_attempts, for waits that are not attempts (row not committed yet, a dead
+worker's lease not run out yet): the worker, not the work queue, decides when a notification has FAILED."""
 
 
 @contextlib.asynccontextmanager
@@ -52,7 +52,7 @@ def events(runtime: chassis.Runtime) -> EventsSpec:
     settings: NotificationSettings = runtime.state["settings"]
     return EventsSpec(
         consumers=[Consumer(CONSUMER_NAME, list(domain_event_types()), deliverer.on_event, max_deliver=5)],
-        workers=[Worker([TASK_KIND], deliverer.run_task, ack_wait=max(30.0, 2 * settings.lease_seconds),
+        workers=[Worker([TASK_KIND], deliverer.run_task, ack_wait=settings.task_ack_wait_seconds,
                         concurrency=settings.workers, max_deliver=settings.max_attempts + _SPARE_TASK_DELIVERIES,
                         backoff=deliverer.backoff)],
     )

@@ -10,8 +10,9 @@
    attempt, or a permanent failure, marks the notification FAILED and ends the task.
 3. A replica that dies mid-attempt stops heartbeating its task, which NATS hands to another
    worker after ack_wait; that worker finds the lease expired, marks the attempt ABANDONED and
-   tries again. The sweeper re-queues any unfinished delivery overdue by a grace period, in case
-   its task itself was lost (dead-lettered, or the task stream lost with a nats-server store).
+   tries again. The sweeper re-queues (under a fresh task id) any unfinished delivery overdue by a
+   grace period, in case its task itself was lost (dead-lettered, or lost with a nats-server store);
+   a duplicate task is harmless, as every task first claims the attempt in PostgreSQL.
 
 Delivery is therefore at least once: a receiver may see a notification twice (X-Protomesh-Event-Id
 and the notification id are stable, for de-duplication), and never loses one that was committed.
@@ -75,10 +76,15 @@ class Deliverer:
             await asyncio.sleep(0.05)
         return events.tasks
 
-    async def submit(self, nid: uuid.UUID, delivery: int) -> None:
-        """Queue the delivery task of one delivery of a notification."""
+    async def submit(self, nid: uuid.UUID, delivery: int, *, again: bool = False) -> None:
+        """Queue the delivery task of one delivery of a notification.
+
+        `again` (the sweeper) gives the task a fresh id: the first one may still sit in NATS's
+        duplicate window, which would silently drop a re-queue under the same id.
+        """
         payload = tasks_pb2.DeliverNotification(notification_id=str(nid), delivery=delivery)
-        await (await self.tasks()).submit(TASK_KIND, payload, task_id=task_id(nid, delivery))
+        tid = task_id(nid, delivery) + (f".{uuid.uuid4().hex[:8]}" if again else "")
+        await (await self.tasks()).submit(TASK_KIND, payload, task_id=tid)
 
     # --- consumer ---------------------------------------------------------------------------------
 
@@ -150,7 +156,7 @@ class Deliverer:
         """Re-queue unfinished deliveries whose task is overdue by the grace period; returns how many."""
         overdue = await self.store.overdue_deliveries(self.settings.sweep_grace_seconds)
         for nid, delivery in overdue:
-            await self.submit(nid, delivery)
+            await self.submit(nid, delivery, again=True)
         if overdue:
             logger.warning("re-queued overdue deliveries", extra={"count": len(overdue)})
         return len(overdue)

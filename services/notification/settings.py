@@ -46,6 +46,9 @@ class NotificationSettings:
     """Time limit of one SMTP or webhook attempt (NOTIFICATION_SEND_TIMEOUT_SECONDS)."""
     workers: int = 4
     """Deliveries one replica makes at once (NOTIFICATION_WORKERS)."""
+    task_ack_wait_seconds: float = 30.0
+    """How long a delivery task held by a silent (dead) replica waits before another replica gets it
+    (NOTIFICATION_TASK_ACK_WAIT_SECONDS); live replicas heartbeat their tasks."""
     sweep_interval_seconds: float = 30.0
     """How often a replica looks for deliveries whose task was lost (NOTIFICATION_SWEEP_INTERVAL_SECONDS)."""
     sweep_grace_seconds: float = 60.0
@@ -53,8 +56,9 @@ class NotificationSettings:
 
     @property
     def lease_seconds(self) -> float:
-        """How long an attempt may look in progress before it counts as abandoned."""
-        return self.send_timeout_seconds + 5.0
+        """How long an attempt may look in progress before it counts as abandoned (twice the send timeout,
+        as SMTP's applies to each network operation; a live worker normally records its outcome well before)."""
+        return 2 * self.send_timeout_seconds + 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotificationSettings:
@@ -75,6 +79,8 @@ class NotificationSettings:
             send_timeout_seconds=env_float(env, "NOTIFICATION_SEND_TIMEOUT_SECONDS", cls.send_timeout_seconds,
                                            low=0.1, high=300),
             workers=env_int(env, "NOTIFICATION_WORKERS", cls.workers, low=1, high=64),
+            task_ack_wait_seconds=env_float(env, "NOTIFICATION_TASK_ACK_WAIT_SECONDS", cls.task_ack_wait_seconds,
+                                            low=1, high=3600),
             sweep_interval_seconds=env_float(env, "NOTIFICATION_SWEEP_INTERVAL_SECONDS", cls.sweep_interval_seconds,
                                              low=0.05, high=3600),
             sweep_grace_seconds=env_float(env, "NOTIFICATION_SWEEP_GRACE_SECONDS", cls.sweep_grace_seconds,

@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 import nats
+import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from google.protobuf import message
@@ -70,12 +71,17 @@ class Received:
     status: int
 
 
+HANG = 0
+"""A scripted status that holds the request until `Receiver.release` is set (the sender times out or dies)."""
+
+
 class Receiver:
     """HTTP server on loopback; each path answers a scripted list of statuses (the last one repeats)."""
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.scripts: dict[str, list[int]] = {}
+        self.release = threading.Event()
         self._lock = threading.Lock()
         receiver = self
 
@@ -87,6 +93,9 @@ class Receiver:
                     seen = sum(1 for r in receiver.requests if r.path == self.path)
                     status = script[min(seen, len(script) - 1)]
                     receiver.requests.append(Received(self.path, dict(self.headers), body, status))
+                if status == HANG:
+                    receiver.release.wait(30)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -124,6 +133,7 @@ def receiver() -> Iterator[Receiver]:
     try:
         yield found
     finally:
+        found.release.set()
         found.server.shutdown()
         found.server.server_close()
 
@@ -133,7 +143,8 @@ def mesh(mailbox: tuple[Mailbox, int]) -> Iterator[Mesh]:
     """Agent and notification (two replicas each), sending mail to the local SMTP server, retrying quickly."""
     env = {"NOTIFICATION_SMTP_HOST": "127.0.0.1", "NOTIFICATION_SMTP_PORT": str(mailbox[1]),
            "NOTIFICATION_SMTP_FROM": "mesh@protomesh.test", "NOTIFICATION_MAX_ATTEMPTS": "4",
-           "NOTIFICATION_RETRY_INITIAL_SECONDS": "0.3", "NOTIFICATION_SEND_TIMEOUT_SECONDS": "3"}
+           "NOTIFICATION_RETRY_INITIAL_SECONDS": "0.3", "NOTIFICATION_SEND_TIMEOUT_SECONDS": "2",
+           "NOTIFICATION_TASK_ACK_WAIT_SECONDS": "2", "NOTIFICATION_SWEEP_INTERVAL_SECONDS": "0.5"}
     with running_mesh(only=["agent", "notification"], extra_env=env) as started:
         yield started
 
@@ -413,3 +424,55 @@ def test_subject_filters_and_disabled_subscriptions_match_nothing(mesh: Mesh, re
     assert notifications(rest, subscription_id=other["subscription_id"]) == []
     assert notifications(rest, subscription_id=off["subscription_id"]) == []
     assert receiver.at("/other") == [] and receiver.at("/off") == []
+
+
+def test_the_sweeper_queues_a_delivery_whose_task_was_lost(mesh: Mesh, rest: RestClient, receiver: Receiver) -> None:
+    """A PENDING notification long overdue with no task (as after losing the task stream) is still delivered."""
+    sub = subscribe(rest, "swept-hook", event_types=[EXECUTION_FAILED], subject_filter="executions/swept",
+                    webhook=webhook(receiver, "/swept"))
+    with psycopg.connect(mesh.database_url) as conn:
+        conn.execute(
+            "INSERT INTO notification.notifications (id, subscription_id, subscription_name, event_id, event_type,"
+            " event_subject, event_source, event_time, event_data, max_attempts, next_attempt_at)"
+            " VALUES (%s, %s, 'swept-hook', %s, %s, 'executions/swept', 'agent', now(), '{\"error\": \"lost\"}', 3,"
+            " now() - interval '5 minutes')",
+            (uuid.uuid4(), sub["subscription_id"], str(uuid.uuid4()), EXECUTION_FAILED))
+    (notification,) = settled(rest, sub["subscription_id"])
+    assert notification["state"] == "NOTIFICATION_STATE_DELIVERED"
+    (post,) = receiver.at("/swept")
+    verify_signature(post)
+    assert json.loads(post.body)["data"] == {"error": "lost"}
+
+
+# --- last: it leaves one notification replica ------------------------------------------------------------
+
+
+def test_a_replica_killed_mid_attempt_leaves_the_delivery_to_another(mesh: Mesh, rest: RestClient,
+                                                                    receiver: Receiver) -> None:
+    """The attempt in flight is ABANDONED once its lease runs out; another replica's worker makes the next."""
+    receiver.scripts["/slow"] = [HANG, 200]
+    event, subject = failed_event()
+    sub = subscribe(rest, "slow-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
+                    webhook=webhook(receiver, "/slow"))
+    publish(mesh, event, subject)
+    eventually(lambda: receiver.at("/slow"), timeout=10, what="the first attempt to arrive")
+
+    def sender() -> str | None:
+        with psycopg.connect(mesh.database_url) as conn:
+            row = conn.execute("SELECT a.worker FROM notification.delivery_attempts a"
+                               " JOIN notification.notifications n ON n.id = a.notification_id"
+                               " WHERE n.subscription_id = %s AND a.outcome = 'IN_PROGRESS'",
+                               (sub["subscription_id"],)).fetchone()
+        return row[0] if row else None
+
+    worker = eventually(sender, timeout=2, interval=0.05, what="the attempt recorded as in progress")
+    victim = next(r for r in mesh.replicas["notification"] if r.instance_id == worker)
+    victim.kill()
+
+    (notification,) = settled(rest, sub["subscription_id"])
+    assert notification["state"] == "NOTIFICATION_STATE_DELIVERED"
+    assert [(a["attempt"], a["outcome"]) for a in notification["attempts"]] == [
+        (1, "ATTEMPT_OUTCOME_ABANDONED"), (2, "ATTEMPT_OUTCOME_DELIVERED")]
+    assert "stopped before recording its outcome" in notification["attempts"][0]["error"]
+    first, second = receiver.at("/slow")
+    assert first.body == second.body, "the same signed notification, once more"
