@@ -1,0 +1,21 @@
+"""The committed Envoy config for compose is what the generator makes from the contracts now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chassis.envoy_config import COMPOSE_DESCRIPTOR_PATH, compose_envoy_config, validate_config
+from chassis.paths import DESCRIPTOR_SET, ENVOY_DIR
+
+
+def test_compose_envoy_config_is_fresh() -> None:
+    committed = json.loads((ENVOY_DIR / "compose" / "envoy.json").read_text())
+    assert committed == compose_envoy_config(), (
+        "envoy/compose/envoy.json is stale: run `.venv/bin/protomesh envoy-config -o envoy/compose/envoy.json`")
+
+
+def test_compose_envoy_config_is_valid_for_envoy(tmp_path: Path) -> None:
+    # In the container the descriptor set is mounted at /etc/envoy; here it is read from gen/.
+    local = json.loads(json.dumps(compose_envoy_config()).replace(str(COMPOSE_DESCRIPTOR_PATH), str(DESCRIPTOR_SET)))
+    validate_config(local, tmp_path)
