@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -12,11 +13,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chassis.catalog import load_catalog
 from chassis.events.cli import add_commands as add_deadletter_commands
 from chassis.infra.process import InfraError
 from chassis.mesh import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
 from chassis.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
 from chassis.paths import RUN_DIR
+from chassis.registry import Instance, registry_from_env
 
 EXAMPLES = """\
 REST (JSON over HTTP, transcoded by Envoy):
@@ -220,6 +223,40 @@ def _mesh_dir(args: argparse.Namespace, key: str, default: str) -> Path:
     return Path(state.get(key) or args.state_dir / default)
 
 
+def cmd_registry(args: argparse.Namespace) -> int:
+    """Show what the registry holds: every live replica of every service, serving or not."""
+    state = read_state(args.state_dir) or {}
+    nats_url = os.environ.get("NATS_URL") or state.get("nats_url")
+    consul = os.environ.get("CONSUL_HTTP_ADDR")
+    if not nats_url and not consul:
+        print("no registry: start the mesh (`protomesh up`), or set NATS_URL or CONSUL_HTTP_ADDR", file=sys.stderr)
+        return 1
+
+    async def rows() -> list[Instance]:
+        registry = await registry_from_env(consul, nats_url)
+        assert registry is not None
+        try:
+            return [i for name in load_catalog().names
+                    for i in await registry.instances(name, healthy_only=False)]
+        finally:
+            await registry.close()
+
+    instances = asyncio.run(rows())
+    if args.json:
+        print(json.dumps([{"service": i.service, "instance_id": i.instance_id, "target": i.target,
+                           "serving": i.serving, "version": i.version, "meta": i.meta} for i in instances]))
+        return 0
+    print(f"registry: {'Consul at ' + consul if consul else 'NATS KV at ' + str(nats_url)}")
+    now = time.time()
+    for i in instances:
+        age = f"{now - i.heartbeat_at:4.1f}s ago" if i.heartbeat_at else ""
+        print(f"  {i.service:<13} {i.instance_id:<16} {i.target:<21} {'SERVING' if i.serving else 'NOT_SERVING':<12}"
+              f" heartbeat {age}")
+    if not instances:
+        print("  (empty)")
+    return 0
+
+
 def cmd_traces(args: argparse.Namespace) -> int:
     """List recent traces kept by the local mesh."""
     traces_dir = _mesh_dir(args, "traces_dir", "traces")
@@ -315,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("counts", nargs="+", metavar="SERVICE=N", help="e.g. agent=3")
     scale.add_argument("--timeout", type=float, default=90, help="seconds to wait (default: %(default)s)")
     scale.set_defaults(func=cmd_scale)
+
+    registry = sub.add_parser("registry", help="show every replica the registry knows, with its health")
+    registry.add_argument("--json", action="store_true", help="machine-readable output")
+    registry.set_defaults(func=cmd_registry)
 
     traces = sub.add_parser("traces", help="list recent traces of the local mesh")
     traces.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")

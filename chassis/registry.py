@@ -70,8 +70,8 @@ class Registry(Protocol):
     async def deregister(self, instance: Instance) -> None:
         """Remove an instance at once."""
 
-    async def instances(self, service: str) -> list[Instance]:
-        """Healthy instances of a service, sorted by instance id."""
+    async def instances(self, service: str, *, healthy_only: bool = True) -> list[Instance]:
+        """Healthy (or, with healthy_only=False, all live) instances of a service, sorted by instance id."""
 
     def watch(self, service: str, *, healthy_only: bool = True) -> AsyncIterator[list[Instance]]:
         """The healthy instances now, then again every time they change.
@@ -156,10 +156,10 @@ class NatsKvRegistry:
             await watcher.stop()
         return found
 
-    async def instances(self, service: str) -> list[Instance]:
+    async def instances(self, service: str, *, healthy_only: bool = True) -> list[Instance]:
         now = time.time()
-        return sorted((i for i in (await self._all(service)).values() if i.alive(now) and i.serving),
-                      key=lambda i: i.instance_id)
+        return sorted((i for i in (await self._all(service)).values()
+                       if i.alive(now) and (i.serving or not healthy_only)), key=lambda i: i.instance_id)
 
     async def watch(self, service: str, *, healthy_only: bool = True) -> AsyncIterator[list[Instance]]:
         kv = await self._bucket()
@@ -243,8 +243,8 @@ class ConsulRegistry:
                                   heartbeat_at=time.time(), meta=meta))
         return sorted(found, key=lambda i: i.instance_id)
 
-    async def instances(self, service: str) -> list[Instance]:
-        _, nodes = await self._consul.health.service(service, passing=True)
+    async def instances(self, service: str, *, healthy_only: bool = True) -> list[Instance]:
+        _, nodes = await self._consul.health.service(service, passing=healthy_only)
         return self._parse(nodes)
 
     async def watch(self, service: str, *, healthy_only: bool = True) -> AsyncIterator[list[Instance]]:

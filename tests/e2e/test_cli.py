@@ -82,6 +82,9 @@ def test_detached_up_then_down(tmp_path: Path) -> None:
         assert scaled.returncode == 0, scaled.stdout + scaled.stderr
         status = protomesh(tmp_path, "status")
         assert status.stdout.count("agent replica") == 2 and status.returncode == 0, status.stdout
+        registry = protomesh(tmp_path, "registry")
+        assert registry.returncode == 0 and registry.stdout.count("SERVING") == 2, registry.stdout
+        assert "agent-1" in registry.stdout and "agent-2" in registry.stdout
         assert protomesh(tmp_path, "scale", "nosuch=2").returncode == 2
         pids = [p["pid"] for p in json.loads((tmp_path / "mesh.json").read_text())["processes"]]
     finally:
