@@ -153,12 +153,17 @@ class Deliverer:
     # --- sweeper ----------------------------------------------------------------------------------
 
     async def sweep_once(self) -> int:
-        """Re-queue unfinished deliveries whose task is overdue by the grace period; returns how many."""
+        """Re-queue unfinished deliveries whose task is overdue by the grace period, and delete finished
+        notifications past the retention; returns how many were re-queued."""
         overdue = await self.store.overdue_deliveries(self.settings.sweep_grace_seconds)
         for nid, delivery in overdue:
             await self.submit(nid, delivery, again=True)
         if overdue:
             logger.warning("re-queued overdue deliveries", extra={"count": len(overdue)})
+        expired = await self.store.delete_finished(self.settings.retention_days)
+        if expired:
+            logger.info("deleted notifications past retention", extra={"count": expired,
+                                                                       "retention_days": self.settings.retention_days})
         return len(overdue)
 
     async def run_sweeper(self) -> None:

@@ -53,6 +53,8 @@ class NotificationSettings:
     """How often a replica looks for deliveries whose task was lost (NOTIFICATION_SWEEP_INTERVAL_SECONDS)."""
     sweep_grace_seconds: float = 60.0
     """How overdue a delivery must be before the sweeper queues it again (NOTIFICATION_SWEEP_GRACE_SECONDS)."""
+    retention_days: int = 30
+    """DELIVERED and FAILED notifications older than this are deleted by the sweeper (NOTIFICATION_RETENTION_DAYS)."""
 
     @property
     def lease_seconds(self) -> float:
@@ -85,4 +87,5 @@ class NotificationSettings:
                                              low=0.05, high=3600),
             sweep_grace_seconds=env_float(env, "NOTIFICATION_SWEEP_GRACE_SECONDS", cls.sweep_grace_seconds,
                                           low=0.1, high=86400),
+            retention_days=env_int(env, "NOTIFICATION_RETENTION_DAYS", cls.retention_days, low=1, high=36500),
         )

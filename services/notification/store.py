@@ -393,3 +393,13 @@ class NotificationStore:
             (grace_seconds, grace_seconds, limit),
         )
         return [(r["id"], r["delivery"]) for r in rows]
+
+    async def delete_finished(self, older_than_days: int, limit: int = 1000) -> int:
+        """Delete up to `limit` DELIVERED or FAILED notifications (and their attempts) older than the retention."""
+        rows = await self._all(
+            "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications"
+            " WHERE state IN ('DELIVERED', 'FAILED') AND updated_at < now() - make_interval(days => %s)"
+            " LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
+            (older_than_days, limit),
+        )
+        return len(rows)

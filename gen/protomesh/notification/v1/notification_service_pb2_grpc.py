@@ -113,7 +113,7 @@ class NotificationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateSubscription(self, request, context):
-        """CreateSubscription adds a subscription; it matches events published from then on.
+        """CreateSubscription adds a subscription; it matches the events the service handles from then on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
