@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chassis.protos import timestamp, to_struct
 from protomesh.context.v1 import context_pb2
-from services.context.store import ContextRow, LayerRow
+
+if TYPE_CHECKING:
+    from services.context.store import ContextRow, LayerRow
 
 STATUS_TO_PROTO = {
     "active": context_pb2.CONTEXT_STATUS_ACTIVE,

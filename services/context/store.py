@@ -5,6 +5,8 @@ checks access, state and version under that lock, and updates the context's coun
 same transaction. So layer_count, size_bytes and access_count stay exact under concurrent
 writers, appended positions never collide, and a stale expected_version is always noticed.
 Reads count themselves with one UPDATE of the same row, rolled back if access is denied.
+Every write also puts its domain event (services.context.events) in the outbox in the same
+transaction, so the relay publishes it after commit, and a write that rolls back publishes nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from google.protobuf.message import Message
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from chassis.db import contains_pattern
 from chassis.errors import AlreadyExists, FailedPrecondition, NotFound
-from services.context import rules
+from chassis.events import outbox
+from services.context import events, rules
 from services.context.rules import Access
 
 # A context whose expiry has passed is expired even before the cleanup job has marked it.
@@ -154,6 +158,11 @@ class ContextStore:
     # --- helpers that run inside a caller's transaction -----------------------------------------
 
     @staticmethod
+    async def _publish(cur: psycopg.AsyncCursor[Any], event: Message, subject: str) -> None:
+        """Queue a domain event in the cursor's transaction (published after commit, dropped on rollback)."""
+        await outbox.add(cur.connection, event, subject=subject, source=events.SOURCE)
+
+    @staticmethod
     async def _lock(cur: psycopg.AsyncCursor[Any], context_id: uuid.UUID, access: Access) -> ContextRow:
         """The context, locked for this transaction; NOT_FOUND or PERMISSION_DENIED otherwise."""
         await cur.execute(f"SELECT {_CONTEXT_COLUMNS} FROM contexts WHERE id = %s FOR UPDATE", (context_id,))
@@ -222,16 +231,16 @@ class ContextStore:
         self, *, name: str, type_: str, owner: str, metadata: dict[str, Any], tags: list[str],
         shared_with: list[str], expires_at: datetime | None,
     ) -> ContextRow:
-        """Insert a context (version 1)."""
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        """Insert a context (version 1) and its ContextCreated event."""
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "INSERT INTO contexts (id, name, type, owner, metadata, tags, shared_with, expires_at)"
                 f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_CONTEXT_COLUMNS}",
                 (uuid.uuid4(), name, type_, owner, Jsonb(metadata), tags, shared_with, expires_at),
             )
-            row = await cur.fetchone()
-        assert row is not None
-        return ContextRow(**row)
+            context = ContextRow(**_required(await cur.fetchone()))
+            await self._publish(cur, events.created(context), events.context_subject(context.id))
+        return context
 
     async def list_contexts(
         self, flt: ContextFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
@@ -272,26 +281,33 @@ class ContextStore:
     async def update_context(
         self, context_id: uuid.UUID, access: Access, expected_version: int, changes: dict[str, Any]
     ) -> ContextRow:
-        """Replace fields of a context that is not expired; its version grows by one."""
+        """Replace fields of a context that is not expired (ContextUpdated); its version grows by one."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
             rules.check_context_writable(context)
             rules.check_version("context", context.id, context.version, expected_version)
-            return await self._count_write(cur, context, changes=changes)
+            context = await self._count_write(cur, context, changes=changes)
+            await self._publish(cur, events.updated(context, changes), events.context_subject(context.id))
+            return context
 
     async def delete_context(self, context_id: uuid.UUID, access: Access, expected_version: int) -> int:
-        """Delete a context and its layers; return how many layers went with it."""
+        """Delete a context and its layers (ContextDeleted); return how many layers went with it."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
             rules.check_version("context", context.id, context.version, expected_version)
-            await cur.execute("DELETE FROM contexts WHERE id = %s", (context_id,))
+            await cur.execute("DELETE FROM contexts WHERE id = %s RETURNING now() AS deleted_at", (context_id,))
+            deleted_at = _required(await cur.fetchone())["deleted_at"]
             await cur.execute(_USAGE_UPSERT, (context.id, context.type, 0, 1))
+            await self._publish(cur, events.deleted(context, deleted_at), events.context_subject(context.id))
             return context.layer_count
 
     async def change_shares(
         self, context_id: uuid.UUID, access: Access, *, add: str = "", remove: str = ""
     ) -> ContextRow:
-        """Add or remove one service on the access list; the version grows only if the list changed."""
+        """Add or remove one service on the access list.
+
+        The version grows, and ContextShared or ContextUnshared is published, only if the list changed.
+        """
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
             rules.check_context_writable(context)
@@ -300,7 +316,11 @@ class ContextStore:
                 shared.add(add)
             shared.discard(remove)
             changes = {"shared_with": sorted(shared)} if shared != set(context.shared_with) else None
-            return await self._count_write(cur, context, changes=changes)
+            context = await self._count_write(cur, context, changes=changes)
+            if changes:
+                await self._publish(cur, events.shares_changed(context, added=add, removed=remove),
+                                    events.context_subject(context.id))
+            return context
 
     async def count_contexts(self) -> int:
         """How many contexts exist."""
@@ -347,7 +367,7 @@ class ContextStore:
         self, context_id: uuid.UUID, access: Access, *, name: str, layer_type: str, data: dict[str, Any],
         size: int, position: int, max_context_bytes: int,
     ) -> tuple[LayerRow, ContextRow]:
-        """Insert a layer at a position (0 appends) into an active context; update its counters."""
+        """Insert a layer at a position (0 appends) into an active context (LayerAdded); update its counters."""
         try:
             async with (self._pool.connection() as conn, conn.transaction(),
                         conn.cursor(row_factory=dict_row) as cur):
@@ -367,6 +387,7 @@ class ContextStore:
                 )
                 layer = LayerRow(**_required(await cur.fetchone()))
                 context = await self._count_write(cur, context, layers=1, size=size)
+                await self._publish(cur, events.layer_added(layer), events.layer_subject(context.id, layer.id))
         except psycopg.errors.UniqueViolation as exc:
             raise _duplicate(exc, name, position) from None
         return layer, context
@@ -375,7 +396,7 @@ class ContextStore:
         self, context_id: uuid.UUID, layer_id: uuid.UUID, access: Access, expected_version: int,
         changes: dict[str, Any], max_context_bytes: int,
     ) -> tuple[LayerRow, ContextRow]:
-        """Replace fields of a layer of an active context; its version grows by one."""
+        """Replace fields of a layer of an active context (LayerUpdated); its version grows by one."""
         try:
             async with (self._pool.connection() as conn, conn.transaction(),
                         conn.cursor(row_factory=dict_row) as cur):
@@ -393,6 +414,8 @@ class ContextStore:
                 )
                 updated = LayerRow(**_required(await cur.fetchone()))
                 context = await self._count_write(cur, context, size=delta)
+                await self._publish(cur, events.layer_updated(updated, changes),
+                                    events.layer_subject(context.id, updated.id))
         except psycopg.errors.UniqueViolation as exc:
             raise _duplicate(exc, changes.get("name", ""), changes.get("position")) from None
         return updated, context
@@ -400,13 +423,17 @@ class ContextStore:
     async def delete_layer(
         self, context_id: uuid.UUID, layer_id: uuid.UUID, access: Access, expected_version: int
     ) -> ContextRow:
-        """Delete a layer of an active context; update the context's counters."""
+        """Delete a layer of an active context (LayerRemoved); update the context's counters."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
             rules.check_layers_writable(context)
             layer = await self._lock_layer(cur, context_id, layer_id, expected_version)
-            await cur.execute("DELETE FROM context_layers WHERE id = %s", (layer.id,))
-            return await self._count_write(cur, context, layers=-1, size=-layer.size_bytes)
+            await cur.execute("DELETE FROM context_layers WHERE id = %s RETURNING now() AS removed_at", (layer.id,))
+            removed_at = _required(await cur.fetchone())["removed_at"]
+            context = await self._count_write(cur, context, layers=-1, size=-layer.size_bytes)
+            await self._publish(cur, events.layer_removed(layer, removed_at),
+                                events.layer_subject(context.id, layer.id))
+            return context
 
     # --- analytics ------------------------------------------------------------------------------
 
@@ -475,10 +502,11 @@ class ContextStore:
         """Mark up to `batch` contexts past their expiry EXPIRED and delete their layers, atomically.
 
         Rows another replica is expiring right now are skipped (SKIP LOCKED), so replicas can
-        run this concurrently; a layer writer waiting on the row lock then sees EXPIRED.
+        run this concurrently; a layer writer waiting on the row lock then sees EXPIRED. One
+        ContextExpired per expired context goes into the outbox in the same transaction.
         Returns (contexts expired, layers deleted).
         """
-        async with self._pool.connection() as conn, conn.cursor() as cur:
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "WITH due AS ("
                 "  SELECT id FROM contexts WHERE expires_at <= now() AND status <> 'expired'"
@@ -486,14 +514,20 @@ class ContextStore:
                 "), expired AS ("
                 "  UPDATE contexts c SET status = 'expired', layer_count = 0, size_bytes = 0,"
                 "    version = c.version + 1, updated_at = now()"
-                "  FROM due WHERE c.id = due.id RETURNING c.id"
+                "  FROM due WHERE c.id = due.id"
+                "  RETURNING c.id, c.name, c.type, c.owner, c.version, c.expires_at, c.updated_at"
                 "), removed AS ("
-                "  DELETE FROM context_layers l USING expired WHERE l.context_id = expired.id RETURNING l.id"
-                ") SELECT (SELECT count(*) FROM expired), (SELECT count(*) FROM removed)",
+                "  DELETE FROM context_layers l USING expired WHERE l.context_id = expired.id RETURNING l.context_id"
+                "), per_context AS (SELECT context_id, count(*) AS n FROM removed GROUP BY context_id)"
+                " SELECT e.*, coalesce(r.n, 0)::int AS deleted_layers"
+                " FROM expired e LEFT JOIN per_context r ON r.context_id = e.id ORDER BY e.expires_at, e.id",
                 (batch,),
             )
-            expired, removed = await cur.fetchone() or (0, 0)
-        return int(expired), int(removed)
+            rows = await cur.fetchall()
+            async with conn.pipeline():  # one round trip for the batch's events, not one per context
+                for row in rows:
+                    await self._publish(cur, events.expired(row), events.context_subject(row["id"]))
+        return len(rows), sum(row["deleted_layers"] for row in rows)
 
     async def prune_usage(self, retention_days: int) -> int:
         """Delete usage counters older than the retention; return how many rows went."""
