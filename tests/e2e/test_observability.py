@@ -16,7 +16,7 @@ from chassis.trace_store import load_traces
 
 @pytest.fixture(scope="module")
 def mesh() -> Iterator[Mesh]:
-    with running_mesh(only=["agent"], replicas=1) as started:
+    with running_mesh(only=["agent", "notification"], replicas=1) as started:
         yield started
 
 
@@ -28,11 +28,12 @@ def protomesh(mesh: Mesh, *args: str) -> subprocess.CompletedProcess[str]:
 def trace_with(mesh: Mesh, span_name: str) -> list[dict]:
     def find() -> list[dict] | None:
         for spans in load_traces(mesh.state_dir / "traces").values():
-            if any(s["name"].endswith(span_name) for s in spans) and any(s["kind"] == "client" for s in spans):
+            if (any(s["name"].endswith(span_name) for s in spans) and any(s["kind"] == "client" for s in spans)
+                    and any(s["service"] == "gateway" for s in spans)):
                 return spans
         return None
 
-    return eventually(find, timeout=15, what=f"a stored trace with {span_name}")
+    return eventually(find, timeout=30, interval=0.5, what=f"a stored trace with {span_name}")
 
 
 def test_a_rest_call_is_one_trace_from_envoy_through_the_service_to_sql(mesh: Mesh) -> None:
@@ -47,6 +48,16 @@ def test_a_rest_call_is_one_trace_from_envoy_through_the_service_to_sql(mesh: Me
     assert server["parent_span_id"] == gateway["span_id"]
     assert sql and all(by_id.get(s["parent_span_id"]) is server for s in sql)
     assert any(s["name"].startswith("INSERT") for s in sql)
+
+    # The AgentRegistered event the call caused is handled by the notification service in the same trace.
+    spans = eventually(lambda: next((t for t in load_traces(mesh.state_dir / "traces").values()
+                                     if any(s["span_id"] == server["span_id"] for s in t)
+                                     and any(s["service"] == "notification" and s["kind"] == "consumer" for s in t)),
+                                    None), timeout=15, what="the notification consumer span in the trace")
+    consumer = next(s for s in spans if s["service"] == "notification" and s["kind"] == "consumer")
+    assert consumer["name"] == "process protomesh.agent.v1.AgentRegistered"
+    producer = next(s for s in spans if s["span_id"] == consumer["parent_span_id"])
+    assert producer["kind"] == "producer" and producer["parent_span_id"] == server["span_id"]
 
     trace_id = spans[0]["trace_id"]
     log_lines = protomesh(mesh, "logs", "--service", "agent", "--trace", trace_id, "-n", "0").stdout
