@@ -127,6 +127,8 @@ class Mesh:
         self.otlp_endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
         self.admin_port = 0
         self._next_index: dict[str, int] = {}
+        self._started = False
+        """True once everything is up: only then does mesh.json exist (`up --detach` waits for it)."""
         self.database_url = options.database_url or ""
         self.nats_url = options.nats_url or ""
 
@@ -177,12 +179,14 @@ class Mesh:
             self.admin_port = free_port()
             self.envoy = EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
             self._step(f"Envoy gateway on {self.gateway}", self.envoy.start)
-            for service in self.catalog.services:
-                if self.options.only is not None and service.name not in self.options.only:
-                    continue
-                count = self.replica_count(service.name)
-                self.replicas[service.name] = []
-                self._step(f"{service.name} service x{count}", lambda s=service, c=count: self._scale_to(s.name, c))
+            # Every replica of every service boots at once; then each service is waited for.
+            names = [s.name for s in self.catalog.services if self.options.only is None or s.name in self.options.only]
+            for name in names:
+                self.replicas[name] = []
+                self._scale_to(name, self.replica_count(name), wait=False, ready=False)
+            for name in names:
+                self._step(f"{name} service x{self.replica_count(name)}", lambda n=name: self._ready(n))
+            self._started = True
             self.write_state()
         except BaseException:
             self.stop()
@@ -197,8 +201,14 @@ class Mesh:
             env["CONSUL_HTTP_ADDR"] = self.options.consul_http_addr
         return env
 
-    def _scale_to(self, service: str, count: int, *, wait: bool = True) -> None:
-        """Start or stop replicas until `count` run; wait until the gateway routes to all of them."""
+    def _ready(self, service: str) -> None:
+        for replica in self.replicas[service]:
+            replica.ready()
+        self.wait_routed(service, timeout=30)
+
+    def _scale_to(self, service: str, count: int, *, wait: bool = True, ready: bool = True) -> None:
+        """Start or stop replicas until `count` run; wait until they serve (`ready`) and until the gateway
+        routes to all of them (`wait`)."""
         replicas = self.replicas.setdefault(service, [])
         mesh_service = self.catalog.service(service)
         added = []
@@ -206,19 +216,20 @@ class Mesh:
             index = self._next_index.get(service, 0) + 1
             self._next_index[service] = index
             replica = ReplicaProcess(mesh_service, index, free_port(), self._replica_env(), self.log_dir)
-            replica.before_start()
+            replica.launch()
             replicas.append(replica)
             added.append(replica)
-        # Start together, then wait: replicas boot in parallel.
-        for replica in added:
-            replica.start()
+        if ready:  # launched together above, so they boot in parallel
+            for replica in added:
+                replica.ready()
         while len(replicas) > count:
             replica = replicas.pop()
             self.progress(f"    stopping {replica.instance_id}")
             replica.stop(timeout=15)
         if wait:
             self.wait_routed(service, timeout=30)
-        self.write_state()
+        if self._started:
+            self.write_state()
 
     def wait_routed(self, service: str, timeout: float) -> None:
         """Wait until calls through the gateway reach exactly this service's running replicas."""

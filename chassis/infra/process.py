@@ -85,6 +85,21 @@ class ManagedProcess:
         """
         if self.is_running():
             return
+        self.launch()
+        self.ready(timeout)
+
+    def ready(self, timeout: float | None = None) -> None:
+        """Wait until a launched process serves; on failure kill it and raise InfraError."""
+        try:
+            self.wait_ready(self.start_timeout if timeout is None else timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (several can then boot in parallel; see `ready`)."""
+        if self.is_running():
+            return
         self.before_start()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -109,11 +124,6 @@ class ManagedProcess:
                 ) from exc
         self._paused = False
         logger.info("started %s (pid %s), log %s", self.name, self.pid, self.log_path)
-        try:
-            self.wait_ready(self.start_timeout if timeout is None else timeout)
-        except BaseException:
-            self.kill()
-            raise
 
     def before_start(self) -> None:
         """Hook run before each start (check ports, prepare directories); does nothing by default."""
