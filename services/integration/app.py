@@ -9,10 +9,10 @@ from pathlib import Path
 import aiohttp
 
 import chassis
+from chassis.crypto import load_cipher
 from chassis.paths import RUN_DIR
 from protomesh.integration.v1 import integration_service_pb2, integration_service_pb2_grpc
 from services.integration.clients.base import Shared
-from services.integration.crypto import load_cipher
 from services.integration.runtime import IntegrationRuntime
 from services.integration.servicer import IntegrationServicer
 from services.integration.settings import IntegrationSettings
@@ -23,7 +23,7 @@ from services.integration.store import IntegrationStore
 async def lifespan(runtime: chassis.Runtime) -> AsyncIterator[None]:
     """Load the encryption key, open the shared HTTP pool; close every client on shutdown."""
     settings = IntegrationSettings.from_env()
-    cipher = load_cipher(default_state_dir=RUN_DIR)
+    cipher = load_cipher("integration", default_state_dir=RUN_DIR)
     # No cookie jar: one integration's cookies must never reach another's requests.
     http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False)
     integrations = IntegrationRuntime(runtime.caller, cipher, Shared(http=http),

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chassis.crypto import Cipher
 from chassis.errors import DeadlineExceeded, ResourceExhausted, Violations
 from chassis.resilience import CallOutcome, ResilientCaller, TokenBucket
 from services.integration.cache import TtlCache, cache_key
@@ -30,7 +31,6 @@ from services.integration.clients.base import (
     scrub,
     scrub_value,
 )
-from services.integration.crypto import CredentialCipher
 from services.integration.kinds import SPECS
 from services.integration.policy import IntegrationPolicy, parse_policy
 from services.integration.store import IntegrationRow
@@ -90,7 +90,7 @@ class ProbeResult:
 class IntegrationRuntime:
     """Clients, limits and caches of every integration this replica has used."""
 
-    def __init__(self, caller: ResilientCaller, cipher: CredentialCipher, shared: Shared, *,
+    def __init__(self, caller: ResilientCaller, cipher: Cipher, shared: Shared, *,
                  probe_timeout: float, max_client_keys: int) -> None:
         self.caller = caller
         self.cipher = cipher
@@ -118,7 +118,7 @@ class IntegrationRuntime:
                 return current
             spec = SPECS[row.kind]
             policy = policy_of(row.config)
-            credentials = self.cipher.open(row.sealed, str(row.id))
+            credentials = self.cipher.open(row.sealed, str(row.id), what="credentials")
             client = self.make_client(spec, row.name, row.config, credentials)
             del credentials
             cache = TtlCache(policy.cache_ttl, policy.cache_max_entries, policy.cache_stale_for)

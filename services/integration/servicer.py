@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chassis import Runtime, pagination
+from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import from_struct, parse_uuid, timestamp, to_struct
 from protomesh.common.v1 import pagination_pb2, service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 from services.integration import validation
 from services.integration.clients.base import ClientSpec, whole_numbers
-from services.integration.crypto import CredentialCipher
 from services.integration.kinds import BY_KIND, KIND_NAMES, SPECS
 from services.integration.messages import (
     NOT_SERVING,
@@ -68,7 +68,7 @@ class IntegrationServicer(integration_service_pb2_grpc.IntegrationServiceService
         self._runtime = runtime
         self._store: IntegrationStore = runtime.state["store"]
         self._live: IntegrationRuntime = runtime.state["integrations"]
-        self._cipher: CredentialCipher = runtime.state["cipher"]
+        self._cipher: Cipher = runtime.state["cipher"]
         self._settings: IntegrationSettings = runtime.state["settings"]
         self._instance = runtime.settings.instance_id
 

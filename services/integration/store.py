@@ -16,9 +16,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from chassis.crypto import Sealed
 from chassis.db import contains_pattern
 from chassis.errors import Aborted, AlreadyExists, NotFound
-from services.integration.crypto import Sealed
 
 _COLUMNS = """
     id, name, kind, description, config, credentials_ciphertext, credentials_nonce, credentials_key_id,

@@ -10,7 +10,9 @@ from pathlib import Path
 import aiohttp
 
 import chassis
+from chassis.crypto import load_cipher
 from chassis.events import Consumer, EventsSpec, Worker
+from chassis.paths import RUN_DIR
 from protomesh.notification.v1 import notification_service_pb2, notification_service_pb2_grpc
 from services.notification.channels import EmailSender, WebhookSender
 from services.notification.delivery import CONSUMER_NAME, TASK_KIND, Deliverer
@@ -26,8 +28,9 @@ worker's lease not run out yet): the worker, not the work queue, decides when a 
 
 @contextlib.asynccontextmanager
 async def lifespan(runtime: chassis.Runtime) -> AsyncIterator[None]:
-    """Open the store, the HTTP session and the sweeper; close them on shutdown."""
+    """Load the webhook secrets' key, open the store, the HTTP session and the sweeper; close them on shutdown."""
     settings = NotificationSettings.from_env()
+    cipher = load_cipher("notification", default_state_dir=RUN_DIR)
     store = NotificationStore(runtime.db)
     async with aiohttp.ClientSession() as session:
         deliverer = Deliverer(
@@ -35,8 +38,9 @@ async def lifespan(runtime: chassis.Runtime) -> AsyncIterator[None]:
             email=EmailSender(settings),
             webhook=WebhookSender(session, settings.send_timeout_seconds,
                                   f"protomesh-notification/{runtime.settings.version}"),
+            cipher=cipher,
         )
-        runtime.state.update(store=store, settings=settings, deliverer=deliverer)
+        runtime.state.update(store=store, settings=settings, deliverer=deliverer, cipher=cipher)
         sweeper = asyncio.create_task(deliverer.run_sweeper(), name="notification-sweeper")
         try:
             yield

@@ -28,6 +28,7 @@ from collections.abc import Callable
 import psycopg
 from google.protobuf import json_format, message
 
+from chassis.crypto import Cipher, DecryptionError
 from chassis.events import Backoff, EventsRuntime, Task, TaskQueue
 from chassis.protos import to_datetime
 from protomesh.events.v1 import envelope_pb2
@@ -57,8 +58,10 @@ class Deliverer:
     """Consumer handler, worker handler and sweeper of one replica, sharing the store and the senders."""
 
     def __init__(self, store: NotificationStore, settings: NotificationSettings, *, instance: str,
-                 events: Callable[[], EventsRuntime | None], email: EmailSender, webhook: WebhookSender) -> None:
+                 events: Callable[[], EventsRuntime | None], email: EmailSender, webhook: WebhookSender,
+                 cipher: Cipher) -> None:
         self.store = store
+        self.cipher = cipher
         self.settings = settings
         self.instance = instance
         self._events = events
@@ -144,8 +147,14 @@ class Deliverer:
                          delivery=n.delivery, attempt=claim.attempt)
         try:
             if s.channel == "WEBHOOK":
-                return await self.webhook.send(s.webhook_url, s.webhook_secret, view)
+                sealed = s.sealed_secret
+                if sealed is None:
+                    return Outcome(PERMANENT, error="the webhook subscription has no secret to sign with")
+                secret = self.cipher.open_bytes(sealed, str(s.id), what="webhook secret").decode()
+                return await self.webhook.send(s.webhook_url, secret, view)
             return await self.email.send(list(s.email_to), s.subject_template, view)
+        except DecryptionError as exc:  # another key than the one it was stored with: no retry can help
+            return Outcome(PERMANENT, error=exc.message)
         except Exception as exc:  # a bug in rendering or sending must still end as a recorded attempt
             logger.exception("sending failed unexpectedly", extra={"notification_id": str(n.id)})
             return Outcome(PERMANENT, error=f"internal error: {type(exc).__name__}: {exc}")

@@ -32,7 +32,7 @@ def subscription_message(row: SubscriptionRow) -> pb.Subscription:
         enabled=row.enabled, create_time=timestamp(row.created_at), update_time=timestamp(row.updated_at),
     )
     if row.channel == "WEBHOOK":
-        message.webhook.CopyFrom(pb.WebhookChannel(url=row.webhook_url, has_secret=bool(row.webhook_secret)))
+        message.webhook.CopyFrom(pb.WebhookChannel(url=row.webhook_url, has_secret=row.sealed_secret is not None))
     else:
         message.email.CopyFrom(pb.EmailChannel(to=row.email_to, subject_template=row.subject_template))
     return message

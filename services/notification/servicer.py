@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from chassis import Runtime, pagination
+from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import parse_uuid
 from protomesh.common.v1 import pagination_pb2, service_info_pb2
@@ -16,23 +17,27 @@ from services.notification.delivery import Deliverer
 from services.notification.matching import domain_event_types
 from services.notification.messages import CHANNEL_NAMES, STATE_NAMES, notification_message, subscription_message
 from services.notification.settings import NotificationSettings
-from services.notification.store import NotificationFilter, NotificationStore, SubscriptionRow
+from services.notification.store import NotificationFilter, NotificationStore, SubscriptionRow, sealed_secret_columns
 
 logger = logging.getLogger(__name__)
 
 _UPDATABLE = ("name", "event_types", "subject_filter", "channel", "enabled")
 
 
-def _channel_columns(request: Any, current: SubscriptionRow | None) -> dict[str, Any]:
-    """Column values of the request's channel; a webhook without a secret keeps the current one."""
+def _channel_columns(request: Any, current: SubscriptionRow | None, cipher: Cipher,
+                     subscription_id: uuid.UUID) -> dict[str, Any]:
+    """Column values of the request's channel, the webhook secret sealed to the subscription's id; a webhook
+    without a secret keeps the current one."""
     if request.WhichOneof("channel") == "webhook":
         secret = request.webhook.secret
-        if not secret and current is not None and current.channel == "WEBHOOK":
-            secret = current.webhook_secret
-        return {"channel": "WEBHOOK", "webhook_url": request.webhook.url.strip(), "webhook_secret": secret,
+        if secret:
+            sealed = cipher.seal_bytes(secret.encode(), str(subscription_id))
+        else:
+            sealed = current.sealed_secret if current is not None and current.channel == "WEBHOOK" else None
+        return {"channel": "WEBHOOK", "webhook_url": request.webhook.url.strip(), **sealed_secret_columns(sealed),
                 "email_to": [], "subject_template": ""}
     return {"channel": "EMAIL", "email_to": list(request.email.to), "subject_template": request.email.subject_template,
-            "webhook_url": "", "webhook_secret": ""}
+            "webhook_url": "", **sealed_secret_columns(None)}
 
 
 def _check_channel(v: Violations, request: Any, current: SubscriptionRow | None) -> None:
@@ -40,7 +45,7 @@ def _check_channel(v: Violations, request: Any, current: SubscriptionRow | None)
     if kind == "email":
         validation.check_email(v, request.email)
     elif kind == "webhook":
-        keeps_secret = current is not None and current.channel == "WEBHOOK" and bool(current.webhook_secret)
+        keeps_secret = current is not None and current.channel == "WEBHOOK" and current.sealed_secret is not None
         validation.check_webhook(v, request.webhook, secret_required=not keeps_secret)
     else:
         v.add("channel", "required: set email {to, subject_template} or webhook {url, secret}")
@@ -54,6 +59,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         self._store: NotificationStore = runtime.state["store"]
         self._deliverer: Deliverer = runtime.state["deliverer"]
         self._settings: NotificationSettings = runtime.state["settings"]
+        self._cipher: Cipher = runtime.state["cipher"]
 
     async def _subscription(self, subscription_id: str) -> SubscriptionRow:
         parsed = parse_uuid(subscription_id)
@@ -85,10 +91,11 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         validation.check_subject_filter(v, request.subject_filter)
         _check_channel(v, request, None)
         v.raise_if_any()
-        row = await self._store.create_subscription({
+        subscription_id = uuid.uuid4()
+        row = await self._store.create_subscription(subscription_id, {
             "name": request.name.strip(), "event_types": event_types, "subject_filter": request.subject_filter,
             "enabled": request.enabled if request.HasField("enabled") else True,
-            **_channel_columns(request, None),
+            **_channel_columns(request, None, self._cipher, subscription_id),
         })
         logger.info("subscription created", extra={"subscription_id": str(row.id), "channel": row.channel})
         return notification_service_pb2.CreateSubscriptionResponse(subscription=subscription_message(row))
@@ -127,7 +134,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         if "channel" in paths:
             _check_channel(v, request, current)
             if request.WhichOneof("channel"):
-                changes.update(_channel_columns(request, current))
+                changes.update(_channel_columns(request, current, self._cipher, current.id))
         if "enabled" in paths:
             changes["enabled"] = request.enabled
         v.raise_if_any()

@@ -1,4 +1,8 @@
-"""The notification service's PostgreSQL access: every query it makes, in one place."""
+"""The notification service's PostgreSQL access: every query it makes, in one place.
+
+Webhook secrets only pass through here sealed (ciphertext, nonce, key id); this module never sees
+them in clear.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from chassis.crypto import Sealed
 from chassis.errors import AlreadyExists
 from services.notification.matching import candidate_patterns
 
@@ -41,10 +46,27 @@ class SubscriptionRow:
     email_to: list[str]
     subject_template: str
     webhook_url: str
-    webhook_secret: str
+    webhook_secret_ciphertext: bytes | None = field(repr=False)
+    webhook_secret_nonce: bytes | None = field(repr=False)
+    webhook_secret_key_id: str | None
     enabled: bool
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def sealed_secret(self) -> Sealed | None:
+        """The webhook's secret, sealed (the store never sees it in clear); None for an email subscription."""
+        ciphertext, nonce = self.webhook_secret_ciphertext, self.webhook_secret_nonce
+        if ciphertext is None or nonce is None or not self.webhook_secret_key_id:
+            return None
+        return Sealed(bytes(ciphertext), bytes(nonce), self.webhook_secret_key_id)
+
+
+def sealed_secret_columns(sealed: Sealed | None) -> dict[str, Any]:
+    """The subscription columns that store a sealed webhook secret (all NULL for none)."""
+    return {"webhook_secret_ciphertext": sealed.ciphertext if sealed else None,
+            "webhook_secret_nonce": sealed.nonce if sealed else None,
+            "webhook_secret_key_id": sealed.key_id if sealed else None}
 
 
 @dataclass(frozen=True)
@@ -138,8 +160,9 @@ class NotificationStore:
 
     # --- subscriptions ---------------------------------------------------------------------------
 
-    async def create_subscription(self, values: dict[str, Any]) -> SubscriptionRow:
-        """Insert a subscription; a taken name raises AlreadyExists."""
+    async def create_subscription(self, subscription_id: uuid.UUID, values: dict[str, Any]) -> SubscriptionRow:
+        """Insert a subscription (its id chosen by the caller, who seals the secret to it); a taken name raises
+        AlreadyExists."""
         columns = ["id", *values]
         try:
             row = await self._one(
@@ -147,7 +170,7 @@ class NotificationStore:
                     sql.SQL(", ").join(map(sql.Identifier, columns)),
                     sql.SQL(", ").join(sql.Placeholder() * len(columns)),
                 ),
-                [uuid.uuid4(), *values.values()],
+                [subscription_id, *values.values()],
             )
         except psycopg.errors.UniqueViolation:
             raise AlreadyExists(f"a subscription named {values['name']!r} already exists",

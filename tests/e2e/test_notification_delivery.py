@@ -9,11 +9,13 @@ subscription matches, so they stay independent of each other and of the agent.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
 import hashlib
 import hmac
 import json
+import stat
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from google.protobuf import message
 
+from chassis.crypto import key_id
 from chassis.events import subjects
 from chassis.events.envelope import headers_for, new_envelope
 from chassis.infra.ports import free_port
@@ -442,6 +445,56 @@ def test_the_sweeper_queues_a_delivery_whose_task_was_lost(mesh: Mesh, rest: Res
     (post,) = receiver.at("/swept")
     verify_signature(post)
     assert json.loads(post.body)["data"] == {"error": "lost"}
+
+
+# --- webhook secrets at rest -----------------------------------------------------------------------------
+
+
+def test_webhook_secrets_are_sealed_at_rest_and_still_sign(mesh: Mesh, rest: RestClient, receiver: Receiver) -> None:
+    """No column of the subscriptions table holds a webhook secret in clear (nor as hex or base64): each is
+    sealed with the replicas' shared key, and the replicas open it to sign; a changed secret signs the next post."""
+    event, subject = failed_event()
+    sub = subscribe(rest, "sealed-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
+                    webhook=webhook(receiver, "/sealed"))
+    publish(mesh, event, subject)
+    (notification,) = settled(rest, sub["subscription_id"])
+    assert notification["state"] == "NOTIFICATION_STATE_DELIVERED"
+    (post,) = receiver.at("/sealed")
+    verify_signature(post)
+
+    rotated = "rotated-webhook-secret-0123"
+    changed = rest.put(f"/v1/subscriptions/{sub['subscription_id']}",
+                       {"webhook": {"url": receiver.url + "/sealed", "secret": rotated}})
+    assert changed.status == 200 and changed.body["subscription"]["webhook"]["has_secret"] is True, changed.body
+    assert rest.post(f"/v1/notifications/{notification['notification_id']}/resend").status == 200
+    _, again = eventually(lambda: receiver.at("/sealed") if len(receiver.at("/sealed")) == 2 else None,
+                          timeout=15, what="the resent webhook")
+    expected = "sha256=" + hmac.new(rotated.encode(), again.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(again.headers["X-Protomesh-Signature"], expected), "signed with the new secret"
+
+    key_file = mesh.state_dir / "notification" / "encryption.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, "no key configured: the replicas share a generated one"
+    key = key_file.read_text().strip()
+    with psycopg.connect(mesh.database_url) as conn:
+        columns = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'notification' AND table_name = 'subscriptions'").fetchall()}
+        rows = [r[0] for r in conn.execute("SELECT t::text FROM notification.subscriptions t").fetchall()]
+        counts = conn.execute(
+            "SELECT count(*) FILTER (WHERE channel = 'WEBHOOK'),"
+            " count(*) FILTER (WHERE webhook_secret_ciphertext IS NOT NULL AND length(webhook_secret_nonce) = 12"
+            "                  AND webhook_secret_key_id = %s)"
+            " FROM notification.subscriptions", (key_id(base64.b64decode(key)),)).fetchone()
+    assert "webhook_secret" not in columns, "no plain-text column is left"
+    assert {"webhook_secret_ciphertext", "webhook_secret_nonce", "webhook_secret_key_id"} <= columns
+    assert counts is not None and counts[0] >= 5 and counts[0] == counts[1], "every webhook secret is sealed"
+    table = "\n".join(rows)
+    log_text = "\n".join(p.read_bytes().decode(errors="replace") for p in mesh.log_dir.rglob("*") if p.is_file())
+    for secret in (SECRET, rotated):
+        for form in (secret, secret.encode().hex(), base64.b64encode(secret.encode()).decode()):
+            assert form not in table, f"the table holds {secret[:4]}... in clear"
+            assert form not in log_text, f"a log holds {secret[:4]}..."
+    assert key not in log_text
 
 
 # --- last: it leaves one notification replica ------------------------------------------------------------
