@@ -26,6 +26,7 @@ ROUTE_TIMEOUT = "30s"
 SAFE_RETRY_ON = "connect-failure,refused-stream,reset-before-request"
 NUM_RETRIES = 2
 OTLP_CLUSTER = "otlp_collector"
+ANY_REPLICA_CLUSTER = "any_replica"
 
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -70,6 +71,7 @@ def build_envoy_config(
                                                        dns_upstreams))
                     for service in catalog
                 ),
+                *([_any_replica_cluster(catalog)] if catalog.services else []),
                 *([_otlp_cluster(otlp)] if otlp else []),
             ],
         },
@@ -259,18 +261,31 @@ def _routes(catalog: Catalog) -> list[dict[str, Any]]:
         for package in service.packages:
             routes.append(_route(package, {"prefix": f"/{package}."}, service, None))
     if catalog.services:
-        # Every replica's reflection describes the whole mesh's contracts, so any cluster can
-        # answer grpcurl's list/describe through the gateway.
-        reflection = catalog.services[0]
-        routes.append(_route("reflection", {"prefix": "/grpc.reflection."}, reflection, None))
+        # Every replica's reflection describes the whole mesh's contracts, so any replica of any
+        # service can answer grpcurl's list/describe through the gateway.
+        routes.append(_route("reflection", {"prefix": "/grpc.reflection."}, ANY_REPLICA_CLUSTER, None))
     return routes
 
 
-def _route(name: str, match: dict[str, Any], service: MeshService, method: MeshMethod | None) -> dict[str, Any]:
+def _route(name: str, match: dict[str, Any], service: MeshService | str, method: MeshMethod | None) -> dict[str, Any]:
+    cluster = service if isinstance(service, str) else service.name
     return {
         "name": name,
         "match": match,
-        "route": {"cluster": service.name, **route_timeout(method), "retry_policy": retry_policy(method)},
+        "route": {"cluster": cluster, **route_timeout(method), "retry_policy": retry_policy(method)},
+    }
+
+
+def _any_replica_cluster(catalog: Catalog) -> dict[str, Any]:
+    """An aggregate of every service's cluster: the first one with healthy replicas takes the call."""
+    return {
+        "name": ANY_REPLICA_CLUSTER,
+        "connect_timeout": "1s",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "cluster_type": {
+            "name": "envoy.clusters.aggregate",
+            "typed_config": _any("envoy.extensions.clusters.aggregate.v3.ClusterConfig", clusters=catalog.names),
+        },
     }
 
 
