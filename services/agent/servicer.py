@@ -9,8 +9,9 @@ from typing import Any
 from chassis import Runtime, pagination
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import from_struct, parse_uuid
+from chassis.standard_rpcs import health_rpcs
 from protomesh.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
-from protomesh.common.v1 import pagination_pb2, service_info_pb2
+from protomesh.common.v1 import pagination_pb2
 from services.agent import validation
 from services.agent.agent_types import AGENT_TYPES
 from services.agent.messages import agent_message, execution_message
@@ -33,7 +34,7 @@ def _effective_capabilities(agent_type: str, extra: list[str]) -> list[str]:
     return sorted(set(AGENT_TYPES[agent_type].capabilities) | set(extra))
 
 
-class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
+class AgentServicer(health_rpcs(agent_service_pb2), agent_service_pb2_grpc.AgentServiceServicer):
     """Implements protomesh.agent.v1.AgentService over PostgreSQL."""
 
     def __init__(self, runtime: Runtime) -> None:
@@ -215,14 +216,3 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             info=self._runtime.service_info(), agent_count=await self._store.count_agents(),
             agent_types=list(AGENT_TYPES),
         )
-
-    async def GetHealth(self, request: agent_service_pb2.GetHealthRequest, context: Any) -> Any:
-        return agent_service_pb2.GetHealthResponse(health=self._runtime.health.report())
-
-    async def GetReadiness(self, request: agent_service_pb2.GetReadinessRequest, context: Any) -> Any:
-        return agent_service_pb2.GetReadinessResponse(health=self._runtime.health.require_ready())
-
-    async def GetLiveness(self, request: agent_service_pb2.GetLivenessRequest, context: Any) -> Any:
-        return agent_service_pb2.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)
-
-

@@ -10,7 +10,8 @@ from typing import Any
 from chassis import Runtime, pagination
 from chassis.errors import NotFound, Violations
 from chassis.protos import parse_uuid, timestamp, to_datetime, to_struct
-from protomesh.common.v1 import pagination_pb2, service_info_pb2
+from chassis.standard_rpcs import health_rpcs
+from protomesh.common.v1 import pagination_pb2
 from protomesh.context.v1 import context_pb2, context_service_pb2, context_service_pb2_grpc
 from services.context import validation
 from services.context.merge import resolve
@@ -61,7 +62,7 @@ def _paths(v: Violations, request: Any, allowed: tuple[str, ...], present: dict[
     return paths
 
 
-class ContextServicer(context_service_pb2_grpc.ContextServiceServicer):
+class ContextServicer(health_rpcs(context_service_pb2), context_service_pb2_grpc.ContextServiceServicer):
     """Implements protomesh.context.v1.ContextService over PostgreSQL."""
 
     def __init__(self, runtime: Runtime) -> None:
@@ -322,12 +323,3 @@ class ContextServicer(context_service_pb2_grpc.ContextServiceServicer):
             info=self._runtime.service_info(), context_count=await self._store.count_contexts(),
             max_layer_bytes=self._settings.max_layer_bytes, max_context_bytes=self._settings.max_context_bytes,
         )
-
-    async def GetHealth(self, request: context_service_pb2.GetHealthRequest, context: Any) -> Any:
-        return context_service_pb2.GetHealthResponse(health=self._runtime.health.report())
-
-    async def GetReadiness(self, request: context_service_pb2.GetReadinessRequest, context: Any) -> Any:
-        return context_service_pb2.GetReadinessResponse(health=self._runtime.health.require_ready())
-
-    async def GetLiveness(self, request: context_service_pb2.GetLivenessRequest, context: Any) -> Any:
-        return context_service_pb2.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)

@@ -14,6 +14,7 @@ from chassis import Runtime, pagination
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import from_struct, parse_uuid, timestamp, to_struct
+from chassis.standard_rpcs import health_rpcs
 from protomesh.common.v1 import pagination_pb2, service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 from services.integration import validation
@@ -61,7 +62,7 @@ def _present(keys: list[str]) -> dict[str, str]:
     return dict.fromkeys(keys, "stored")
 
 
-class IntegrationServicer(integration_service_pb2_grpc.IntegrationServiceServicer):
+class IntegrationServicer(health_rpcs(pb), integration_service_pb2_grpc.IntegrationServiceServicer):
     """Implements protomesh.integration.v1.IntegrationService."""
 
     def __init__(self, runtime: Runtime) -> None:
@@ -371,15 +372,6 @@ class IntegrationServicer(integration_service_pb2_grpc.IntegrationServiceService
             info=self._runtime.service_info(), integration_count=await self._store.count(),
             client_types=list(SPECS), encryption_key_id=self._cipher.key_id,
             encryption_key_source=self._cipher.source, probe_timeout=duration(self._settings.probe_timeout_seconds))
-
-    async def GetHealth(self, request: pb.GetHealthRequest, context: Any) -> Any:
-        return pb.GetHealthResponse(health=self._runtime.health.report())
-
-    async def GetReadiness(self, request: pb.GetReadinessRequest, context: Any) -> Any:
-        return pb.GetReadinessResponse(health=self._runtime.health.require_ready())
-
-    async def GetLiveness(self, request: pb.GetLivenessRequest, context: Any) -> Any:
-        return pb.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)
 
 
 def _ts(seconds: float) -> Any:

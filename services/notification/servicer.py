@@ -10,7 +10,8 @@ from chassis import Runtime, pagination
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import parse_uuid
-from protomesh.common.v1 import pagination_pb2, service_info_pb2
+from chassis.standard_rpcs import health_rpcs
+from protomesh.common.v1 import pagination_pb2
 from protomesh.notification.v1 import notification_pb2, notification_service_pb2, notification_service_pb2_grpc
 from services.notification import validation
 from services.notification.delivery import Deliverer
@@ -51,7 +52,8 @@ def _check_channel(v: Violations, request: Any, current: SubscriptionRow | None)
         v.add("channel", "required: set email {to, subject_template} or webhook {url, secret}")
 
 
-class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
+class NotificationServicer(health_rpcs(notification_service_pb2),
+                           notification_service_pb2_grpc.NotificationServiceServicer):
     """Implements protomesh.notification.v1.NotificationService over PostgreSQL and the task queue."""
 
     def __init__(self, runtime: Runtime) -> None:
@@ -209,12 +211,3 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
             notification_count=await self._store.count_notifications(), event_types=domain_event_types(),
             max_attempts=self._settings.max_attempts,
         )
-
-    async def GetHealth(self, request: notification_service_pb2.GetHealthRequest, context: Any) -> Any:
-        return notification_service_pb2.GetHealthResponse(health=self._runtime.health.report())
-
-    async def GetReadiness(self, request: notification_service_pb2.GetReadinessRequest, context: Any) -> Any:
-        return notification_service_pb2.GetReadinessResponse(health=self._runtime.health.require_ready())
-
-    async def GetLiveness(self, request: notification_service_pb2.GetLivenessRequest, context: Any) -> Any:
-        return notification_service_pb2.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)
