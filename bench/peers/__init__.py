@@ -1,0 +1,1 @@
+"""The peers the benchmark compares the mesh with, and the processes it runs for both sides."""

@@ -1,0 +1,47 @@
+"""The peer of the runtime: a bare grpc.aio server running the same GetAgent handler, nothing else.
+
+    python -m bench.peers.bare_grpc --port 50999
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+import grpc
+
+from bench.peers.handler import lookup
+from protomesh.agent.v1 import agent_service_pb2_grpc
+
+
+class BareAgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
+    """Only GetAgent, from memory."""
+
+    async def GetAgent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        response = lookup(request)
+        if response is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"agent {request.agent_id!r} not found")
+        return response
+
+
+async def main(port: int) -> None:
+    """Serve until SIGTERM/SIGINT."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    agent_service_pb2_grpc.add_AgentServiceServicer_to_server(BareAgentServicer(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"serving on 127.0.0.1:{port}", flush=True)
+    await stop.wait()
+    await server.stop(1)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    asyncio.run(main(parser.parse_args().port))

@@ -1,0 +1,48 @@
+"""Our side of the runtime-overhead comparison: the same GetAgent handler as a chassis service.
+
+`chassis.run` with everything a replica of the mesh has for a service without a database:
+tracing (when OTEL_EXPORTER_OTLP_ENDPOINT is set), Prometheus metrics, one JSON log line per
+call, error mapping, health and reflection. Settings come from the environment (GRPC_PORT...).
+
+    GRPC_PORT=50998 python -m bench.peers.chassis_echo
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import chassis
+from bench.peers.handler import lookup
+from chassis.errors import NotFound
+from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
+
+
+class EchoAgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
+    """Only GetAgent, from memory; an unknown id is the chassis's NotFound."""
+
+    def __init__(self, runtime: chassis.Runtime) -> None:
+        self._runtime = runtime
+
+    async def GetAgent(self, request: Any, context: Any) -> Any:
+        response = lookup(request)
+        if response is None:
+            raise NotFound("agent", request.agent_id)
+        return response
+
+
+def build() -> chassis.Service:
+    """A chassis service named bench-echo serving AgentService.GetAgent from memory."""
+    return chassis.Service(
+        name="bench-echo",
+        description="GetAgent from memory, for the runtime-overhead benchmark.",
+        servicers=[chassis.Servicer(
+            descriptor=agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
+            add_to_server=agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
+            factory=EchoAgentServicer,
+        )],
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(chassis.run(build(), chassis.Settings.from_env("bench-echo")))

@@ -1,0 +1,1 @@
+"""The benchmark's scenarios; each adds rows (and target lines) to the run's context."""

@@ -1,0 +1,177 @@
+"""Scenarios on a real mesh (PostgreSQL, NATS, agent replicas, Envoy, the trace collector), as `protomesh up` runs it.
+
+rest   GetAgent (a PostgreSQL read by id) as REST/JSON through Envoy vs a FastAPI + uvicorn app doing
+       the same read with the same driver, SQL and pool: 1 replica vs 1 worker, then 2 vs 2.
+envoy  gRPC GetAgent through Envoy to 2 replicas vs straight to one replica and to both.
+crud   the Agent service's CRUD mix over REST through Envoy (register, get x3, update, list, get,
+       deregister per cycle) at fixed concurrency.
+
+The mesh runs only the agent service (`only=["agent"]`) with its usual settings: durable
+PostgreSQL and JetStream, tracing to the local collector, INFO logs, default pool size.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from typing import Any
+
+import grpc
+
+from bench.core import Context, Side, add_target, load_row, measure, ratio
+from bench.procs import BenchError, Proc, port_open, wait_until
+from chassis.infra.ports import free_port
+from chassis.mesh import Mesh, MeshOptions
+from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
+
+SEED_AGENTS = 200
+
+
+def seed(mesh: Mesh, count: int) -> list[str]:
+    """Register `count` agents through the gateway; their ids."""
+    ids = []
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+        for n in range(count):
+            reply = stub.RegisterAgent(agent_service_pb2.RegisterAgentRequest(
+                name=f"bench-seed-{n}", type="calculator", description="read by the benchmark",
+                labels={"bench": "seed"}), timeout=10)
+            ids.append(reply.agent.agent_id)
+    return ids
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+class FastApiPeer:
+    """uvicorn running bench.peers.fastapi_app with N workers, on the mesh's PostgreSQL."""
+
+    def __init__(self, ctx: Context, mesh: Mesh, workers: int) -> None:
+        self.port = free_port()
+        self.proc = Proc(f"fastapi-{workers}w", [
+            sys.executable, "-m", "uvicorn", "bench.peers.fastapi_app:app", "--host", "127.0.0.1",
+            "--port", str(self.port), "--workers", str(workers)], ctx.log_dir,
+            env={"DATABASE_URL": mesh.database_url, "DB_POOL_MIN": "2", "DB_POOL_MAX": "10"})
+
+    def wait(self, agent_id: str) -> None:
+        wait_until(lambda: port_open(self.port), 60, f"{self.proc.name} to listen")
+        wait_until(lambda: get_json(f"http://127.0.0.1:{self.port}/v1/agents/{agent_id}")["agent"], 30,
+                   f"{self.proc.name} to answer")
+
+
+def run(ctx: Context, wanted: list[str]) -> None:
+    ctx.say(f"==> mesh scenarios {', '.join(wanted)}: starting PostgreSQL, NATS, Envoy and the agent service")
+    options = MeshOptions(state_dir=ctx.work_dir / "mesh", gateway_port=free_port(), default_replicas=1,
+                          only=["agent"], service_env={"LOG_LEVEL": "INFO"})
+    mesh = Mesh(options, progress=lambda message: ctx.say("    " + message.strip()))
+    mesh.start()
+    try:
+        ids = seed(mesh, 20 if ctx.options.smoke else SEED_AGENTS)
+        gateway_json = get_json(f"http://{mesh.gateway}/v1/agents/{ids[0]}")
+        if "rest" in wanted:
+            rest(ctx, mesh, ids, replicas=1, gateway_json=gateway_json)
+        ctx.say("    scaling the agent service to 2 replicas")
+        mesh._scale_to("agent", 2)
+        if "rest" in wanted:
+            rest(ctx, mesh, ids, replicas=2, gateway_json=gateway_json)
+        if "envoy" in wanted:
+            envoy(ctx, mesh, ids)
+        if "crud" in wanted:
+            crud(ctx, mesh)
+    finally:
+        mesh.stop()
+
+
+def _mesh_pids(mesh: Mesh) -> list[int]:
+    pids = [r.pid for r in mesh.replicas.get("agent", []) if r.pid]
+    if mesh.envoy is not None and mesh.envoy.pid:
+        pids.append(mesh.envoy.pid)
+    return pids
+
+
+def rest(ctx: Context, mesh: Mesh, ids: list[str], *, replicas: int, gateway_json: Any) -> None:
+    scenario = "rest_read"
+    ctx.say(f"==> {scenario}: GET /v1/agents/{{id}} through Envoy ({replicas} replica(s)) vs FastAPI + uvicorn "
+            f"({replicas} worker(s))")
+    peer = FastApiPeer(ctx, mesh, replicas)
+    try:
+        peer.wait(ids[0])
+        theirs = get_json(f"http://127.0.0.1:{peer.port}/v1/agents/{ids[0]}")
+        untimed = ({k: v for k, v in reply["agent"].items() if not k.endswith("_time")}
+                   for reply in (theirs, gateway_json))
+        if set(theirs["agent"]) != set(gateway_json["agent"]) or next(untimed) != next(untimed):
+            raise BenchError(f"the FastAPI peer answers another shape than the gateway: {theirs} vs {gateway_json}")
+        paths = [f"/v1/agents/{agent_id}" for agent_id in ids]
+        workload = {"kind": "http_get", "paths": paths, "op": "GetAgent"}
+        results = measure(ctx, [
+            Side(f"envoy+{replicas}r", {"protocol": "http", "targets": [mesh.gateway], "workload": workload},
+                 lambda: _mesh_pids(mesh)),
+            Side(f"fastapi-{replicas}w", {"protocol": "http", "targets": [f"127.0.0.1:{peer.port}"],
+                                          "workload": workload}, lambda: [peer.proc.pid]),
+        ])
+    finally:
+        peer.proc.stop()
+    ours, theirs_result = results[f"envoy+{replicas}r"], results[f"fastapi-{replicas}w"]
+    vs = f"FastAPI + uvicorn, {replicas} worker(s)"
+    throughput = ratio("throughput", ours["throughput"], theirs_result["throughput"], target=1.0, vs=vs)
+    p99 = ratio("p99", ours["p99_ms"], theirs_result["p99_ms"], target=1.0, higher_is_better=False, vs=vs)
+    ctx.rows += [
+        load_row(scenario, f"FastAPI + uvicorn, {replicas} worker(s), same SQL/driver/pool", theirs_result,
+                 role="peer"),
+        load_row(scenario, f"REST through Envoy, {replicas} agent replica(s)", ours, role="ours",
+                 ratios=[throughput, p99, ratio("server CPU per call", ours["server_cpu_us_per_req"],
+                                                theirs_result["server_cpu_us_per_req"],
+                                                higher_is_better=False, vs=vs)],
+                 note="server CPU and RSS include Envoy"),
+    ]
+    add_target(ctx, f"PostgreSQL read as REST through Envoy >= 1.0x FastAPI + uvicorn, {replicas} vs {replicas}, "
+                    "p99 no worse",
+               f"throughput {throughput['value']:.2f}x ({ours['throughput']:.0f} vs {theirs_result['throughput']:.0f}"
+               f" req/s), p99 {p99['value']:.2f}x ({ours['p99_ms']:.1f} vs {theirs_result['p99_ms']:.1f} ms)",
+               throughput["met"] and p99["met"])
+
+
+def envoy(ctx: Context, mesh: Mesh, ids: list[str]) -> None:
+    scenario = "grpc_envoy"
+    ctx.say(f"==> {scenario}: gRPC GetAgent through Envoy to 2 replicas vs direct")
+    payloads = [agent_service_pb2.GetAgentRequest(agent_id=i).SerializeToString().hex() for i in ids]
+    workload = {"kind": "grpc_get", "method": "/protomesh.agent.v1.AgentService/GetAgent", "payloads": payloads}
+    replicas = mesh.replicas["agent"]
+    if len(replicas) != 2:
+        raise BenchError(f"expected 2 agent replicas, found {len(replicas)}")
+    results = measure(ctx, [
+        Side("grpc-envoy-2r", {"protocol": "grpc", "targets": [mesh.gateway], "workload": workload},
+             lambda: _mesh_pids(mesh)),
+        Side("grpc-direct-2r", {"protocol": "grpc", "targets": [r.address for r in replicas], "workload": workload},
+             lambda: [r.pid for r in replicas if r.pid]),
+        Side("grpc-direct-1r", {"protocol": "grpc", "targets": [replicas[0].address], "workload": workload},
+             lambda: [replicas[0].pid] if replicas[0].pid else []),
+    ])
+    via, direct2, direct1 = results["grpc-envoy-2r"], results["grpc-direct-2r"], results["grpc-direct-1r"]
+    ctx.rows += [
+        load_row(scenario, "gRPC straight to 1 replica", direct1, role="peer"),
+        load_row(scenario, "gRPC straight to 2 replicas (client round robin)", direct2, role="peer"),
+        load_row(scenario, "gRPC through Envoy, 2 replicas", via, role="ours", ratios=[
+            ratio("throughput", via["throughput"], direct2["throughput"], vs="direct, 2 replicas"),
+            ratio("throughput", via["throughput"], direct1["throughput"], vs="direct, 1 replica"),
+            ratio("p99", via["p99_ms"], direct2["p99_ms"], higher_is_better=False, vs="direct, 2 replicas"),
+        ], note="server CPU and RSS include Envoy"),
+    ]
+
+
+def crud(ctx: Context, mesh: Mesh) -> None:
+    scenario = "agent_crud"
+    ctx.say(f"==> {scenario}: the Agent service's CRUD mix over REST through Envoy, 2 replicas")
+    results = measure(ctx, [Side("crud-envoy-2r", {"protocol": "http", "targets": [mesh.gateway],
+                                                   "workload": {"kind": "crud", "agent_type": "calculator"}},
+                                 lambda: _mesh_pids(mesh))])
+    result = results["crud-envoy-2r"]
+    ops = result.get("by_op", {})
+    note = "per cycle: register, get, get, update, list, get, deregister"
+    if ops:
+        note += "; p50/p99 ms by operation: " + ", ".join(
+            f"{op} {s['p50_ms']:.1f}/{s['p99_ms']:.1f}" for op, s in ops.items())
+    ctx.rows.append(load_row(scenario, "Agent CRUD mix through Envoy, 2 replicas", result, role="ours", note=note))
