@@ -75,6 +75,10 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _value(ratio: dict[str, Any]) -> str:
+    return f"{ratio['value']:.1f} {ratio['unit']}" if ratio.get("unit") else f"{ratio['value']:.2f}x"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The results as a Markdown table."""
     lines = ["| scenario | case | throughput | p50 ms | p99 ms | peak RSS MB | server CPU µs/op | vs peer |",
@@ -82,9 +86,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         m = row["metrics"]
         if "throughput" in m:
+            several = len({r.get("vs") for r in row["ratios"] if r.get("vs")}) > 1
             ratios = "; ".join(
-                f"{r['name']} {r['value']:.2f}x" + (f" ({'met' if r['met'] else 'MISSED'} {r['target']})"
-                                                     if "target" in r else "")
+                f"{r['name']} {_value(r)}" + (f" ({'met' if r['met'] else 'MISSED'} {r['target']})"
+                                              if "target" in r else "") + (f" vs {r['vs']}" if several else "")
                 for r in row["ratios"])
             lines.append(f"| {row['scenario']} | {row['case']} | {_fmt(m['throughput'], 0)} {row['unit']} | "
                          f"{_fmt(m['p50_ms'], 2)} | {_fmt(m['p99_ms'], 2)} | {_fmt(m['peak_rss_mb'])} | "
@@ -131,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved rounds per comparison (default: %(default)s)")
     parser.add_argument("--event-producers", type=int, default=16,
                         help="concurrent producer transactions on the outbox side of `events` (default: %(default)s)")
+    parser.add_argument("--no-replica-tracing", action="store_true",
+                        help="mesh scenarios: replicas without OpenTelemetry (Envoy still traces), to see its cost")
     parser.add_argument("--smoke", action="store_true",
                         help="every scenario for about half a second: checks the harness, asserts no timing")
     parser.add_argument("--results-dir", type=Path,
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(duration=args.duration or (0.5 if args.smoke else 12.0),
                       warmup=args.warmup if args.warmup is not None else (0.3 if args.smoke else 2.0),
                       concurrency=args.concurrency, rounds=args.rounds, smoke=args.smoke,
-                      event_producers=args.event_producers)
+                      event_producers=args.event_producers, replica_tracing=not args.no_replica_tracing)
     work_dir = Path(tempfile.mkdtemp(prefix="protomesh-bench-"))
     work_dir.chmod(0o755)  # PostgreSQL may run as another user and must reach its data folder
     ctx = Context(options, work_dir)
@@ -176,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "options": {"scenarios": scenarios, "duration_s": options.duration, "warmup_s": options.warmup,
                     "concurrency": options.concurrency, "rounds": options.rounds, "smoke": options.smoke,
-                    "event_producers": options.event_producers},
+                    "event_producers": options.event_producers, "replica_tracing": options.replica_tracing},
         "elapsed_s": round(elapsed, 1),
         "rows": ctx.rows,
         "targets": ctx.targets,

@@ -28,6 +28,8 @@ class Options:
     machine's speed (other tenants, CPU boost) falls on both sides alike."""
     event_producers: int = 16
     """Concurrent producer transactions of the outbox side of the events scenario."""
+    replica_tracing: bool = True
+    """Mesh scenarios: replicas export OpenTelemetry spans (as `protomesh up` runs them)."""
     smoke: bool = False
     """Tiny runs that check the harness, not the numbers."""
 

@@ -40,7 +40,7 @@ def _memory(pids: list[int]) -> tuple[float, float]:
 def _row(case: str, rss: float, pss: float, *, role: str, target: float | None = None, note: str = "") -> dict:
     ratios = []
     if target is not None:
-        ratios.append({"name": "RSS", "vs": "", "value": round(rss, 1), "target": f"<= {target:g} MB",
+        ratios.append({"name": "RSS", "vs": "", "value": round(rss, 1), "unit": "MB", "target": f"<= {target:g} MB",
                        "met": rss <= target})
     return {"scenario": SCENARIO, "case": case, "role": role, "unit": "MB",
             "metrics": {"rss_mb": round(rss, 1), "pss_mb": round(pss, 1)}, "errors": 0, "error_samples": [],

@@ -64,8 +64,12 @@ class FastApiPeer:
 
 def run(ctx: Context, wanted: list[str]) -> None:
     ctx.say(f"==> mesh scenarios {', '.join(wanted)}: starting PostgreSQL, NATS, Envoy and the agent service")
+    env = {"LOG_LEVEL": "INFO"}
+    if not ctx.options.replica_tracing:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = ""  # replicas untraced; Envoy still sends its spans
+        ctx.say("    replicas run without tracing (--no-replica-tracing)")
     options = MeshOptions(state_dir=ctx.work_dir / "mesh", gateway_port=free_port(), default_replicas=1,
-                          only=["agent"], service_env={"LOG_LEVEL": "INFO"})
+                          only=["agent"], service_env=env)
     mesh = Mesh(options, progress=lambda message: ctx.say("    " + message.strip()))
     mesh.start()
     try:
