@@ -26,9 +26,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import Any
 
 from chassis.config import ConfigError
 from chassis.errors import FailedPrecondition
@@ -80,7 +78,8 @@ class Cipher:
     def __init__(self, key: bytes, source: str = "env", *, key_env: tuple[str, ...] = ()) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError("AES-256-GCM needs a 32-byte key")
-        self._aead = AESGCM(key)
+        self._key = key
+        self._aead_instance: Any = None
         self.key_id = key_id(key)
         self.source = source
         """How the key was found: "env", "file" or "generated file"."""
@@ -88,6 +87,15 @@ class Cipher:
 
     def __repr__(self) -> str:
         return f"Cipher(key_id={self.key_id!r}, source={self.source!r})"
+
+    @property
+    def _aead(self) -> Any:
+        # `cryptography` is imported on first use: it adds ~7 MB to every replica that only might need it.
+        if self._aead_instance is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._aead_instance = AESGCM(self._key)
+        return self._aead_instance
 
     def seal_bytes(self, plaintext: bytes, bound_to: str) -> Sealed:
         """Encrypt bytes for the row `bound_to` under a fresh nonce."""
@@ -101,6 +109,8 @@ class Cipher:
             where = f"set {' or '.join(self._key_env)} to that key, or " if self._key_env else ""
             raise DecryptionError(f"the {what} (encrypted with key {sealed.key_id}) cannot be decrypted: this replica "
                                   f"has key {self.key_id}; {where}store the {what} again")
+        from cryptography.exceptions import InvalidTag
+
         try:
             return self._aead.decrypt(sealed.nonce, sealed.ciphertext, bound_to.encode())
         except InvalidTag:
@@ -159,7 +169,7 @@ def generated_key_file(state_dir: Path, service: str) -> tuple[Path, bool]:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(base64.b64encode(AESGCM.generate_key(bit_length=256)) + b"\n")
+            out.write(base64.b64encode(os.urandom(KEY_BYTES)) + b"\n")
             out.flush()
             os.fsync(out.fileno())
         try:

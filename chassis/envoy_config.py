@@ -170,9 +170,12 @@ def _otlp_cluster(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _tracing() -> dict[str, Any]:
-    # Envoy starts the trace (or continues the client's traceparent) and passes it to the replica.
+    # Envoy starts the trace (or continues the client's traceparent) and passes it to the replica,
+    # sampling new traces at the same ratio the services use.
+    from chassis.telemetry import sampling_ratio
+
     return {
-        "random_sampling": {"value": 100},
+        "random_sampling": {"value": round(sampling_ratio() * 100, 3)},
         "provider": {
             "name": "envoy.tracers.opentelemetry",
             "typed_config": _any(

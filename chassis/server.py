@@ -30,7 +30,7 @@ from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
 from chassis.registry import Instance, NatsKvRegistry, Registration, Registry, registry_from_env
 from chassis.resilience import BreakerBoard, NatsKvBreakerStore, ResilientCaller
-from chassis.telemetry import configure_tracing, server_interceptors, shutdown_tracing
+from chassis.telemetry import configure_tracing, shutdown_tracing
 from protomesh.common.v1 import service_info_pb2
 
 logger = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
     )
     runtime = Runtime(service=service, settings=settings, health=health_monitor)
     server = grpc.aio.server(
-        interceptors=[*server_interceptors(), CallInterceptor(settings.instance_id, service.name)],
+        interceptors=[CallInterceptor(settings.instance_id, service.name)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
     )
     async with _database(runtime), _discovery(runtime):
