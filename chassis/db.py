@@ -8,9 +8,11 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger(__name__)
@@ -131,3 +133,17 @@ def safe_url(url: str) -> str:
 def contains_pattern(text: str) -> str:
     """A LIKE/ILIKE pattern matching values that contain text literally (%, _ and \\ escaped)."""
     return "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+
+
+async def fetch_one(pool: AsyncConnectionPool, query: Any, params: Any = ()) -> dict[str, Any] | None:
+    """The first row of a query as a dict, or None (one pooled connection, autocommit)."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchone()
+
+
+async def fetch_all(pool: AsyncConnectionPool, query: Any, params: Any = ()) -> list[dict[str, Any]]:
+    """Every row of a query as dicts (one pooled connection, autocommit)."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()

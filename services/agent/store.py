@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from chassis.db import contains_pattern
+from chassis.db import contains_pattern, fetch_one
 from chassis.errors import AlreadyExists, FailedPrecondition
 from chassis.events import outbox
 from services.agent import events as agent_events
@@ -100,9 +100,7 @@ class AgentStore:
         self._pool = pool
 
     async def _one(self, query: str, params: tuple[Any, ...] | list[Any]) -> dict[str, Any] | None:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            return await cur.fetchone()
+        return await fetch_one(self._pool, query, params)
 
     async def _publish(self, conn: psycopg.AsyncConnection, event: Message | None, subject: str) -> None:
         if event is not None:

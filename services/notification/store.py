@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from chassis.crypto import Sealed
+from chassis.db import fetch_all, fetch_one
 from chassis.errors import AlreadyExists
 from services.notification.matching import candidate_patterns
 
@@ -149,14 +150,10 @@ class NotificationStore:
         self._pool = pool
 
     async def _one(self, query: str | sql.Composed, params: Sequence[Any]) -> dict[str, Any] | None:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            return await cur.fetchone()
+        return await fetch_one(self._pool, query, params)
 
     async def _all(self, query: str | sql.Composed, params: Sequence[Any]) -> list[dict[str, Any]]:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            return await cur.fetchall()
+        return await fetch_all(self._pool, query, params)
 
     # --- subscriptions ---------------------------------------------------------------------------
 
