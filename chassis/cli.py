@@ -94,7 +94,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         while not stop_requested:
             time.sleep(0.5)
             if not args.no_restart:
-                mesh.restart_dead_replicas()
+                mesh.restart_dead()
             mesh.apply_desired()
     finally:
         print("\n==> stopping the mesh (gateway, services, NATS, PostgreSQL) ...", flush=True)
@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                     help="log level of the services (default: %(default)s)")
     up.add_argument("--only", metavar="SERVICE[,SERVICE]", help="run only these services (default: all)")
-    up.add_argument("--no-restart", action="store_true", help="do not restart a replica that exits on its own")
+    up.add_argument("--no-restart", action="store_true", help="do not restart a process that exits on its own")
     up.add_argument("--background-child", action="store_true", help=argparse.SUPPRESS)
     up.set_defaults(func=cmd_up)
 

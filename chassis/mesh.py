@@ -31,6 +31,7 @@ from chassis.trace_store import TraceCollector
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "mesh.json"
+INFRA_RESTART_DELAY_SECONDS = 3.0
 DESIRED_FILE = "desired.json"
 """`protomesh scale` writes the wanted replica counts here; the supervisor applies them."""
 
@@ -128,6 +129,7 @@ class Mesh:
         self.admin_port = 0
         self._next_index: dict[str, int] = {}
         self._started = False
+        self._down_since: dict[str, float] = {}
         """True once everything is up: only then does mesh.json exist (`up --detach` waits for it)."""
         self.database_url = options.database_url or ""
         self.nats_url = options.nats_url or ""
@@ -297,19 +299,37 @@ class Mesh:
             processes.append(self.envoy)
         return processes
 
-    def restart_dead_replicas(self) -> list[str]:
-        """Start again any replica that exited on its own (same port, so Envoy's endpoints stay valid)."""
+    def restart_dead(self) -> list[str]:
+        """Start again whatever exited on its own, on the same port and data.
+
+        Replicas come back at once (Envoy's endpoints stay valid); PostgreSQL, NATS and Envoy after
+        INFRA_RESTART_DELAY_SECONDS, so a person who stopped one on purpose sees the mesh report it
+        (replicas NOT_SERVING, `protomesh status` DOWN) before it returns.
+        """
+        now = time.monotonic()
         restarted = []
-        for replicas in self.replicas.values():
-            for replica in replicas:
-                if replica.pid is not None and not replica.is_running():
-                    code = replica.returncode
-                    self.progress(f"!!  {replica.instance_id} exited (code {code}); restarting it")
-                    try:
-                        replica.start()
-                        restarted.append(replica.instance_id)
-                    except InfraError as exc:
-                        self.progress(f"!!  {replica.instance_id} failed to restart: {exc}")
+        infrastructure_down = any(p.pid is not None and not p.is_running() for p in (self.postgres, self.nats) if p)
+        for process in self.all_processes():
+            if process.pid is None or process.is_running():
+                self._down_since.pop(process.name, None)
+                continue
+            replica = isinstance(process, ReplicaProcess)
+            delay = 0.0 if replica else INFRA_RESTART_DELAY_SECONDS
+            if process.name not in self._down_since:
+                self._down_since[process.name] = now
+                self.progress(f"!!  {process.name} exited (code {process.returncode}); restarting it"
+                              + (f" in {delay:.0f}s" if delay else ""))
+            if now - self._down_since[process.name] < delay or (replica and infrastructure_down):
+                continue  # replicas wait for PostgreSQL and NATS, which they need to start
+            try:
+                process.start()
+            except InfraError as exc:
+                self.progress(f"!!  {process.name} failed to restart (will try again): {exc}")
+                self._down_since[process.name] = now
+                continue
+            self._down_since.pop(process.name, None)
+            restarted.append(process.name)
+            self.progress(f"    {process.name} is back (pid {process.pid})")
         if restarted:
             self.write_state()
         return restarted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -86,6 +87,20 @@ def test_detached_up_then_down(tmp_path: Path) -> None:
         assert registry.returncode == 0 and registry.stdout.count("SERVING") == 2, registry.stdout
         assert "agent-1" in registry.stdout and "agent-2" in registry.stdout
         assert protomesh(tmp_path, "scale", "nosuch=2").returncode == 2
+
+        # The supervisor brings back what dies: a replica at once, PostgreSQL after a visible pause.
+        state = json.loads((tmp_path / "mesh.json").read_text())
+        postgres_pid = next(p["pid"] for p in state["processes"] if p["name"] == "postgresql")
+        replica_pid = next(p["pid"] for p in state["processes"] if p["name"] == "agent replica 1")
+        os.kill(replica_pid, signal.SIGKILL)
+        os.kill(postgres_pid, signal.SIGKILL)
+        down = eventually(lambda: (r := protomesh(tmp_path, "status")).returncode == 1 and r, timeout=10,
+                          what="status to report the outage")
+        assert "DOWN" in down.stdout or "NOT_SERVING" in down.stdout
+        eventually(lambda: protomesh(tmp_path, "status").returncode == 0, timeout=60, interval=0.5,
+                   what="the supervisor to restart PostgreSQL and the replica")
+        eventually(lambda: RestClient(f"http://127.0.0.1:{port}").get("/v1/agents").status == 200, timeout=30,
+                   what="reads to work again")
         pids = [p["pid"] for p in json.loads((tmp_path / "mesh.json").read_text())["processes"]]
     finally:
         down = protomesh(tmp_path, "down", timeout=90)
