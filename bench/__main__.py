@@ -5,7 +5,7 @@
     python -m bench --smoke              # every scenario for a moment: checks the harness, not the numbers
 
 Scenarios:
-  grpc     unary gRPC: a chassis replica (tracing, metrics, logging, errors) vs a bare grpc.aio server, same handler
+  grpc     unary gRPC: a chassis replica (tracing sampled and every call, metrics, logging, errors) vs bare grpc.aio
   rest     GetAgent (PostgreSQL read) as REST through Envoy vs FastAPI + uvicorn, 1 replica vs 1 worker, 2 vs 2
   envoy    gRPC GetAgent through Envoy to 2 replicas vs straight to the replicas
   crud     the Agent service's CRUD mix over REST through Envoy at fixed concurrency

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 from collections.abc import Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 _provider: Any = None
+_ratio = 1.0
 
 
 def tracing_enabled() -> bool:
@@ -42,6 +44,8 @@ def configure_tracing(service: str, instance_id: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True),
                                                    schedule_delay_millis=250))
     trace.set_tracer_provider(provider)
+    global _ratio
+    _ratio = sampling_ratio()
     PsycopgInstrumentor().instrument(skip_dep_check=True)
     _provider = provider
     logger.info("tracing on", extra={"otlp_endpoint": endpoint})
@@ -82,6 +86,8 @@ class _NoBackgroundClientRoots:
 
         if kind == SpanKind.CLIENT:
             return SamplingResult(Decision.DROP, attributes)
+        if kind == SpanKind.SERVER:  # server_span already applied the ratio before creating it
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
         return self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
     def get_description(self) -> str:
@@ -99,6 +105,13 @@ def server_span(method: str, headers: dict[str, str], attributes: dict[str, str]
     interceptor: the same span for a fraction of the per-call cost. Health checks are not traced.
     """
     if _provider is None or method.startswith(_UNTRACED_PREFIX):
+        return _NO_SPAN
+    # Decide sampling before building anything: an unsampled call then costs nothing here.
+    parent = headers.get("traceparent", "")
+    if parent:
+        if parent.endswith("-00"):
+            return _NO_SPAN
+    elif _ratio < 1.0 and random.random() >= _ratio:
         return _NO_SPAN
     from opentelemetry import propagate, trace
 

@@ -15,7 +15,7 @@ import pytest
 from chassis.paths import REPO_ROOT
 
 EXPECTED_ROWS = {
-    "grpc_overhead": 3,  # bare, chassis, chassis untraced
+    "grpc_overhead": 4,  # bare, chassis, chassis with sampled traces, chassis untraced
     "rest_read": 4,  # FastAPI and Envoy, 1 vs 1 and 2 vs 2
     "grpc_envoy": 3,  # direct to 1, direct to 2, through Envoy
     "agent_crud": 1,
