@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved rounds per comparison (default: %(default)s)")
     parser.add_argument("--event-producers", type=int, default=16,
                         help="concurrent producer transactions on the outbox side of `events` (default: %(default)s)")
+    parser.add_argument("--trace-sampling", type=float, default=1.0, metavar="RATIO",
+                        help="share of new traces the mesh records (replicas and Envoy, through the standard "
+                             "OTEL_TRACES_SAMPLER variables); default 1.0, the local mesh's default")
     parser.add_argument("--no-replica-tracing", action="store_true",
                         help="mesh scenarios: replicas without OpenTelemetry (Envoy still traces), to see its cost")
     parser.add_argument("--smoke", action="store_true",
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(duration=args.duration or (0.5 if args.smoke else 12.0),
                       warmup=args.warmup if args.warmup is not None else (0.3 if args.smoke else 2.0),
                       concurrency=args.concurrency, rounds=args.rounds, smoke=args.smoke,
-                      event_producers=args.event_producers, replica_tracing=not args.no_replica_tracing)
+                      event_producers=args.event_producers, replica_tracing=not args.no_replica_tracing,
+                      trace_sampling=args.trace_sampling)
     work_dir = Path(tempfile.mkdtemp(prefix="protomesh-bench-"))
     work_dir.chmod(0o755)  # PostgreSQL may run as another user and must reach its data folder
     ctx = Context(options, work_dir)
@@ -183,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "options": {"scenarios": scenarios, "duration_s": options.duration, "warmup_s": options.warmup,
                     "concurrency": options.concurrency, "rounds": options.rounds, "smoke": options.smoke,
-                    "event_producers": options.event_producers, "replica_tracing": options.replica_tracing},
+                    "event_producers": options.event_producers, "replica_tracing": options.replica_tracing,
+                    "trace_sampling": options.trace_sampling},
         "elapsed_s": round(elapsed, 1),
         "rows": ctx.rows,
         "targets": ctx.targets,

@@ -13,6 +13,7 @@ PostgreSQL and JetStream, tracing to the local collector, INFO logs, default poo
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.request
 from typing import Any
@@ -68,6 +69,12 @@ def run(ctx: Context, wanted: list[str]) -> None:
     if not ctx.options.replica_tracing:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = ""  # replicas untraced; Envoy still sends its spans
         ctx.say("    replicas run without tracing (--no-replica-tracing)")
+    if ctx.options.trace_sampling < 1.0:
+        sampling = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                    "OTEL_TRACES_SAMPLER_ARG": str(ctx.options.trace_sampling)}
+        env.update(sampling)
+        os.environ.update(sampling)  # Envoy's config is generated in this process and follows it too
+        ctx.say(f"    traces sampled at {ctx.options.trace_sampling:.0%} (--trace-sampling)")
     options = MeshOptions(state_dir=ctx.work_dir / "mesh", gateway_port=free_port(), default_replicas=1,
                           only=["agent"], service_env=env)
     mesh = Mesh(options, progress=lambda message: ctx.say("    " + message.strip()))
