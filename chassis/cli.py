@@ -30,8 +30,8 @@ REST (JSON over HTTP, transcoded by Envoy):
 gRPC (same port):
   grpcurl -plaintext {gw} list
   grpcurl -plaintext -d '{{"type": "calculator"}}' {gw} protomesh.agent.v1.AgentService/DiscoverAgents
-Look inside (another terminal):
-  protomesh status | protomesh registry | protomesh traces | protomesh logs -f --level warning
+Look inside (another terminal, .venv/bin/protomesh):
+  protomesh status        protomesh registry        protomesh traces        protomesh logs -f
 """
 
 
