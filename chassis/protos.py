@@ -43,3 +43,13 @@ def parse_uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except (ValueError, AttributeError):
         return None
+
+
+def resource_id(resource: str, value: str) -> uuid.UUID:
+    """The UUID of a resource named in a request; an id that cannot exist is simply NOT_FOUND."""
+    parsed = parse_uuid(value)
+    if parsed is None:
+        from chassis.errors import NotFound
+
+        raise NotFound(resource, value)
+    return parsed

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chassis import Runtime, pagination
-from chassis.errors import NotFound, Violations
-from chassis.protos import parse_uuid, timestamp, to_datetime, to_struct
+from chassis.errors import Violations
+from chassis.protos import parse_uuid, resource_id, timestamp, to_datetime, to_struct
 from chassis.standard_rpcs import health_rpcs
 from protomesh.common.v1 import pagination_pb2
 from protomesh.context.v1 import context_pb2, context_service_pb2, context_service_pb2_grpc
@@ -30,17 +30,11 @@ _SETTABLE_STATUSES = {context_pb2.CONTEXT_STATUS_ACTIVE: "active", context_pb2.C
 
 
 def _context_id(value: str) -> uuid.UUID:
-    parsed = parse_uuid(value)
-    if parsed is None:
-        raise NotFound("context", value)
-    return parsed
+    return resource_id("context", value)
 
 
 def _layer_id(value: str) -> uuid.UUID:
-    parsed = parse_uuid(value)
-    if parsed is None:
-        raise NotFound("layer", value)
-    return parsed
+    return resource_id("layer", value)
 
 
 def _access(caller: str, *, owner_only: bool = False) -> Access:

@@ -13,7 +13,7 @@ from typing import Any
 from chassis import Runtime, pagination
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
-from chassis.protos import from_struct, parse_uuid, timestamp, to_struct
+from chassis.protos import from_struct, resource_id, timestamp, to_struct
 from chassis.standard_rpcs import health_rpcs
 from protomesh.common.v1 import pagination_pb2, service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
@@ -44,10 +44,7 @@ PROBE_CONCURRENCY = 8
 
 
 def _integration_id(value: str) -> uuid.UUID:
-    parsed = parse_uuid(value)
-    if parsed is None:
-        raise NotFound("integration", value)
-    return parsed
+    return resource_id("integration", value)
 
 
 def _spec_of_path(client_type: str) -> ClientSpec:
