@@ -12,7 +12,7 @@ __all__ = ["Runtime", "Service", "Servicer", "Settings", "run", "serve"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so `import chassis.infra...` (process helpers, the CLI) does not load the gRPC server.
+    # Lazy, so `import chassis.tooling.infra...` (process helpers, the CLI) does not load the gRPC server.
     if name == "Settings":
         from chassis.config import Settings
 

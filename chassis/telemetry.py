@@ -1,7 +1,7 @@
 """Tracing from the standard OTEL_* variables: gRPC server/client spans, SQL spans, W3C context propagation.
 
 With OTEL_EXPORTER_OTLP_ENDPOINT unset nothing is installed and tracing costs nothing; the local
-mesh sets it to its own small OTLP receiver (chassis.trace_store), so traces land on disk.
+mesh sets it to its own small OTLP receiver (chassis.tooling.trace_store), so traces land on disk.
 """
 
 from __future__ import annotations

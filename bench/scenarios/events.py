@@ -24,8 +24,8 @@ from typing import Any
 from bench.core import Context, add_target, load_row, ratio
 from bench.loadgen import summarize
 from bench.procs import BenchError, Proc, Sampler, python
-from chassis.infra.nats import NatsProcess
-from chassis.infra.postgres import PostgresProcess
+from chassis.tooling.infra.nats import NatsProcess
+from chassis.tooling.infra.postgres import PostgresProcess
 
 SCENARIO = "events"
 CONSUMER_CONCURRENCY = 32

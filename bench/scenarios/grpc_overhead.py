@@ -13,8 +13,8 @@ import grpc
 from bench.core import Context, Side, add_target, load_row, measure, ratio
 from bench.peers.handler import METHOD, request_payloads
 from bench.procs import Proc, python, wait_until
-from chassis.infra.ports import free_port
-from chassis.trace_store import TraceCollector
+from chassis.tooling.infra.ports import free_port
+from chassis.tooling.trace_store import TraceCollector
 
 SCENARIO = "grpc_overhead"
 

@@ -1,6 +1,6 @@
 """Idle memory: every replica, and the whole default mesh exactly as `protomesh up` starts it.
 
-The mesh runs in its own supervisor process (`python -m chassis.cli up`: 2 replicas of every
+The mesh runs in its own supervisor process (`python -m chassis.tooling.cli up`: 2 replicas of every
 service, PostgreSQL, nats-server, Envoy, the trace collector in the supervisor). After it is up
 and has settled, RSS and PSS are read per process; the whole mesh is the supervisor's process tree.
 RSS counts shared pages (libraries, PostgreSQL's shared buffers) once per process that maps them,
@@ -19,7 +19,7 @@ import psutil
 
 from bench.core import Context, add_target
 from bench.procs import MB, Proc, process_tree, wait_until
-from chassis.infra.ports import free_port
+from chassis.tooling.infra.ports import free_port
 
 SCENARIO = "memory"
 REPLICA_TARGET_MB = 80.0
@@ -52,7 +52,7 @@ def run(ctx: Context) -> None:
     ctx.say(f"==> {SCENARIO}: idle RSS of the {'agent-only (smoke)' if smoke else 'default'} mesh (`protomesh up`)")
     state_dir = ctx.work_dir / "memory-mesh"
     port = free_port()
-    argv = [sys.executable, "-m", "chassis.cli", "--state-dir", str(state_dir), "up", "--port", str(port)]
+    argv = [sys.executable, "-m", "chassis.tooling.cli", "--state-dir", str(state_dir), "up", "--port", str(port)]
     if smoke:
         argv += ["--only", "agent", "--replicas", "1"]
     supervisor = Proc("protomesh-up", argv, ctx.log_dir)

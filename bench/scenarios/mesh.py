@@ -22,8 +22,8 @@ import grpc
 
 from bench.core import Context, Side, add_target, load_row, measure, ratio
 from bench.procs import BenchError, Proc, port_open, wait_until
-from chassis.infra.ports import free_port
-from chassis.mesh import Mesh, MeshOptions
+from chassis.tooling.infra.ports import free_port
+from chassis.tooling.supervisor import Mesh, MeshOptions
 from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 
 SEED_AGENTS = 200

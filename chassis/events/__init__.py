@@ -35,7 +35,7 @@ workers=...)`, `await start()`, adds `health.add_probe("nats", events.ping)`, ex
 `runtime.events` (for `runtime.events.tasks.submit`), and after `server.stop(grace)` calls
 `await events.stop(grace)` before the pool closes. Until then a service's lifespan can own it
 with `async with EventsRuntime(...)`. The dead-letter commands are added to the protomesh CLI
-with `chassis.events.cli.add_commands(subparsers)`.
+with `chassis.tooling.deadletters_cli.add_commands(subparsers)`.
 
 Handlers can read the delivery (trace headers, attempt number) from `events.current_delivery.get()`;
 `chassis.callcontext.current_call` carries the incoming trace context while a handler runs, so

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chassis.envoy_config import COMPOSE_DESCRIPTOR_PATH, compose_envoy_config, validate_config
 from chassis.paths import DESCRIPTOR_SET, ENVOY_DIR
+from chassis.tooling.envoy_config import COMPOSE_DESCRIPTOR_PATH, compose_envoy_config
+from chassis.tooling.infra.envoy import validate_config
 
 
 def test_compose_envoy_config_is_fresh() -> None:

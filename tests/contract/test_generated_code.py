@@ -1,4 +1,4 @@
-"""gen/ must be exactly what chassis.codegen makes from proto/ today: stale generated code fails."""
+"""gen/ must be exactly what chassis.tooling.codegen makes from proto/ today: stale generated code fails."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chassis.codegen import generate
 from chassis.paths import GEN_DIR
+from chassis.tooling.codegen import generate
 
 IGNORED_PARTS = {"__pycache__"}
 """Python's bytecode caches may sit in gen/ after an import; they are not generated code."""
@@ -39,7 +39,7 @@ def tree_differences(expected: Path, actual: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def fresh_gen(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """gen/ as chassis.codegen makes it now, in a temporary folder."""
+    """gen/ as chassis.tooling.codegen makes it now, in a temporary folder."""
     out = tmp_path_factory.mktemp("fresh") / "gen"
     generate(out)
     return out

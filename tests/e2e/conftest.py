@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from chassis.mesh import Mesh
-from chassis.testing import RestClient, running_mesh
+from chassis.tooling.mesh_testing import RestClient, running_mesh
+from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_service_pb2_grpc
 
 

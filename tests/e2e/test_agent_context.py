@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chassis.mesh import Mesh
-from chassis.testing import RestClient, eventually, running_mesh
+from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 from chassis.events import subjects
 from chassis.events.envelope import open_envelope
-from chassis.mesh import Mesh
-from chassis.testing import RestClient, eventually, running_mesh
+from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import events_pb2
 
 FINAL = {"EXECUTION_STATE_SUCCEEDED", "EXECUTION_STATE_FAILED", "EXECUTION_STATE_STOPPED"}

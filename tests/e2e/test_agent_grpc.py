@@ -15,7 +15,7 @@ from google.protobuf import field_mask_pb2, struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from chassis.mesh import Mesh
+from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_pb2
 from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from chassis.testing import RestClient, eventually
+from chassis.tooling.mesh_testing import RestClient, eventually
 
 
 def register(rest: RestClient, name: str, type_: str = "calculator", **extra: object) -> dict:

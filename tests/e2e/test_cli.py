@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from chassis.infra.ports import free_port
-from chassis.mesh import pid_alive
-from chassis.testing import RestClient, eventually
+from chassis.tooling.infra.ports import free_port
+from chassis.tooling.mesh_testing import RestClient, eventually
+from chassis.tooling.supervisor import pid_alive
 
-CLI = [sys.executable, "-m", "chassis.cli"]
+CLI = [sys.executable, "-m", "chassis.tooling.cli"]
 
 
 def protomesh(state_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

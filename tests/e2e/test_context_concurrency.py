@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from chassis.mesh import Mesh
-from chassis.testing import Reply, RestClient, eventually, running_mesh
+from chassis.tooling.mesh_testing import Reply, RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh
 
 MAX_LAYER_BYTES = 8192
 MAX_CONTEXT_BYTES = 20_000

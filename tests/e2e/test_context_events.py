@@ -19,8 +19,8 @@ from google.protobuf import timestamp_pb2
 
 from chassis.events import subjects
 from chassis.events.envelope import open_envelope
-from chassis.mesh import Mesh
-from chassis.testing import RestClient, eventually, running_mesh
+from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh
 from protomesh.context.v1 import events_pb2
 from protomesh.events.v1 import envelope_pb2
 

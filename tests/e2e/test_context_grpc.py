@@ -12,8 +12,8 @@ from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from chassis.mesh import Mesh
-from chassis.testing import running_mesh
+from chassis.tooling.mesh_testing import running_mesh
+from chassis.tooling.supervisor import Mesh
 from protomesh.common.v1 import service_info_pb2
 from protomesh.context.v1 import context_pb2
 from protomesh.context.v1 import context_service_pb2 as pb

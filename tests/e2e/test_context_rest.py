@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chassis.mesh import Mesh
-from chassis.testing import Reply, RestClient, running_mesh
+from chassis.tooling.mesh_testing import Reply, RestClient, running_mesh
+from chassis.tooling.supervisor import Mesh
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
-from chassis.mesh import Mesh
-from chassis.testing import Reply, RestClient, eventually, running_mesh
+from chassis.tooling.mesh_testing import Reply, RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh
 from tests.support.fault_server import FaultServer, fault_server
 from tests.support.integration_servers import SmtpSink, s3_server, smtp_server
 

@@ -15,8 +15,8 @@ from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from chassis.mesh import Mesh
-from chassis.testing import Reply, RestClient, running_mesh
+from chassis.tooling.mesh_testing import Reply, RestClient, running_mesh
+from chassis.tooling.supervisor import Mesh
 from protomesh.common.v1 import service_info_pb2
 from protomesh.notification.v1 import notification_pb2
 from protomesh.notification.v1 import notification_service_pb2 as pb

@@ -34,9 +34,9 @@ from google.protobuf import message
 from chassis.crypto import key_id
 from chassis.events import subjects
 from chassis.events.envelope import headers_for, new_envelope
-from chassis.infra.ports import free_port
-from chassis.mesh import Mesh
-from chassis.testing import RestClient, eventually, running_mesh
+from chassis.tooling.infra.ports import free_port
+from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import events_pb2
 from protomesh.notification.v1 import notification_pb2
 from protomesh.notification.v1 import notification_service_pb2 as pb

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from chassis.mesh import Mesh
-from chassis.testing import RestClient, eventually, running_mesh
-from chassis.trace_store import load_traces
+from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh
+from chassis.tooling.trace_store import load_traces
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def mesh() -> Iterator[Mesh]:
 
 
 def protomesh(mesh: Mesh, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chassis.cli", "--state-dir", str(mesh.state_dir), *args],
+    return subprocess.run([sys.executable, "-m", "chassis.tooling.cli", "--state-dir", str(mesh.state_dir), *args],
                           capture_output=True, text=True, timeout=60)
 
 

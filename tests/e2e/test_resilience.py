@@ -11,8 +11,8 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from chassis.mesh import Mesh, grpc_serving
-from chassis.testing import RestClient, eventually, running_mesh
+from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh, grpc_serving
 from protomesh.agent.v1 import agent_pb2
 from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub

@@ -18,8 +18,8 @@ from psycopg_pool import AsyncConnectionPool
 from chassis import db
 from chassis.config import Settings
 from chassis.events import outbox
-from chassis.infra.nats import NatsProcess
-from chassis.infra.postgres import PostgresProcess
+from chassis.tooling.infra.nats import NatsProcess
+from chassis.tooling.infra.postgres import PostgresProcess
 
 SERVICE_TABLES = """
 CREATE TABLE IF NOT EXISTS things (id text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now());

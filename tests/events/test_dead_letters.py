@@ -12,9 +12,9 @@ import nats
 import psycopg
 
 from chassis.events import Backoff, Consumer, DeadLetters, EventsRuntime, outbox, subjects
-from chassis.events.cli import add_commands
 from chassis.events.envelope import headers_for, new_envelope
-from chassis.infra.nats import NatsProcess
+from chassis.tooling.deadletters_cli import add_commands
+from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import agent_pb2, events_pb2
 from protomesh.events.v1 import envelope_pb2
 from tests.events.conftest import Service, eventually, recording_handler

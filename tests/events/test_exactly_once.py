@@ -6,7 +6,7 @@ import asyncio
 
 from chassis.callcontext import CallContext, current_call
 from chassis.events import Backoff, Consumer, EventsRuntime
-from chassis.infra.nats import NatsProcess
+from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import events_pb2
 from tests.events.conftest import Service, commit_events, eventually, recording_handler
 

@@ -12,7 +12,7 @@ import pytest
 from chassis.callcontext import CallContext, current_call
 from chassis.events import Consumer, EventsRuntime, Relay, outbox, subjects
 from chassis.events.envelope import headers_for, new_envelope
-from chassis.infra.nats import NatsProcess
+from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import events_pb2
 from tests.events.conftest import Service, commit_events, eventually, recording_handler
 

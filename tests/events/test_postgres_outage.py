@@ -13,8 +13,8 @@ import pytest
 
 from chassis import db
 from chassis.events import Backoff, Consumer, EventsRuntime, outbox
-from chassis.infra.nats import NatsProcess
-from chassis.infra.postgres import PostgresProcess
+from chassis.tooling.infra.nats import NatsProcess
+from chassis.tooling.infra.postgres import PostgresProcess
 from protomesh.agent.v1 import events_pb2
 from tests.events.conftest import SERVICE_TABLES, Service, commit_events, eventually, recording_handler
 

@@ -12,8 +12,8 @@ import nats
 
 from chassis.config import Settings
 from chassis.events import Backoff, DeadLetters, EventsRuntime, Task, Worker, subjects
-from chassis.infra.nats import NatsProcess
 from chassis.paths import REPO_ROOT
+from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import events_pb2
 from protomesh.events.v1 import envelope_pb2
 from tests.events.conftest import eventually

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chassis.catalog import Catalog, HttpRule, load_catalog
 from chassis.paths import DESCRIPTOR_SET
+from chassis.tooling.catalog import Catalog, HttpRule, load_catalog
 
 AGENT = "protomesh.agent.v1.AgentService"
 

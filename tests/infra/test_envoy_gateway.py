@@ -17,16 +17,12 @@ import pytest
 from agent_backend import AgentBackend
 from grpc_status import rpc_status
 
-from chassis.catalog import Catalog, load_catalog
-from chassis.envoy_config import (
-    SAFE_RETRY_ON,
-    EnvoyProcess,
-    build_envoy_config,
-    validate_config,
-)
-from chassis.infra.ports import free_port
 from chassis.paths import DESCRIPTOR_SET
 from chassis.resilience.policy import PolicyBook
+from chassis.tooling.catalog import Catalog, load_catalog
+from chassis.tooling.envoy_config import SAFE_RETRY_ON, build_envoy_config
+from chassis.tooling.infra.envoy import EnvoyProcess, validate_config
+from chassis.tooling.infra.ports import free_port
 from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 
 AGENT = "protomesh.agent.v1.AgentService"

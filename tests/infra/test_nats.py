@@ -10,7 +10,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from chassis.infra.nats import NatsProcess
+from chassis.tooling.infra.nats import NatsProcess
 
 
 @pytest.fixture

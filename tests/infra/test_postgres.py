@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chassis.infra.postgres import PostgresProcess
-from chassis.infra.process import PortInUseError
+from chassis.tooling.infra.postgres import PostgresProcess
+from chassis.tooling.infra.process import PortInUseError
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chassis.infra.ports import free_port, port_in_use, wait_for_port
-from chassis.infra.process import InfraError, ManagedProcess, PortInUseError, ensure_port_free
+from chassis.tooling.infra.ports import free_port, port_in_use, wait_for_port
+from chassis.tooling.infra.process import InfraError, ManagedProcess, PortInUseError, ensure_port_free
 
 # A child that ignores SIGTERM, so stop() has to escalate to SIGKILL.
 STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"

@@ -10,9 +10,9 @@ import grpc
 import pytest
 
 from chassis.client import ServiceClient
-from chassis.infra.nats import NatsProcess
 from chassis.interceptors import CallInterceptor
 from chassis.registry import Instance, NatsKvRegistry
+from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1 import agent_service_pb2_grpc
 from protomesh.common.v1 import service_info_pb2

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from chassis import db
-from chassis.infra.postgres import PostgresProcess
+from chassis.tooling.infra.postgres import PostgresProcess
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from chassis.infra.nats import NatsProcess
 from chassis.registry import ConsulRegistry, Instance, NatsKvRegistry
+from chassis.tooling.infra.nats import NatsProcess
 from tests.support.consul_standin import ConsulStandIn
 
 

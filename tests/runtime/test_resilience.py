@@ -11,7 +11,6 @@ import grpc
 import pytest
 
 from chassis.errors import CircuitOpen, ResourceExhausted
-from chassis.infra.nats import NatsProcess
 from chassis.registry import NatsKvRegistry
 from chassis.resilience import (
     BreakerBoard,
@@ -24,6 +23,7 @@ from chassis.resilience import (
     TargetPolicy,
     TokenBucket,
 )
+from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1 import agent_service_pb2_grpc
 from protomesh.common.v1 import service_info_pb2

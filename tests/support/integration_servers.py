@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from chassis.infra.ports import free_port
+from chassis.tooling.infra.ports import free_port
 
 
 @dataclass

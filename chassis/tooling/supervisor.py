@@ -16,17 +16,18 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from chassis.catalog import Catalog, MeshService, load_catalog
-from chassis.eds import RegistryBridge
-from chassis.envoy_config import EnvoyProcess, build_envoy_config
-from chassis.infra.nats import NatsProcess
-from chassis.infra.ports import LOOPBACK, free_port
-from chassis.infra.postgres import PostgresProcess
-from chassis.infra.process import InfraError, ManagedProcess, ensure_port_free
 from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
-from chassis.trace_store import TraceCollector
+from chassis.tooling.catalog import Catalog, MeshService, load_catalog
+from chassis.tooling.eds import RegistryBridge
+from chassis.tooling.envoy_config import build_envoy_config
+from chassis.tooling.infra.envoy import EnvoyProcess
+from chassis.tooling.infra.nats import NatsProcess
+from chassis.tooling.infra.ports import LOOPBACK, free_port
+from chassis.tooling.infra.postgres import PostgresProcess
+from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.tooling.trace_store import TraceCollector
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from chassis.trace_store import load_traces, render_tree, summarize
+from chassis.tooling.trace_store import load_traces, render_tree, summarize
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 

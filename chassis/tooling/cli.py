@@ -13,13 +13,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from chassis.catalog import load_catalog
-from chassis.events.cli import add_commands as add_deadletter_commands
-from chassis.infra.process import InfraError
-from chassis.mesh import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
-from chassis.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
 from chassis.paths import RUN_DIR
 from chassis.registry import Instance, registry_from_env
+from chassis.tooling.catalog import load_catalog
+from chassis.tooling.deadletters_cli import add_commands as add_deadletter_commands
+from chassis.tooling.infra.process import InfraError
+from chassis.tooling.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
+from chassis.tooling.supervisor import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
 
 EXAMPLES = """\
 REST (JSON over HTTP, transcoded by Envoy):
@@ -106,8 +106,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _detach(args: argparse.Namespace) -> int:
-    argv = [sys.executable, "-m", "chassis.cli", "--state-dir", str(args.state_dir), "up", "--port", str(args.port),
-            "--log-level", args.log_level, "--background-child"]
+    argv = [sys.executable, "-m", "chassis.tooling.cli", "--state-dir", str(args.state_dir), "up",
+            "--port", str(args.port), "--log-level", args.log_level, "--background-child"]
     for value in args.replicas:
         argv += ["--replicas", value]
     if args.no_restart:
@@ -305,7 +305,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_envoy_config(args: argparse.Namespace) -> int:
     """Print (or write) the Envoy configuration generated from the contracts."""
-    from chassis.envoy_config import compose_envoy_config
+    from chassis.tooling.envoy_config import compose_envoy_config
 
     config = compose_envoy_config(listen_port=args.port, admin_port=args.admin_port)
     text = json.dumps(config, indent=2) + "\n"

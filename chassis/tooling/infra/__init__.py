@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chassis.infra.ports import free_port, port_in_use, wait_for_port
-from chassis.infra.process import InfraError, ManagedProcess, PortInUseError
+from chassis.tooling.infra.ports import free_port, port_in_use, wait_for_port
+from chassis.tooling.infra.process import InfraError, ManagedProcess, PortInUseError
 
 __all__ = ["InfraError", "ManagedProcess", "PortInUseError", "free_port", "port_in_use", "wait_for_port"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from chassis.infra.ports import LOOPBACK, free_port
-from chassis.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.tooling.infra.ports import LOOPBACK, free_port
+from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
 
 SUPERUSER = "postgres"
 """The superuser initdb creates; trust auth on loopback, so no password."""

@@ -11,8 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from chassis.infra.ports import LOOPBACK, free_port
-from chassis.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.tooling.infra.ports import LOOPBACK, free_port
+from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
 
 
 def nats_server_binary() -> Path:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from chassis.infra.ports import port_in_use
+from chassis.tooling.infra.ports import port_in_use
 
 logger = logging.getLogger(__name__)
 
