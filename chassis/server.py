@@ -242,7 +242,8 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | None = None,
+                started: Callable[[Runtime], None] | None = None) -> None:
     """Run a replica until `stop` is set (or SIGTERM/SIGINT), then shut down gracefully.
 
     Order: database + migrations, lifespan, server with health and reflection, SERVING once
@@ -283,7 +284,8 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
                 extra={"address": f"{settings.grpc_host}:{runtime.bound_port}", "services": service.grpc_services,
                        "serving": health_monitor.serving},
             )
-            runtime.state["ready"] = True
+            if started is not None:
+                started(runtime)
             await stop.wait()
             logger.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
             await health_monitor.shutdown()
