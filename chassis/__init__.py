@@ -5,19 +5,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chassis.config import Settings
-    from chassis.server import Runtime, Service, Servicer, run, serve
+    from chassis.config import Settings, load_settings, setting
+    from chassis.replica import Replica
+    from chassis.server import main, run, serve
+    from chassis.service import Loop, Service
 
-__all__ = ["Runtime", "Service", "Servicer", "Settings", "run", "serve"]
+__all__ = ["Loop", "Replica", "Service", "Settings", "load_settings", "main", "run", "serve", "setting"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so `import chassis.tooling.infra...` (process helpers, the CLI) does not load the gRPC server.
-    if name == "Settings":
-        from chassis.config import Settings
+    if name in {"Settings", "load_settings", "setting"}:
+        from chassis import config
 
-        return Settings
-    if name in {"Runtime", "Service", "Servicer", "run", "serve"}:
+        return getattr(config, name)
+    if name in {"Loop", "Service"}:
+        from chassis import service
+
+        return getattr(service, name)
+    if name == "Replica":
+        from chassis.replica import Replica
+
+        return Replica
+    if name in {"main", "run", "serve"}:
         from chassis import server
 
         return getattr(server, name)

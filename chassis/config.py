@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import socket
+import types
+import typing
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
 
 
 class ConfigError(ValueError):
@@ -137,3 +145,107 @@ class Settings:
             breaker_state=_choice(env, "BREAKER_STATE", "local", ("local", "shared")),
             version=_text(env, "SERVICE_VERSION", "0.1.0"),
         )
+
+
+# --- Per-service settings: one frozen dataclass, one loader -------------------------------------------
+
+SettingsT = TypeVar("SettingsT")
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class Url(str):
+    """A setting holding an absolute URL (scheme and host checked when it is read)."""
+
+
+def setting(default: Any, *, low: float | None = None, high: float | None = None,
+            choices: tuple[str, ...] = ()) -> Any:
+    """A settings field with bounds (numbers and durations, inclusive) or allowed values (text).
+
+    Use as the default of a field in a frozen dataclass read by `load_settings`:
+    `workers: int = setting(2, low=1, high=64)`.
+    """
+    return dataclasses.field(default=default, metadata={"low": low, "high": high, "choices": choices})
+
+
+def load_settings(cls: type[SettingsT], prefix: str, env: Mapping[str, str] | None = None) -> SettingsT:
+    """Read a frozen dataclass of settings from `<PREFIX>_<FIELD>` variables, each parsed once by its type.
+
+    Types understood: int, float, bool (true/false/1/0/yes/no/on/off), str, Url, Path, timedelta
+    ("250ms", "30s", "5m", "2h", "1d" or plain seconds) and `X | None` of those (unset means None).
+    An unset or empty variable keeps the field's default. A bad value raises ConfigError naming the
+    variable and what it should be.
+    """
+    env = os.environ if env is None else env
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init:
+            continue
+        name = f"{prefix.upper()}_{f.name.upper()}"
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        values[f.name] = _parse(name, raw, hints[f.name], f.metadata)
+    return cls(**values)
+
+
+def _parse(name: str, raw: str, kind: Any, meta: Mapping[str, Any]) -> Any:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(options) != 1:
+            raise TypeError(f"{name}: settings fields may be X or X | None, not {kind}")
+        kind = options[0]
+    if kind is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean: use true or false")
+    if kind is int:
+        try:
+            value: Any = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        return _bounded(name, value, value, meta)
+    if kind is float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        return _bounded(name, value, value, meta)
+    if kind is timedelta:
+        match = _DURATION.match(raw.lower())
+        if not match:
+            raise ConfigError(f"{name}={raw!r} is not a duration: use e.g. 250ms, 30s, 5m, 2h or 1d")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        return _bounded(name, timedelta(seconds=seconds), seconds, meta)
+    if kind is Url:
+        parts = urllib.parse.urlsplit(raw)
+        if not parts.scheme or not parts.netloc:
+            raise ConfigError(f"{name}={raw!r} is not an absolute URL (scheme://host[:port]/...)")
+        return Url(raw)
+    if kind is Path:
+        return Path(raw).expanduser()
+    if kind is str:
+        choices = meta.get("choices") or ()
+        if choices and raw.lower() not in choices:
+            raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+        return raw.lower() if choices else raw
+    raise TypeError(f"{name}: no parser for settings of type {kind}")
+
+
+def _bounded(name: str, value: Any, number: float, meta: Mapping[str, Any]) -> Any:
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and number < low:
+        raise ConfigError(f"{name}={number:g} is too small: use at least {low:g}" + _up_to(high))
+    if high is not None and number > high:
+        raise ConfigError(f"{name}={number:g} is too large: use at most {high:g}")
+    return value
+
+
+def _up_to(high: float | None) -> str:
+    return f" (and at most {high:g})" if high is not None else ""

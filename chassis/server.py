@@ -5,135 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import signal
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor, duration_pb2, timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from psycopg_pool import AsyncConnectionPool
 
 from chassis import db, metrics
-from chassis.client import ServiceClient, StubT
-from chassis.config import Settings
+from chassis.config import ConfigError, Settings, load_settings
 from chassis.contracts import mesh_grpc_services
 from chassis.events import EventsRuntime, EventsSpec, outbox
 from chassis.health import HealthMonitor
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
-from chassis.registry import Instance, NatsKvRegistry, Registration, Registry, registry_from_env
+from chassis.registry import Instance, NatsKvRegistry, Registration, registry_from_env
+from chassis.replica import Replica
 from chassis.resilience import BreakerBoard, NatsKvBreakerStore, ResilientCaller
+from chassis.service import Loop, Service
 from chassis.telemetry import configure_tracing, shutdown_tracing
-from protomesh.common.v1 import service_info_pb2
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Servicer:
-    """A gRPC service implementation: its descriptor, registration function and factory."""
-
-    descriptor: descriptor.ServiceDescriptor
-    add_to_server: Callable[[Any, grpc.aio.Server], None]
-    factory: Callable[[Runtime], Any]
-
-
-Lifespan = Callable[["Runtime"], AbstractAsyncContextManager[None]]
-
-
-@dataclass(frozen=True)
-class Service:
-    """Declarative description of a service; `run` does the rest."""
-
-    name: str
-    description: str
-    servicers: list[Servicer]
-    migrations: Path | None = None
-    """Folder of NNN_name.sql files; the service then needs DATABASE_URL and owns schema `name`."""
-    lifespan: Lifespan | None = None
-    """Opens what the servicers need after the database is ready; closed after the server stops."""
-    events: Callable[[Runtime], EventsSpec] | None = None
-    """Consumers and task workers, built once the lifespan is open; when set (or when the service
-    has a database and NATS_URL is set) the replica runs the events runtime: outbox relay,
-    consumers, workers, and a NATS health probe."""
-
-    @property
-    def grpc_services(self) -> list[str]:
-        """Fully qualified names of the served gRPC services."""
-        return [s.descriptor.full_name for s in self.servicers]
-
-
-@dataclass
-class Runtime:
-    """What a running replica gives its servicers: settings, the pool, health and identity."""
-
-    service: Service
-    settings: Settings
-    health: HealthMonitor
-    pool: AsyncConnectionPool | None = None
-    started_at: float = field(default_factory=time.time)
-    bound_port: int = 0
-    registry: Registry | None = None
-    """Where replicas find each other (NATS KV or Consul); None when neither is configured."""
-    caller: ResilientCaller = field(default_factory=ResilientCaller)
-    """Applies the contracts' call policies to every outbound call of this replica."""
-    clients: list[ServiceClient[Any]] = field(default_factory=list)
-    events: EventsRuntime | None = None
-    """Outbox relay, consumers and task queue of this replica (None without NATS)."""
-    metrics_port: int = 0
-    """Port of this replica's Prometheus /metrics (0 when metrics are off)."""
-    state: dict[str, Any] = field(default_factory=dict)
-    """Objects the lifespan opens for the servicers, by name."""
-
-    @property
-    def db(self) -> AsyncConnectionPool:
-        """The service's pool; only for services declared with migrations."""
-        if self.pool is None:
-            raise RuntimeError(f"service {self.service.name} has no database (declare migrations)")
-        return self.pool
-
-    async def client(self, service: str, stub_factory: Callable[[grpc.aio.Channel], StubT], *,
-                     wait: float = 0.0, fallbacks: dict[str, Any] | None = None) -> StubT:
-        """A typed stub for another mesh service, found in the registry and called through the policies."""
-        if self.registry is None:
-            raise RuntimeError(f"{self.service.name} calls {service} but has no registry: set NATS_URL or "
-                               "CONSUL_HTTP_ADDR")
-        client = ServiceClient(self.registry, service, stub_factory, caller=self.caller, fallbacks=fallbacks)
-        await client.start(wait=wait)
-        self.clients.append(client)
-        return client.stub
-
-    def service_info(self) -> service_info_pb2.ServiceInfo:
-        """This replica as the contracts' ServiceInfo."""
-        now = time.time()
-        info = service_info_pb2.ServiceInfo(
-            name=self.service.name,
-            version=self.settings.version,
-            instance_id=self.settings.instance_id,
-            grpc_services=self.service.grpc_services,
-            description=self.service.description,
-        )
-        info.started_at.CopyFrom(_timestamp(self.started_at))
-        info.uptime.CopyFrom(duration_pb2.Duration(seconds=int(now - self.started_at)))
-        return info
-
-
-def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
-
-
 @contextlib.asynccontextmanager
-async def _database(runtime: Runtime) -> AsyncIterator[None]:
-    service, settings = runtime.service, runtime.settings
+async def _database(replica: Replica) -> AsyncIterator[None]:
+    service, settings = replica.service, replica.settings
     if service.migrations is None:
         yield
         return
@@ -152,14 +52,14 @@ async def _database(runtime: Runtime) -> AsyncIterator[None]:
         timeout=settings.db_acquire_timeout_seconds,
     )
     await pool.open(wait=False)
-    runtime.pool = pool
-    runtime.health.add_probe("postgres", lambda: db.ping(pool))
+    replica.pool = pool
+    replica.health.add_probe("postgres", lambda: db.ping(pool))
 
     async def drop_broken_connections(dependency: str) -> None:
         if dependency == "postgres":
             await pool.check()
 
-    runtime.health.on_recovered.append(drop_broken_connections)
+    replica.health.on_recovered.append(drop_broken_connections)
     try:
         yield
     finally:
@@ -167,72 +67,94 @@ async def _database(runtime: Runtime) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _discovery(runtime: Runtime) -> AsyncIterator[None]:
+async def _discovery(replica: Replica) -> AsyncIterator[None]:
     """The registry (NATS KV or Consul) and the resilient caller, open for the lifespan and the servicers."""
-    settings = runtime.settings
-    runtime.registry = await registry_from_env(settings.consul_http_addr, settings.nats_url)
+    settings = replica.settings
+    replica.registry = await registry_from_env(settings.consul_http_addr, settings.nats_url)
     store = None
-    if settings.breaker_state == "shared" and isinstance(runtime.registry, NatsKvRegistry):
-        store = NatsKvBreakerStore(runtime.registry.jetstream(), namespace=runtime.service.name)
-    on_change = functools.partial(metrics.breaker_changed, runtime.service.name)
-    runtime.caller = ResilientCaller(breakers=BreakerBoard(store=store, on_change=on_change))
+    if settings.breaker_state == "shared" and isinstance(replica.registry, NatsKvRegistry):
+        store = NatsKvBreakerStore(replica.registry.jetstream(), namespace=replica.service.name)
+    on_change = functools.partial(metrics.breaker_changed, replica.service.name)
+    replica.caller = ResilientCaller(breakers=BreakerBoard(store=store, on_change=on_change))
     try:
         yield
     finally:
-        for client in runtime.clients:
+        for client in replica.clients:
             await client.close()
-        if runtime.registry:
-            await runtime.registry.close()
+        if replica.registry:
+            await replica.registry.close()
 
 
-async def _register(runtime: Runtime) -> Registration | None:
-    settings = runtime.settings
-    if runtime.registry is None:
+async def _register(replica: Replica) -> Registration | None:
+    settings = replica.settings
+    if replica.registry is None:
         return None
     instance = Instance(
-        service=runtime.service.name, instance_id=settings.instance_id, address=settings.advertise_host,
-        port=runtime.bound_port, version=settings.version, tags=tuple(runtime.service.grpc_services),
+        service=replica.service.name, instance_id=settings.instance_id, address=settings.advertise_host,
+        port=replica.bound_port, version=settings.version, tags=tuple(replica.service.grpc_services),
         ttl=settings.registry_ttl_seconds,
-        meta={"metrics_port": str(runtime.metrics_port)} if runtime.metrics_port else {},
+        meta={"metrics_port": str(replica.metrics_port)} if replica.metrics_port else {},
     )
-    registration = Registration(runtime.registry, instance, lambda: runtime.health.serving)
+    registration = Registration(replica.registry, instance, lambda: replica.health.serving)
     # The metrics port travels with the registration, so a scraper can find every replica.
     await registration.start()
     return registration
 
 
 @contextlib.asynccontextmanager
-async def _events(runtime: Runtime) -> AsyncIterator[None]:
-    """The events runtime, for services that declare events or publish through the outbox."""
-    service, settings = runtime.service, runtime.settings
-    if not settings.nats_url or (service.events is None and service.migrations is None):
+async def _events(replica: Replica, deps: Any) -> AsyncIterator[None]:
+    """The event bus, for services that declare handlers or publish through the outbox."""
+    service, settings = replica.service, replica.settings
+    if not settings.nats_url or (service.handlers is None and service.migrations is None):
         yield
         return
-    spec = service.events(runtime) if service.events else EventsSpec()
-    events = EventsRuntime(settings, runtime.pool, consumers=spec.consumers, workers=spec.workers)
+    spec = service.handlers(replica, deps) if service.handlers else EventsSpec()
+    events = EventsRuntime(settings, replica.pool, consumers=spec.consumers, workers=spec.workers)
     await events.start()
-    runtime.events = events
-    runtime.health.add_probe("nats", events.ping)
+    replica.events = events
+    replica.health.add_probe("nats", events.ping)
     try:
         yield
     finally:
         await events.stop(settings.shutdown_grace_seconds)
 
 
-def _start_metrics(runtime: Runtime) -> metrics.MetricsSampler:
+@contextlib.asynccontextmanager
+async def _background(loops: Sequence[Loop[Any]], deps: Any) -> AsyncIterator[None]:
+    """Run the service's loops while it serves; cancel them before the lifespan closes what they use."""
+    tasks = [asyncio.create_task(_guarded(loop, deps), name=loop.name) for loop in loops]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _guarded(loop: Loop[Any], deps: Any) -> None:
+    # A loop that dies is logged, not silently gone; the replica keeps serving its calls.
+    try:
+        await loop.run(deps)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("background loop failed", extra={"loop": loop.name})
+
+
+def _start_metrics(replica: Replica) -> metrics.MetricsSampler:
     """Serve /metrics (METRICS_PORT; -1 turns it off) and keep the sampled gauges fresh."""
-    settings, name = runtime.settings, runtime.service.name
+    settings, name = replica.settings, replica.service.name
     sampler = metrics.MetricsSampler()
     if settings.metrics_port >= 0:
-        runtime.metrics_port = metrics.serve_metrics(settings.metrics_port, settings.grpc_host)
+        replica.metrics_port = metrics.serve_metrics(settings.metrics_port, settings.grpc_host)
         metrics.UP.labels(name, settings.instance_id).set(1)
-        if runtime.pool is not None:
-            sampler.add(metrics.pool_sampler(name, runtime.pool))
-        sampler.add(metrics.caller_sampler(name, runtime.caller))
-        if runtime.events is not None:
-            sampler.add(metrics.events_sampler(name, runtime.events))
+        if replica.pool is not None:
+            sampler.add(metrics.pool_sampler(name, replica.pool))
+        sampler.add(metrics.caller_sampler(name, replica.caller))
+        if replica.events is not None:
+            sampler.add(metrics.events_sampler(name, replica.events))
         sampler.start()
-        logger.info("metrics", extra={"url": f"http://{settings.grpc_host}:{runtime.metrics_port}/metrics"})
+        logger.info("metrics", extra={"url": f"http://{settings.grpc_host}:{replica.metrics_port}/metrics"})
     return sampler
 
 
@@ -242,8 +164,8 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | None = None,
-                started: Callable[[Runtime], None] | None = None) -> None:
+async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio.Event | None = None,
+                started: Callable[[Replica], None] | None = None) -> None:
     """Run a replica until `stop` is set (or SIGTERM/SIGINT), then shut down gracefully.
 
     Order: database + migrations, lifespan, server with health and reflection, SERVING once
@@ -254,16 +176,17 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
     health_monitor = HealthMonitor(
         service.name, settings.instance_id, service.grpc_services, settings.health_interval_seconds
     )
-    runtime = Runtime(service=service, settings=settings, health=health_monitor)
+    replica = Replica(service=service, settings=settings, health=health_monitor)
     server = grpc.aio.server(
         interceptors=[CallInterceptor(settings.instance_id, service.name)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
     )
-    async with _database(runtime), _discovery(runtime):
-        lifespan = service.lifespan(runtime) if service.lifespan else contextlib.nullcontext()
-        async with lifespan, _events(runtime):
-            for servicer in service.servicers:
-                servicer.add_to_server(servicer.factory(runtime), server)
+    async with _database(replica), _discovery(replica):
+        own_settings = load_settings(service.settings, service.name) if service.settings else None
+        lifespan = service.lifespan(replica, own_settings) if service.lifespan else contextlib.nullcontext()
+        async with lifespan as deps, _events(replica, deps), _background(service.background, deps):
+            for servicer in service.resolved_servicers:
+                servicer.add_to_server(servicer.cls(replica, deps), server)
             health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)
             reflection.enable_server_reflection(
                 sorted({*mesh_grpc_services(), *service.grpc_services,
@@ -272,20 +195,20 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
             )
             address = f"{settings.grpc_host}:{settings.grpc_port}"
             try:
-                runtime.bound_port = server.add_insecure_port(address)
+                replica.bound_port = server.add_insecure_port(address)
             except RuntimeError as exc:
                 raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
             await server.start()
             await health_monitor.start()
-            sampler = _start_metrics(runtime)
-            registration = await _register(runtime)
+            sampler = _start_metrics(replica)
+            registration = await _register(replica)
             logger.info(
                 "serving",
-                extra={"address": f"{settings.grpc_host}:{runtime.bound_port}", "services": service.grpc_services,
+                extra={"address": f"{settings.grpc_host}:{replica.bound_port}", "services": service.grpc_services,
                        "serving": health_monitor.serving},
             )
             if started is not None:
-                started(runtime)
+                started(replica)
             await stop.wait()
             logger.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
             await health_monitor.shutdown()
@@ -297,7 +220,7 @@ async def serve(service: Service, settings: Settings, *, stop: asyncio.Event | N
     logger.info("stopped")
 
 
-async def run(service: Service, settings: Settings) -> None:
+async def run(service: Service[Any, Any], settings: Settings) -> None:
     """Process entry point: configure logging, install signal handlers, serve until signalled."""
     configure_logging(service.name, settings.instance_id, settings.log_level)
     configure_tracing(service.name, settings.instance_id)
@@ -310,3 +233,14 @@ async def run(service: Service, settings: Settings) -> None:
         raise
     finally:
         shutdown_tracing()
+
+
+def main(package: str) -> None:
+    """`python -m services.<name>`: import `<package>.app`, build its Service and run one replica."""
+    app = importlib.import_module(f"{package}.app")
+    service: Service[Any, Any] = app.build()
+    try:
+        settings = Settings.from_env(service.name)
+    except ConfigError as exc:
+        raise SystemExit(f"{service.name}: {exc}") from None
+    asyncio.run(run(service, settings))

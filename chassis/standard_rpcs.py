@@ -4,8 +4,8 @@ Only the generated request and response types differ between services, so a serv
 class built for its generated module, ahead of the generated base class:
 
     class AgentServicer(health_rpcs(agent_service_pb2), agent_service_pb2_grpc.AgentServiceServicer):
-        def __init__(self, runtime: Runtime) -> None:
-            self._runtime = runtime
+        def __init__(self, replica: Replica, deps: AgentDeps) -> None:
+            self._replica = replica
 
 GetInfo stays with each service: it carries the service's own fields.
 """
@@ -21,19 +21,19 @@ from protomesh.common.v1 import service_info_pb2
 def health_rpcs(pb: ModuleType) -> type:
     """A mixin answering GetHealth, GetReadiness and GetLiveness with `pb`'s response messages.
 
-    The servicer must set `self._runtime` (the chassis Runtime): GetHealth reports its health,
+    The servicer must set `self._replica` (the chassis Replica): GetHealth reports its health,
     GetReadiness answers UNAVAILABLE until the replica is ready, GetLiveness answers SERVING while
     the process can answer at all.
     """
 
     class HealthRpcs:
-        _runtime: Any
+        _replica: Any
 
         async def GetHealth(self, request: Any, context: Any) -> Any:
-            return pb.GetHealthResponse(health=self._runtime.health.report())
+            return pb.GetHealthResponse(health=self._replica.health.report())
 
         async def GetReadiness(self, request: Any, context: Any) -> Any:
-            return pb.GetReadinessResponse(health=self._runtime.health.require_ready())
+            return pb.GetReadinessResponse(health=self._replica.health.require_ready())
 
         async def GetLiveness(self, request: Any, context: Any) -> Any:
             return pb.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)

@@ -10,7 +10,8 @@ call, error mapping, health and reflection. Settings come from the environment (
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+
+import grpc
 
 import chassis
 from bench.peers.handler import lookup
@@ -21,26 +22,23 @@ from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 class EchoAgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     """Only GetAgent, from memory; an unknown id is the chassis's NotFound."""
 
-    def __init__(self, runtime: chassis.Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, replica: chassis.Replica, deps: None) -> None:
+        self._replica = replica
 
-    async def GetAgent(self, request: Any, context: Any) -> Any:
+    async def GetAgent(self, request: agent_service_pb2.GetAgentRequest,
+                       context: grpc.aio.ServicerContext) -> agent_service_pb2.GetAgentResponse:
         response = lookup(request)
         if response is None:
             raise NotFound("agent", request.agent_id)
         return response
 
 
-def build() -> chassis.Service:
+def build() -> chassis.Service[None, None]:
     """A chassis service named bench-echo serving AgentService.GetAgent from memory."""
     return chassis.Service(
         name="bench-echo",
         description="GetAgent from memory, for the runtime-overhead benchmark.",
-        servicers=[chassis.Servicer(
-            descriptor=agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
-            add_to_server=agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
-            factory=EchoAgentServicer,
-        )],
+        servicers=[EchoAgentServicer],
     )
 
 

@@ -1,9 +1,5 @@
-"""Run one agent service replica: `python -m services.agent` (settings from the environment)."""
-
-import asyncio
+"""One agent replica: `python -m services.agent` (settings from the environment)."""
 
 import chassis
-from services.agent.app import build
 
-if __name__ == "__main__":
-    asyncio.run(chassis.run(build(), chassis.Settings.from_env("agent")))
+chassis.main("services.agent")

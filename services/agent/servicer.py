@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Any
 
-from chassis import Runtime, pagination
+from chassis import Replica, pagination
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import from_struct, parse_uuid
 from chassis.standard_rpcs import health_rpcs
@@ -14,9 +14,10 @@ from protomesh.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_g
 from protomesh.common.v1 import pagination_pb2
 from services.agent import validation
 from services.agent.agent_types import AGENT_TYPES
+from services.agent.deps import AgentDeps
 from services.agent.messages import agent_message, execution_message
-from services.agent.runner import ExecutionRunner, sources_of
-from services.agent.store import AgentFilter, AgentRow, AgentStore
+from services.agent.runner import sources_of
+from services.agent.store import AgentFilter, AgentRow
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +38,10 @@ def _effective_capabilities(agent_type: str, extra: list[str]) -> list[str]:
 class AgentServicer(health_rpcs(agent_service_pb2), agent_service_pb2_grpc.AgentServiceServicer):
     """Implements protomesh.agent.v1.AgentService over PostgreSQL."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._store: AgentStore = runtime.state["store"]
-        self._runner: ExecutionRunner = runtime.state["runner"]
+    def __init__(self, replica: Replica, deps: AgentDeps) -> None:
+        self._replica = replica
+        self._store = deps.store
+        self._runner = deps.runner
 
     async def _agent(self, agent_id: str) -> AgentRow:
         parsed = parse_uuid(agent_id)
@@ -213,6 +214,6 @@ class AgentServicer(health_rpcs(agent_service_pb2), agent_service_pb2_grpc.Agent
 
     async def GetInfo(self, request: agent_service_pb2.GetInfoRequest, context: Any) -> Any:
         return agent_service_pb2.GetInfoResponse(
-            info=self._runtime.service_info(), agent_count=await self._store.count_agents(),
+            info=self._replica.service_info(), agent_count=await self._store.count_agents(),
             agent_types=list(AGENT_TYPES),
         )

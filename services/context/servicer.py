@@ -7,13 +7,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from chassis import Runtime, pagination
+from chassis import Replica, pagination
 from chassis.errors import Violations
 from chassis.protos import parse_uuid, resource_id, timestamp, to_datetime, to_struct
 from chassis.standard_rpcs import health_rpcs
 from protomesh.common.v1 import pagination_pb2
 from protomesh.context.v1 import context_pb2, context_service_pb2, context_service_pb2_grpc
 from services.context import validation
+from services.context.deps import ContextDeps
 from services.context.merge import resolve
 from services.context.messages import STATUS_FROM_PROTO, STATUS_TO_PROTO, context_message, layer_message, mib
 from services.context.rules import Access
@@ -59,10 +60,10 @@ def _paths(v: Violations, request: Any, allowed: tuple[str, ...], present: dict[
 class ContextServicer(health_rpcs(context_service_pb2), context_service_pb2_grpc.ContextServiceServicer):
     """Implements protomesh.context.v1.ContextService over PostgreSQL."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._store: ContextStore = runtime.state["store"]
-        self._settings: ContextSettings = runtime.state["settings"]
+    def __init__(self, replica: Replica, deps: ContextDeps) -> None:
+        self._replica = replica
+        self._store: ContextStore = deps.store
+        self._settings: ContextSettings = deps.settings
         self._layer_limits = Limits(max_bytes=self._settings.max_layer_bytes)
         self._metadata_limits = Limits(max_bytes=self._settings.max_metadata_bytes)
 
@@ -314,6 +315,6 @@ class ContextServicer(health_rpcs(context_service_pb2), context_service_pb2_grpc
 
     async def GetInfo(self, request: context_service_pb2.GetInfoRequest, context: Any) -> Any:
         return context_service_pb2.GetInfoResponse(
-            info=self._runtime.service_info(), context_count=await self._store.count_contexts(),
+            info=self._replica.service_info(), context_count=await self._store.count_contexts(),
             max_layer_bytes=self._settings.max_layer_bytes, max_context_bytes=self._settings.max_context_bytes,
         )

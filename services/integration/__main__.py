@@ -1,9 +1,5 @@
-"""Run one integration service replica: `python -m services.integration` (settings from the environment)."""
-
-import asyncio
+"""One integration replica: `python -m services.integration` (settings from the environment)."""
 
 import chassis
-from services.integration.app import build
 
-if __name__ == "__main__":
-    asyncio.run(chassis.run(build(), chassis.Settings.from_env("integration")))
+chassis.main("services.integration")

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from chassis import Runtime, pagination
+from chassis import Replica, pagination
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import from_struct, resource_id, timestamp, to_struct
@@ -19,6 +19,7 @@ from protomesh.common.v1 import pagination_pb2, service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 from services.integration import validation
 from services.integration.clients.base import ClientSpec, whole_numbers
+from services.integration.deps import IntegrationDeps
 from services.integration.kinds import BY_KIND, KIND_NAMES, SPECS
 from services.integration.messages import (
     NOT_SERVING,
@@ -62,13 +63,13 @@ def _present(keys: list[str]) -> dict[str, str]:
 class IntegrationServicer(health_rpcs(pb), integration_service_pb2_grpc.IntegrationServiceServicer):
     """Implements protomesh.integration.v1.IntegrationService."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._store: IntegrationStore = runtime.state["store"]
-        self._live: IntegrationRuntime = runtime.state["integrations"]
-        self._cipher: Cipher = runtime.state["cipher"]
-        self._settings: IntegrationSettings = runtime.state["settings"]
-        self._instance = runtime.settings.instance_id
+    def __init__(self, replica: Replica, deps: IntegrationDeps) -> None:
+        self._replica = replica
+        self._store: IntegrationStore = deps.store
+        self._live: IntegrationRuntime = deps.integrations
+        self._cipher: Cipher = deps.cipher
+        self._settings: IntegrationSettings = deps.settings
+        self._instance = replica.settings.instance_id
 
     # --- integrations ---------------------------------------------------------------------------
 
@@ -366,7 +367,7 @@ class IntegrationServicer(health_rpcs(pb), integration_service_pb2_grpc.Integrat
 
     async def GetInfo(self, request: pb.GetInfoRequest, context: Any) -> Any:
         return pb.GetInfoResponse(
-            info=self._runtime.service_info(), integration_count=await self._store.count(),
+            info=self._replica.service_info(), integration_count=await self._store.count(),
             client_types=list(SPECS), encryption_key_id=self._cipher.key_id,
             encryption_key_source=self._cipher.source, probe_timeout=duration(self._settings.probe_timeout_seconds))
 

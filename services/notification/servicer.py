@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Any
 
-from chassis import Runtime, pagination
+from chassis import Replica, pagination
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import parse_uuid
@@ -15,6 +15,7 @@ from protomesh.common.v1 import pagination_pb2
 from protomesh.notification.v1 import notification_pb2, notification_service_pb2, notification_service_pb2_grpc
 from services.notification import validation
 from services.notification.delivery import Deliverer
+from services.notification.deps import NotificationDeps
 from services.notification.matching import domain_event_types
 from services.notification.messages import CHANNEL_NAMES, STATE_NAMES, notification_message, subscription_message
 from services.notification.settings import NotificationSettings
@@ -56,12 +57,12 @@ class NotificationServicer(health_rpcs(notification_service_pb2),
                            notification_service_pb2_grpc.NotificationServiceServicer):
     """Implements protomesh.notification.v1.NotificationService over PostgreSQL and the task queue."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._store: NotificationStore = runtime.state["store"]
-        self._deliverer: Deliverer = runtime.state["deliverer"]
-        self._settings: NotificationSettings = runtime.state["settings"]
-        self._cipher: Cipher = runtime.state["cipher"]
+    def __init__(self, replica: Replica, deps: NotificationDeps) -> None:
+        self._replica = replica
+        self._store: NotificationStore = deps.store
+        self._deliverer: Deliverer = deps.deliverer
+        self._settings: NotificationSettings = deps.settings
+        self._cipher: Cipher = deps.cipher
 
     async def _subscription(self, subscription_id: str) -> SubscriptionRow:
         parsed = parse_uuid(subscription_id)
@@ -207,7 +208,7 @@ class NotificationServicer(health_rpcs(notification_service_pb2),
 
     async def GetInfo(self, request: notification_service_pb2.GetInfoRequest, context: Any) -> Any:
         return notification_service_pb2.GetInfoResponse(
-            info=self._runtime.service_info(), subscription_count=await self._store.count_subscriptions(),
+            info=self._replica.service_info(), subscription_count=await self._store.count_subscriptions(),
             notification_count=await self._store.count_notifications(), event_types=domain_event_types(),
             max_attempts=self._settings.max_attempts,
         )

@@ -27,11 +27,11 @@ def tooling_imports(path: Path) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             found += [a.name for a in node.names if a.name.startswith("chassis.tooling")]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            if node.module.startswith("chassis.tooling") or (
-                node.module == "chassis" and any(a.name == "tooling" for a in node.names)
-            ):
-                found.append(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.module and (
+            node.module.startswith("chassis.tooling")
+            or (node.module == "chassis" and any(a.name == "tooling" for a in node.names))
+        ):
+            found.append(node.module)
     return found
 
 

@@ -1,0 +1,101 @@
+"""How a service describes itself to the chassis: servicers, settings, a typed lifespan, loops, handlers.
+
+    service = chassis.Service(
+        name="agent",
+        description="...",
+        servicers=[AgentServicer],                  # constructed as AgentServicer(replica, deps)
+        settings=AgentSettings,                     # AGENT_* variables, read by chassis.config.load_settings
+        lifespan=lifespan,                          # (replica, settings) -> async context yielding AgentDeps
+        migrations=Path(__file__).parent / "migrations",
+        handlers=handlers,                          # (replica, deps) -> consumers and task workers
+        background=[chassis.Loop("cleanup", run_cleanup)],   # started after the lifespan opened
+    )
+
+A servicer class names its generated base (`agent_service_pb2_grpc.AgentServiceServicer`); the chassis
+finds the service descriptor and the `add_..._to_server` function from it, so registering is one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import grpc
+from google.protobuf import descriptor
+
+if TYPE_CHECKING:
+    from chassis.events import EventsSpec
+    from chassis.replica import Replica
+
+SettingsT = TypeVar("SettingsT")
+DepsT = TypeVar("DepsT")
+
+
+@dataclass(frozen=True)
+class Loop(Generic[DepsT]):
+    """A background loop of every replica: started once the lifespan is open, cancelled before it closes."""
+
+    name: str
+    run: Callable[[DepsT], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Servicer:
+    """A servicer class with what the chassis needs to serve it, found from its generated base class."""
+
+    cls: type
+    descriptor: descriptor.ServiceDescriptor
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+
+    @classmethod
+    def of(cls, servicer_cls: type) -> Servicer:
+        """Resolve a servicer class: its generated `XServicer` base names the module, descriptor and adder."""
+        for base in servicer_cls.__mro__:
+            module = sys.modules.get(base.__module__)
+            if (module is None or not base.__module__.endswith("_pb2_grpc") or not base.__name__.endswith("Servicer")
+                    or base is servicer_cls):
+                continue
+            pb2 = sys.modules[base.__module__.removesuffix("_grpc")]
+            service_name = base.__name__.removesuffix("Servicer")
+            return cls(servicer_cls, pb2.DESCRIPTOR.services_by_name[service_name],
+                       getattr(module, f"add_{base.__name__}_to_server"))
+        raise TypeError(f"{servicer_cls.__name__} does not derive from a generated *Servicer class (…_pb2_grpc)")
+
+
+def _no_settings(replica: Replica) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Service(Generic[SettingsT, DepsT]):
+    """Declarative description of a service; `chassis.run` does the rest."""
+
+    name: str
+    description: str
+    servicers: Sequence[type]
+    """Servicer classes, each constructed as `cls(replica, deps)`."""
+    settings: type[SettingsT] | None = None
+    """A frozen dataclass of the service's own settings, read from `<NAME>_*` variables at start."""
+    lifespan: Callable[[Replica, SettingsT], AbstractAsyncContextManager[DepsT]] | None = None
+    """Opens what the servicers need once the database is ready and yields it as one typed object."""
+    migrations: Path | None = None
+    """Folder of NNN_name.sql files; the service then needs DATABASE_URL and owns schema `name`."""
+    handlers: Callable[[Replica, DepsT], EventsSpec] | None = None
+    """Event consumers and task workers, built from the lifespan's dependencies; when set (or when the
+    service has a database and NATS_URL is set) the replica runs the event bus: outbox relay, consumers,
+    workers, and a NATS health probe."""
+    background: Sequence[Loop[DepsT]] = ()
+    """Loops every replica runs while it serves (cleanup jobs, sweepers)."""
+
+    @property
+    def resolved_servicers(self) -> list[Servicer]:
+        return [Servicer.of(c) for c in self.servicers]
+
+    @property
+    def grpc_services(self) -> list[str]:
+        """Fully qualified names of the served gRPC services."""
+        return [s.descriptor.full_name for s in self.resolved_servicers]
