@@ -318,6 +318,27 @@ def cmd_envoy_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_service(args: argparse.Namespace) -> int:
+    """Scaffold a service: its contract and its folder; say what to do next."""
+    from chassis.tooling.scaffold import ScaffoldError, check_name, write
+
+    try:
+        names = check_name(args.name)
+        paths = write(names)
+    except ScaffoldError as exc:
+        print(f"protomesh new-service: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    print(f"""
+next:
+  1. write the RPCs in proto/protomesh/{names.name}/v1/{names.name}_service.proto
+  2. scripts/gen_protos          # stubs, descriptor set, Envoy and deploy files
+  3. implement them in services/{names.name}/servicer.py (tests: services/{names.name}/tests/)
+  4. scripts/up                  # then: curl -s localhost:8080/v1/{names.name}/info""")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -385,6 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
     envoy.add_argument("--admin-port", type=int, default=9901, help="admin port (default: %(default)s)")
     envoy.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     envoy.set_defaults(func=cmd_envoy_config)
+
+    new = sub.add_parser("new-service", help="scaffold a service: a contract and a folder that build, start and answer",
+                         description="Writes proto/protomesh/NAME/v1/NAME_service.proto (standard info and health "
+                                     "RPCs, a call policy) and services/NAME/ (app, settings, deps, servicer, a test). "
+                                     "Then run scripts/gen_protos; see docs/adding-a-service.md.")
+    new.add_argument("name", help="lowercase letters and digits, e.g. orders")
+    new.set_defaults(func=cmd_new_service)
     return parser
 
 
