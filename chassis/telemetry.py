@@ -11,7 +11,10 @@ import logging
 import os
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.sampling import Sampler
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,8 @@ def configure_tracing(service: str, instance_id: str) -> bool:
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service),
                                 "service.instance.id": instance_id})
-    provider = TracerProvider(resource=resource, sampler=ParentBased(root=_NoBackgroundClientRoots(sampling_ratio())))
+    sampler = ParentBased(root=_no_background_client_roots(sampling_ratio()))
+    provider = TracerProvider(resource=resource, sampler=sampler)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True),
                                                    schedule_delay_millis=250))
     trace.set_tracer_provider(provider)
@@ -70,28 +74,29 @@ def sampling_ratio() -> float:
         return 1.0
 
 
-class _NoBackgroundClientRoots:
+def _no_background_client_roots(ratio: float) -> Sampler:
     """Samples new traces at the configured ratio, except those that would start at a client span (a
     health probe's SELECT 1, a background poll): they belong to no request and would bury the rest."""
+    # Defined here, not at module level: the SDK is imported only once tracing is configured.
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, TraceIdRatioBased
+    from opentelemetry.trace import SpanKind
 
-    def __init__(self, ratio: float) -> None:
-        from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+    class NoBackgroundClientRoots(Sampler):
+        def __init__(self) -> None:
+            self._ratio = TraceIdRatioBased(ratio)
 
-        self._ratio = TraceIdRatioBased(ratio)
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                          attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
+            if kind == SpanKind.CLIENT:
+                return SamplingResult(Decision.DROP, attributes)
+            if kind == SpanKind.SERVER:  # server_span already applied the ratio before creating it
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+            return self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
-    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
-                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> Any:
-        from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
-        from opentelemetry.trace import SpanKind
+        def get_description(self) -> str:
+            return "NoBackgroundClientRoots"
 
-        if kind == SpanKind.CLIENT:
-            return SamplingResult(Decision.DROP, attributes)
-        if kind == SpanKind.SERVER:  # server_span already applied the ratio before creating it
-            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
-        return self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
-
-    def get_description(self) -> str:
-        return "NoBackgroundClientRoots"
+    return NoBackgroundClientRoots()
 
 
 _NO_SPAN = contextlib.nullcontext()

@@ -10,6 +10,7 @@ is deleted once the server has acknowledged the republished message.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from dataclasses import dataclass
 
@@ -169,7 +170,9 @@ class DeadLetters:
                                                     "event_id": record.event_id})
         return stored
 
-    async def replay_all(self, consumer: str | None = None, *, keep: bool = False) -> list[StoredDeadLetter]:
+    async def replay_all(
+        self, consumer: str | None = None, *, keep: bool = False
+    ) -> builtins.list[StoredDeadLetter]:  # builtins: `list` here is the method above
         """Replay every stored dead letter (optionally of one consumer), oldest first."""
         return [await self.replay(stored.id, keep=keep) for stored in await self.list(consumer)]
 

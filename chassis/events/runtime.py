@@ -87,7 +87,8 @@ class EventsRuntime:
         """Raise unless NATS answers a round trip now (a health probe for the replica)."""
         if self.nc is None or not self.nc.is_connected:
             raise ConnectionError("not connected to NATS")
-        await self.nc.flush(timeout=timeout)
+        # nats-py annotates flush(timeout: int) but passes it to asyncio.wait_for: a float is right.
+        await self.nc.flush(timeout=timeout)  # type: ignore[arg-type]
 
     async def start(self) -> None:
         """Migrate, connect, and start the relay, consumers and workers."""

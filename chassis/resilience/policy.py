@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool
 
 from protomesh.options.v1 import resilience_pb2
 
+if TYPE_CHECKING:
+    from google.protobuf.internal.extension_dict import _ExtensionFieldDescriptor
+
+# The generated stubs type extensions as plain FieldDescriptors; Extensions[...] needs the extendee and the value type.
+_SERVICE_POLICY = cast(
+    "_ExtensionFieldDescriptor[descriptor_pb2.ServiceOptions, resilience_pb2.ServicePolicy]",
+    resilience_pb2.service_policy,
+)
+_CALL_POLICY = cast(
+    "_ExtensionFieldDescriptor[descriptor_pb2.MethodOptions, resilience_pb2.CallPolicy]",
+    resilience_pb2.call_policy,
+)
 _CODES = {
     resilience_pb2.RETRY_CODE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     resilience_pb2.RETRY_CODE_RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -106,7 +118,7 @@ class PolicyBook:
             except KeyError:
                 desc = None
             if desc is not None:
-                options = desc.GetOptions().Extensions[resilience_pb2.service_policy]
+                options = desc.GetOptions().Extensions[_SERVICE_POLICY]
                 policy = TargetPolicy(
                     failure_threshold=options.breaker.failure_threshold or policy.failure_threshold,
                     recovery_timeout=_seconds(options.breaker.recovery_timeout, policy.recovery_timeout),
@@ -133,7 +145,7 @@ class PolicyBook:
                 options = desc.GetOptions()
                 idempotent = options.idempotency_level in (descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
                                                            descriptor_pb2.MethodOptions.IDEMPOTENT)
-                policy = replace(_call(options.Extensions[resilience_pb2.call_policy], policy), idempotent=idempotent)
+                policy = replace(_call(options.Extensions[_CALL_POLICY], policy), idempotent=idempotent)
             if key in self._overrides:
                 policy = _apply_override(policy, self._overrides[key])
             self._methods[key] = policy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -188,7 +189,7 @@ class Mesh:
                 self.replicas[name] = []
                 self._scale_to(name, self.replica_count(name), wait=False, ready=False)
             for name in names:
-                self._step(f"{name} service x{self.replica_count(name)}", lambda n=name: self._ready(n))
+                self._step(f"{name} service x{self.replica_count(name)}", functools.partial(self._ready, name))
             self._started = True
             self.write_state()
         except BaseException:
@@ -253,16 +254,17 @@ class Mesh:
                       if m.idempotency_level == "NO_SIDE_EFFECTS"), None)
         if probe is None:
             return set()
-        seen = set()
+        seen: set[str] = set()
         with grpc.insecure_channel(self.gateway) as channel:
-            call_probe = channel.unary_unary(probe.grpc_path)
+            call_probe: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(probe.grpc_path)
             for _ in range(calls):
                 try:
                     _, call = call_probe.with_call(b"", timeout=2)
                     metadata = call.trailing_metadata()
                 except grpc.RpcError as error:
-                    metadata = error.trailing_metadata()  # type: ignore[attr-defined]
-                seen |= {value for key, value in metadata or () if key == INSTANCE_HEADER}
+                    # The error of a blocking call is also its grpc.Call (the stubs type RpcError's metadata apart).
+                    metadata = error.trailing_metadata() if isinstance(error, grpc.Call) else ()
+                seen |= {value for key, value in metadata or () if key == INSTANCE_HEADER and isinstance(value, str)}
         return seen
 
     def _registry_changed(self, service: str, instances: list[Instance]) -> None:
