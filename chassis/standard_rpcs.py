@@ -1,9 +1,9 @@
 """The standard RPCs every service's contract declares, implemented once: GetHealth, GetReadiness, GetLiveness.
 
-Only the generated request and response types differ between services, so a servicer mixes in the
-class built for its generated module, ahead of the generated base class:
+Only the generated request and response types differ between services; the mixin finds them from the
+servicer's generated base class, so a servicer only lists it ahead of that base:
 
-    class AgentServicer(health_rpcs(agent_service_pb2), agent_service_pb2_grpc.AgentServiceServicer):
+    class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         def __init__(self, replica: Replica, deps: AgentDeps) -> None:
             self._replica = replica
 
@@ -12,31 +12,37 @@ GetInfo stays with each service: it carries the service's own fields.
 
 from __future__ import annotations
 
+import functools
+import sys
 from types import ModuleType
 from typing import Any
 
+import grpc
+
+from chassis.replica import Replica
 from protomesh.common.v1 import service_info_pb2
 
 
-def health_rpcs(pb: ModuleType) -> type:
-    """A mixin answering GetHealth, GetReadiness and GetLiveness with `pb`'s response messages.
+@functools.cache
+def _messages_of(servicer_cls: type) -> ModuleType:
+    """The generated *_pb2 module of the servicer's generated base class (…_pb2_grpc.XServicer)."""
+    for base in servicer_cls.__mro__:
+        if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer"):
+            return sys.modules[base.__module__.removesuffix("_grpc")]
+    raise TypeError(f"{servicer_cls.__name__} does not derive from a generated *Servicer class")
 
-    The servicer must set `self._replica` (the chassis Replica): GetHealth reports its health,
-    GetReadiness answers UNAVAILABLE until the replica is ready, GetLiveness answers SERVING while
-    the process can answer at all.
-    """
 
-    class HealthRpcs:
-        _replica: Any
+class HealthRpcs:
+    """GetHealth reports the replica's health, GetReadiness answers UNAVAILABLE until it is ready,
+    GetLiveness answers SERVING while the process can answer at all. The servicer sets `self._replica`."""
 
-        async def GetHealth(self, request: Any, context: Any) -> Any:
-            return pb.GetHealthResponse(health=self._replica.health.report())
+    _replica: Replica
 
-        async def GetReadiness(self, request: Any, context: Any) -> Any:
-            return pb.GetReadinessResponse(health=self._replica.health.require_ready())
+    async def GetHealth(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return _messages_of(type(self)).GetHealthResponse(health=self._replica.health.report())
 
-        async def GetLiveness(self, request: Any, context: Any) -> Any:
-            return pb.GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)
+    async def GetReadiness(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return _messages_of(type(self)).GetReadinessResponse(health=self._replica.health.require_ready())
 
-    HealthRpcs.__qualname__ = HealthRpcs.__name__ = f"HealthRpcs[{pb.__name__}]"
-    return HealthRpcs
+    async def GetLiveness(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return _messages_of(type(self)).GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)

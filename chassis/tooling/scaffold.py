@@ -264,13 +264,13 @@ from __future__ import annotations
 import grpc
 
 from chassis import Replica
-from chassis.standard_rpcs import health_rpcs
+from chassis.standard_rpcs import HealthRpcs
 from protomesh.{n}.v1 import {n}_service_pb2 as pb
 from protomesh.{n}.v1 import {n}_service_pb2_grpc
 from services.{n}.deps import {p}Deps
 
 
-class {p}Servicer(health_rpcs(pb), {n}_service_pb2_grpc.{p}ServiceServicer):  # type: ignore[misc]
+class {p}Servicer(HealthRpcs, {n}_service_pb2_grpc.{p}ServiceServicer):
     """Implements {names.package}.{p}Service; GetHealth, GetReadiness and GetLiveness come from the chassis."""
 
     def __init__(self, replica: Replica, deps: {p}Deps) -> None:

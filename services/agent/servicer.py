@@ -9,7 +9,7 @@ from typing import Any
 from chassis import Replica, pagination
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import from_struct, parse_uuid
-from chassis.standard_rpcs import health_rpcs
+from chassis.standard_rpcs import HealthRpcs
 from protomesh.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 from protomesh.common.v1 import pagination_pb2
 from services.agent import validation
@@ -35,7 +35,7 @@ def _effective_capabilities(agent_type: str, extra: list[str]) -> list[str]:
     return sorted(set(AGENT_TYPES[agent_type].capabilities) | set(extra))
 
 
-class AgentServicer(health_rpcs(agent_service_pb2), agent_service_pb2_grpc.AgentServiceServicer):
+class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
     """Implements protomesh.agent.v1.AgentService over PostgreSQL."""
 
     def __init__(self, replica: Replica, deps: AgentDeps) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from chassis import Replica, pagination
 from chassis.errors import Violations
 from chassis.protos import parse_uuid, resource_id, timestamp, to_datetime, to_struct
-from chassis.standard_rpcs import health_rpcs
+from chassis.standard_rpcs import HealthRpcs
 from protomesh.common.v1 import pagination_pb2
 from protomesh.context.v1 import context_pb2, context_service_pb2, context_service_pb2_grpc
 from services.context import validation
@@ -57,7 +57,7 @@ def _paths(v: Violations, request: Any, allowed: tuple[str, ...], present: dict[
     return paths
 
 
-class ContextServicer(health_rpcs(context_service_pb2), context_service_pb2_grpc.ContextServiceServicer):
+class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceServicer):
     """Implements protomesh.context.v1.ContextService over PostgreSQL."""
 
     def __init__(self, replica: Replica, deps: ContextDeps) -> None:

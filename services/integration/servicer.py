@@ -14,7 +14,7 @@ from chassis import Replica, pagination
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import from_struct, resource_id, timestamp, to_struct
-from chassis.standard_rpcs import health_rpcs
+from chassis.standard_rpcs import HealthRpcs
 from protomesh.common.v1 import pagination_pb2, service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 from services.integration import validation
@@ -60,7 +60,7 @@ def _present(keys: list[str]) -> dict[str, str]:
     return dict.fromkeys(keys, "stored")
 
 
-class IntegrationServicer(health_rpcs(pb), integration_service_pb2_grpc.IntegrationServiceServicer):
+class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationServiceServicer):
     """Implements protomesh.integration.v1.IntegrationService."""
 
     def __init__(self, replica: Replica, deps: IntegrationDeps) -> None:

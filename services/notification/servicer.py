@@ -10,7 +10,7 @@ from chassis import Replica, pagination
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import parse_uuid
-from chassis.standard_rpcs import health_rpcs
+from chassis.standard_rpcs import HealthRpcs
 from protomesh.common.v1 import pagination_pb2
 from protomesh.notification.v1 import notification_pb2, notification_service_pb2, notification_service_pb2_grpc
 from services.notification import validation
@@ -53,7 +53,7 @@ def _check_channel(v: Violations, request: Any, current: SubscriptionRow | None)
         v.add("channel", "required: set email {to, subject_template} or webhook {url, secret}")
 
 
-class NotificationServicer(health_rpcs(notification_service_pb2),
+class NotificationServicer(HealthRpcs,
                            notification_service_pb2_grpc.NotificationServiceServicer):
     """Implements protomesh.notification.v1.NotificationService over PostgreSQL and the task queue."""
 
