@@ -1,4 +1,5 @@
-"""Runtime settings: one frozen dataclass read from environment variables once, checked at start."""
+"""Replica settings: one frozen dataclass read from environment variables once, checked at start; and the
+one loader for every service's own settings dataclass."""
 
 from __future__ import annotations
 

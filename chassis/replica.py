@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chassis.client import ServiceClient, StubT
 from chassis.config import Settings
-from chassis.events import EventsRuntime
+from chassis.events import EventBus
 from chassis.health import HealthMonitor
 from chassis.registry import Registry
 from chassis.resilience import ResilientCaller
@@ -36,7 +36,7 @@ class Replica:
     caller: ResilientCaller = field(default_factory=ResilientCaller)
     """Applies the contracts' call policies to every outbound call of this replica."""
     clients: list[ServiceClient[Any]] = field(default_factory=list)
-    events: EventsRuntime | None = None
+    events: EventBus | None = None
     """Event bus of this replica: outbox relay, consumers and task queue (None without NATS)."""
     metrics_port: int = 0
     """Port of this replica's Prometheus /metrics (0 when metrics are off)."""

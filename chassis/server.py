@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from chassis import db, metrics
 from chassis.config import ConfigError, Settings, load_settings
 from chassis.contracts import mesh_grpc_services
-from chassis.events import EventsRuntime, EventsSpec, outbox
+from chassis.events import EventBus, EventHandlers, outbox
 from chassis.health import HealthMonitor
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
@@ -108,8 +108,8 @@ async def _events(replica: Replica, deps: Any) -> AsyncIterator[None]:
     if not settings.nats_url or (service.handlers is None and service.migrations is None):
         yield
         return
-    spec = service.handlers(replica, deps) if service.handlers else EventsSpec()
-    events = EventsRuntime(settings, replica.pool, consumers=spec.consumers, workers=spec.workers)
+    spec = service.handlers(replica, deps) if service.handlers else EventHandlers()
+    events = EventBus(settings, replica.pool, consumers=spec.consumers, workers=spec.workers)
     await events.start()
     replica.events = events
     replica.health.add_probe("nats", events.ping)

@@ -28,7 +28,7 @@ import grpc
 from google.protobuf import descriptor
 
 if TYPE_CHECKING:
-    from chassis.events import EventsSpec
+    from chassis.events import EventHandlers
     from chassis.replica import Replica
 
 SettingsT = TypeVar("SettingsT")
@@ -84,7 +84,7 @@ class Service(Generic[SettingsT, DepsT]):
     """Opens what the servicers need once the database is ready and yields it as one typed object."""
     migrations: Path | None = None
     """Folder of NNN_name.sql files; the service then needs DATABASE_URL and owns schema `name`."""
-    handlers: Callable[[Replica, DepsT], EventsSpec] | None = None
+    handlers: Callable[[Replica, DepsT], EventHandlers] | None = None
     """Event consumers and task workers, built from the lifespan's dependencies; when set (or when the
     service has a database and NATS_URL is set) the replica runs the event bus: outbox relay, consumers,
     workers, and a NATS health probe."""

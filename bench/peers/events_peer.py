@@ -6,7 +6,7 @@
     python -m bench.peers.events_peer raw-subscriber   --out F
 
 Ours: a producer commits a domain row and its event in one transaction (`chassis.events.outbox`),
-the chassis relay (`EventsRuntime`) publishes committed events to JetStream, and a consumer in
+the chassis relay (`EventBus`) publishes committed events to JetStream, and a consumer in
 another process (another service's schema) handles each event in a transaction that records it in
 processed_events. Peer: the same envelope bytes and headers published with nats-py straight to a
 stream of the same configuration, and a plain pull subscriber acking each message.
@@ -39,7 +39,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 
 from chassis import db
 from chassis.config import Settings
-from chassis.events import Consumer, EventsRuntime, outbox
+from chassis.events import Consumer, EventBus, outbox
 from chassis.events.consumer import ConsumerRunner
 from chassis.events.envelope import headers_for, new_envelope
 from chassis.events.streams import DUPLICATE_WINDOW_SECONDS
@@ -142,7 +142,7 @@ async def outbox_producer(args: argparse.Namespace) -> None:
     await prepare_schema(url, PRODUCER_SCHEMA)
     pool = db.open_pool(url, PRODUCER_SCHEMA, min_size=2, max_size=max(10, args.producers + 2), timeout=10)
     await pool.open(wait=True)
-    runtime = EventsRuntime(settings(PRODUCER_SCHEMA, "bench-producer"), pool)
+    runtime = EventBus(settings(PRODUCER_SCHEMA, "bench-producer"), pool)
     await runtime.start()
     committed: dict[str, float] = {}
     stop = asyncio.Event()
@@ -204,7 +204,7 @@ async def outbox_consumer(args: argparse.Namespace) -> None:
 
     consumer = Consumer(CONSUMER_NAME, [events_pb2.AgentRegistered], on_registered,
                         concurrency=args.concurrency)
-    runtime = EventsRuntime(settings(CONSUMER_SCHEMA, "bench-consumer"), pool, consumers=[consumer], relay=False)
+    runtime = EventBus(settings(CONSUMER_SCHEMA, "bench-consumer"), pool, consumers=[consumer], relay=False)
     await runtime.start()
     await serve_until_terminated("handled", handled, args.out, stored)
     await runtime.stop(2)

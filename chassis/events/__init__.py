@@ -1,4 +1,4 @@
-"""Events runtime: domain events through a transactional outbox onto NATS JetStream, consumers, task queues.
+"""The event bus: domain events through a transactional outbox onto NATS JetStream, consumers, task queues.
 
 How a service uses it (everything NATS-named is derived from the contracts by `subjects`):
 
@@ -21,21 +21,18 @@ How a service uses it (everything NATS-named is derived from the contracts by `s
     # 3. Background tasks: any worker replica may run any task of its kinds.
     worker = events.Worker(["agent.run_execution"], run_execution, ack_wait=30, concurrency=2)
 
-    # 4. One runtime per replica, owned by the lifespan (or by chassis.serve once wired in):
-    runtime = events.EventsRuntime(settings, pool, consumers=[consumer], workers=[worker])
-    await runtime.start()      # chassis migrations, streams, relay, consumers, workers
-    await runtime.tasks.submit("agent.run_execution", payload_message, task_id=...)
-    await runtime.stop(grace)
+    # 4. The service declares them; chassis.serve runs one EventBus per replica for it:
+    def handlers(replica: chassis.Replica, deps: AgentDeps) -> events.EventHandlers:
+        return events.EventHandlers(consumers=[consumer], workers=[worker])
 
-Wiring into chassis.Service (for the server's owner): one optional field, e.g.
-`events: Callable[[Runtime], EventsSpec] | None` returning consumers and workers (handlers are
-built from the runtime, so they can reach the lifespan's objects); `serve` then, after the
-database and the lifespan are up, runs `EventsRuntime(settings, runtime.pool, consumers=...,
-workers=...)`, `await start()`, adds `health.add_probe("nats", events.ping)`, exposes it as
-`runtime.events` (for `runtime.events.tasks.submit`), and after `server.stop(grace)` calls
-`await events.stop(grace)` before the pool closes. Until then a service's lifespan can own it
-with `async with EventsRuntime(...)`. The dead-letter commands are added to the protomesh CLI
-with `chassis.tooling.deadletters_cli.add_commands(subparsers)`.
+    chassis.Service(..., handlers=handlers)
+    await replica.events.tasks.submit("agent.run_execution", payload_message, task_id=...)
+
+`serve` starts the bus after the database and the lifespan are up (chassis migrations, streams,
+relay, consumers, workers), adds a "nats" health probe, exposes it as `replica.events`, and stops it
+after the server has stopped, before the pool closes. A service with a database and NATS_URL gets
+the bus (and its outbox relay) even without handlers. The dead-letter commands live in the tooling:
+`chassis.tooling.deadletters_cli`.
 
 Handlers can read the delivery (trace headers, attempt number) from `events.current_delivery.get()`;
 `chassis.callcontext.current_call` carries the incoming trace context while a handler runs, so
@@ -48,12 +45,12 @@ Order is per relay batch, not guaranteed across relay replicas or retries.
 """
 
 from chassis.events import outbox, subjects
+from chassis.events.bus import EventBus, EventHandlers
 from chassis.events.consumer import Consumer, Handler
 from chassis.events.deadletters import DeadLetters, StoredDeadLetter
 from chassis.events.delivery import Backoff, Delivery, current_delivery
 from chassis.events.envelope import InvalidEvent, open_envelope
 from chassis.events.relay import Relay
-from chassis.events.runtime import EventsRuntime, EventsSpec
 from chassis.events.tasks import Task, TaskHandler, TaskQueue, Worker
 
 __all__ = [
@@ -61,8 +58,8 @@ __all__ = [
     "Consumer",
     "DeadLetters",
     "Delivery",
-    "EventsRuntime",
-    "EventsSpec",
+    "EventBus",
+    "EventHandlers",
     "Handler",
     "InvalidEvent",
     "Relay",

@@ -1,4 +1,4 @@
-"""JetStream streams of the events runtime, created idempotently: one per event package, dead letters, tasks."""
+"""JetStream streams of the event bus, created idempotently: one per event package, dead letters, tasks."""
 
 from __future__ import annotations
 

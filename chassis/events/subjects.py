@@ -1,4 +1,4 @@
-"""Every NATS name of the events runtime, derived from contract descriptors: subjects, streams, consumers.
+"""Every NATS name of the event bus, derived from contract descriptors: subjects, streams, consumers.
 
 Services never type a subject or stream name; they pass event messages (or their classes) and
 these functions compute the names:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import chassis
-from chassis.events import EventsSpec
+from chassis.events import EventHandlers
 from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
 from services.agent.deps import AgentDeps
 from services.agent.runner import ExecutionRunner
@@ -28,9 +28,9 @@ async def lifespan(replica: chassis.Replica, settings: AgentSettings) -> AsyncIt
         await runner.shutdown(replica.settings.shutdown_grace_seconds)
 
 
-def handlers(replica: chassis.Replica, deps: AgentDeps) -> EventsSpec:
+def handlers(replica: chassis.Replica, deps: AgentDeps) -> EventHandlers:
     """Executions run on the work queue: every replica's worker takes tasks of any agent."""
-    return EventsSpec(workers=[deps.runner.worker(concurrency=deps.settings.workers,
+    return EventHandlers(workers=[deps.runner.worker(concurrency=deps.settings.workers,
                                                   ack_wait=deps.settings.task_ack_wait_seconds)])
 
 

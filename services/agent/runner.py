@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from chassis.errors import FailedPrecondition, Unavailable
-from chassis.events import EventsRuntime, Task, Worker
+from chassis.events import EventBus, Task, Worker
 from chassis.protos import from_struct, to_struct
 from protomesh.agent.v1 import tasks_pb2
 from protomesh.context.v1 import context_service_pb2
@@ -57,7 +57,7 @@ class ExecutionRunner:
     """Dispatches executions and runs the ones this replica's worker (or, without NATS, this replica) takes."""
 
     def __init__(self, store: AgentStore, instance_id: str, contexts: ContextServiceStub | None = None,
-                 events: Callable[[], EventsRuntime | None] = lambda: None) -> None:
+                 events: Callable[[], EventBus | None] = lambda: None) -> None:
         self._store = store
         self.instance_id = instance_id
         self._contexts = contexts

@@ -10,7 +10,7 @@ import aiohttp
 
 import chassis
 from chassis.crypto import load_cipher
-from chassis.events import Consumer, EventsSpec, Worker
+from chassis.events import Consumer, EventHandlers, Worker
 from chassis.paths import RUN_DIR
 from services.notification.channels import EmailSender, WebhookSender
 from services.notification.delivery import CONSUMER_NAME, TASK_KIND, Deliverer
@@ -41,10 +41,10 @@ async def lifespan(replica: chassis.Replica, settings: NotificationSettings) -> 
         yield NotificationDeps(settings, store, cipher, deliverer)
 
 
-def handlers(replica: chassis.Replica, deps: NotificationDeps) -> EventsSpec:
+def handlers(replica: chassis.Replica, deps: NotificationDeps) -> EventHandlers:
     """One consumer of every domain event type in the contracts, and the delivery worker."""
     settings, deliverer = deps.settings, deps.deliverer
-    return EventsSpec(
+    return EventHandlers(
         consumers=[Consumer(CONSUMER_NAME, list(domain_event_types()), deliverer.on_event, max_deliver=5)],
         workers=[Worker([TASK_KIND], deliverer.run_task, ack_wait=settings.task_ack_wait_seconds,
                         concurrency=settings.workers, max_deliver=settings.max_attempts + _SPARE_TASK_DELIVERIES,

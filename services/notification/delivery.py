@@ -29,7 +29,7 @@ import psycopg
 from google.protobuf import json_format, message
 
 from chassis.crypto import Cipher, DecryptionError
-from chassis.events import Backoff, EventsRuntime, Task, TaskQueue
+from chassis.events import Backoff, EventBus, Task, TaskQueue
 from chassis.protos import to_datetime
 from protomesh.events.v1 import envelope_pb2
 from protomesh.notification.v1 import tasks_pb2
@@ -58,7 +58,7 @@ class Deliverer:
     """Consumer handler, worker handler and sweeper of one replica, sharing the store and the senders."""
 
     def __init__(self, store: NotificationStore, settings: NotificationSettings, *, instance: str,
-                 events: Callable[[], EventsRuntime | None], email: EmailSender, webhook: WebhookSender,
+                 events: Callable[[], EventBus | None], email: EmailSender, webhook: WebhookSender,
                  cipher: Cipher) -> None:
         self.store = store
         self.cipher = cipher
@@ -71,11 +71,11 @@ class Deliverer:
                                maximum=settings.retry_max_seconds, jitter=0.1)
 
     async def tasks(self) -> TaskQueue:
-        """The task queue; the events runtime starts its consumers before the server publishes it on the runtime."""
+        """The task queue; the event bus starts its consumers before the server publishes it on the runtime."""
         deadline = asyncio.get_running_loop().time() + _TASKS_READY_SECONDS
         while (events := self._events()) is None:
             if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError("the events runtime is not running (NATS_URL unset?)")
+                raise RuntimeError("the event bus is not running (NATS_URL unset?)")
             await asyncio.sleep(0.05)
         return events.tasks
 

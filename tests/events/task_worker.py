@@ -10,7 +10,7 @@ import asyncio
 import sys
 
 from chassis.config import Settings
-from chassis.events import EventsRuntime, Task, Worker
+from chassis.events import EventBus, Task, Worker
 
 
 async def main(nats_url: str, kind: str, ack_wait: float) -> None:
@@ -21,7 +21,7 @@ async def main(nats_url: str, kind: str, ack_wait: float) -> None:
             await asyncio.sleep(0.1)
 
     settings = Settings(service="taskworker", nats_url=nats_url, instance_id="doomed-worker")
-    async with EventsRuntime(settings, None, workers=[Worker([kind], run, ack_wait=ack_wait)]):
+    async with EventBus(settings, None, workers=[Worker([kind], run, ack_wait=ack_wait)]):
         await asyncio.sleep(120)
 
 

@@ -11,7 +11,7 @@ import json
 import nats
 import psycopg
 
-from chassis.events import Backoff, Consumer, DeadLetters, EventsRuntime, outbox, subjects
+from chassis.events import Backoff, Consumer, DeadLetters, EventBus, outbox, subjects
 from chassis.events.envelope import headers_for, new_envelope
 from chassis.tooling.deadletters_cli import add_commands
 from chassis.tooling.infra.nats import NatsProcess
@@ -57,7 +57,7 @@ async def test_poison_event_is_dead_lettered_after_n_tries_then_replayed_once_af
         await record(event, envelope, conn)
 
     consumer = Consumer("poison-test", [events_pb2.AgentRegistered], handle, max_deliver=3, backoff=FAST)
-    async with EventsRuntime(service.settings(nats_server.url), service.pool, consumers=[consumer]) as runtime:
+    async with EventBus(service.settings(nats_server.url), service.pool, consumers=[consumer]) as runtime:
         good_before = await add_event(service, "good-1")
         poison_id = await add_event(service, "poison")
         good_after = await add_event(service, "good-2")
@@ -127,7 +127,7 @@ async def test_malformed_events_go_straight_to_dead_letters_and_never_reach_a_ha
         "wrong payload": wrong_payload.SerializeToString(),
         "schema version": future_version.SerializeToString(),
     }
-    async with EventsRuntime(service.settings(nats_server.url), service.pool, consumers=[consumer]) as runtime:
+    async with EventBus(service.settings(nats_server.url), service.pool, consumers=[consumer]) as runtime:
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
         try:

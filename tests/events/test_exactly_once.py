@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from chassis.callcontext import CallContext, current_call
-from chassis.events import Backoff, Consumer, EventsRuntime
+from chassis.events import Backoff, Consumer, EventBus
 from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import events_pb2
 from tests.events.conftest import Service, commit_events, eventually, recording_handler
@@ -24,7 +24,7 @@ async def test_burst_survives_nats_server_kill_and_restart_exactly_once(
                  concurrency=4, ack_wait=3, backoff=Backoff(initial=0.05, maximum=0.5)),
     ]
     settings = service.settings(nats_server.url)
-    async with EventsRuntime(settings, service.pool, consumers=consumers) as runtime:
+    async with EventBus(settings, service.pool, consumers=consumers) as runtime:
         token = current_call.set(CallContext(deadline=None, headers=(("traceparent", TRACEPARENT),)))
         try:
             ids = await commit_events(service, kill_after, per_transaction=5, prefix="before")

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from chassis.callcontext import CallContext, current_call
-from chassis.events import Consumer, EventsRuntime, Relay, outbox, subjects
+from chassis.events import Consumer, EventBus, Relay, outbox, subjects
 from chassis.events.envelope import headers_for, new_envelope
 from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import events_pb2
@@ -103,7 +103,7 @@ async def test_relay_crash_between_publish_and_mark_sent_causes_no_duplicate_han
         assert await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == count  # ... not marked
 
         consumer = Consumer("crash-test", [events_pb2.AgentRegistered], recording_handler("crash-test"))
-        async with EventsRuntime(service.settings(nats_server.url), service.pool, consumers=[consumer]) as runtime:
+        async with EventBus(service.settings(nats_server.url), service.pool, consumers=[consumer]) as runtime:
             async def all_sent_and_handled() -> bool:
                 return (await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
                         and await service.scalar("SELECT count(*) FROM handled") == count)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from chassis import db
-from chassis.events import Backoff, Consumer, EventsRuntime, outbox
+from chassis.events import Backoff, Consumer, EventBus, outbox
 from chassis.tooling.infra.nats import NatsProcess
 from chassis.tooling.infra.postgres import PostgresProcess
 from protomesh.agent.v1 import events_pb2
@@ -48,7 +48,7 @@ async def test_relay_and_consumer_survive_a_postgres_restart(
     consumer = Consumer("outage", [events_pb2.AgentRegistered], recording_handler("outage"),
                         backoff=Backoff(initial=0.1, maximum=0.5))
     try:
-        async with EventsRuntime(service.settings(nats_server.url), pool, consumers=[consumer]):
+        async with EventBus(service.settings(nats_server.url), pool, consumers=[consumer]):
             ids = await commit_events(service, 150, per_transaction=5, prefix="before")
             await asyncio.to_thread(own_postgres.kill)  # SIGKILL: every connection breaks mid-whatever
             await asyncio.sleep(0.3)

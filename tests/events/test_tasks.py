@@ -11,7 +11,7 @@ from pathlib import Path
 import nats
 
 from chassis.config import Settings
-from chassis.events import Backoff, DeadLetters, EventsRuntime, Task, Worker, subjects
+from chassis.events import Backoff, DeadLetters, EventBus, Task, Worker, subjects
 from chassis.paths import REPO_ROOT
 from chassis.tooling.infra.nats import NatsProcess
 from protomesh.agent.v1 import events_pb2
@@ -29,7 +29,7 @@ async def test_job_of_a_worker_killed_mid_job_is_redelivered_and_finished_by_ano
     nats_server: NatsProcess,
 ) -> None:
     kind, ack_wait = "test.long_job", 1.5
-    async with EventsRuntime(settings(nats_server.url, "submitter"), None) as submitter:
+    async with EventBus(settings(nats_server.url, "submitter"), None) as submitter:
         task_id = await submitter.tasks.submit(kind, events_pb2.ExecutionStarted(execution_id="x1"), task_id="job-1")
         # Submitting the same id again (a retried request) queues the job once.
         assert await submitter.tasks.submit(kind, events_pb2.ExecutionStarted(execution_id="x1"),
@@ -51,7 +51,7 @@ async def test_job_of_a_worker_killed_mid_job_is_redelivered_and_finished_by_ano
                     finished.append((task.id, task.delivery.delivery_count, payload.execution_id))
 
                 rescuer = Worker([kind], finish, ack_wait=ack_wait)
-                async with EventsRuntime(settings(nats_server.url, "rescuer"), None, workers=[rescuer]):
+                async with EventBus(settings(nats_server.url, "rescuer"), None, workers=[rescuer]):
                     # While the doomed worker heartbeats, its job is not handed to anyone else,
                     # even though it runs longer than ack_wait.
                     await asyncio.sleep(2 * ack_wait)
@@ -85,7 +85,7 @@ async def test_failing_task_is_retried_then_dead_lettered(nats_server: NatsProce
         raise RuntimeError(f"cannot run {payload.execution_id}")
 
     worker = Worker([kind], fail, ack_wait=5, max_deliver=3, backoff=Backoff(initial=0.05, maximum=0.1))
-    async with EventsRuntime(settings(nats_server.url, "failing"), None, workers=[worker]) as runtime:
+    async with EventBus(settings(nats_server.url, "failing"), None, workers=[worker]) as runtime:
         await runtime.tasks.submit(kind, events_pb2.ExecutionFailed(execution_id="bad"), task_id="doomed-job")
         nc = await nats.connect(nats_server.url)
         try:

@@ -1,4 +1,4 @@
-"""EventsRuntime: the one object a service's lifespan (or chassis.serve) starts and stops for its events."""
+"""EventBus: outbox relay, consumers and task workers of one replica, started and stopped by chassis.serve."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class EventsSpec:
+class EventHandlers:
     """What a service declares about events: its consumers and task workers (the relay always runs
     for services with a database, so anything they put in the outbox is published)."""
 
@@ -32,7 +32,7 @@ class EventsSpec:
     workers: Sequence[Worker] = ()
 
 
-class EventsRuntime:
+class EventBus:
     """Outbox relay, consumers and task workers of one service replica, over one NATS connection.
 
     `start()` applies the chassis migrations (outbox, processed_events) to the service's schema,
@@ -74,13 +74,13 @@ class EventsRuntime:
     def tasks(self) -> TaskQueue:
         """Submit background tasks (after start)."""
         if self._tasks is None:
-            raise RuntimeError("EventsRuntime is not started")
+            raise RuntimeError("EventBus is not started")
         return self._tasks
 
     def dead_letters(self) -> DeadLetters:
         """Dead-letter tooling over this runtime's connection (after start)."""
         if self.nc is None:
-            raise RuntimeError("EventsRuntime is not started")
+            raise RuntimeError("EventBus is not started")
         return DeadLetters(self.nc.jetstream())
 
     async def ping(self, timeout: float = 2.0) -> None:
@@ -119,7 +119,7 @@ class EventsRuntime:
             runner_ = WorkerRunner(worker, self.nc, streams, s.instance_id or s.service)
             await runner_.start()
             self.worker_runners.append(runner_)
-        logger.info("events runtime started", extra={"relay": self.relay is not None,
+        logger.info("event bus started", extra={"relay": self.relay is not None,
                                                      "consumers": [c.name for c in self.consumers],
                                                      "task_kinds": [k for w in self.workers for k in w.kinds]})
 
@@ -136,7 +136,7 @@ class EventsRuntime:
                 await self.nc.close()
         self.consumer_runners, self.worker_runners, self.relay, self.nc, self._tasks = [], [], None, None, None
 
-    async def __aenter__(self) -> EventsRuntime:
+    async def __aenter__(self) -> EventBus:
         await self.start()
         return self
 
