@@ -12,37 +12,18 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_pb2
 from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
+from tests.support.errors import bad_fields, code_of
 
 
 def struct(**values: object) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
     s.update(values)
     return s
-
-
-def bad_fields(error: grpc.RpcError) -> set[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None, "the error carries no google.rpc.Status details"
-    fields = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields |= {v.field for v in bad.field_violations}
-    return fields
-
-
-def code_of(call, request) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request, timeout=10)
-    return caught.value.code()
 
 
 def test_register_get_update_list_deregister(agents: AgentServiceStub) -> None:

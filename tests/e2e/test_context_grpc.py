@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from chassis.tooling.mesh_testing import running_mesh
@@ -18,6 +17,7 @@ from protomesh.common.v1 import service_info_pb2
 from protomesh.context.v1 import context_pb2
 from protomesh.context.v1 import context_service_pb2 as pb
 from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
+from tests.support.errors import bad_fields, failure, reason
 
 T = 10  # seconds per call
 
@@ -40,36 +40,6 @@ def struct(**values: Any) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
     s.update(values)
     return s
-
-
-def failure(call: Callable[..., Any], request: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request, timeout=T)
-    return caught.value
-
-
-def bad_fields(error: grpc.RpcError) -> set[str]:
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
-    status = rpc_status.from_call(error)
-    assert status is not None, "the error carries no google.rpc.Status details"
-    fields: set[str] = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields |= {v.field for v in bad.field_violations}
-    return fields
-
-
-def reason(error: grpc.RpcError) -> str:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    return ""
 
 
 def new_context(stub: ContextServiceStub, **fields: Any) -> context_pb2.Context:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from chassis.tooling.mesh_testing import Reply, RestClient, running_mesh
+from chassis.tooling.mesh_testing import RestClient, running_mesh
 from chassis.tooling.supervisor import Mesh
+from tests.support.errors import violations
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +32,6 @@ def add_layer(rest: RestClient, context_id: str, name: str, data: dict, layer_ty
                       {"name": name, "layer_type": layer_type, "data": data, **extra})
     assert reply.status == 200, reply.body
     return reply.body
-
-
-def violations(reply: Reply, status: int = 400) -> dict[str, str]:
-    assert reply.status == status, reply.body
-    return reply.field_violations()
 
 
 def nested(depth: int) -> dict:

@@ -10,8 +10,6 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from chassis.tooling.mesh_testing import running_mesh
 from chassis.tooling.supervisor import Mesh
@@ -19,6 +17,8 @@ from protomesh.common.v1 import service_info_pb2
 from protomesh.integration.v1 import integration_pb2
 from protomesh.integration.v1 import integration_service_pb2 as pb
 from protomesh.integration.v1.integration_service_pb2_grpc import IntegrationServiceStub
+from tests.support import errors
+from tests.support.errors import bad_fields, reason
 from tests.support.fault_server import FaultServer, fault_server
 
 T = 20  # seconds per call
@@ -53,33 +53,8 @@ def struct(**values: Any) -> struct_pb2.Struct:
 
 
 def failure(call: Callable[..., Any], request: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request, timeout=T)
-    return caught.value
-
-
-def bad_fields(error: grpc.RpcError) -> set[str]:
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
-    status = rpc_status.from_call(error)
-    assert status is not None
-    fields: set[str] = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields |= {v.field for v in bad.field_violations}
-    return fields
-
-
-def reason(error: grpc.RpcError) -> str:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    return ""
+    # Calls here may go through retries of an external API first: a longer bound than the shared one.
+    return errors.failure(call, request, timeout=T)
 
 
 def new_http(stub: IntegrationServiceStub, api: FaultServer, name: str, **config: Any) -> integration_pb2.Integration:

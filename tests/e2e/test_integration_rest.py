@@ -19,6 +19,7 @@ import pytest
 
 from chassis.tooling.mesh_testing import Reply, RestClient, eventually, running_mesh
 from chassis.tooling.supervisor import Mesh
+from tests.support.errors import violations
 from tests.support.fault_server import FaultServer, fault_server
 from tests.support.integration_servers import SmtpSink, s3_server, smtp_server
 
@@ -74,11 +75,6 @@ def smtp() -> Iterator[SmtpSink]:
 def ok(reply: Reply) -> Any:
     assert reply.status == 200, (reply.status, reply.body)
     return reply.body
-
-
-def violations(reply: Reply) -> dict[str, str]:
-    assert reply.status == 400, (reply.status, reply.body)
-    return reply.field_violations()
 
 
 def create(rest: RestClient, name: str, kind: str, config: dict, credentials: dict | None = None,

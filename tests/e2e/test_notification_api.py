@@ -6,21 +6,20 @@ Delivery itself (SMTP, webhooks, retries, resend of real notifications) is in te
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
-from chassis.tooling.mesh_testing import Reply, RestClient, running_mesh
+from chassis.tooling.mesh_testing import RestClient, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.common.v1 import service_info_pb2
 from protomesh.notification.v1 import notification_pb2
 from protomesh.notification.v1 import notification_service_pb2 as pb
 from protomesh.notification.v1.notification_service_pb2_grpc import NotificationServiceStub
+from tests.support.errors import bad_fields, failure, violations
 
 T = 10  # seconds per gRPC call
 FAILED = "protomesh.agent.v1.ExecutionFailed"
@@ -52,30 +51,6 @@ def create(rest: RestClient, name: str, **fields: Any) -> dict:
     reply = rest.post("/v1/subscriptions", body)
     assert reply.status == 200, reply.body
     return reply.body["subscription"]
-
-
-def violations(reply: Reply) -> dict[str, str]:
-    assert reply.status == 400, reply.body
-    return reply.field_violations()
-
-
-def failure(call: Callable[..., Any], request: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request, timeout=T)
-    return caught.value
-
-
-def bad_fields(error: grpc.RpcError) -> set[str]:
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
-    status = rpc_status.from_call(error)
-    assert status is not None
-    fields: set[str] = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields |= {v.field for v in bad.field_violations}
-    return fields
 
 
 # --- REST: subscriptions ---------------------------------------------------------------------------------

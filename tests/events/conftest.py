@@ -1,15 +1,15 @@
-"""Real nats-server and PostgreSQL for the events runtime tests; helpers shared by them."""
+"""Databases and stand-in services for the event bus tests; helpers shared by them.
+
+The PostgreSQL (`postgres`) and the per-test nats-server (`nats_server`) come from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import psycopg
 import pytest
@@ -18,7 +18,6 @@ from psycopg_pool import AsyncConnectionPool
 from chassis import db
 from chassis.config import Settings
 from chassis.events import outbox
-from chassis.tooling.infra.nats import NatsProcess
 from chassis.tooling.infra.postgres import PostgresProcess
 
 SERVICE_TABLES = """
@@ -30,36 +29,11 @@ CREATE TABLE IF NOT EXISTS handled (consumer text NOT NULL, event_id text NOT NU
 so a handler running twice for one event shows up as two rows)."""
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresProcess]:
-    """One PostgreSQL for the events tests; each module gets its own database."""
-    folder = Path(tempfile.mkdtemp(prefix="protomesh-events-pg-"))
-    folder.chmod(0o755)  # as root PostgreSQL runs as another user that must reach its data folder
-    server = PostgresProcess(folder / "data", durable=False)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def database_url(postgres: PostgresProcess, request: pytest.FixtureRequest) -> str:
     """A database of this test module's own."""
     name = re.sub(r"[^a-z0-9_]", "_", request.module.__name__.rpartition(".")[2].lower())
     return postgres.create_database(name)
-
-
-@pytest.fixture
-async def nats_server(tmp_path: Path) -> AsyncIterator[NatsProcess]:
-    """A fresh nats-server with JetStream per test (its streams start empty)."""
-    server = NatsProcess(tmp_path / "nats", durable=False)
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture
