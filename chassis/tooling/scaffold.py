@@ -68,6 +68,7 @@ def plan(names: Names) -> dict[str, str]:
         f"services/{n}/app.py": _app(names),
         f"services/{n}/servicer.py": _servicer(names),
         f"services/{n}/tests/__init__.py": "",
+        f"services/{n}/tests/conftest.py": _conftest(names),
         f"services/{n}/tests/test_{n}_servicer.py": _test(names),
     }
 
@@ -282,20 +283,31 @@ class {p}Servicer(HealthRpcs, {n}_service_pb2_grpc.{p}ServiceServicer):
 '''
 
 
+def _conftest(names: Names) -> str:
+    n = names.name
+    return f'''"""The {n} service served in process for each test: real PostgreSQL and NATS, no Envoy."""
+
+from tests.support.inprocess import in_process_service
+
+{n} = in_process_service("services.{n}")
+'''
+
+
 def _test(names: Names) -> str:
     n, p = names.name, names.pascal
     return f'''"""The {n} servicer over a real channel, in process (no Envoy): see chassis.testing."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from chassis.testing import InProcess
 from protomesh.{n}.v1 import {n}_service_pb2 as pb
 from protomesh.{n}.v1.{n}_service_pb2_grpc import {p}ServiceStub
-from services.{n}.app import build
 
 
-async def test_get_info_names_the_service(in_process) -> None:  # type: ignore[no-untyped-def]
-    async with in_process(build()) as svc:
-        reply = await svc.stub({p}ServiceStub).GetInfo(pb.GetInfoRequest())
+async def test_get_info_names_the_service({n}: InProcess[Any]) -> None:
+    reply = await {n}.stub({p}ServiceStub).GetInfo(pb.GetInfoRequest())
     assert reply.info.name == "{n}"
-    assert reply.info.grpc_services == ["{names.package}.{p}Service"]
+    assert list(reply.info.grpc_services) == ["{names.package}.{p}Service"]
 '''

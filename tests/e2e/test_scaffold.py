@@ -69,6 +69,10 @@ def test_a_scaffolded_service_answers_through_the_gateway(scaffolded: tuple[Path
         done = _run(root, env, *step)
         assert done.returncode == 0, f"{step}: {done.stdout}{done.stderr}"
 
+    # The scaffold's own in-process test passes as written.
+    tested = _run(root, env, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"services/{NAME}/tests")
+    assert tested.returncode == 0, tested.stdout[-4000:] + tested.stderr[-2000:]
+
     ran = _run(root, env, "-c", DRIVER, NAME, str(Path(sys.executable).parent / "grpcurl"))
     assert ran.returncode == 0, ran.stderr[-4000:]
     answers = json.loads(ran.stdout.strip().splitlines()[-1])
