@@ -339,6 +339,13 @@ next:
     return 0
 
 
+def cmd_gen(args: argparse.Namespace) -> int:
+    """Write (or with --check, compare) the deploy files derived from the contracts and services/*/deploy.toml."""
+    from chassis.tooling.deploy import run_gen
+
+    return run_gen(check=args.check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -406,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     envoy.add_argument("--admin-port", type=int, default=9901, help="admin port (default: %(default)s)")
     envoy.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     envoy.set_defaults(func=cmd_envoy_config)
+
+    gen = sub.add_parser("gen", help="write compose, Kubernetes, Envoy and Prometheus files from the contracts",
+                         description="Regenerate the deploy files derived from gen/protomesh.binpb and each "
+                                     "services/<name>/deploy.toml (scripts/gen_protos runs this after codegen).")
+    gen.add_argument("--check", action="store_true", help="write nothing; exit 1 listing the files that are stale")
+    gen.set_defaults(func=cmd_gen)
 
     new = sub.add_parser("new-service", help="scaffold a service: a contract and a folder that build, start and answer",
                          description="Writes proto/protomesh/NAME/v1/NAME_service.proto (standard info and health "

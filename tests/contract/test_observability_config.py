@@ -10,6 +10,7 @@ import yaml
 
 from chassis import metrics
 from chassis.paths import REPO_ROOT
+from chassis.tooling.catalog import load_catalog
 from tests.contract.test_deploy_manifests import compose_config
 
 OBSERVABILITY = REPO_ROOT / "deploy" / "observability"
@@ -56,6 +57,19 @@ def test_dashboard_queries_use_exported_metrics() -> None:
     assert len(expressions) >= 8
     for expression in expressions:
         assert not used_metrics(expression) - exported, expression
+
+
+def test_prometheus_and_the_upstream_alert_name_every_service() -> None:
+    """Both lists are generated (tests/contract/test_deploy_manifests.py checks they are fresh); here, that they
+    say what they should: every catalog service is scraped, and its Envoy cluster watched, none other."""
+    names = load_catalog().names
+    config = yaml.safe_load((OBSERVABILITY / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "services"]
+    assert job["dns_sd_configs"][0]["names"] == names
+    rules = yaml.safe_load((OBSERVABILITY / "alerts.yml").read_text())["groups"][0]["rules"]
+    (upstream,) = [r for r in rules if r["alert"] == "EnvoyNoHealthyUpstream"]
+    matcher = re.search(r'envoy_cluster_name=~"([^"]*)"', upstream["expr"])
+    assert matcher is not None and matcher[1].split("|") == names
 
 
 def test_the_checks_catch_a_misspelt_metric(tmp_path: Path) -> None:
