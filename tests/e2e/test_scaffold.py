@@ -65,7 +65,7 @@ def test_a_scaffolded_service_answers_through_the_gateway(scaffolded: tuple[Path
     assert "scripts/gen_protos" in made.stdout
 
     # What scripts/gen_protos runs (its set-up step would build a second venv in the copy).
-    for step in (["-m", "chassis.tooling.codegen"],):
+    for step in (["-m", "chassis.tooling.codegen"], ["-m", "chassis.tooling.cli", "gen"]):
         done = _run(root, env, *step)
         assert done.returncode == 0, f"{step}: {done.stdout}{done.stderr}"
 
