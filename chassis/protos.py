@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+# Ids moved to the resource toolkit (issue 9); importable from here until every service imports them there.
+from chassis.resources.ids import parse_uuid, resource_id
+
+__all__ = ["from_struct", "parse_uuid", "resource_id", "timestamp", "to_datetime", "to_struct"]
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -35,21 +39,3 @@ def to_struct(data: dict[str, Any] | None) -> struct_pb2.Struct | None:
 def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
     """A JSON-like dict from a Struct."""
     return json_format.MessageToDict(struct)
-
-
-def parse_uuid(value: str) -> uuid.UUID | None:
-    """The UUID in value, or None when value cannot be an id (so the caller answers NOT_FOUND)."""
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError):
-        return None
-
-
-def resource_id(resource: str, value: str) -> uuid.UUID:
-    """The UUID of a resource named in a request; an id that cannot exist is simply NOT_FOUND."""
-    parsed = parse_uuid(value)
-    if parsed is None:
-        from chassis.errors import NotFound
-
-        raise NotFound(resource, value)
-    return parsed
