@@ -19,8 +19,8 @@ from google.protobuf import descriptor_pb2
 from chassis.paths import DESCRIPTOR_SET
 
 PACKAGE = re.compile(r"protomesh\.[a-z][a-z0-9]*(_[a-z0-9]+)*\.v[1-9][0-9]*")
-THIRD_PARTY_PREFIX = "google/"
-"""Files of the descriptor set that are imports (well-known types, googleapis), not our contracts."""
+THIRD_PARTY_PREFIX = ("google/", "buf/")
+"""Files of the descriptor set that are imports (well-known types, googleapis, protovalidate), not our contracts."""
 
 
 def load_descriptor_set(path: Path = DESCRIPTOR_SET) -> descriptor_pb2.FileDescriptorSet:
