@@ -1,0 +1,148 @@
+"""Field rules declared in the contracts (buf.validate options), checked before a servicer runs.
+
+A request that breaks any rule fails as INVALID_ARGUMENT with a google.rpc.BadRequest naming every
+bad field (chassis.errors.InvalidArgument), the same answer the hand-written checks give. Rules that
+need the database stay in the servicers. The rules themselves live in the .proto files; shared ones
+(resource names, display text, labels) in proto/protomesh/common/v1/rules.proto.
+
+Field paths are the proto field names joined the way the services' own checks name them:
+`config.base_url`, `layers[0].name`, `labels.team`, and `labels["Bad Key"]` for a map key that is
+not a plain identifier (the convention services/context/sanitize.py follows for JSON keys).
+A message-level CEL rule has no field of its own; it names one by starting its `id` with the
+field's name (`id: "ttl.not_with_expire_time"` names `ttl`); otherwise it is reported as `request`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import grpc
+import protovalidate
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import Message
+
+from chassis.errors import FieldViolation, InvalidArgument
+
+if TYPE_CHECKING:
+    from google._upb._message import Descriptor as UpbDescriptor
+
+    # What a message's DESCRIPTOR is typed as: the pure-Python class or the upb one actually used.
+    MessageDescriptor: TypeAlias = Descriptor | UpbDescriptor
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+# buf.validate.message, .oneof and .field share the number 1159 on their options messages. Looking
+# for its tag in the serialized options works whichever descriptor pool the message comes from and
+# whether or not validate_pb2 is loaded; a false hit (those two bytes inside some other option's
+# value) only costs a validation that finds nothing.
+_RULES_TAG = b"\xba\x48"  # the varint (1159 << 3) | 2: field 1159, length-delimited
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_WHOLE_REQUEST = "request"
+"""The field named by a message-level rule that does not name one itself (as for undecodable requests)."""
+
+_validator = protovalidate.Validator()
+"""One validator for the process: it compiles each message type's rules once and keeps them."""
+_ruled: dict[type, bool] = {}
+"""Per message class: whether it or any message it can contain declares a rule."""
+
+
+def _declares_rules(item: Any) -> bool:
+    return bool(item.has_options) and _RULES_TAG in item.GetOptions().SerializeToString()
+
+
+def _has_rules(descriptor: MessageDescriptor, seen: set[str]) -> bool:
+    if descriptor.full_name in seen:
+        return False  # already being looked at further up (recursive types)
+    seen.add(descriptor.full_name)
+    if _declares_rules(descriptor) or any(_declares_rules(oneof) for oneof in descriptor.oneofs):
+        return True
+    for field in descriptor.fields:
+        if _declares_rules(field):
+            return True
+        # Map fields are messages too (their entry type), so map values are searched as well.
+        if field.message_type is not None and _has_rules(field.message_type, seen):
+            return True
+    return False
+
+
+def has_rules(message_type: type[Message]) -> bool:
+    """Whether messages of this type can break any buf.validate rule; computed once per type."""
+    ruled = _ruled.get(message_type)
+    if ruled is None:
+        ruled = _ruled[message_type] = _has_rules(message_type.DESCRIPTOR, set())
+    return ruled
+
+
+def _key(value: object) -> str:
+    if isinstance(value, str):
+        return f".{value}" if _PLAIN_KEY.match(value) else f"[{json.dumps(value)}]"
+    return f"[{json.dumps(value)}]"  # bool, int and uint keys: labels[true], by_id[42]
+
+
+def _message_at(root: MessageDescriptor, elements: Iterable[Any]) -> MessageDescriptor | None:
+    """The message type a violation's field path ends at (the root for an empty path)."""
+    descriptor: MessageDescriptor | None = root
+    for element in elements:
+        field = descriptor.fields_by_name.get(element.field_name) if descriptor else None
+        descriptor = field.message_type if field is not None else None
+        if descriptor is not None and descriptor.GetOptions().map_entry and element.subscript is not None:
+            descriptor = descriptor.fields_by_name["value"].message_type
+    return descriptor
+
+
+def field_path(root: MessageDescriptor, violation: protovalidate.Violation) -> str:
+    """A violation's field as the services name fields: `layers[0].name`, `labels.team`, `request`."""
+    proto = violation.proto
+    elements = list(proto.field.elements) if proto.field is not None else []
+    path = ""
+    for element in elements:
+        path += f".{element.field_name}" if path else element.field_name
+        if element.subscript is not None:
+            subscript = element.subscript
+            path += f"[{subscript.value}]" if subscript.field == "index" else _key(subscript.value)
+    is_message_rule = proto.rule is None or not proto.rule.elements
+    named = proto.rule_id.split(".", 1)[0]
+    if is_message_rule and not proto.rule_id.startswith("message."):
+        target = _message_at(root, elements)
+        if target is not None and named in target.fields_by_name:
+            path = f"{path}.{named}" if path else named
+    return path or _WHOLE_REQUEST
+
+
+def _description(violation: protovalidate.Violation) -> str:
+    proto = violation.proto
+    text = proto.message or proto.rule_id
+    return f"key: {text}" if proto.for_key else text
+
+
+def violations(message: Message) -> list[FieldViolation]:
+    """Every rule the message breaks, with the field it is about; [] for a valid message."""
+    if not has_rules(type(message)):
+        return []
+    found = _validator.collect_violations(message)
+    return [FieldViolation(field_path(message.DESCRIPTOR, v), _description(v)) for v in found]
+
+
+def check_request(message: Message) -> None:
+    """Raise InvalidArgument naming every field of the request that breaks a declared rule.
+
+    A rule that does not compile (a contract mistake, e.g. string rules on an int field) raises
+    protovalidate.CompilationError: the call fails as INTERNAL; tests/contract/test_field_rules.py
+    compiles every request's rules so such a contract never ships.
+    """
+    found = violations(message)
+    if found:
+        raise InvalidArgument(found)
+
+
+def validate_before(handler: Handler) -> Handler:
+    """The handler, preceded by check_request on its request (for the chassis' call interceptor)."""
+
+    async def validated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        check_request(request)
+        return await handler(request, context)
+
+    return validated
