@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from chassis import metrics, telemetry
 from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
 from chassis.errors import DependencyFailed, FieldViolation, InvalidArgument, ServiceError, Unavailable
+from chassis.validation import validate_before
 
 logger = logging.getLogger("chassis.calls")
 
@@ -163,8 +164,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not handler.unary_unary or handler.request_streaming or handler.response_streaming:
             return handler
+        # Field rules from the contract (buf.validate) are checked inside the observed call, so a refused
+        # request is logged, counted and traced like any other INVALID_ARGUMENT.
         wrapped = grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(self._service, self._instance, method, handler.unary_unary, self._identity),
+            _wrap_unary(self._service, self._instance, method, validate_before(handler.unary_unary), self._identity),
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
