@@ -3,7 +3,7 @@
 Runs on loopback only and ends by itself (about 30 s by default). It starts our own
 fault-injecting HTTP API (tests/support/fault_server.py), registers it as an HTTP integration
 with bearer credentials (sealed with a throw-away key), and drives calls through exactly the
-path InvokeIntegration takes (services.integration.runtime: per-client and per-integration token
+path InvokeIntegration takes (services.integration.connections: per-client and per-integration token
 buckets -> TTL cache -> ResilientCaller: bulkhead -> circuit breaker -> attempt deadline ->
 retries with full jitter and a budget -> the cached value as a fallback while the breaker is open).
 
@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 
 import aiohttp
 
+from chassis.crypto import Cipher
 from chassis.errors import ServiceError
 from chassis.resilience import BreakerBoard, ResilientCaller
 from services.integration.clients.base import Shared
-from services.integration.crypto import CredentialCipher
-from services.integration.runtime import IntegrationRuntime, target_name
+from services.integration.connections import IntegrationConnections, target_name
 from services.integration.store import IntegrationRow
 from tests.support.fault_server import FaultServer
 
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def integration_row(cipher: CredentialCipher, base_url: str) -> IntegrationRow:
+def integration_row(cipher: Cipher, base_url: str) -> IntegrationRow:
     """The demo's integration as the service would store it (credentials sealed)."""
     integration_id = uuid.uuid4()
     now = datetime.now(UTC)
@@ -89,7 +89,7 @@ async def run(args: argparse.Namespace) -> float:
               Phase("failing", 0.3 * total), Phase("healthy", 0.3 * total)]
     server = FaultServer(token=TOKEN).start()
     caller = ResilientCaller(breakers=BreakerBoard())
-    cipher = CredentialCipher(os.urandom(32), source="demo")
+    cipher = Cipher(os.urandom(32), source="demo")
     row = integration_row(cipher, server.url)
     target = target_name(row.id)
     started = time.monotonic()
@@ -109,13 +109,14 @@ async def run(args: argparse.Namespace) -> float:
           f"attempt deadline 0.3 s, call deadline 1 s, breaker opens after 5 failures and probes after 2 s")
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            runtime = IntegrationRuntime(caller, cipher, Shared(http=http), probe_timeout=1.0, max_client_keys=10)
+            connections = IntegrationConnections(caller, cipher, Shared(http=http), probe_timeout=1.0,
+                                                 max_client_keys=10)
             n = 0
             for phase in phases:
                 server.set_mode(phase.mode, phase.delay)
                 label = f"{phase.mode}" + (f" ({phase.delay:g}s)" if phase.delay else "")
                 print(f"{stamp()} == endpoint {label} for {phase.seconds:.1f}s", flush=True)
-                before = runtime.outcome(row.id)
+                before = connections.outcome(row.id)
                 retries0, short0, budget0 = before.retries, before.short_circuited, before.budget_exhausted
                 counts: Counter[str] = Counter()
                 in_flight: set[asyncio.Task[None]] = set()
@@ -126,7 +127,7 @@ async def run(args: argparse.Namespace) -> float:
                     params = ({"method": "POST", "path": "/v1/charges", "body": {"amount": i}} if i % 4 == 3
                               else {"method": "GET", "path": f"/v1/items/{i % args.keys}"})
                     try:
-                        result = await runtime.invoke(row, "request", params, client_key="demo")
+                        result = await connections.invoke(row, "request", params, client_key="demo")
                         counts["stale fallback" if result.stale else "cache hit" if result.from_cache
                                else "fresh"] += 1
                     except ServiceError as exc:
@@ -142,7 +143,7 @@ async def run(args: argparse.Namespace) -> float:
                 if in_flight:
                     await asyncio.wait(in_flight, timeout=5)
                 report_transitions(label)
-                after = runtime.outcome(row.id)
+                after = connections.outcome(row.id)
                 calls = sum(counts.values())
                 ok = counts["fresh"] + counts["cache hit"] + counts["stale fallback"]
                 failures = ", ".join(f"{k[7:]} {v}" for k, v in sorted(counts.items()) if k.startswith("failed"))
@@ -153,7 +154,7 @@ async def run(args: argparse.Namespace) -> float:
                       f"retry budget exhausted {after.budget_exhausted - budget0}", flush=True)
                 totals.update(counts)
             status = await caller.breakers.status(target)
-            await runtime.close()
+            await connections.close()
     finally:
         server.stop()
     calls = sum(totals.values())

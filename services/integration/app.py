@@ -12,8 +12,8 @@ import chassis
 from chassis.crypto import load_cipher
 from chassis.paths import RUN_DIR
 from services.integration.clients.base import Shared
+from services.integration.connections import IntegrationConnections
 from services.integration.deps import IntegrationDeps
-from services.integration.runtime import IntegrationRuntime
 from services.integration.servicer import IntegrationServicer
 from services.integration.settings import IntegrationSettings
 from services.integration.store import IntegrationStore
@@ -25,7 +25,7 @@ async def lifespan(replica: chassis.Replica, settings: IntegrationSettings) -> A
     cipher = load_cipher("integration", default_state_dir=RUN_DIR)
     # No cookie jar: one integration's cookies must never reach another's requests.
     http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False)
-    integrations = IntegrationRuntime(replica.caller, cipher, Shared(http=http),
+    integrations = IntegrationConnections(replica.caller, cipher, Shared(http=http),
                                       probe_timeout=settings.probe_timeout_seconds,
                                       max_client_keys=settings.max_client_keys)
     try:

@@ -87,7 +87,7 @@ class ProbeResult:
     steps: list[Step] = field(default_factory=list)
 
 
-class IntegrationRuntime:
+class IntegrationConnections:
     """Clients, limits and caches of every integration this replica has used."""
 
     def __init__(self, caller: ResilientCaller, cipher: Cipher, shared: Shared, *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chassis.crypto import Cipher
-from services.integration.runtime import IntegrationRuntime
+from services.integration.connections import IntegrationConnections
 from services.integration.settings import IntegrationSettings
 from services.integration.store import IntegrationStore
 
@@ -17,4 +17,4 @@ class IntegrationDeps:
     settings: IntegrationSettings
     store: IntegrationStore
     cipher: Cipher
-    integrations: IntegrationRuntime
+    integrations: IntegrationConnections

@@ -1,4 +1,4 @@
-"""Stored rows and runtime state as contract messages."""
+"""Stored rows and per-integration connection state as contract messages."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from protomesh.common.v1 import service_info_pb2
 from protomesh.integration.v1 import integration_pb2
 from services.integration.cache import TtlCache
 from services.integration.clients.base import Step
+from services.integration.connections import ProbeResult
 from services.integration.kinds import SPECS
 from services.integration.policy import IntegrationPolicy
-from services.integration.runtime import ProbeResult
 from services.integration.store import IntegrationRow
 
 SERVING = service_info_pb2.HEALTH_STATE_SERVING

@@ -19,6 +19,7 @@ from protomesh.common.v1 import pagination_pb2, service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 from services.integration import validation
 from services.integration.clients.base import ClientSpec, whole_numbers
+from services.integration.connections import IntegrationConnections, ProbeResult, policy_of
 from services.integration.deps import IntegrationDeps
 from services.integration.kinds import BY_KIND, KIND_NAMES, SPECS
 from services.integration.messages import (
@@ -32,7 +33,6 @@ from services.integration.messages import (
     probe_message,
     step_message,
 )
-from services.integration.runtime import IntegrationRuntime, ProbeResult, policy_of
 from services.integration.settings import IntegrationSettings
 from services.integration.store import IntegrationFilter, IntegrationRow, IntegrationStore
 
@@ -66,7 +66,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
     def __init__(self, replica: Replica, deps: IntegrationDeps) -> None:
         self._replica = replica
         self._store: IntegrationStore = deps.store
-        self._live: IntegrationRuntime = deps.integrations
+        self._connections: IntegrationConnections = deps.integrations
         self._cipher: Cipher = deps.cipher
         self._settings: IntegrationSettings = deps.settings
         self._instance = replica.settings.instance_id
@@ -168,40 +168,40 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
     async def DeleteIntegration(self, request: pb.DeleteIntegrationRequest, context: Any) -> Any:
         integration_id = _integration_id(request.integration_id)
         await self._store.delete(integration_id)
-        await self._live.forget(integration_id)
+        await self._connections.forget(integration_id)
         logger.info("integration deleted", extra={"integration_id": str(integration_id)})
         return pb.DeleteIntegrationResponse(integration_id=str(integration_id))
 
     # --- probes ---------------------------------------------------------------------------------
 
     async def _check(self, row: IntegrationRow) -> ProbeResult:
-        live = await self._live.live(row)
-        result = await self._live.check(live.client)
+        live = await self._connections.live(row)
+        result = await self._connections.check(live.client)
         await self._store.record_probe(row.id, "health", result.ok, result.detail, result.seconds * 1000)
         return result
 
     async def CheckIntegrationHealth(self, request: pb.CheckIntegrationHealthRequest, context: Any) -> Any:
         row = await self._store.get(_integration_id(request.integration_id))
         result = await self._check(row)
-        breaker = await self._live.breaker(row.id)
+        breaker = await self._connections.breaker(row.id)
         return pb.CheckIntegrationHealthResponse(integration_id=str(row.id), probe=probe_message(result, "health"),
                                                  circuit_state=breaker["state"], instance_id=self._instance)
 
     async def GetIntegrationStatus(self, request: pb.GetIntegrationStatusRequest, context: Any) -> Any:
         row = await self._store.get(_integration_id(request.integration_id))
-        live = await self._live.live(row)
-        breaker = await self._live.breaker(row.id)
+        live = await self._connections.live(row)
+        breaker = await self._connections.breaker(row.id)
         return pb.GetIntegrationStatusResponse(
-            integration=integration_message(row), calls=counters_message(self._live.outcome(row.id)),
+            integration=integration_message(row), calls=counters_message(self._connections.outcome(row.id)),
             circuit_state=breaker["state"],
             rate_limit=bucket_message("integration", live.bucket, live.policy, live.unlimited_admitted),
-            cache=cache_message(live.cache, live.policy), in_flight=self._live.in_flight(row.id, live.policy),
+            cache=cache_message(live.cache, live.policy), in_flight=self._connections.in_flight(row.id, live.policy),
             instance_id=self._instance)
 
     async def TestIntegration(self, request: pb.TestIntegrationRequest, context: Any) -> Any:
         row = await self._store.get(_integration_id(request.integration_id))
-        live = await self._live.live(row)
-        result = await self._live.exercise(live.client)
+        live = await self._connections.live(row)
+        result = await self._connections.exercise(live.client)
         await self._store.record_probe(row.id, "test", result.ok, result.detail, result.seconds * 1000)
         logger.info("integration tested", extra={"integration_id": str(row.id), "ok": result.ok})
         return pb.TestIntegrationResponse(integration_id=str(row.id), ok=result.ok,
@@ -232,7 +232,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         if not row.enabled:
             raise FailedPrecondition(f"integration {row.name!r} is disabled; enable it first",
                                      metadata={"integration_id": str(row.id)})
-        result = await self._live.invoke(row, request.operation, params, client_key=client_key,
+        result = await self._connections.invoke(row, request.operation, params, client_key=client_key,
                                          skip_cache=request.skip_cache)
         return pb.InvokeIntegrationResponse(result=to_struct(result.value), from_cache=result.from_cache,
                                             stale=result.stale, attempts=result.attempts,
@@ -242,7 +242,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     async def GetRateLimitStatus(self, request: pb.GetRateLimitStatusRequest, context: Any) -> Any:
         row = await self._store.get(_integration_id(request.integration_id))
-        live = await self._live.live(row)
+        live = await self._connections.live(row)
         clients = sorted(live.clients.items(), key=lambda kv: kv[1].admitted + kv[1].rejected, reverse=True)[:100]
         return pb.GetRateLimitStatusResponse(
             integration_id=str(row.id),
@@ -252,13 +252,13 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     async def GetCacheStats(self, request: pb.GetCacheStatsRequest, context: Any) -> Any:
         row = await self._store.get(_integration_id(request.integration_id))
-        live = await self._live.live(row)
+        live = await self._connections.live(row)
         return pb.GetCacheStatsResponse(integration_id=str(row.id), cache=cache_message(live.cache, live.policy),
                                         instance_id=self._instance)
 
     async def ClearCache(self, request: pb.ClearCacheRequest, context: Any) -> Any:
         row = await self._store.get(_integration_id(request.integration_id))
-        live = await self._live.live(row)
+        live = await self._connections.live(row)
         cleared = live.cache.clear()
         logger.info("integration cache cleared", extra={"integration_id": str(row.id), "entries": cleared})
         return pb.ClearCacheResponse(integration_id=str(row.id), cleared_entries=cleared,
@@ -267,7 +267,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
     async def GetCircuitBreakerStatus(self, request: pb.GetCircuitBreakerStatusRequest, context: Any) -> Any:
         row = await self._store.get(_integration_id(request.integration_id))
         policy = policy_of(row.config)
-        status = await self._live.breaker(row.id)
+        status = await self._connections.breaker(row.id)
         opened_at = status.get("opened_at")
         reply = pb.GetCircuitBreakerStatusResponse(
             integration_id=str(row.id), state=status["state"], failure_count=int(status.get("failure_count") or 0),
@@ -275,16 +275,16 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
             recovery_timeout=duration(float(status.get("recovery_timeout") or policy.recovery_timeout)),
             transitions=[integration_pb2.BreakerTransition(state=t.state, time=_ts(t.at))
                          for t in status["transitions"]],
-            calls=counters_message(self._live.outcome(row.id)), instance_id=self._instance)
+            calls=counters_message(self._connections.outcome(row.id)), instance_id=self._instance)
         if opened_at and status["state"] != "closed":
             reply.open_time.CopyFrom(_ts(opened_at))
         return reply
 
     async def ResetCircuitBreaker(self, request: pb.ResetCircuitBreakerRequest, context: Any) -> Any:
         row = await self._store.get(_integration_id(request.integration_id))
-        before = await self._live.breaker(row.id)
-        await self._live.caller.breakers.reset(f"integration/{row.id}")
-        after = await self._live.breaker(row.id)
+        before = await self._connections.breaker(row.id)
+        await self._connections.caller.breakers.reset(f"integration/{row.id}")
+        after = await self._connections.breaker(row.id)
         logger.info("circuit breaker reset", extra={"integration_id": str(row.id), "previous": before["state"]})
         return pb.ResetCircuitBreakerResponse(integration_id=str(row.id), previous_state=before["state"],
                                               state=after["state"], instance_id=self._instance)
@@ -342,9 +342,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
             validation.check_credentials(v, spec, credentials)
             validation.check_config(v, spec, config, credentials)
             v.raise_if_any()
-            client = self._live.make_client(spec, f"{spec.client_type} test connection", config, credentials)
+            client = self._connections.make_client(spec, f"{spec.client_type} test connection", config, credentials)
             try:
-                outcome = await self._live.exercise(client)
+                outcome = await self._connections.exercise(client)
             finally:
                 await client.close()
             results.append(pb.ClientTestResult(
@@ -354,8 +354,8 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
             v.check(not credentials, "config", "required when credentials are given")
             v.raise_if_any()
             for row in await self._store.enabled(spec.client_type):
-                live = await self._live.live(row)
-                outcome = await self._live.exercise(live.client)
+                live = await self._connections.live(row)
+                outcome = await self._connections.exercise(live.client)
                 await self._store.record_probe(row.id, "test", outcome.ok, outcome.detail, outcome.seconds * 1000)
                 results.append(pb.ClientTestResult(
                     integration_id=str(row.id), name=row.name, ok=outcome.ok,

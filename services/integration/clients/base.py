@@ -1,7 +1,7 @@
 """What every client of an external system offers, and how its failures become the mesh's errors.
 
-A client is made for one integration from its config and decrypted credentials. The runtime
-(services.integration.runtime) wraps every call in the integration's resilience policies; a
+A client is made for one integration from its config and decrypted credentials. The connections
+(services.integration.connections) wraps every call in the integration's resilience policies; a
 client only has to do one attempt within the seconds it is given and raise:
 
 - Unavailable / DeadlineExceeded when the system is down, failing or slow (these count for the
