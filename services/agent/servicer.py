@@ -6,22 +6,23 @@ import logging
 import uuid
 from typing import Any
 
-from chassis import Replica, pagination
+from chassis import Replica
 from chassis.errors import FailedPrecondition, NotFound, Violations
-from chassis.protos import from_struct, parse_uuid
+from chassis.protos import from_struct
+from chassis.resources import Keyset, UpdateMask, found, page_size, resource_id
 from chassis.standard_rpcs import HealthRpcs
 from protomesh.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
-from protomesh.common.v1 import pagination_pb2
 from services.agent import validation
 from services.agent.agent_types import AGENT_TYPES
 from services.agent.deps import AgentDeps
 from services.agent.messages import agent_message, execution_message
 from services.agent.runner import sources_of
-from services.agent.store import AgentFilter, AgentRow
+from services.agent.store import AgentFilter, AgentRow, ExecutionRow
 
 logger = logging.getLogger(__name__)
 
-_UPDATABLE = ("name", "description", "capabilities", "config", "labels")
+_MASK = UpdateMask.of(agent_service_pb2.UpdateAgentRequest, resource=agent_pb2.Agent)
+_AGENTS = Keyset.newest_first("agents")
 # ExecuteAgent(wait=true) answers this long before the caller's deadline, to leave time for the reply.
 _WAIT_MARGIN_SECONDS = 0.25
 _WAIT_WITHOUT_DEADLINE_SECONDS = 30.0
@@ -44,25 +45,21 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         self._runner = deps.runner
 
     async def _agent(self, agent_id: str) -> AgentRow:
-        parsed = parse_uuid(agent_id)
-        row = await self._store.get_agent(parsed) if parsed else None
-        if row is None:
-            raise NotFound("agent", agent_id)
-        return row
+        return found(await self._store.get_agent(resource_id("agent", agent_id, field="agent_id")), "agent", agent_id)
+
+    async def _own_execution(self, agent: AgentRow, execution_id: str) -> ExecutionRow:
+        """The agent's execution named by the request; NOT_FOUND also for another agent's execution."""
+        execution = await self._store.get_execution(resource_id("execution", execution_id))
+        return found(execution if execution and execution.agent_id == agent.id else None, "execution", execution_id)
 
     async def ListAgents(self, request: agent_service_pb2.ListAgentsRequest, context: Any) -> Any:
-        size = pagination.page_size(request.page_size)
         flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
                           capabilities=(request.capability,) if request.capability else (),
                           name_contains=request.name_contains)
-        after = pagination.decode_time_id_token(request.page_token, flt)
-        rows, total = await self._store.list_agents(flt, after=after, limit=size + 1)
-        page, more = rows[:size], len(rows) > size
-        token = pagination.encode_time_id_token(page[-1].created_at, page[-1].id, flt) if more else ""
-        return agent_service_pb2.ListAgentsResponse(
-            agents=[agent_message(r) for r in page],
-            page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
-        )
+        # The token is bound to the finished filter, so the page is taken only once it is built.
+        result = await self._store.list_agents(flt, _AGENTS.page(request, flt))
+        return agent_service_pb2.ListAgentsResponse(agents=[agent_message(r) for r in result.items],
+                                                     page_info=result.page_info())
 
     async def RegisterAgent(self, request: agent_service_pb2.RegisterAgentRequest, context: Any) -> Any:
         v = Violations()
@@ -86,19 +83,7 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
     async def UpdateAgent(self, request: agent_service_pb2.UpdateAgentRequest, context: Any) -> Any:
         current = await self._agent(request.agent_id)
         v = Violations()
-        if request.HasField("update_mask"):
-            paths = list(request.update_mask.paths)
-            for i, path in enumerate(paths):
-                v.check(path in _UPDATABLE, f"update_mask.paths[{i}]",
-                        f"unknown field {path!r}; one of {', '.join(_UPDATABLE)}")
-        else:
-            present = {
-                "name": request.HasField("name"), "description": request.HasField("description"),
-                "capabilities": len(request.capabilities) > 0, "config": request.HasField("config"),
-                "labels": len(request.labels) > 0,
-            }
-            paths = [p for p in _UPDATABLE if present[p]]
-        v.check(paths != [], "update_mask", f"nothing to update: set one of {', '.join(_UPDATABLE)}")
+        paths = _MASK.paths(request, v)
         v.raise_if_any()
         changes: dict[str, Any] = {}
         if "name" in paths:
@@ -116,14 +101,11 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         validation.check_common(v, description=changes.get("description", ""), labels=changes.get("labels", {}),
                                 config=changes.get("config", {}))
         v.raise_if_any()
-        row = await self._store.update_agent(current.id, changes)
-        if row is None:
-            raise NotFound("agent", request.agent_id)
+        row = found(await self._store.update_agent(current.id, changes), "agent", request.agent_id)
         return agent_service_pb2.UpdateAgentResponse(agent=agent_message(row))
 
     async def DeregisterAgent(self, request: agent_service_pb2.DeregisterAgentRequest, context: Any) -> Any:
-        parsed = parse_uuid(request.agent_id)
-        deleted, stopped = await self._store.delete_agent(parsed) if parsed else (False, None)
+        deleted, stopped = await self._store.delete_agent(resource_id("agent", request.agent_id))
         if not deleted:
             raise NotFound("agent", request.agent_id)
         if stopped:
@@ -154,10 +136,7 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
     async def GetAgentStatus(self, request: agent_service_pb2.GetAgentStatusRequest, context: Any) -> Any:
         agent = await self._agent(request.agent_id)
         if request.execution_id:
-            parsed = parse_uuid(request.execution_id)
-            execution = await self._store.get_execution(parsed) if parsed else None
-            if execution is None or execution.agent_id != agent.id:
-                raise NotFound("execution", request.execution_id)
+            execution = await self._own_execution(agent, request.execution_id)
         else:
             execution = await self._store.latest_execution(agent.id)
         return agent_service_pb2.GetAgentStatusResponse(
@@ -168,10 +147,7 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
     async def StopAgent(self, request: agent_service_pb2.StopAgentRequest, context: Any) -> Any:
         agent = await self._agent(request.agent_id)
         if request.execution_id:
-            target: uuid.UUID | None = parse_uuid(request.execution_id)
-            existing = await self._store.get_execution(target) if target else None
-            if existing is None or existing.agent_id != agent.id:
-                raise NotFound("execution", request.execution_id)
+            target: uuid.UUID | None = (await self._own_execution(agent, request.execution_id)).id
         else:
             target = agent.current_execution_id
             if target is None:
@@ -191,16 +167,15 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         return agent_service_pb2.StopAgentResponse(execution=execution_message(stopped))
 
     async def DiscoverAgents(self, request: agent_service_pb2.DiscoverAgentsRequest, context: Any) -> Any:
+        limit = page_size(request.limit, "limit")
         v = Violations()
-        v.check(0 <= request.limit <= pagination.MAX_PAGE_SIZE, "limit",
-                f"must be between 0 and {pagination.MAX_PAGE_SIZE}")
         if request.type:
             validation.check_type(v, request.type)
         validation.check_capabilities(v, request.capabilities)
         v.raise_if_any()
         flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
                           capabilities=tuple(request.capabilities))
-        rows = await self._store.discover(flt, request.limit or pagination.DEFAULT_PAGE_SIZE)
+        rows = await self._store.discover(flt, limit)
         return agent_service_pb2.DiscoverAgentsResponse(agents=[agent_message(r) for r in rows])
 
     async def ListAgentTypes(self, request: agent_service_pb2.ListAgentTypesRequest, context: Any) -> Any:

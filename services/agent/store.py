@@ -16,6 +16,8 @@ from psycopg_pool import AsyncConnectionPool
 from chassis.db import contains_pattern, fetch_one
 from chassis.errors import AlreadyExists, FailedPrecondition
 from chassis.events import outbox
+from chassis.resources import Page, PageRequest
+from chassis.resources.keyset import fetch_page
 from services.agent import events as agent_events
 
 ACTIVE_STATES = ("PENDING", "RUNNING")
@@ -25,10 +27,8 @@ _AGENT_COLUMNS = """
     a.id, a.name, a.type, a.description, a.capabilities, a.config, a.labels, a.created_at, a.updated_at,
     x.id AS current_execution_id
 """
-_AGENT_FROM = """
-    FROM agents a
-    LEFT JOIN executions x ON x.agent_id = a.id AND x.state IN ('PENDING', 'RUNNING')
-"""
+_AGENT_JOIN = "agents a LEFT JOIN executions x ON x.agent_id = a.id AND x.state IN ('PENDING', 'RUNNING')"
+_AGENT_FROM = f"FROM {_AGENT_JOIN}"
 
 
 @dataclass(frozen=True)
@@ -132,25 +132,13 @@ class AgentStore:
         row = await self._one(f"SELECT {_AGENT_COLUMNS} {_AGENT_FROM} WHERE a.id = %s", (agent_id,))
         return AgentRow(**row) if row else None
 
-    async def list_agents(
-        self, flt: AgentFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
-    ) -> tuple[list[AgentRow], int]:
-        """A page of agents, newest first, after a (created_at, id) cursor; and the total count."""
+    async def list_agents(self, flt: AgentFilter, page: PageRequest) -> Page[AgentRow]:
+        """One page of matching agents in the page's keyset order, with the count of all that match."""
         where, params = flt.where()
-        page_where, page_params = where, list(params)
-        if after:
-            page_where += " AND (a.created_at, a.id) < (%s, %s)"
-            page_params += list(after)
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                f"SELECT {_AGENT_COLUMNS} {_AGENT_FROM} WHERE {page_where}"
-                " ORDER BY a.created_at DESC, a.id DESC LIMIT %s",
-                [*page_params, limit],
-            )
-            rows = [AgentRow(**r) for r in await cur.fetchall()]
-            await cur.execute(f"SELECT count(*) AS n {_AGENT_FROM} WHERE {where}", params)
-            total = (await cur.fetchone() or {"n": 0})["n"]
-        return rows, total
+            rows = await fetch_page(cur, page, select=_AGENT_COLUMNS, from_=_AGENT_JOIN, where=where,
+                                    params=params, alias="a")
+        return rows.map(lambda r: AgentRow(**r))
 
     async def discover(self, flt: AgentFilter, limit: int) -> list[AgentRow]:
         """Matching agents, idle ones first, then by name."""
