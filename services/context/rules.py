@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from chassis.errors import Aborted, FailedPrecondition, PermissionDenied
+from chassis.errors import FailedPrecondition, PermissionDenied
 
 
 class Guarded(Protocol):
@@ -61,12 +61,3 @@ def check_context_writable(context: Guarded) -> None:
         raise FailedPrecondition(f"context {context.id} has expired; it can only be read or deleted",
                                  metadata={"status": "expired"})
 
-
-def check_version(what: str, item_id: object, current: int, expected: int) -> None:
-    """ABORTED when an expected version (non-zero) is not the current one."""
-    if expected and expected != current:
-        raise Aborted(
-            f"{what} {item_id} is at version {current}, not {expected}: it was changed concurrently; "
-            "re-read it and retry",
-            metadata={"current_version": str(current), "expected_version": str(expected)},
-        )

@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from chassis import Replica, pagination
+from chassis import Replica
 from chassis.errors import Violations
-from chassis.protos import parse_uuid, resource_id, timestamp, to_datetime, to_struct
+from chassis.protos import timestamp, to_datetime, to_struct
+from chassis.resources import Key, Keyset, UpdateMask, check_expected_version, optional_id, resource_id
 from chassis.standard_rpcs import HealthRpcs
-from protomesh.common.v1 import pagination_pb2
 from protomesh.context.v1 import context_pb2, context_service_pb2, context_service_pb2_grpc
 from services.context import validation
 from services.context.deps import ContextDeps
@@ -25,8 +25,10 @@ from services.context.windows import window_bounds
 
 logger = logging.getLogger(__name__)
 
-_CONTEXT_FIELDS = ("name", "metadata", "tags", "status", "expire_time", "ttl")
-_LAYER_FIELDS = ("name", "layer_type", "data", "position")
+_CONTEXT_MASK = UpdateMask.of(context_service_pb2.UpdateContextRequest, resource=context_pb2.Context)
+_LAYER_MASK = UpdateMask.of(context_service_pb2.UpdateLayerRequest, resource=context_pb2.Layer)
+_CONTEXTS = Keyset.newest_first("contexts")
+_LAYERS = Keyset("layers", (Key("position", int),))
 _SETTABLE_STATUSES = {context_pb2.CONTEXT_STATUS_ACTIVE: "active", context_pb2.CONTEXT_STATUS_ARCHIVED: "archived"}
 
 
@@ -45,18 +47,6 @@ def _access(caller: str, *, owner_only: bool = False) -> Access:
     return Access(caller=caller, owner_only=owner_only)
 
 
-def _paths(v: Violations, request: Any, allowed: tuple[str, ...], present: dict[str, bool]) -> list[str]:
-    """Fields an update replaces: its update_mask, or else the fields that are set."""
-    if request.HasField("update_mask"):
-        paths = list(dict.fromkeys(request.update_mask.paths))
-        for i, path in enumerate(paths):
-            v.check(path in allowed, f"update_mask.paths[{i}]", f"unknown field {path!r}; one of {', '.join(allowed)}")
-    else:
-        paths = [p for p in allowed if present[p]]
-    v.check(paths != [], "update_mask", f"nothing to update: set one of {', '.join(allowed)}")
-    return paths
-
-
 class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceServicer):
     """Implements protomesh.context.v1.ContextService over PostgreSQL."""
 
@@ -70,7 +60,6 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     # --- contexts -------------------------------------------------------------------------------
 
     async def ListContexts(self, request: context_service_pb2.ListContextsRequest, context: Any) -> Any:
-        size = pagination.page_size(request.page_size)
         v = Violations()
         if request.type:
             validation.check_type(v, request.type)
@@ -80,13 +69,9 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         v.raise_if_any()
         flt = ContextFilter(type=request.type, status=STATUS_FROM_PROTO.get(request.status, ""), tags=tuple(tags),
                             owner=request.owner, name_contains=request.name_contains, caller=request.caller)
-        after = pagination.decode_time_id_token(request.page_token, flt)
-        rows, total = await self._store.list_contexts(flt, after=after, limit=size + 1)
-        page, more = rows[:size], len(rows) > size
-        token = pagination.encode_time_id_token(page[-1].created_at, page[-1].id, flt) if more else ""
+        result = await self._store.list_contexts(flt, _CONTEXTS.page(request, flt))
         return context_service_pb2.ListContextsResponse(
-            contexts=[context_message(r) for r in page],
-            page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
+            contexts=[context_message(r) for r in result.items], page_info=result.page_info(),
         )
 
     async def CreateContext(self, request: context_service_pb2.CreateContextRequest, context: Any) -> Any:
@@ -116,12 +101,8 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def UpdateContext(self, request: context_service_pb2.UpdateContextRequest, context: Any) -> Any:
         context_id, access = _context_id(request.context_id), _access(request.caller)
         v = Violations()
-        validation.check_expected_version(v, request.expected_version)
-        paths = _paths(v, request, _CONTEXT_FIELDS, {
-            "name": request.HasField("name"), "metadata": request.HasField("metadata"),
-            "tags": len(request.tags) > 0, "status": request.status != context_pb2.CONTEXT_STATUS_UNSPECIFIED,
-            "expire_time": request.HasField("expire_time"), "ttl": request.HasField("ttl"),
-        })
+        check_expected_version(v, request.expected_version)
+        paths = _CONTEXT_MASK.paths(request, v)
         v.raise_if_any()
         changes: dict[str, Any] = {}
         if "name" in paths:
@@ -148,7 +129,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def DeleteContext(self, request: context_service_pb2.DeleteContextRequest, context: Any) -> Any:
         context_id, access = _context_id(request.context_id), _access(request.caller, owner_only=True)
         v = Violations()
-        validation.check_expected_version(v, request.expected_version)
+        check_expected_version(v, request.expected_version)
         v.raise_if_any()
         deleted_layers = await self._store.delete_context(context_id, access, request.expected_version)
         logger.info("context deleted", extra={"context_id": request.context_id})
@@ -159,20 +140,14 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
 
     async def ListLayers(self, request: context_service_pb2.ListLayersRequest, context: Any) -> Any:
         context_id, access = _context_id(request.context_id), _access(request.caller)
-        size = pagination.page_size(request.page_size)
         v = Violations()
         if request.layer_type:
             validation.check_type(v, request.layer_type, "layer_type")
         v.raise_if_any()
-        flt = (request.context_id, request.layer_type)
-        after = pagination.decode_page_token(request.page_token, flt, lambda c: int(c[0]))
-        _, layers, total = await self._store.read_layers(context_id, access, layer_type=request.layer_type,
-                                                         after_position=after, limit=size + 1)
-        page, more = layers[:size], len(layers) > size
-        token = pagination.encode_page_token([page[-1].position], flt) if more else ""
+        page = _LAYERS.page(request, (request.context_id, request.layer_type))
+        result = await self._store.list_layers(context_id, access, layer_type=request.layer_type, page=page)
         return context_service_pb2.ListLayersResponse(
-            layers=[layer_message(r) for r in page],
-            page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
+            layers=[layer_message(r) for r in result.items], page_info=result.page_info(),
         )
 
     async def AddLayer(self, request: context_service_pb2.AddLayerRequest, context: Any) -> Any:
@@ -198,11 +173,8 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         context_id, access = _context_id(request.context_id), _access(request.caller)
         layer_id = _layer_id(request.layer_id)
         v = Violations()
-        validation.check_expected_version(v, request.expected_version)
-        paths = _paths(v, request, _LAYER_FIELDS, {
-            "name": request.HasField("name"), "layer_type": request.HasField("layer_type"),
-            "data": request.HasField("data"), "position": request.HasField("position"),
-        })
+        check_expected_version(v, request.expected_version)
+        paths = _LAYER_MASK.paths(request, v)
         v.raise_if_any()
         changes: dict[str, Any] = {}
         if "name" in paths:
@@ -225,13 +197,13 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         context_id, access = _context_id(request.context_id), _access(request.caller)
         layer_id = _layer_id(request.layer_id)
         v = Violations()
-        validation.check_expected_version(v, request.expected_version)
+        check_expected_version(v, request.expected_version)
         v.raise_if_any()
         row = await self._store.delete_layer(context_id, layer_id, access, request.expected_version)
         return context_service_pb2.DeleteLayerResponse(layer_id=request.layer_id, context=context_message(row))
 
     async def GetResolvedContext(self, request: context_service_pb2.GetResolvedContextRequest, context: Any) -> Any:
-        row, layers, _ = await self._store.read_layers(_context_id(request.context_id), _access(request.caller))
+        row, layers = await self._store.read_layers(_context_id(request.context_id), _access(request.caller))
         return context_service_pb2.GetResolvedContextResponse(
             context=context_message(row),
             data=to_struct(resolve(layer.data for layer in layers)),
@@ -289,10 +261,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
 
     async def GetUsageTrends(self, request: context_service_pb2.GetUsageTrendsRequest, context: Any) -> Any:
         v = Violations()
-        context_id = None
-        if request.context_id:
-            context_id = parse_uuid(request.context_id)
-            v.check(context_id is not None, "context_id", "not a context id (UUID)")
+        context_id = optional_id(v, request.context_id, "context_id", "context")
         if request.type:
             validation.check_type(v, request.type)
         window = request.window or "hour"

@@ -24,8 +24,10 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from chassis.db import contains_pattern
-from chassis.errors import AlreadyExists, FailedPrecondition, NotFound
+from chassis.errors import AlreadyExists, FailedPrecondition
 from chassis.events import outbox
+from chassis.resources import Page, PageRequest, check_version, found
+from chassis.resources.keyset import fetch_page
 from services.context import events, rules
 from services.context.rules import Access
 
@@ -166,10 +168,7 @@ class ContextStore:
     async def _lock(cur: psycopg.AsyncCursor[Any], context_id: uuid.UUID, access: Access) -> ContextRow:
         """The context, locked for this transaction; NOT_FOUND or PERMISSION_DENIED otherwise."""
         await cur.execute(f"SELECT {_CONTEXT_COLUMNS} FROM contexts WHERE id = %s FOR UPDATE", (context_id,))
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFound("context", str(context_id))
-        context = ContextRow(**row)
+        context = ContextRow(**found(await cur.fetchone(), "context", context_id))
         access.check(context)
         return context
 
@@ -181,10 +180,7 @@ class ContextStore:
             f" WHERE id = %s RETURNING {_CONTEXT_COLUMNS}",
             (context_id,),
         )
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFound("context", str(context_id))
-        context = ContextRow(**row)
+        context = ContextRow(**found(await cur.fetchone(), "context", context_id))
         access.check(context)
         await cur.execute(_USAGE_UPSERT, (context_id, context.type, 1, 0))
         return context
@@ -218,11 +214,8 @@ class ContextStore:
     ) -> LayerRow:
         await cur.execute("SELECT * FROM context_layers WHERE id = %s AND context_id = %s FOR UPDATE",
                           (layer_id, context_id))
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFound("layer", str(layer_id))
-        layer = LayerRow(**row)
-        rules.check_version("layer", layer.id, layer.version, expected_version)
+        layer = LayerRow(**found(await cur.fetchone(), "layer", layer_id))
+        check_version("layer", layer.id, layer.version, expected_version)
         return layer
 
     # --- contexts -------------------------------------------------------------------------------
@@ -242,25 +235,12 @@ class ContextStore:
             await self._publish(cur, events.created(context), events.context_subject(context.id))
         return context
 
-    async def list_contexts(
-        self, flt: ContextFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
-    ) -> tuple[list[ContextRow], int]:
-        """A page of contexts, newest first, after a (created_at, id) cursor; and the total count."""
+    async def list_contexts(self, flt: ContextFilter, page: PageRequest) -> Page[ContextRow]:
+        """A page of contexts in the page's keyset order (newest first), with the count of all that match."""
         where, params = flt.where()
-        page_where, page_params = where, list(params)
-        if after:
-            page_where += " AND (created_at, id) < (%s, %s)"
-            page_params += list(after)
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                f"SELECT {_CONTEXT_COLUMNS} FROM contexts WHERE {page_where}"
-                " ORDER BY created_at DESC, id DESC LIMIT %s",
-                [*page_params, limit],
-            )
-            rows = [ContextRow(**r) for r in await cur.fetchall()]
-            await cur.execute(f"SELECT count(*) AS n FROM contexts WHERE {where}", params)
-            total = (await cur.fetchone() or {"n": 0})["n"]
-        return rows, total
+            result = await fetch_page(cur, page, select=_CONTEXT_COLUMNS, from_="contexts", where=where, params=params)
+        return result.map(lambda r: ContextRow(**r))
 
     async def read_context(self, context_id: uuid.UUID, access: Access) -> ContextRow:
         """The context, counting one read."""
@@ -271,10 +251,7 @@ class ContextStore:
         """The context without counting a read (for analytics)."""
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(f"SELECT {_CONTEXT_COLUMNS} FROM contexts WHERE id = %s", (context_id,))
-            row = await cur.fetchone()
-        if row is None:
-            raise NotFound("context", str(context_id))
-        context = ContextRow(**row)
+            context = ContextRow(**found(await cur.fetchone(), "context", context_id))
         access.check(context)
         return context
 
@@ -285,7 +262,7 @@ class ContextStore:
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
             rules.check_context_writable(context)
-            rules.check_version("context", context.id, context.version, expected_version)
+            check_version("context", context.id, context.version, expected_version)
             context = await self._count_write(cur, context, changes=changes)
             await self._publish(cur, events.updated(context, changes), events.context_subject(context.id))
             return context
@@ -294,7 +271,7 @@ class ContextStore:
         """Delete a context and its layers (ContextDeleted); return how many layers went with it."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
-            rules.check_version("context", context.id, context.version, expected_version)
+            check_version("context", context.id, context.version, expected_version)
             await cur.execute("DELETE FROM contexts WHERE id = %s RETURNING now() AS deleted_at", (context_id,))
             deleted_at = _required(await cur.fetchone())["deleted_at"]
             await cur.execute(_USAGE_UPSERT, (context.id, context.type, 0, 1))
@@ -331,37 +308,34 @@ class ContextStore:
 
     # --- layers ---------------------------------------------------------------------------------
 
-    async def read_layers(
-        self, context_id: uuid.UUID, access: Access, *, layer_type: str = "", after_position: int | None = None,
-        limit: int | None = None,
-    ) -> tuple[ContextRow, list[LayerRow], int]:
-        """The context (counting one read), a page of its layers by position, and how many match."""
+    async def read_layers(self, context_id: uuid.UUID, access: Access) -> tuple[ContextRow, list[LayerRow]]:
+        """The context (counting one read) and all its layers in merge (position) order."""
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            context = await self._count_read(cur, context_id, access)
+            await cur.execute("SELECT * FROM context_layers WHERE context_id = %s ORDER BY position", (context_id,))
+            return context, [LayerRow(**r) for r in await cur.fetchall()]
+
+    async def list_layers(
+        self, context_id: uuid.UUID, access: Access, *, layer_type: str, page: PageRequest
+    ) -> Page[LayerRow]:
+        """A page of the context's layers by position (counting one read of the context)."""
         where, params = "context_id = %s", [context_id]
         if layer_type:
             where += " AND layer_type = %s"
             params.append(layer_type)
-        page_where, page_params = where, list(params)
-        if after_position is not None:
-            page_where += " AND position > %s"
-            page_params.append(after_position)
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            context = await self._count_read(cur, context_id, access)
-            await cur.execute(f"SELECT * FROM context_layers WHERE {page_where} ORDER BY position LIMIT %s",
-                              [*page_params, limit])
-            layers = [LayerRow(**r) for r in await cur.fetchall()]
-            await cur.execute(f"SELECT count(*) AS n FROM context_layers WHERE {where}", params)
-            total = (await cur.fetchone() or {"n": 0})["n"]
-        return context, layers, total
+            await self._count_read(cur, context_id, access)
+            # In the read's transaction, so a denied read counts nothing and the page matches the count.
+            result = await fetch_page(cur, page, select="*", from_="context_layers", where=where, params=params)
+        return result.map(lambda r: LayerRow(**r))
 
     async def read_layer(self, context_id: uuid.UUID, layer_id: uuid.UUID, access: Access) -> LayerRow:
         """One layer of the context, counting one read of the context."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await self._count_read(cur, context_id, access)
             await cur.execute("SELECT * FROM context_layers WHERE id = %s AND context_id = %s", (layer_id, context_id))
-            row = await cur.fetchone()
-            if row is None:  # raised inside the transaction, so the read is not counted
-                raise NotFound("layer", str(layer_id))
-            return LayerRow(**row)
+            # Raised inside the transaction, so an unknown layer's read is not counted.
+            return LayerRow(**found(await cur.fetchone(), "layer", layer_id))
 
     async def add_layer(
         self, context_id: uuid.UUID, access: Access, *, name: str, layer_type: str, data: dict[str, Any],

@@ -93,11 +93,6 @@ def expiry(
     return None
 
 
-def check_expected_version(v: Violations, value: int) -> None:
-    """0 (unconditional) or a version, which starts at 1."""
-    v.check(value >= 0, "expected_version", "must be 0 (unconditional) or the version you read")
-
-
 def check_position(v: Violations, value: int, *, allow_append: bool) -> None:
     """A layer position: 1..MAX_POSITION, or 0 (append) where allowed."""
     low = 0 if allow_append else 1
