@@ -6,12 +6,11 @@ import logging
 import uuid
 from typing import Any
 
-from chassis import Replica, pagination
+from chassis import Replica
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
-from chassis.protos import parse_uuid
+from chassis.resources import Keyset, UpdateMask, found, optional_id, resource_id
 from chassis.standard_rpcs import HealthRpcs
-from protomesh.common.v1 import pagination_pb2
 from protomesh.notification.v1 import notification_pb2, notification_service_pb2, notification_service_pb2_grpc
 from services.notification import validation
 from services.notification.delivery import Deliverer
@@ -23,7 +22,9 @@ from services.notification.store import NotificationFilter, NotificationStore, S
 
 logger = logging.getLogger(__name__)
 
-_UPDATABLE = ("name", "event_types", "subject_filter", "channel", "enabled")
+_MASK = UpdateMask.of(notification_service_pb2.UpdateSubscriptionRequest, resource=notification_pb2.Subscription)
+SUBSCRIPTIONS = Keyset.newest_first("subscriptions")
+NOTIFICATIONS = Keyset.newest_first("notifications")
 
 
 def _channel_columns(request: Any, current: SubscriptionRow | None, cipher: Cipher,
@@ -64,27 +65,17 @@ class NotificationServicer(HealthRpcs,
         self._settings: NotificationSettings = deps.settings
         self._cipher: Cipher = deps.cipher
 
-    async def _subscription(self, subscription_id: str) -> SubscriptionRow:
-        parsed = parse_uuid(subscription_id)
-        row = await self._store.get_subscription(parsed) if parsed else None
-        if row is None:
-            raise NotFound("subscription", subscription_id)
-        return row
+    async def _subscription(self, sid: str) -> SubscriptionRow:
+        return found(await self._store.get_subscription(resource_id("subscription", sid, field="subscription_id")),
+                     "subscription", sid)
 
     # --- subscriptions -----------------------------------------------------------------------------
 
     async def ListSubscriptions(self, request: notification_service_pb2.ListSubscriptionsRequest, context: Any) -> Any:
-        size = pagination.page_size(request.page_size)
         channel = CHANNEL_NAMES.get(request.channel, "")
-        after = pagination.decode_time_id_token(request.page_token, ("subscriptions", channel))
-        rows, total = await self._store.list_subscriptions(channel, after=after, limit=size + 1)
-        page, more = rows[:size], len(rows) > size
-        token = (pagination.encode_time_id_token(page[-1].created_at, page[-1].id, ("subscriptions", channel))
-                 if more else "")
+        result = await self._store.list_subscriptions(channel, SUBSCRIPTIONS.page(request, channel))
         return notification_service_pb2.ListSubscriptionsResponse(
-            subscriptions=[subscription_message(r) for r in page],
-            page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
-        )
+            subscriptions=[subscription_message(r) for r in result.items], page_info=result.page_info())
 
     async def CreateSubscription(self, request: notification_service_pb2.CreateSubscriptionRequest,
                                  context: Any) -> Any:
@@ -111,19 +102,7 @@ class NotificationServicer(HealthRpcs,
                                  context: Any) -> Any:
         current = await self._subscription(request.subscription_id)
         v = Violations()
-        if request.HasField("update_mask"):
-            paths = list(request.update_mask.paths)
-            for i, path in enumerate(paths):
-                v.check(path in _UPDATABLE, f"update_mask.paths[{i}]",
-                        f"unknown field {path!r}; one of {', '.join(_UPDATABLE)}")
-        else:
-            present = {
-                "name": request.HasField("name"), "event_types": len(request.event_types) > 0,
-                "subject_filter": request.HasField("subject_filter"),
-                "channel": request.WhichOneof("channel") is not None, "enabled": request.HasField("enabled"),
-            }
-            paths = [p for p in _UPDATABLE if present[p]]
-        v.check(paths != [], "update_mask", f"nothing to update: set one of {', '.join(_UPDATABLE)}")
+        paths = _MASK.paths(request, v)
         v.raise_if_any()
         changes: dict[str, Any] = {}
         if "name" in paths:
@@ -141,15 +120,13 @@ class NotificationServicer(HealthRpcs,
         if "enabled" in paths:
             changes["enabled"] = request.enabled
         v.raise_if_any()
-        row = await self._store.update_subscription(current.id, changes)
-        if row is None:
-            raise NotFound("subscription", request.subscription_id)
+        row = found(await self._store.update_subscription(current.id, changes), "subscription", current.id)
         return notification_service_pb2.UpdateSubscriptionResponse(subscription=subscription_message(row))
 
     async def DeleteSubscription(self, request: notification_service_pb2.DeleteSubscriptionRequest,
                                  context: Any) -> Any:
-        parsed = parse_uuid(request.subscription_id)
-        if parsed is None or not await self._store.delete_subscription(parsed):
+        sid = resource_id("subscription", request.subscription_id, field="subscription_id")
+        if not await self._store.delete_subscription(sid):
             raise NotFound("subscription", request.subscription_id)
         logger.info("subscription deleted", extra={"subscription_id": request.subscription_id})
         return notification_service_pb2.DeleteSubscriptionResponse(subscription_id=request.subscription_id)
@@ -157,39 +134,26 @@ class NotificationServicer(HealthRpcs,
     # --- notifications -----------------------------------------------------------------------------
 
     async def ListNotifications(self, request: notification_service_pb2.ListNotificationsRequest, context: Any) -> Any:
-        size = pagination.page_size(request.page_size)
         v = Violations()
-        subscription_id: uuid.UUID | None = None
-        if request.subscription_id:
-            subscription_id = parse_uuid(request.subscription_id)
-            v.check(subscription_id is not None, "subscription_id", "not a subscription id (UUID)")
+        subscription_id = optional_id(v, request.subscription_id, "subscription_id", "subscription")
         v.check(request.state in STATE_NAMES or request.state == notification_pb2.NOTIFICATION_STATE_UNSPECIFIED,
                 "state", "unknown state")
         v.raise_if_any()
         flt = NotificationFilter(state=STATE_NAMES.get(request.state, ""), subscription_id=subscription_id,
                                  event_type=request.event_type, event_subject=request.event_subject)
-        after = pagination.decode_time_id_token(request.page_token, flt)
-        rows, total = await self._store.list_notifications(flt, after=after, limit=size + 1)
-        page, more = rows[:size], len(rows) > size
-        token = pagination.encode_time_id_token(page[-1].created_at, page[-1].id, flt) if more else ""
+        result = await self._store.list_notifications(flt, NOTIFICATIONS.page(request, flt))
         return notification_service_pb2.ListNotificationsResponse(
-            notifications=[notification_message(r) for r in page],
-            page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total),
-        )
+            notifications=[notification_message(r) for r in result.items], page_info=result.page_info())
 
     async def GetNotification(self, request: notification_service_pb2.GetNotificationRequest, context: Any) -> Any:
-        parsed = parse_uuid(request.notification_id)
-        row = await self._store.get_notification(parsed) if parsed else None
-        if row is None:
-            raise NotFound("notification", request.notification_id)
+        nid = request.notification_id
+        row = found(await self._store.get_notification(resource_id("notification", nid)), "notification", nid)
         return notification_service_pb2.GetNotificationResponse(notification=notification_message(row))
 
     async def ResendNotification(self, request: notification_service_pb2.ResendNotificationRequest,
                                  context: Any) -> Any:
-        parsed = parse_uuid(request.notification_id)
-        if parsed is None:
-            raise NotFound("notification", request.notification_id)
-        row, state = await self._store.start_new_delivery(parsed, self._settings.max_attempts)
+        nid = resource_id("notification", request.notification_id, field="notification_id")
+        row, state = await self._store.start_new_delivery(nid, self._settings.max_attempts)
         if row is None:
             if not state:
                 raise NotFound("notification", request.notification_id)

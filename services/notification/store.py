@@ -21,6 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 from chassis.crypto import Sealed
 from chassis.db import fetch_all, fetch_one
 from chassis.errors import AlreadyExists
+from chassis.resources import Page, PageRequest
+from chassis.resources.keyset import fetch_page
 from services.notification.matching import candidate_patterns
 
 UNFINISHED_STATES = ("PENDING", "DELIVERING", "RETRYING")
@@ -180,20 +182,12 @@ class NotificationStore:
         row = await self._one("SELECT * FROM subscriptions WHERE id = %s", (subscription_id,))
         return SubscriptionRow(**row) if row else None
 
-    async def list_subscriptions(self, channel: str, *, after: tuple[datetime, uuid.UUID] | None,
-                                 limit: int) -> tuple[list[SubscriptionRow], int]:
-        """A page of subscriptions, newest first, and how many match in all."""
+    async def list_subscriptions(self, channel: str, page: PageRequest) -> Page[SubscriptionRow]:
+        """A page of subscriptions (on one channel, or all when channel is empty) and how many match in all."""
         where, params = ("channel = %s", [channel]) if channel else ("TRUE", [])
-        page_where, page_params = where, list(params)
-        if after:
-            page_where += " AND (created_at, id) < (%s, %s)"
-            page_params += list(after)
-        rows = await self._all(
-            f"SELECT * FROM subscriptions WHERE {page_where} ORDER BY created_at DESC, id DESC LIMIT %s",
-            [*page_params, limit],
-        )
-        total = await self._one(f"SELECT count(*) AS n FROM subscriptions WHERE {where}", params)
-        return [SubscriptionRow(**r) for r in rows], int(total["n"] if total else 0)
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            raw = await fetch_page(cur, page, select="*", from_="subscriptions", where=where, params=params)
+        return raw.map(lambda r: SubscriptionRow(**r))
 
     async def update_subscription(self, subscription_id: uuid.UUID, changes: dict[str, Any]) -> SubscriptionRow | None:
         """Apply column changes; None if the subscription is gone; a taken name raises AlreadyExists."""
@@ -273,20 +267,12 @@ class NotificationStore:
         row = await self._one("SELECT * FROM notifications WHERE id = %s", (nid,))
         return (await self._with_attempts([row]))[0] if row else None
 
-    async def list_notifications(self, flt: NotificationFilter, *, after: tuple[datetime, uuid.UUID] | None,
-                                 limit: int) -> tuple[list[NotificationRow], int]:
-        """A page of notifications with their attempts, newest first, and how many match in all."""
+    async def list_notifications(self, flt: NotificationFilter, page: PageRequest) -> Page[NotificationRow]:
+        """A page of notifications with their attempts and how many match in all."""
         where, params = flt.where()
-        page_where, page_params = where, list(params)
-        if after:
-            page_where += " AND (created_at, id) < (%s, %s)"
-            page_params += list(after)
-        rows = await self._all(
-            f"SELECT * FROM notifications WHERE {page_where} ORDER BY created_at DESC, id DESC LIMIT %s",
-            [*page_params, limit],
-        )
-        total = await self._one(f"SELECT count(*) AS n FROM notifications WHERE {where}", params)
-        return await self._with_attempts(rows), int(total["n"] if total else 0)
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            raw = await fetch_page(cur, page, select="*", from_="notifications", where=where, params=params)
+        return Page(await self._with_attempts(raw.items), raw.next_page_token, raw.total_size)
 
     async def count_notifications(self) -> int:
         """How many notifications exist."""
