@@ -10,12 +10,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from chassis import Replica, pagination
+from chassis import Replica
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
-from chassis.protos import from_struct, resource_id, timestamp, to_struct
+from chassis.protos import from_struct, timestamp, to_struct
+from chassis.resources import Keyset, UpdateMask, check_expected_version, resource_id
 from chassis.standard_rpcs import HealthRpcs
-from protomesh.common.v1 import pagination_pb2, service_info_pb2
+from protomesh.common.v1 import service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 from services.integration import validation
 from services.integration.clients.base import ClientSpec, whole_numbers
@@ -39,7 +40,8 @@ from services.integration.store import IntegrationFilter, IntegrationRow, Integr
 logger = logging.getLogger(__name__)
 
 pb = integration_service_pb2
-_FIELDS = ("name", "description", "config", "credentials", "labels", "enabled")
+_MASK = UpdateMask.of(pb.UpdateIntegrationRequest, resource=integration_pb2.Integration)
+_INTEGRATIONS = Keyset.newest_first("integrations")
 CLIENT_KEY_HEADER = "x-client-key"
 PROBE_CONCURRENCY = 8
 
@@ -74,7 +76,6 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
     # --- integrations ---------------------------------------------------------------------------
 
     async def ListIntegrations(self, request: pb.ListIntegrationsRequest, context: Any) -> Any:
-        size = pagination.page_size(request.page_size)
         v = Violations()
         enabled = validation.parse_enabled(v, request.enabled)
         label_key, label_value = validation.parse_label(v, request.label)
@@ -83,12 +84,10 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         v.raise_if_any()
         flt = IntegrationFilter(kind=KIND_NAMES.get(request.kind, ""), name_contains=request.name_contains,
                                 enabled=enabled, label_key=label_key, label_value=label_value)
-        after = pagination.decode_time_id_token(request.page_token, flt)
-        rows, total = await self._store.list(flt, after=after, limit=size + 1)
-        page, more = rows[:size], len(rows) > size
-        token = pagination.encode_time_id_token(page[-1].created_at, page[-1].id, flt) if more else ""
-        return pb.ListIntegrationsResponse(integrations=[integration_message(r) for r in page],
-                                           page_info=pagination_pb2.PageInfo(next_page_token=token, total_size=total))
+        # After the filters: the page token is bound to the finished filter object.
+        page = await self._store.list(flt, _INTEGRATIONS.page(request, flt))
+        return pb.ListIntegrationsResponse(integrations=[integration_message(r) for r in page.items],
+                                           page_info=page.page_info())
 
     async def CreateIntegration(self, request: pb.CreateIntegrationRequest, context: Any) -> Any:
         v = Violations()
@@ -121,18 +120,8 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
     async def UpdateIntegration(self, request: pb.UpdateIntegrationRequest, context: Any) -> Any:
         integration_id = _integration_id(request.integration_id)
         v = Violations()
-        v.check(request.expected_version >= 0, "expected_version", "must not be negative")
-        if request.HasField("update_mask"):
-            paths = list(dict.fromkeys(request.update_mask.paths))
-            for i, path in enumerate(paths):
-                v.check(path in _FIELDS, f"update_mask.paths[{i}]",
-                        f"unknown field {path!r}; one of {', '.join(_FIELDS)}")
-        else:
-            present = {"name": request.HasField("name"), "description": request.HasField("description"),
-                       "config": request.HasField("config"), "credentials": len(request.credentials) > 0,
-                       "labels": len(request.labels) > 0, "enabled": request.HasField("enabled")}
-            paths = [p for p in _FIELDS if present[p]]
-        v.check(paths != [], "update_mask", f"nothing to update: set one of {', '.join(_FIELDS)}")
+        check_expected_version(v, request.expected_version)
+        paths = _MASK.paths(request, v)
         v.raise_if_any()
         row = await self._store.get(integration_id)
         spec = SPECS[row.kind]

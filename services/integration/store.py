@@ -18,7 +18,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from chassis.crypto import Sealed
 from chassis.db import contains_pattern
-from chassis.errors import Aborted, AlreadyExists, NotFound
+from chassis.errors import AlreadyExists, NotFound
+from chassis.resources import Page, PageRequest, check_version, found
+from chassis.resources.keyset import fetch_page
 
 _COLUMNS = """
     id, name, kind, description, config, credentials_ciphertext, credentials_nonce, credentials_key_id,
@@ -131,26 +133,15 @@ class IntegrationStore:
         """One integration; NOT_FOUND otherwise."""
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(f"SELECT {_COLUMNS} FROM integrations WHERE id = %s", (integration_id,))
-            row = await cur.fetchone()
-        if row is None:
-            raise NotFound("integration", str(integration_id))
+            row = found(await cur.fetchone(), "integration", integration_id)
         return IntegrationRow(**row)
 
-    async def list(self, flt: IntegrationFilter, *, after: tuple[datetime, uuid.UUID] | None,
-                   limit: int) -> tuple[list[IntegrationRow], int]:
-        """A page of integrations, newest first, after a (created_at, id) cursor; and the total count."""
+    async def list(self, flt: IntegrationFilter, page: PageRequest) -> Page[IntegrationRow]:
+        """One page of integrations in the page's keyset order, with the count of all that match."""
         where, params = flt.where()
-        page_where, page_params = where, list(params)
-        if after:
-            page_where += " AND (created_at, id) < (%s, %s)"
-            page_params += list(after)
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"SELECT {_COLUMNS} FROM integrations WHERE {page_where}"
-                              " ORDER BY created_at DESC, id DESC LIMIT %s", [*page_params, limit])
-            rows = [IntegrationRow(**r) for r in await cur.fetchall()]
-            await cur.execute(f"SELECT count(*) AS n FROM integrations WHERE {where}", params)
-            total = (await cur.fetchone() or {"n": 0})["n"]
-        return rows, total
+            rows = await fetch_page(cur, page, select=_COLUMNS, from_="integrations", where=where, params=params)
+        return rows.map(lambda r: IntegrationRow(**r))
 
     async def enabled(self, kind: str = "") -> list[IntegrationRow]:
         """Every enabled integration (of a kind), oldest first."""
@@ -172,12 +163,8 @@ class IntegrationStore:
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute("SELECT version, name FROM integrations WHERE id = %s FOR UPDATE", (integration_id,))
-                current = await cur.fetchone()
-                if current is None:
-                    raise NotFound("integration", str(integration_id))
-                if expected_version and current["version"] != expected_version:
-                    raise Aborted(f"the integration is at version {current['version']}, not {expected_version}; "
-                                  "re-read it and retry", metadata={"version": str(current["version"])})
+                current = found(await cur.fetchone(), "integration", integration_id)
+                check_version("integration", integration_id, current["version"], expected_version)
                 await cur.execute(
                     f"UPDATE integrations SET {', '.join([*sets, 'version = version + 1', 'updated_at = now()'])}"
                     f" WHERE id = %s RETURNING {_COLUMNS}", [*values, integration_id])
@@ -202,9 +189,7 @@ class IntegrationStore:
                 "UPDATE integrations SET probe_kind = %s, probe_ok = %s, probe_detail = %s, probe_latency_ms = %s,"
                 f" probed_at = now() WHERE id = %s RETURNING {_COLUMNS}",
                 (probe, ok, detail, latency_ms, integration_id))
-            row = await cur.fetchone()
-        if row is None:
-            raise NotFound("integration", str(integration_id))
+            row = found(await cur.fetchone(), "integration", integration_id)
         return IntegrationRow(**row)
 
     async def count(self) -> int:
