@@ -62,15 +62,13 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
                                                      page_info=result.page_info())
 
     async def RegisterAgent(self, request: agent_service_pb2.RegisterAgentRequest, context: Any) -> Any:
-        v = Violations()
-        validation.check_name(v, request.name)
-        validation.check_type(v, request.type)
-        validation.check_capabilities(v, request.capabilities)
+        # The contract's rules have passed (name, type, capabilities, description, labels).
         config = from_struct(request.config)
-        validation.check_common(v, description=request.description, labels=dict(request.labels), config=config)
+        v = Violations()
+        validation.check_config(v, config)
         v.raise_if_any()
         row = await self._store.create_agent(
-            name=request.name.strip(), type_=request.type, description=request.description,
+            name=request.name, type_=request.type, description=request.description,
             capabilities=_effective_capabilities(request.type, list(request.capabilities)),
             config=config, labels=dict(request.labels),
         )
@@ -84,22 +82,18 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         current = await self._agent(request.agent_id)
         v = Violations()
         paths = _MASK.paths(request, v)
-        v.raise_if_any()
         changes: dict[str, Any] = {}
         if "name" in paths:
-            validation.check_name(v, request.name)
-            changes["name"] = request.name.strip()
+            changes["name"] = request.name
         if "description" in paths:
             changes["description"] = request.description
         if "capabilities" in paths:
-            validation.check_capabilities(v, request.capabilities)
             changes["capabilities"] = _effective_capabilities(current.type, list(request.capabilities))
         if "config" in paths:
             changes["config"] = from_struct(request.config)
+            validation.check_config(v, changes["config"])
         if "labels" in paths:
             changes["labels"] = dict(request.labels)
-        validation.check_common(v, description=changes.get("description", ""), labels=changes.get("labels", {}),
-                                config=changes.get("config", {}))
         v.raise_if_any()
         row = found(await self._store.update_agent(current.id, changes), "agent", request.agent_id)
         return agent_service_pb2.UpdateAgentResponse(agent=agent_message(row))
@@ -167,12 +161,7 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         return agent_service_pb2.StopAgentResponse(execution=execution_message(stopped))
 
     async def DiscoverAgents(self, request: agent_service_pb2.DiscoverAgentsRequest, context: Any) -> Any:
-        limit = page_size(request.limit, "limit")
-        v = Violations()
-        if request.type:
-            validation.check_type(v, request.type)
-        validation.check_capabilities(v, request.capabilities)
-        v.raise_if_any()
+        limit = page_size(request.limit, "limit")  # the contract has bounded it; this turns 0 into the default
         flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
                           capabilities=tuple(request.capabilities))
         rows = await self._store.discover(flt, limit)

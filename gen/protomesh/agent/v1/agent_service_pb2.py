@@ -22,43 +22,74 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from protomesh.agent.v1 import agent_pb2 as protomesh_dot_agent_dot_v1_dot_agent__pb2
+from protomesh.agent.v1 import rules_pb2 as protomesh_dot_agent_dot_v1_dot_rules__pb2
 from protomesh.common.v1 import pagination_pb2 as protomesh_dot_common_dot_v1_dot_pagination__pb2
+from protomesh.common.v1 import rules_pb2 as protomesh_dot_common_dot_v1_dot_rules__pb2
 from protomesh.common.v1 import service_info_pb2 as protomesh_dot_common_dot_v1_dot_service__info__pb2
 from protomesh.options.v1 import resilience_pb2 as protomesh_dot_options_dot_v1_dot_resilience__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&protomesh/agent/v1/agent_service.proto\x12\x12protomesh.agent.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1eprotomesh/agent/v1/agent.proto\x1a$protomesh/common/v1/pagination.proto\x1a&protomesh/common/v1/service_info.proto\x1a%protomesh/options/v1/resilience.proto\"\xa4\x01\n\x11ListAgentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12/\n\x06status\x18\x04 \x01(\x0e\x32\x1f.protomesh.agent.v1.AgentStatus\x12\x12\n\ncapability\x18\x05 \x01(\t\x12\x15\n\rname_contains\x18\x06 \x01(\t\"q\n\x12ListAgentsResponse\x12)\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x19.protomesh.agent.v1.Agent\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\x87\x02\n\x14RegisterAgentRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x44\n\x06labels\x18\x06 \x03(\x0b\x32\x34.protomesh.agent.v1.RegisterAgentRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\x15RegisterAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.protomesh.agent.v1.Agent\")\n\x0fGetAgentRequest\x12\x16\n\x08\x61gent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"<\n\x10GetAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.protomesh.agent.v1.Agent\"\xd5\x02\n\x12UpdateAgentRequest\x12\x16\n\x08\x61gent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x42\n\x06labels\x18\x06 \x03(\x0b\x32\x32.protomesh.agent.v1.UpdateAgentRequest.LabelsEntry\x12/\n\x0bupdate_mask\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_nameB\x0e\n\x0c_description\"?\n\x13UpdateAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.protomesh.agent.v1.Agent\"0\n\x16\x44\x65registerAgentRequest\x12\x16\n\x08\x61gent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"I\n\x17\x44\x65registerAgentResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x1c\n\x14stopped_execution_id\x18\x02 \x01(\t\"w\n\x13\x45xecuteAgentRequest\x12\x16\n\x08\x61gent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04wait\x18\x03 \x01(\x08\x12\x12\n\ncontext_id\x18\x04 \x01(\t\"H\n\x14\x45xecuteAgentResponse\x12\x30\n\texecution\x18\x01 \x01(\x0b\x32\x1d.protomesh.agent.v1.Execution\"E\n\x15GetAgentStatusRequest\x12\x16\n\x08\x61gent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x65xecution_id\x18\x02 \x01(\t\"{\n\x16GetAgentStatusResponse\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.protomesh.agent.v1.AgentStatus\x12\x30\n\texecution\x18\x02 \x01(\x0b\x32\x1d.protomesh.agent.v1.Execution\"P\n\x10StopAgentRequest\x12\x16\n\x08\x61gent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x65xecution_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x11StopAgentResponse\x12\x30\n\texecution\x18\x01 \x01(\x0b\x32\x1d.protomesh.agent.v1.Execution\"{\n\x15\x44iscoverAgentsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x02 \x03(\t\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.protomesh.agent.v1.AgentStatus\x12\r\n\x05limit\x18\x04 \x01(\x05\"C\n\x16\x44iscoverAgentsResponse\x12)\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x19.protomesh.agent.v1.Agent\"\x17\n\x15ListAgentTypesRequest\"L\n\x16ListAgentTypesResponse\x12\x32\n\x0b\x61gent_types\x18\x01 \x03(\x0b\x32\x1d.protomesh.agent.v1.AgentType\"\x10\n\x0eGetInfoRequest\"k\n\x0fGetInfoResponse\x12.\n\x04info\x18\x01 \x01(\x0b\x32 .protomesh.common.v1.ServiceInfo\x12\x13\n\x0b\x61gent_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x61gent_types\x18\x03 \x03(\t\"\x12\n\x10GetHealthRequest\"F\n\x11GetHealthResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x15\n\x13GetReadinessRequest\"I\n\x14GetReadinessResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x14\n\x12GetLivenessRequest\"F\n\x13GetLivenessResponse\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState2\xc2\x0e\n\x0c\x41gentService\x12r\n\nListAgents\x12%.protomesh.agent.v1.ListAgentsRequest\x1a&.protomesh.agent.v1.ListAgentsResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/agents\x12{\n\rRegisterAgent\x12(.protomesh.agent.v1.RegisterAgentRequest\x1a).protomesh.agent.v1.RegisterAgentResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/agents:\x01*\x12w\n\x08GetAgent\x12#.protomesh.agent.v1.GetAgentRequest\x1a$.protomesh.agent.v1.GetAgentResponse\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/agents/{agent_id}\x12\x83\x01\n\x0bUpdateAgent\x12&.protomesh.agent.v1.UpdateAgentRequest\x1a\'.protomesh.agent.v1.UpdateAgentResponse\"#\x90\x02\x02\x82\xd3\xe4\x93\x02\x1a\x1a\x15/v1/agents/{agent_id}:\x01*\x12\x8c\x01\n\x0f\x44\x65registerAgent\x12*.protomesh.agent.v1.DeregisterAgentRequest\x1a+.protomesh.agent.v1.DeregisterAgentResponse\" \x90\x02\x02\x82\xd3\xe4\x93\x02\x17*\x15/v1/agents/{agent_id}\x12\x93\x01\n\x0c\x45xecuteAgent\x12\'.protomesh.agent.v1.ExecuteAgentRequest\x1a(.protomesh.agent.v1.ExecuteAgentResponse\"0\xea\xe0\x18\x04\n\x02\x08x\x82\xd3\xe4\x93\x02\"\"\x1d/v1/agents/{agent_id}/execute:\x01*\x12\x90\x01\n\x0eGetAgentStatus\x12).protomesh.agent.v1.GetAgentStatusRequest\x1a*.protomesh.agent.v1.GetAgentStatusResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/agents/{agent_id}/status\x12\x82\x01\n\tStopAgent\x12$.protomesh.agent.v1.StopAgentRequest\x1a%.protomesh.agent.v1.StopAgentResponse\"(\x90\x02\x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/agents/{agent_id}/stop:\x01*\x12\x87\x01\n\x0e\x44iscoverAgents\x12).protomesh.agent.v1.DiscoverAgentsRequest\x1a*.protomesh.agent.v1.DiscoverAgentsResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/agents/discover\x12\x84\x01\n\x0eListAgentTypes\x12).protomesh.agent.v1.ListAgentTypesRequest\x1a*.protomesh.agent.v1.ListAgentTypesResponse\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/agents/types\x12g\n\x07GetInfo\x12\".protomesh.agent.v1.GetInfoRequest\x1a#.protomesh.agent.v1.GetInfoResponse\"\x13\x90\x02\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/info\x12l\n\tGetHealth\x12$.protomesh.agent.v1.GetHealthRequest\x1a%.protomesh.agent.v1.GetHealthResponse\"\x12\x90\x02\x01\x82\xd3\xe4\x93\x02\t\x12\x07/health\x12{\n\x0cGetReadiness\x12\'.protomesh.agent.v1.GetReadinessRequest\x1a(.protomesh.agent.v1.GetReadinessResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/health/ready\x12w\n\x0bGetLiveness\x12&.protomesh.agent.v1.GetLivenessRequest\x1a\'.protomesh.agent.v1.GetLivenessResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/health/live\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\n\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x05\x18@b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&protomesh/agent/v1/agent_service.proto\x12\x12protomesh.agent.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1eprotomesh/agent/v1/agent.proto\x1a\x1eprotomesh/agent/v1/rules.proto\x1a$protomesh/common/v1/pagination.proto\x1a\x1fprotomesh/common/v1/rules.proto\x1a&protomesh/common/v1/service_info.proto\x1a%protomesh/options/v1/resilience.proto\"\xba\x01\n\x11ListAgentsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x39\n\x06status\x18\x04 \x01(\x0e\x32\x1f.protomesh.agent.v1.AgentStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x12\n\ncapability\x18\x05 \x01(\t\x12\x15\n\rname_contains\x18\x06 \x01(\t\"q\n\x12ListAgentsResponse\x12)\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x19.protomesh.agent.v1.Agent\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\xd7\x02\n\x14RegisterAgentRequest\x12\x1c\n\x04name\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\xc8\xf5\xb5\x04\x01\x12\x1c\n\x04type\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\xa8\x88\xb6\x04\x01\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12\'\n\x0c\x63\x61pabilities\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10 \"\x07r\x05\xb0\x88\xb6\x04\x01\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x63\n\x06labels\x18\x06 \x03(\x0b\x32\x34.protomesh.agent.v1.RegisterAgentRequest.LabelsEntryB\x1d\xbaH\x1a\x9a\x01\x17\"\x07r\x05\xd8\xf5\xb5\x04\x01*\x07r\x05\xe0\xf5\xb5\x04\x01\xe8\xf5\xb5\x04\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\x15RegisterAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.protomesh.agent.v1.Agent\"/\n\x0fGetAgentRequest\x12\x1c\n\x08\x61gent_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"<\n\x10GetAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.protomesh.agent.v1.Agent\"\xce\x04\n\x12UpdateAgentRequest\x12\x1c\n\x08\x61gent_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\x1d\n\x04name\x18\x02 \x01(\tB\n\xbaH\x07r\x05\xc8\xf5\xb5\x04\x01H\x00\x88\x01\x01\x12\"\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0fH\x01\x88\x01\x01\x12\'\n\x0c\x63\x61pabilities\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10 \"\x07r\x05\xb0\x88\xb6\x04\x01\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x61\n\x06labels\x18\x06 \x03(\x0b\x32\x32.protomesh.agent.v1.UpdateAgentRequest.LabelsEntryB\x1d\xbaH\x1a\x9a\x01\x17\"\x07r\x05\xd8\xf5\xb5\x04\x01*\x07r\x05\xe0\xf5\xb5\x04\x01\xe8\xf5\xb5\x04\x01\x12/\n\x0bupdate_mask\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:\xa8\x01\xbaH\xa4\x01\x1a\xa1\x01\n\x15name.required_by_mask\x1a\x87\x01has(this.update_mask) && \'name\' in this.update_mask.paths && !has(this.name) ? \'required: update_mask names it; give the new name\' : \'\'B\x07\n\x05_nameB\x0e\n\x0c_description\"?\n\x13UpdateAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.protomesh.agent.v1.Agent\"6\n\x16\x44\x65registerAgentRequest\x12\x1c\n\x08\x61gent_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"I\n\x17\x44\x65registerAgentResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x1c\n\x14stopped_execution_id\x18\x02 \x01(\t\"}\n\x13\x45xecuteAgentRequest\x12\x1c\n\x08\x61gent_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04wait\x18\x03 \x01(\x08\x12\x12\n\ncontext_id\x18\x04 \x01(\t\"H\n\x14\x45xecuteAgentResponse\x12\x30\n\texecution\x18\x01 \x01(\x0b\x32\x1d.protomesh.agent.v1.Execution\"K\n\x15GetAgentStatusRequest\x12\x1c\n\x08\x61gent_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\x14\n\x0c\x65xecution_id\x18\x02 \x01(\t\"{\n\x16GetAgentStatusResponse\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.protomesh.agent.v1.AgentStatus\x12\x30\n\texecution\x18\x02 \x01(\x0b\x32\x1d.protomesh.agent.v1.Execution\"V\n\x10StopAgentRequest\x12\x1c\n\x08\x61gent_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\x14\n\x0c\x65xecution_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x11StopAgentResponse\x12\x30\n\texecution\x18\x01 \x01(\x0b\x32\x1d.protomesh.agent.v1.Execution\"\xb3\x01\n\x15\x44iscoverAgentsRequest\x12\x1b\n\x04type\x18\x01 \x01(\tB\r\xbaH\nr\x05\xa8\x88\xb6\x04\x01\xd8\x01\x01\x12\'\n\x0c\x63\x61pabilities\x18\x02 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10 \"\x07r\x05\xb0\x88\xb6\x04\x01\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32\x1f.protomesh.agent.v1.AgentStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x19\n\x05limit\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\"C\n\x16\x44iscoverAgentsResponse\x12)\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x19.protomesh.agent.v1.Agent\"\x17\n\x15ListAgentTypesRequest\"L\n\x16ListAgentTypesResponse\x12\x32\n\x0b\x61gent_types\x18\x01 \x03(\x0b\x32\x1d.protomesh.agent.v1.AgentType\"\x10\n\x0eGetInfoRequest\"k\n\x0fGetInfoResponse\x12.\n\x04info\x18\x01 \x01(\x0b\x32 .protomesh.common.v1.ServiceInfo\x12\x13\n\x0b\x61gent_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x61gent_types\x18\x03 \x03(\t\"\x12\n\x10GetHealthRequest\"F\n\x11GetHealthResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x15\n\x13GetReadinessRequest\"I\n\x14GetReadinessResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x14\n\x12GetLivenessRequest\"F\n\x13GetLivenessResponse\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState2\xc2\x0e\n\x0c\x41gentService\x12r\n\nListAgents\x12%.protomesh.agent.v1.ListAgentsRequest\x1a&.protomesh.agent.v1.ListAgentsResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/agents\x12{\n\rRegisterAgent\x12(.protomesh.agent.v1.RegisterAgentRequest\x1a).protomesh.agent.v1.RegisterAgentResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/agents:\x01*\x12w\n\x08GetAgent\x12#.protomesh.agent.v1.GetAgentRequest\x1a$.protomesh.agent.v1.GetAgentResponse\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/agents/{agent_id}\x12\x83\x01\n\x0bUpdateAgent\x12&.protomesh.agent.v1.UpdateAgentRequest\x1a\'.protomesh.agent.v1.UpdateAgentResponse\"#\x90\x02\x02\x82\xd3\xe4\x93\x02\x1a\x1a\x15/v1/agents/{agent_id}:\x01*\x12\x8c\x01\n\x0f\x44\x65registerAgent\x12*.protomesh.agent.v1.DeregisterAgentRequest\x1a+.protomesh.agent.v1.DeregisterAgentResponse\" \x90\x02\x02\x82\xd3\xe4\x93\x02\x17*\x15/v1/agents/{agent_id}\x12\x93\x01\n\x0c\x45xecuteAgent\x12\'.protomesh.agent.v1.ExecuteAgentRequest\x1a(.protomesh.agent.v1.ExecuteAgentResponse\"0\xea\xe0\x18\x04\n\x02\x08x\x82\xd3\xe4\x93\x02\"\"\x1d/v1/agents/{agent_id}/execute:\x01*\x12\x90\x01\n\x0eGetAgentStatus\x12).protomesh.agent.v1.GetAgentStatusRequest\x1a*.protomesh.agent.v1.GetAgentStatusResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/agents/{agent_id}/status\x12\x82\x01\n\tStopAgent\x12$.protomesh.agent.v1.StopAgentRequest\x1a%.protomesh.agent.v1.StopAgentResponse\"(\x90\x02\x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/agents/{agent_id}/stop:\x01*\x12\x87\x01\n\x0e\x44iscoverAgents\x12).protomesh.agent.v1.DiscoverAgentsRequest\x1a*.protomesh.agent.v1.DiscoverAgentsResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/agents/discover\x12\x84\x01\n\x0eListAgentTypes\x12).protomesh.agent.v1.ListAgentTypesRequest\x1a*.protomesh.agent.v1.ListAgentTypesResponse\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/agents/types\x12g\n\x07GetInfo\x12\".protomesh.agent.v1.GetInfoRequest\x1a#.protomesh.agent.v1.GetInfoResponse\"\x13\x90\x02\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/info\x12l\n\tGetHealth\x12$.protomesh.agent.v1.GetHealthRequest\x1a%.protomesh.agent.v1.GetHealthResponse\"\x12\x90\x02\x01\x82\xd3\xe4\x93\x02\t\x12\x07/health\x12{\n\x0cGetReadiness\x12\'.protomesh.agent.v1.GetReadinessRequest\x1a(.protomesh.agent.v1.GetReadinessResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/health/ready\x12w\n\x0bGetLiveness\x12&.protomesh.agent.v1.GetLivenessRequest\x1a\'.protomesh.agent.v1.GetLivenessResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/health/live\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\n\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x05\x18@b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.agent.v1.agent_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LISTAGENTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTAGENTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTAGENTSREQUEST'].fields_by_name['status']._loaded_options = None
+  _globals['_LISTAGENTSREQUEST'].fields_by_name['status']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_REGISTERAGENTREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_REGISTERAGENTREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_REGISTERAGENTREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_REGISTERAGENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_REGISTERAGENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\007r\005\310\365\265\004\001'
   _globals['_REGISTERAGENTREQUEST'].fields_by_name['type']._loaded_options = None
-  _globals['_REGISTERAGENTREQUEST'].fields_by_name['type']._serialized_options = b'\342A\001\002'
+  _globals['_REGISTERAGENTREQUEST'].fields_by_name['type']._serialized_options = b'\342A\001\002\272H\007r\005\250\210\266\004\001'
+  _globals['_REGISTERAGENTREQUEST'].fields_by_name['description']._loaded_options = None
+  _globals['_REGISTERAGENTREQUEST'].fields_by_name['description']._serialized_options = b'\272H\005r\003\030\320\017'
+  _globals['_REGISTERAGENTREQUEST'].fields_by_name['capabilities']._loaded_options = None
+  _globals['_REGISTERAGENTREQUEST'].fields_by_name['capabilities']._serialized_options = b'\272H\016\222\001\013\020 \"\007r\005\260\210\266\004\001'
+  _globals['_REGISTERAGENTREQUEST'].fields_by_name['labels']._loaded_options = None
+  _globals['_REGISTERAGENTREQUEST'].fields_by_name['labels']._serialized_options = b'\272H\032\232\001\027\"\007r\005\330\365\265\004\001*\007r\005\340\365\265\004\001\350\365\265\004\001'
   _globals['_GETAGENTREQUEST'].fields_by_name['agent_id']._loaded_options = None
-  _globals['_GETAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_UPDATEAGENTREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_UPDATEAGENTREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_UPDATEAGENTREQUEST'].fields_by_name['agent_id']._loaded_options = None
-  _globals['_UPDATEAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['name']._serialized_options = b'\272H\007r\005\310\365\265\004\001'
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['description']._loaded_options = None
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['description']._serialized_options = b'\272H\005r\003\030\320\017'
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['capabilities']._loaded_options = None
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['capabilities']._serialized_options = b'\272H\016\222\001\013\020 \"\007r\005\260\210\266\004\001'
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['labels']._loaded_options = None
+  _globals['_UPDATEAGENTREQUEST'].fields_by_name['labels']._serialized_options = b'\272H\032\232\001\027\"\007r\005\330\365\265\004\001*\007r\005\340\365\265\004\001\350\365\265\004\001'
+  _globals['_UPDATEAGENTREQUEST']._loaded_options = None
+  _globals['_UPDATEAGENTREQUEST']._serialized_options = b'\272H\244\001\032\241\001\n\025name.required_by_mask\032\207\001has(this.update_mask) && \'name\' in this.update_mask.paths && !has(this.name) ? \'required: update_mask names it; give the new name\' : \'\''
   _globals['_DEREGISTERAGENTREQUEST'].fields_by_name['agent_id']._loaded_options = None
-  _globals['_DEREGISTERAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002'
+  _globals['_DEREGISTERAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_EXECUTEAGENTREQUEST'].fields_by_name['agent_id']._loaded_options = None
-  _globals['_EXECUTEAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002'
+  _globals['_EXECUTEAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_GETAGENTSTATUSREQUEST'].fields_by_name['agent_id']._loaded_options = None
-  _globals['_GETAGENTSTATUSREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETAGENTSTATUSREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_STOPAGENTREQUEST'].fields_by_name['agent_id']._loaded_options = None
-  _globals['_STOPAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002'
+  _globals['_STOPAGENTREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_DISCOVERAGENTSREQUEST'].fields_by_name['type']._loaded_options = None
+  _globals['_DISCOVERAGENTSREQUEST'].fields_by_name['type']._serialized_options = b'\272H\nr\005\250\210\266\004\001\330\001\001'
+  _globals['_DISCOVERAGENTSREQUEST'].fields_by_name['capabilities']._loaded_options = None
+  _globals['_DISCOVERAGENTSREQUEST'].fields_by_name['capabilities']._serialized_options = b'\272H\016\222\001\013\020 \"\007r\005\260\210\266\004\001'
+  _globals['_DISCOVERAGENTSREQUEST'].fields_by_name['status']._loaded_options = None
+  _globals['_DISCOVERAGENTSREQUEST'].fields_by_name['status']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_DISCOVERAGENTSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_DISCOVERAGENTSREQUEST'].fields_by_name['limit']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_AGENTSERVICE']._loaded_options = None
   _globals['_AGENTSERVICE']._serialized_options = b'\362\340\030#\n\027\n\002\010\n\022\021\010\003\022\002\001\002\032\005\020\200\341\353\027\"\002\010\001\022\006\010\005\022\002\010\005\030@'
   _globals['_AGENTSERVICE'].methods_by_name['ListAgents']._loaded_options = None
@@ -89,66 +120,66 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTSERVICE'].methods_by_name['GetReadiness']._serialized_options = b'\220\002\001\202\323\344\223\002\017\022\r/health/ready'
   _globals['_AGENTSERVICE'].methods_by_name['GetLiveness']._loaded_options = None
   _globals['_AGENTSERVICE'].methods_by_name['GetLiveness']._serialized_options = b'\220\002\001\202\323\344\223\002\016\022\014/health/live'
-  _globals['_LISTAGENTSREQUEST']._serialized_start=339
-  _globals['_LISTAGENTSREQUEST']._serialized_end=503
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=505
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=618
-  _globals['_REGISTERAGENTREQUEST']._serialized_start=621
-  _globals['_REGISTERAGENTREQUEST']._serialized_end=884
-  _globals['_REGISTERAGENTREQUEST_LABELSENTRY']._serialized_start=839
-  _globals['_REGISTERAGENTREQUEST_LABELSENTRY']._serialized_end=884
-  _globals['_REGISTERAGENTRESPONSE']._serialized_start=886
-  _globals['_REGISTERAGENTRESPONSE']._serialized_end=951
-  _globals['_GETAGENTREQUEST']._serialized_start=953
-  _globals['_GETAGENTREQUEST']._serialized_end=994
-  _globals['_GETAGENTRESPONSE']._serialized_start=996
-  _globals['_GETAGENTRESPONSE']._serialized_end=1056
-  _globals['_UPDATEAGENTREQUEST']._serialized_start=1059
-  _globals['_UPDATEAGENTREQUEST']._serialized_end=1400
-  _globals['_UPDATEAGENTREQUEST_LABELSENTRY']._serialized_start=839
-  _globals['_UPDATEAGENTREQUEST_LABELSENTRY']._serialized_end=884
-  _globals['_UPDATEAGENTRESPONSE']._serialized_start=1402
-  _globals['_UPDATEAGENTRESPONSE']._serialized_end=1465
-  _globals['_DEREGISTERAGENTREQUEST']._serialized_start=1467
-  _globals['_DEREGISTERAGENTREQUEST']._serialized_end=1515
-  _globals['_DEREGISTERAGENTRESPONSE']._serialized_start=1517
-  _globals['_DEREGISTERAGENTRESPONSE']._serialized_end=1590
-  _globals['_EXECUTEAGENTREQUEST']._serialized_start=1592
-  _globals['_EXECUTEAGENTREQUEST']._serialized_end=1711
-  _globals['_EXECUTEAGENTRESPONSE']._serialized_start=1713
-  _globals['_EXECUTEAGENTRESPONSE']._serialized_end=1785
-  _globals['_GETAGENTSTATUSREQUEST']._serialized_start=1787
-  _globals['_GETAGENTSTATUSREQUEST']._serialized_end=1856
-  _globals['_GETAGENTSTATUSRESPONSE']._serialized_start=1858
-  _globals['_GETAGENTSTATUSRESPONSE']._serialized_end=1981
-  _globals['_STOPAGENTREQUEST']._serialized_start=1983
-  _globals['_STOPAGENTREQUEST']._serialized_end=2063
-  _globals['_STOPAGENTRESPONSE']._serialized_start=2065
-  _globals['_STOPAGENTRESPONSE']._serialized_end=2134
-  _globals['_DISCOVERAGENTSREQUEST']._serialized_start=2136
-  _globals['_DISCOVERAGENTSREQUEST']._serialized_end=2259
-  _globals['_DISCOVERAGENTSRESPONSE']._serialized_start=2261
-  _globals['_DISCOVERAGENTSRESPONSE']._serialized_end=2328
-  _globals['_LISTAGENTTYPESREQUEST']._serialized_start=2330
-  _globals['_LISTAGENTTYPESREQUEST']._serialized_end=2353
-  _globals['_LISTAGENTTYPESRESPONSE']._serialized_start=2355
-  _globals['_LISTAGENTTYPESRESPONSE']._serialized_end=2431
-  _globals['_GETINFOREQUEST']._serialized_start=2433
-  _globals['_GETINFOREQUEST']._serialized_end=2449
-  _globals['_GETINFORESPONSE']._serialized_start=2451
-  _globals['_GETINFORESPONSE']._serialized_end=2558
-  _globals['_GETHEALTHREQUEST']._serialized_start=2560
-  _globals['_GETHEALTHREQUEST']._serialized_end=2578
-  _globals['_GETHEALTHRESPONSE']._serialized_start=2580
-  _globals['_GETHEALTHRESPONSE']._serialized_end=2650
-  _globals['_GETREADINESSREQUEST']._serialized_start=2652
-  _globals['_GETREADINESSREQUEST']._serialized_end=2673
-  _globals['_GETREADINESSRESPONSE']._serialized_start=2675
-  _globals['_GETREADINESSRESPONSE']._serialized_end=2748
-  _globals['_GETLIVENESSREQUEST']._serialized_start=2750
-  _globals['_GETLIVENESSREQUEST']._serialized_end=2770
-  _globals['_GETLIVENESSRESPONSE']._serialized_start=2772
-  _globals['_GETLIVENESSRESPONSE']._serialized_end=2842
-  _globals['_AGENTSERVICE']._serialized_start=2845
-  _globals['_AGENTSERVICE']._serialized_end=4703
+  _globals['_LISTAGENTSREQUEST']._serialized_start=433
+  _globals['_LISTAGENTSREQUEST']._serialized_end=619
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=621
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=734
+  _globals['_REGISTERAGENTREQUEST']._serialized_start=737
+  _globals['_REGISTERAGENTREQUEST']._serialized_end=1080
+  _globals['_REGISTERAGENTREQUEST_LABELSENTRY']._serialized_start=1035
+  _globals['_REGISTERAGENTREQUEST_LABELSENTRY']._serialized_end=1080
+  _globals['_REGISTERAGENTRESPONSE']._serialized_start=1082
+  _globals['_REGISTERAGENTRESPONSE']._serialized_end=1147
+  _globals['_GETAGENTREQUEST']._serialized_start=1149
+  _globals['_GETAGENTREQUEST']._serialized_end=1196
+  _globals['_GETAGENTRESPONSE']._serialized_start=1198
+  _globals['_GETAGENTRESPONSE']._serialized_end=1258
+  _globals['_UPDATEAGENTREQUEST']._serialized_start=1261
+  _globals['_UPDATEAGENTREQUEST']._serialized_end=1851
+  _globals['_UPDATEAGENTREQUEST_LABELSENTRY']._serialized_start=1035
+  _globals['_UPDATEAGENTREQUEST_LABELSENTRY']._serialized_end=1080
+  _globals['_UPDATEAGENTRESPONSE']._serialized_start=1853
+  _globals['_UPDATEAGENTRESPONSE']._serialized_end=1916
+  _globals['_DEREGISTERAGENTREQUEST']._serialized_start=1918
+  _globals['_DEREGISTERAGENTREQUEST']._serialized_end=1972
+  _globals['_DEREGISTERAGENTRESPONSE']._serialized_start=1974
+  _globals['_DEREGISTERAGENTRESPONSE']._serialized_end=2047
+  _globals['_EXECUTEAGENTREQUEST']._serialized_start=2049
+  _globals['_EXECUTEAGENTREQUEST']._serialized_end=2174
+  _globals['_EXECUTEAGENTRESPONSE']._serialized_start=2176
+  _globals['_EXECUTEAGENTRESPONSE']._serialized_end=2248
+  _globals['_GETAGENTSTATUSREQUEST']._serialized_start=2250
+  _globals['_GETAGENTSTATUSREQUEST']._serialized_end=2325
+  _globals['_GETAGENTSTATUSRESPONSE']._serialized_start=2327
+  _globals['_GETAGENTSTATUSRESPONSE']._serialized_end=2450
+  _globals['_STOPAGENTREQUEST']._serialized_start=2452
+  _globals['_STOPAGENTREQUEST']._serialized_end=2538
+  _globals['_STOPAGENTRESPONSE']._serialized_start=2540
+  _globals['_STOPAGENTRESPONSE']._serialized_end=2609
+  _globals['_DISCOVERAGENTSREQUEST']._serialized_start=2612
+  _globals['_DISCOVERAGENTSREQUEST']._serialized_end=2791
+  _globals['_DISCOVERAGENTSRESPONSE']._serialized_start=2793
+  _globals['_DISCOVERAGENTSRESPONSE']._serialized_end=2860
+  _globals['_LISTAGENTTYPESREQUEST']._serialized_start=2862
+  _globals['_LISTAGENTTYPESREQUEST']._serialized_end=2885
+  _globals['_LISTAGENTTYPESRESPONSE']._serialized_start=2887
+  _globals['_LISTAGENTTYPESRESPONSE']._serialized_end=2963
+  _globals['_GETINFOREQUEST']._serialized_start=2965
+  _globals['_GETINFOREQUEST']._serialized_end=2981
+  _globals['_GETINFORESPONSE']._serialized_start=2983
+  _globals['_GETINFORESPONSE']._serialized_end=3090
+  _globals['_GETHEALTHREQUEST']._serialized_start=3092
+  _globals['_GETHEALTHREQUEST']._serialized_end=3110
+  _globals['_GETHEALTHRESPONSE']._serialized_start=3112
+  _globals['_GETHEALTHRESPONSE']._serialized_end=3182
+  _globals['_GETREADINESSREQUEST']._serialized_start=3184
+  _globals['_GETREADINESSREQUEST']._serialized_end=3205
+  _globals['_GETREADINESSRESPONSE']._serialized_start=3207
+  _globals['_GETREADINESSRESPONSE']._serialized_end=3280
+  _globals['_GETLIVENESSREQUEST']._serialized_start=3282
+  _globals['_GETLIVENESSREQUEST']._serialized_end=3302
+  _globals['_GETLIVENESSRESPONSE']._serialized_start=3304
+  _globals['_GETLIVENESSRESPONSE']._serialized_end=3374
+  _globals['_AGENTSERVICE']._serialized_start=3377
+  _globals['_AGENTSERVICE']._serialized_end=5235
 # @@protoc_insertion_point(module_scope)
