@@ -14,6 +14,16 @@ from protomesh.common.v1 import errors_pb2
 
 ERROR_DOMAIN = "protomesh"
 
+# Errors often quote what the client sent (an id, a key). Clipped, so a 5 KB id cannot push the status
+# past gRPC's 16 KB metadata limit and turn a clear INVALID_ARGUMENT into RESOURCE_EXHAUSTED.
+MAX_MESSAGE_CHARS = 1024
+MAX_DETAIL_CHARS = 256
+
+
+def clip(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """The text, cut to `limit` characters with a mark saying so."""
+    return text if len(text) <= limit else f"{text[:limit - 24]}… ({len(text)} characters)"
+
 
 @dataclass(frozen=True)
 class FieldViolation:
@@ -37,7 +47,8 @@ class ServiceError(Exception):
     def details(self) -> list[any_pb2.Any]:
         """google.rpc detail messages carried with the status."""
         info = error_details_pb2.ErrorInfo(
-            reason=errors_pb2.ErrorReason.Name(self.reason), domain=ERROR_DOMAIN, metadata=self.metadata
+            reason=errors_pb2.ErrorReason.Name(self.reason), domain=ERROR_DOMAIN,
+            metadata={k: clip(v) for k, v in self.metadata.items()},
         )
         packed = any_pb2.Any()
         packed.Pack(info)
@@ -45,7 +56,8 @@ class ServiceError(Exception):
 
     def to_status(self) -> grpc.Status:
         """The rich gRPC status (code, message, details in grpc-status-details-bin)."""
-        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=self.details())
+        status = status_pb2.Status(code=self.code.value[0], message=clip(self.message, MAX_MESSAGE_CHARS),
+                                   details=self.details())
         return rpc_status.to_status(status)
 
 
@@ -57,14 +69,14 @@ class InvalidArgument(ServiceError):
 
     def __init__(self, violations: Iterable[FieldViolation]) -> None:
         self.violations = list(violations)
-        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        summary = "; ".join(f"{clip(v.field)}: {clip(v.description)}" for v in self.violations)
         super().__init__(f"invalid request: {summary}")
 
     def details(self) -> list[any_pb2.Any]:
         """ErrorInfo plus a google.rpc.BadRequest listing the field violations."""
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(field=clip(v.field), description=clip(v.description))
                 for v in self.violations
             ]
         )

@@ -179,7 +179,10 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
     replica = Replica(service=service, settings=settings, health=health_monitor)
     server = grpc.aio.server(
         interceptors=[CallInterceptor(settings.instance_id, service.name)],
-        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+        # Metadata up to Envoy's own header limit (60 KiB): a long REST query string reaches the replica as
+        # x-envoy-original-path, and gRPC's 8 KiB default turned it into RESOURCE_EXHAUSTED (429).
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+                 ("grpc.max_metadata_size", 64 * 1024)],
     )
     async with _database(replica), _discovery(replica):
         own_settings = load_settings(service.settings, service.name) if service.settings else None
