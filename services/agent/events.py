@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import uuid
 
 from google.protobuf.message import Message
 
 from chassis.protos import timestamp
 from protomesh.agent.v1 import events_pb2
-
-if TYPE_CHECKING:
-    from services.agent.store import AgentRow, ExecutionRow
+from services.agent.rows import AgentRow, DeletedAgent, ExecutionRow
 
 SOURCE = "agent"
 _SUMMARY_CHARS = 500
 
 
-def agent_subject(agent_id: Any) -> str:
+def agent_subject(agent_id: uuid.UUID) -> str:
     """The resource an agent event is about."""
     return f"agents/{agent_id}"
 
 
-def execution_subject(execution_id: Any) -> str:
+def execution_subject(execution_id: uuid.UUID) -> str:
     """The resource an execution event is about."""
     return f"executions/{execution_id}"
 
@@ -39,11 +37,11 @@ def updated(row: AgentRow, fields: list[str]) -> Message:
                                    update_time=timestamp(row.updated_at))
 
 
-def deregistered(row: dict[str, Any], stopped_execution_id: Any) -> Message:
+def deregistered(row: DeletedAgent, stopped_execution_id: uuid.UUID | None) -> Message:
     """AgentDeregistered, with the execution the removal stopped."""
-    return events_pb2.AgentDeregistered(agent_id=str(row["id"]), name=row["name"], type=row["type"],
+    return events_pb2.AgentDeregistered(agent_id=str(row.id), name=row.name, type=row.type,
                                         stopped_execution_id=str(stopped_execution_id or ""),
-                                        deregister_time=timestamp(row["deleted_at"]))
+                                        deregister_time=timestamp(row.deleted_at))
 
 
 def execution_changed(row: ExecutionRow) -> Message | None:

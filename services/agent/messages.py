@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chassis.protos import timestamp, to_struct
 from protomesh.agent.v1 import agent_pb2
-from services.agent.store import AgentRow, ExecutionRow
+from services.agent.rows import AgentRow, ExecutionRow
 
 _STATES = {
     "PENDING": agent_pb2.EXECUTION_STATE_PENDING,

@@ -25,7 +25,8 @@ from protomesh.agent.v1 import tasks_pb2
 from protomesh.context.v1 import context_service_pb2
 from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
 from services.agent.agent_types import AGENT_TYPES, Cancelled, ExpressionError, RunContext
-from services.agent.store import AgentStore, ExecutionRow
+from services.agent.rows import ExecutionRow
+from services.agent.store import AgentStore
 
 logger = logging.getLogger(__name__)
 

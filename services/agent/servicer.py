@@ -16,8 +16,9 @@ from services.agent import validation
 from services.agent.agent_types import AGENT_TYPES
 from services.agent.deps import AgentDeps
 from services.agent.messages import agent_message, execution_message
+from services.agent.rows import AgentRow, ExecutionRow
 from services.agent.runner import sources_of
-from services.agent.store import AgentFilter, AgentRow, ExecutionRow
+from services.agent.store import AgentFilter
 
 logger = logging.getLogger(__name__)
 

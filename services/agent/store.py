@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -19,9 +18,7 @@ from chassis.events import outbox
 from chassis.resources import Page, PageRequest
 from chassis.resources.keyset import fetch_page
 from services.agent import events as agent_events
-
-ACTIVE_STATES = ("PENDING", "RUNNING")
-FINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
+from services.agent.rows import FINAL_STATES, AgentRow, DeletedAgent, ExecutionRow
 
 _AGENT_COLUMNS = """
     a.id, a.name, a.type, a.description, a.capabilities, a.config, a.labels, a.created_at, a.updated_at,
@@ -29,42 +26,6 @@ _AGENT_COLUMNS = """
 """
 _AGENT_JOIN = "agents a LEFT JOIN executions x ON x.agent_id = a.id AND x.state IN ('PENDING', 'RUNNING')"
 _AGENT_FROM = f"FROM {_AGENT_JOIN}"
-
-
-@dataclass(frozen=True)
-class AgentRow:
-    """An agent as stored, with its active execution if any."""
-
-    id: uuid.UUID
-    name: str
-    type: str
-    description: str
-    capabilities: list[str]
-    config: dict[str, Any]
-    labels: dict[str, str]
-    created_at: datetime
-    updated_at: datetime
-    current_execution_id: uuid.UUID | None
-
-
-@dataclass(frozen=True)
-class ExecutionRow:
-    """An execution as stored."""
-
-    id: uuid.UUID
-    agent_id: uuid.UUID
-    state: str
-    input: dict[str, Any]
-    output: dict[str, Any] | None
-    error: str
-    progress: float
-    runner: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    context_id: str = ""
-    result_layer_id: str = ""
-    agent_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,7 +39,8 @@ class AgentFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL conditions (joined by AND) and their parameters."""
-        clauses, params = ["TRUE"], []
+        clauses: list[str] = ["TRUE"]
+        params: list[Any] = []
         if self.type:
             clauses.append("a.type = %s")
             params.append(self.type)
@@ -197,7 +159,8 @@ class AgentStore:
                                     agent_events.execution_subject(execution.id))
             await cur.execute("DELETE FROM agents WHERE id = %s RETURNING id, name, type, now() AS deleted_at",
                               (agent_id,))
-            deleted = await cur.fetchone()
+            found = await cur.fetchone()
+            deleted = DeletedAgent(**found) if found else None
             if deleted:
                 await self._publish(conn, agent_events.deregistered(deleted, stopped["id"] if stopped else None),
                                     agent_events.agent_subject(agent_id))
