@@ -14,7 +14,7 @@ from chassis import Replica
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.protos import from_struct, timestamp, to_struct
-from chassis.resources import Keyset, UpdateMask, check_expected_version, resource_id
+from chassis.resources import Keyset, UpdateMask, resource_id
 from chassis.standard_rpcs import HealthRpcs
 from protomesh.common.v1 import service_info_pb2
 from protomesh.integration.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
@@ -76,12 +76,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
     # --- integrations ---------------------------------------------------------------------------
 
     async def ListIntegrations(self, request: pb.ListIntegrationsRequest, context: Any) -> Any:
-        v = Violations()
-        enabled = validation.parse_enabled(v, request.enabled)
-        label_key, label_value = validation.parse_label(v, request.label)
-        v.check(request.kind in KIND_NAMES or request.kind == integration_pb2.INTEGRATION_KIND_UNSPECIFIED,
-                "kind", "unknown kind")
-        v.raise_if_any()
+        # The contract checked the filters' forms (kind defined, enabled a boolean, label a key or key=value).
+        enabled = validation.parse_enabled(request.enabled)
+        label_key, label_value = validation.parse_label(request.label)
         flt = IntegrationFilter(kind=KIND_NAMES.get(request.kind, ""), name_contains=request.name_contains,
                                 enabled=enabled, label_key=label_key, label_value=label_value)
         # After the filters: the page token is bound to the finished filter object.
@@ -90,20 +87,13 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
                                            page_info=page.page_info())
 
     async def CreateIntegration(self, request: pb.CreateIntegrationRequest, context: Any) -> Any:
-        v = Violations()
-        validation.check_name(v, request.name)
-        spec = BY_KIND.get(request.kind)
-        kinds = ", ".join(integration_pb2.IntegrationKind.Name(k) for k in BY_KIND)
-        v.check(spec is not None, "kind", f"required: one of {kinds}")
-        validation.check_description(v, request.description)
-        validation.check_labels(v, request.labels)
+        spec = BY_KIND[request.kind]  # the contract refuses an unspecified or unknown kind
         config = from_struct(request.config) if request.HasField("config") else {}
         credentials = dict(request.credentials)
-        if spec is not None:
-            validation.check_credentials(v, spec, credentials)
-            validation.check_config(v, spec, config, credentials)
+        v = Violations()
+        validation.check_credentials(v, spec, credentials)
+        validation.check_config(v, spec, config, credentials)
         v.raise_if_any()
-        assert spec is not None
         integration_id = uuid.uuid4()
         row = await self._store.create(
             integration_id, name=request.name, kind=spec.client_type, description=request.description, config=config,
@@ -119,21 +109,16 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     async def UpdateIntegration(self, request: pb.UpdateIntegrationRequest, context: Any) -> Any:
         integration_id = _integration_id(request.integration_id)
-        v = Violations()
-        check_expected_version(v, request.expected_version)
-        paths = _MASK.paths(request, v)
-        v.raise_if_any()
+        paths = _MASK.paths(request)  # expected_version >= 0 and a masked name's presence are the contract's
         row = await self._store.get(integration_id)
         spec = SPECS[row.kind]
+        v = Violations()
         changes: dict[str, Any] = {}
         if "name" in paths:
-            validation.check_name(v, request.name)
             changes["name"] = request.name
         if "description" in paths:
-            validation.check_description(v, request.description)
             changes["description"] = request.description
         if "labels" in paths:
-            validation.check_labels(v, request.labels)
             changes["labels"] = dict(request.labels)
         if "enabled" in paths:
             changes["enabled"] = request.enabled
@@ -202,11 +187,11 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
     async def InvokeIntegration(self, request: pb.InvokeIntegrationRequest, context: Any) -> Any:
         integration_id = _integration_id(request.integration_id)
         v = Violations()
-        v.check(bool(request.operation), "operation", "required")
         params = whole_numbers(from_struct(request.parameters)) if request.HasField("parameters") else {}
         v.check(len(json.dumps(params, separators=(",", ":"))) <= self._settings.max_parameters_bytes, "parameters",
                 f"at most {self._settings.max_parameters_bytes} bytes of JSON")
         metadata = dict(context.invocation_metadata() or ())
+        # The contract checked request.client_key; one from the header it never saw is checked here.
         client_key = request.client_key or str(metadata.get(CLIENT_KEY_HEADER, ""))
         v.check(not client_key or bool(validation.CLIENT_KEY.match(client_key)), "client_key",
                 "1-128 visible ASCII characters")
@@ -338,10 +323,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
                 await client.close()
             results.append(pb.ClientTestResult(
                 ok=outcome.ok, steps=[step_message(s) for s in outcome.steps], latency=duration(outcome.seconds)))
-        else:
-            v = Violations()
-            v.check(not credentials, "config", "required when credentials are given")
-            v.raise_if_any()
+        else:  # no config: the registered integrations (credentials without config are the contract's error)
             for row in await self._store.enabled(spec.client_type):
                 live = await self._connections.live(row)
                 outcome = await self._connections.exercise(live.client)

@@ -1,11 +1,13 @@
 import datetime
 
+from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from protomesh.common.v1 import rules_pb2 as _rules_pb2
 from protomesh.common.v1 import pagination_pb2 as _pagination_pb2
 from protomesh.common.v1 import service_info_pb2 as _service_info_pb2
 from protomesh.integration.v1 import integration_pb2 as _integration_pb2
