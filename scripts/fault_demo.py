@@ -32,7 +32,7 @@ from chassis.errors import ServiceError
 from chassis.resilience import BreakerBoard, ResilientCaller
 from services.integration.clients.base import Shared
 from services.integration.connections import IntegrationConnections, target_name
-from services.integration.store import IntegrationRow
+from services.integration.rows import IntegrationRow
 from tests.support.fault_server import FaultServer
 
 TOKEN = "demo-secret-token-0123456789"

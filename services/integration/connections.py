@@ -33,7 +33,7 @@ from services.integration.clients.base import (
 )
 from services.integration.kinds import SPECS
 from services.integration.policy import IntegrationPolicy, parse_policy
-from services.integration.store import IntegrationRow
+from services.integration.rows import IntegrationRow
 
 logger = logging.getLogger(__name__)
 

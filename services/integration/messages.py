@@ -16,7 +16,7 @@ from services.integration.clients.base import Step
 from services.integration.connections import ProbeResult
 from services.integration.kinds import SPECS
 from services.integration.policy import IntegrationPolicy
-from services.integration.store import IntegrationRow
+from services.integration.rows import IntegrationRow
 
 SERVING = service_info_pb2.HEALTH_STATE_SERVING
 NOT_SERVING = service_info_pb2.HEALTH_STATE_NOT_SERVING

@@ -34,8 +34,9 @@ from services.integration.messages import (
     probe_message,
     step_message,
 )
+from services.integration.rows import IntegrationRow
 from services.integration.settings import IntegrationSettings
-from services.integration.store import IntegrationFilter, IntegrationRow, IntegrationStore
+from services.integration.store import IntegrationFilter, IntegrationStore
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         flt = IntegrationFilter(kind=KIND_NAMES.get(request.kind, ""), name_contains=request.name_contains,
                                 enabled=enabled, label_key=label_key, label_value=label_value)
         # After the filters: the page token is bound to the finished filter object.
-        page = await self._store.list(flt, _INTEGRATIONS.page(request, flt))
+        page = await self._store.list_page(flt, _INTEGRATIONS.page(request, flt))
         return pb.ListIntegrationsResponse(integrations=[integration_message(r) for r in page.items],
                                            page_info=page.page_info())
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -21,47 +20,13 @@ from chassis.db import contains_pattern
 from chassis.errors import AlreadyExists, NotFound
 from chassis.resources import Page, PageRequest, check_version, found
 from chassis.resources.keyset import fetch_page
+from services.integration.rows import IntegrationRow
 
 _COLUMNS = """
     id, name, kind, description, config, credentials_ciphertext, credentials_nonce, credentials_key_id,
     credential_keys, enabled, labels, probe_kind, probe_ok, probe_detail, probe_latency_ms, probed_at,
     version, created_at, updated_at
 """
-
-
-@dataclass(frozen=True)
-class IntegrationRow:
-    """An integration as stored."""
-
-    id: uuid.UUID
-    name: str
-    kind: str
-    description: str
-    config: dict[str, Any]
-    credentials_ciphertext: bytes | None
-    credentials_nonce: bytes | None
-    credentials_key_id: str | None
-    credential_keys: list[str]
-    enabled: bool
-    labels: dict[str, str]
-    probe_kind: str | None
-    probe_ok: bool | None
-    probe_detail: str | None
-    probe_latency_ms: float | None
-    probed_at: datetime | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
-
-    def __repr__(self) -> str:  # the sealed bytes are not for logs either
-        return f"IntegrationRow(id={self.id}, name={self.name!r}, kind={self.kind}, version={self.version})"
-
-    @property
-    def sealed(self) -> Sealed | None:
-        """The encrypted credentials, if any."""
-        if self.credentials_ciphertext is None or self.credentials_nonce is None or not self.credentials_key_id:
-            return None
-        return Sealed(bytes(self.credentials_ciphertext), bytes(self.credentials_nonce), self.credentials_key_id)
 
 
 @dataclass(frozen=True)
@@ -136,7 +101,7 @@ class IntegrationStore:
             row = found(await cur.fetchone(), "integration", integration_id)
         return IntegrationRow(**row)
 
-    async def list(self, flt: IntegrationFilter, page: PageRequest) -> Page[IntegrationRow]:
+    async def list_page(self, flt: IntegrationFilter, page: PageRequest) -> Page[IntegrationRow]:
         """One page of integrations in the page's keyset order, with the count of all that match."""
         where, params = flt.where()
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
