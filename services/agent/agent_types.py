@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from chassis.errors import Violations
 
@@ -58,7 +58,9 @@ MAX_TEXT_CHARS = 1_000_000
 
 def _validate_text(data: dict[str, Any], v: Violations) -> None:
     text = data.get("text")
-    if v.check(isinstance(text, str) and text.strip() != "", "input.text", "required: a non-empty string"):
+    if not isinstance(text, str) or text.strip() == "":
+        v.add("input.text", "required: a non-empty string")
+    else:
         v.check(len(text) <= MAX_TEXT_CHARS, "input.text", f"at most {MAX_TEXT_CHARS} characters")
     top = data.get("top", 10)
     v.check(_is_int(top) and 1 <= top <= 100, "input.top", "a whole number from 1 to 100")
@@ -88,7 +90,7 @@ _BINARY = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
     ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
 }
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _FUNCTIONS: dict[str, Callable[..., float]] = {
     "sqrt": math.sqrt, "sin": math.sin, "cos": math.cos, "tan": math.tan, "log": math.log,
     "log10": math.log10, "exp": math.exp, "abs": abs, "round": round, "min": min, "max": max,
@@ -141,8 +143,9 @@ def evaluate(expression: str) -> float | int:
 
 def _validate_calc(data: dict[str, Any], v: Violations) -> None:
     expression = data.get("expression")
-    if v.check(isinstance(expression, str) and expression.strip() != "", "input.expression",
-               "required: an arithmetic expression such as \"2 * (3 + 4)\""):
+    if not isinstance(expression, str) or expression.strip() == "":
+        v.add("input.expression", "required: an arithmetic expression such as \"2 * (3 + 4)\"")
+    else:
         v.check(len(expression) <= MAX_EXPRESSION_CHARS, "input.expression",
                 f"at most {MAX_EXPRESSION_CHARS} characters")
 
@@ -179,7 +182,9 @@ def _run_primes(data: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     """Segmented sieve of Eratosthenes up to `limit`, reporting progress per segment."""
     limit = int(data["limit"])
     base = _small_primes(math.isqrt(limit))
-    count, first, last = 0, [], []
+    count = 0
+    first: list[int] = []
+    last: list[int] = []
     for low in range(2, limit + 1, _SEGMENT):
         high = min(low + _SEGMENT - 1, limit)
         segment = bytearray([1]) * (high - low + 1)
@@ -206,8 +211,8 @@ _OPERATIONS = ("pick", "omit", "rename", "set", "flatten")
 def _validate_json(data: dict[str, Any], v: Violations) -> None:
     v.check(isinstance(data.get("document"), dict), "input.document", "required: a JSON object")
     operations = data.get("operations")
-    if not v.check(isinstance(operations, list) and operations != [], "input.operations",
-                   f"required: a list of operations, each with op in {', '.join(_OPERATIONS)}"):
+    if not isinstance(operations, list) or operations == []:
+        v.add("input.operations", f"required: a list of operations, each with op in {', '.join(_OPERATIONS)}")
         return
     for i, op in enumerate(operations):
         path = f"input.operations[{i}]"
@@ -255,8 +260,8 @@ def _run_json(data: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     return {"document": doc, "operations_applied": len(operations)}
 
 
-def _is_int(value: Any) -> bool:
-    # JSON numbers arrive through google.protobuf.Struct as floats.
+def _is_int(value: Any) -> TypeGuard[float]:
+    # JSON numbers arrive through google.protobuf.Struct as floats, so a whole float counts.
     return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
 
 

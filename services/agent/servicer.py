@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
+
+import grpc
 
 from chassis import Replica
 from chassis.errors import FailedPrecondition, NotFound, Violations
@@ -29,7 +30,8 @@ _WAIT_MARGIN_SECONDS = 0.25
 _WAIT_WITHOUT_DEADLINE_SECONDS = 30.0
 
 
-def _status_filter(status: int) -> bool | None:
+def _status_filter(status: agent_pb2.AgentStatus) -> bool | None:
+    """The busy filter of a status filter: None (any) for AGENT_STATUS_UNSPECIFIED."""
     return {agent_pb2.AGENT_STATUS_BUSY: True, agent_pb2.AGENT_STATUS_IDLE: False}.get(status)
 
 
@@ -53,7 +55,9 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         execution = await self._store.get_execution(resource_id("execution", execution_id))
         return found(execution if execution and execution.agent_id == agent.id else None, "execution", execution_id)
 
-    async def ListAgents(self, request: agent_service_pb2.ListAgentsRequest, context: Any) -> Any:
+    async def ListAgents(
+        self, request: agent_service_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.ListAgentsResponse:
         flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
                           capabilities=(request.capability,) if request.capability else (),
                           name_contains=request.name_contains)
@@ -62,7 +66,9 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         return agent_service_pb2.ListAgentsResponse(agents=[agent_message(r) for r in result.items],
                                                      page_info=result.page_info())
 
-    async def RegisterAgent(self, request: agent_service_pb2.RegisterAgentRequest, context: Any) -> Any:
+    async def RegisterAgent(
+        self, request: agent_service_pb2.RegisterAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.RegisterAgentResponse:
         # The contract's rules have passed (name, type, capabilities, description, labels).
         config = from_struct(request.config)
         v = Violations()
@@ -76,10 +82,14 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         logger.info("agent registered", extra={"agent_id": str(row.id), "agent_type": row.type})
         return agent_service_pb2.RegisterAgentResponse(agent=agent_message(row))
 
-    async def GetAgent(self, request: agent_service_pb2.GetAgentRequest, context: Any) -> Any:
+    async def GetAgent(
+        self, request: agent_service_pb2.GetAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.GetAgentResponse:
         return agent_service_pb2.GetAgentResponse(agent=agent_message(await self._agent(request.agent_id)))
 
-    async def UpdateAgent(self, request: agent_service_pb2.UpdateAgentRequest, context: Any) -> Any:
+    async def UpdateAgent(
+        self, request: agent_service_pb2.UpdateAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.UpdateAgentResponse:
         current = await self._agent(request.agent_id)
         v = Violations()
         paths = _MASK.paths(request, v)
@@ -99,7 +109,9 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         row = found(await self._store.update_agent(current.id, changes), "agent", request.agent_id)
         return agent_service_pb2.UpdateAgentResponse(agent=agent_message(row))
 
-    async def DeregisterAgent(self, request: agent_service_pb2.DeregisterAgentRequest, context: Any) -> Any:
+    async def DeregisterAgent(
+        self, request: agent_service_pb2.DeregisterAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.DeregisterAgentResponse:
         deleted, stopped = await self._store.delete_agent(resource_id("agent", request.agent_id))
         if not deleted:
             raise NotFound("agent", request.agent_id)
@@ -109,7 +121,9 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         return agent_service_pb2.DeregisterAgentResponse(agent_id=request.agent_id,
                                                          stopped_execution_id=str(stopped or ""))
 
-    async def ExecuteAgent(self, request: agent_service_pb2.ExecuteAgentRequest, context: Any) -> Any:
+    async def ExecuteAgent(
+        self, request: agent_service_pb2.ExecuteAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.ExecuteAgentResponse:
         agent = await self._agent(request.agent_id)
         given = from_struct(request.input)
         resolved = await self._runner.read_context(request.context_id) if request.context_id else {}
@@ -128,8 +142,11 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         current = await self._store.get_execution(execution.id)
         return agent_service_pb2.ExecuteAgentResponse(execution=execution_message(current or execution))
 
-    async def GetAgentStatus(self, request: agent_service_pb2.GetAgentStatusRequest, context: Any) -> Any:
+    async def GetAgentStatus(
+        self, request: agent_service_pb2.GetAgentStatusRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.GetAgentStatusResponse:
         agent = await self._agent(request.agent_id)
+        execution: ExecutionRow | None
         if request.execution_id:
             execution = await self._own_execution(agent, request.execution_id)
         else:
@@ -139,16 +156,18 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
             execution=execution_message(execution) if execution else None,
         )
 
-    async def StopAgent(self, request: agent_service_pb2.StopAgentRequest, context: Any) -> Any:
+    async def StopAgent(
+        self, request: agent_service_pb2.StopAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.StopAgentResponse:
         agent = await self._agent(request.agent_id)
         if request.execution_id:
-            target: uuid.UUID | None = (await self._own_execution(agent, request.execution_id)).id
-        else:
+            target = (await self._own_execution(agent, request.execution_id)).id
+        elif agent.current_execution_id is not None:
             target = agent.current_execution_id
-            if target is None:
-                latest = await self._store.latest_execution(agent.id)
-                state = f"its latest execution is {latest.state}" if latest else "it has never run"
-                raise FailedPrecondition(f"agent {request.agent_id} has no pending or running execution; {state}")
+        else:
+            latest = await self._store.latest_execution(agent.id)
+            state = f"its latest execution is {latest.state}" if latest else "it has never run"
+            raise FailedPrecondition(f"agent {request.agent_id} has no pending or running execution; {state}")
         reason = request.reason or "stopped on request"
         stopped = await self._store.transition(target, from_states=sources_of("STOPPED"), to="STOPPED", error=reason)
         if stopped is None:
@@ -161,14 +180,18 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         self._runner.stop_local(target)
         return agent_service_pb2.StopAgentResponse(execution=execution_message(stopped))
 
-    async def DiscoverAgents(self, request: agent_service_pb2.DiscoverAgentsRequest, context: Any) -> Any:
+    async def DiscoverAgents(
+        self, request: agent_service_pb2.DiscoverAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.DiscoverAgentsResponse:
         limit = page_size(request.limit, "limit")  # the contract has bounded it; this turns 0 into the default
         flt = AgentFilter(type=request.type, busy=_status_filter(request.status),
                           capabilities=tuple(request.capabilities))
         rows = await self._store.discover(flt, limit)
         return agent_service_pb2.DiscoverAgentsResponse(agents=[agent_message(r) for r in rows])
 
-    async def ListAgentTypes(self, request: agent_service_pb2.ListAgentTypesRequest, context: Any) -> Any:
+    async def ListAgentTypes(
+        self, request: agent_service_pb2.ListAgentTypesRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.ListAgentTypesResponse:
         return agent_service_pb2.ListAgentTypesResponse(
             agent_types=[
                 agent_pb2.AgentType(name=s.name, description=s.description, capabilities=s.capabilities,
@@ -177,7 +200,9 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
             ]
         )
 
-    async def GetInfo(self, request: agent_service_pb2.GetInfoRequest, context: Any) -> Any:
+    async def GetInfo(
+        self, request: agent_service_pb2.GetInfoRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.GetInfoResponse:
         return agent_service_pb2.GetInfoResponse(
             info=self._replica.service_info(), agent_count=await self._store.count_agents(),
             agent_types=list(AGENT_TYPES),
