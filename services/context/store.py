@@ -28,8 +28,8 @@ from chassis.errors import AlreadyExists, FailedPrecondition
 from chassis.events import outbox
 from chassis.resources import Page, PageRequest, check_version, found
 from chassis.resources.keyset import fetch_page
-from services.context import events, rules
-from services.context.rules import Access
+from services.context import events, guards
+from services.context.guards import Access
 
 # A context whose expiry has passed is expired even before the cleanup job has marked it.
 _STATUS = "CASE WHEN status <> 'expired' AND expires_at <= now() THEN 'expired' ELSE status END"
@@ -261,7 +261,7 @@ class ContextStore:
         """Replace fields of a context that is not expired (ContextUpdated); its version grows by one."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
-            rules.check_context_writable(context)
+            guards.check_context_writable(context)
             check_version("context", context.id, context.version, expected_version)
             context = await self._count_write(cur, context, changes=changes)
             await self._publish(cur, events.updated(context, changes), events.context_subject(context.id))
@@ -287,7 +287,7 @@ class ContextStore:
         """
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
-            rules.check_context_writable(context)
+            guards.check_context_writable(context)
             shared = set(context.shared_with)
             if add:
                 shared.add(add)
@@ -346,7 +346,7 @@ class ContextStore:
             async with (self._pool.connection() as conn, conn.transaction(),
                         conn.cursor(row_factory=dict_row) as cur):
                 context = await self._lock(cur, context_id, access)
-                rules.check_layers_writable(context)
+                guards.check_layers_writable(context)
                 _check_room(context, size, max_context_bytes)
                 if not position:
                     await cur.execute(
@@ -375,7 +375,7 @@ class ContextStore:
             async with (self._pool.connection() as conn, conn.transaction(),
                         conn.cursor(row_factory=dict_row) as cur):
                 context = await self._lock(cur, context_id, access)
-                rules.check_layers_writable(context)
+                guards.check_layers_writable(context)
                 layer = await self._lock_layer(cur, context_id, layer_id, expected_version)
                 delta = changes["size_bytes"] - layer.size_bytes if "size_bytes" in changes else 0
                 _check_room(context, delta, max_context_bytes)
@@ -400,7 +400,7 @@ class ContextStore:
         """Delete a layer of an active context (LayerRemoved); update the context's counters."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await self._lock(cur, context_id, access)
-            rules.check_layers_writable(context)
+            guards.check_layers_writable(context)
             layer = await self._lock_layer(cur, context_id, layer_id, expected_version)
             await cur.execute("DELETE FROM context_layers WHERE id = %s RETURNING now() AS removed_at", (layer.id,))
             removed_at = _required(await cur.fetchone())["removed_at"]

@@ -7,7 +7,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from chassis.errors import Violations
-from services.context.sanitize import MAX_REPORTED, Limits, child_path, json_size, sanitize
+from services.context.payload import MAX_REPORTED, Limits, child_path, json_size, sanitize
 
 LIMITS = Limits(max_bytes=1024, max_depth=4, max_key_length=8)
 
