@@ -7,13 +7,15 @@ import json
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
+
+import grpc
+from google.protobuf import timestamp_pb2
 
 from chassis import Replica
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
-from chassis.protos import from_struct, timestamp, to_struct
+from chassis.protos import from_struct, to_struct
 from chassis.resources import Keyset, UpdateMask, resource_id
 from chassis.standard_rpcs import HealthRpcs
 from protomesh.common.v1 import service_info_pb2
@@ -76,7 +78,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     # --- integrations ---------------------------------------------------------------------------
 
-    async def ListIntegrations(self, request: pb.ListIntegrationsRequest, context: Any) -> Any:
+    async def ListIntegrations(
+        self, request: pb.ListIntegrationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListIntegrationsResponse:
         # The contract checked the filters' forms (kind defined, enabled a boolean, label a key or key=value).
         enabled = validation.parse_enabled(request.enabled)
         label_key, label_value = validation.parse_label(request.label)
@@ -87,7 +91,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         return pb.ListIntegrationsResponse(integrations=[integration_message(r) for r in page.items],
                                            page_info=page.page_info())
 
-    async def CreateIntegration(self, request: pb.CreateIntegrationRequest, context: Any) -> Any:
+    async def CreateIntegration(
+        self, request: pb.CreateIntegrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateIntegrationResponse:
         spec = BY_KIND[request.kind]  # the contract refuses an unspecified or unknown kind
         config = from_struct(request.config) if request.HasField("config") else {}
         credentials = dict(request.credentials)
@@ -104,11 +110,15 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
                                                    "has_credentials": bool(credentials)})
         return pb.CreateIntegrationResponse(integration=integration_message(row))
 
-    async def GetIntegration(self, request: pb.GetIntegrationRequest, context: Any) -> Any:
+    async def GetIntegration(
+        self, request: pb.GetIntegrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetIntegrationResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         return pb.GetIntegrationResponse(integration=integration_message(row))
 
-    async def UpdateIntegration(self, request: pb.UpdateIntegrationRequest, context: Any) -> Any:
+    async def UpdateIntegration(
+        self, request: pb.UpdateIntegrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateIntegrationResponse:
         integration_id = _integration_id(request.integration_id)
         paths = _MASK.paths(request)  # expected_version >= 0 and a masked name's presence are the contract's
         row = await self._store.get(integration_id)
@@ -140,7 +150,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         logger.info("integration updated", extra={"integration_id": str(integration_id), "fields": paths})
         return pb.UpdateIntegrationResponse(integration=integration_message(updated))
 
-    async def DeleteIntegration(self, request: pb.DeleteIntegrationRequest, context: Any) -> Any:
+    async def DeleteIntegration(
+        self, request: pb.DeleteIntegrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteIntegrationResponse:
         integration_id = _integration_id(request.integration_id)
         await self._store.delete(integration_id)
         await self._connections.forget(integration_id)
@@ -155,14 +167,18 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         await self._store.record_probe(row.id, "health", result.ok, result.detail, result.seconds * 1000)
         return result
 
-    async def CheckIntegrationHealth(self, request: pb.CheckIntegrationHealthRequest, context: Any) -> Any:
+    async def CheckIntegrationHealth(
+        self, request: pb.CheckIntegrationHealthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckIntegrationHealthResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         result = await self._check(row)
         breaker = await self._connections.breaker(row.id)
         return pb.CheckIntegrationHealthResponse(integration_id=str(row.id), probe=probe_message(result, "health"),
                                                  circuit_state=breaker["state"], instance_id=self._instance)
 
-    async def GetIntegrationStatus(self, request: pb.GetIntegrationStatusRequest, context: Any) -> Any:
+    async def GetIntegrationStatus(
+        self, request: pb.GetIntegrationStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetIntegrationStatusResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         live = await self._connections.live(row)
         breaker = await self._connections.breaker(row.id)
@@ -173,7 +189,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
             cache=cache_message(live.cache, live.policy), in_flight=self._connections.in_flight(row.id, live.policy),
             instance_id=self._instance)
 
-    async def TestIntegration(self, request: pb.TestIntegrationRequest, context: Any) -> Any:
+    async def TestIntegration(
+        self, request: pb.TestIntegrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TestIntegrationResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         live = await self._connections.live(row)
         result = await self._connections.exercise(live.client)
@@ -185,7 +203,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     # --- invocation -----------------------------------------------------------------------------
 
-    async def InvokeIntegration(self, request: pb.InvokeIntegrationRequest, context: Any) -> Any:
+    async def InvokeIntegration(
+        self, request: pb.InvokeIntegrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvokeIntegrationResponse:
         integration_id = _integration_id(request.integration_id)
         v = Violations()
         params = whole_numbers(from_struct(request.parameters)) if request.HasField("parameters") else {}
@@ -215,7 +235,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     # --- limits, cache, breaker -----------------------------------------------------------------
 
-    async def GetRateLimitStatus(self, request: pb.GetRateLimitStatusRequest, context: Any) -> Any:
+    async def GetRateLimitStatus(
+        self, request: pb.GetRateLimitStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetRateLimitStatusResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         live = await self._connections.live(row)
         clients = sorted(live.clients.items(), key=lambda kv: kv[1].admitted + kv[1].rejected, reverse=True)[:100]
@@ -225,13 +247,17 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
             clients=[bucket_message(key, bucket, live.policy) for key, bucket in clients],
             instance_id=self._instance)
 
-    async def GetCacheStats(self, request: pb.GetCacheStatsRequest, context: Any) -> Any:
+    async def GetCacheStats(
+        self, request: pb.GetCacheStatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCacheStatsResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         live = await self._connections.live(row)
         return pb.GetCacheStatsResponse(integration_id=str(row.id), cache=cache_message(live.cache, live.policy),
                                         instance_id=self._instance)
 
-    async def ClearCache(self, request: pb.ClearCacheRequest, context: Any) -> Any:
+    async def ClearCache(
+        self, request: pb.ClearCacheRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ClearCacheResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         live = await self._connections.live(row)
         cleared = live.cache.clear()
@@ -239,7 +265,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         return pb.ClearCacheResponse(integration_id=str(row.id), cleared_entries=cleared,
                                      cache=cache_message(live.cache, live.policy), instance_id=self._instance)
 
-    async def GetCircuitBreakerStatus(self, request: pb.GetCircuitBreakerStatusRequest, context: Any) -> Any:
+    async def GetCircuitBreakerStatus(
+        self, request: pb.GetCircuitBreakerStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCircuitBreakerStatusResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         policy = policy_of(row.config)
         status = await self._connections.breaker(row.id)
@@ -255,7 +283,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
             reply.open_time.CopyFrom(_ts(opened_at))
         return reply
 
-    async def ResetCircuitBreaker(self, request: pb.ResetCircuitBreakerRequest, context: Any) -> Any:
+    async def ResetCircuitBreaker(
+        self, request: pb.ResetCircuitBreakerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResetCircuitBreakerResponse:
         row = await self._store.get(_integration_id(request.integration_id))
         before = await self._connections.breaker(row.id)
         await self._connections.caller.breakers.reset(f"integration/{row.id}")
@@ -266,7 +296,9 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     # --- clients --------------------------------------------------------------------------------
 
-    async def ListClients(self, request: pb.ListClientsRequest, context: Any) -> Any:
+    async def ListClients(
+        self, request: pb.ListClientsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListClientsResponse:
         counts = await self._store.counts_by_kind()
         return pb.ListClientsResponse(clients=[
             integration_pb2.ClientKind(
@@ -296,21 +328,27 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
             state = SERVING if all(e.state == SERVING for e in entries) else NOT_SERVING
         return integration_pb2.ClientHealth(client_type=client_type, state=state, integrations=entries)
 
-    async def CheckAllClientsHealth(self, request: pb.CheckAllClientsHealthRequest, context: Any) -> Any:
+    async def CheckAllClientsHealth(
+        self, request: pb.CheckAllClientsHealthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckAllClientsHealthResponse:
         rows = await self._store.enabled()
         reports = [await self._client_health(t, [r for r in rows if r.kind == t]) for t in SPECS]
         state = NOT_SERVING if any(r.state == NOT_SERVING for r in reports) else SERVING
         return pb.CheckAllClientsHealthResponse(state=state, clients=reports)
 
-    async def CheckClientHealth(self, request: pb.CheckClientHealthRequest, context: Any) -> Any:
+    async def CheckClientHealth(
+        self, request: pb.CheckClientHealthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckClientHealthResponse:
         spec = _spec_of_path(request.client_type)
         rows = await self._store.enabled(spec.client_type)
         return pb.CheckClientHealthResponse(health=await self._client_health(spec.client_type, rows))
 
-    async def TestClient(self, request: pb.TestClientRequest, context: Any) -> Any:
+    async def TestClient(
+        self, request: pb.TestClientRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TestClientResponse:
         spec = _spec_of_path(request.client_type)
         credentials = dict(request.credentials)
-        results: list[integration_pb2.ClientTestResult] = []
+        results: list[pb.ClientTestResult] = []
         if request.HasField("config") and len(request.config.fields) > 0:
             v = Violations()
             config = from_struct(request.config)
@@ -337,12 +375,14 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     # --- replica --------------------------------------------------------------------------------
 
-    async def GetInfo(self, request: pb.GetInfoRequest, context: Any) -> Any:
+    async def GetInfo(self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext) -> pb.GetInfoResponse:
         return pb.GetInfoResponse(
             info=self._replica.service_info(), integration_count=await self._store.count(),
             client_types=list(SPECS), encryption_key_id=self._cipher.key_id,
             encryption_key_source=self._cipher.source, probe_timeout=duration(self._settings.probe_timeout_seconds))
 
 
-def _ts(seconds: float) -> Any:
-    return timestamp(datetime.fromtimestamp(seconds, UTC))
+def _ts(seconds: float) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts

@@ -41,7 +41,8 @@ class IntegrationFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL conditions (joined by AND) and their parameters."""
-        clauses, params = ["TRUE"], []
+        clauses: list[str] = ["TRUE"]
+        params: list[Any] = []
         if self.kind:
             clauses.append("kind = %s")
             params.append(self.kind)

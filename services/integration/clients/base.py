@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from chassis.errors import DeadlineExceeded, ServiceError, Unavailable, Violations
+from protomesh.integration.v1 import integration_pb2
 
 MASK = "***"
 
@@ -217,7 +218,7 @@ class ClientSpec:
     """A kind of client: its path name, operations, settings and how to make one."""
 
     client_type: str
-    kind: int
+    kind: integration_pb2.IntegrationKind
     description: str
     operations: tuple[Operation, ...]
     config_fields: tuple[str, ...]

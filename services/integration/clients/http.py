@@ -106,7 +106,7 @@ class HttpClient(ExternalClient):
         self.base = URL(config["base_url"])
         self.auth = config.get("auth") or "none"
         self.max_bytes = int(config.get("max_response_bytes") or 1024 * 1024)
-        self.ssl = None if config.get("verify_tls", True) else False
+        self.ssl = bool(config.get("verify_tls", True))  # aiohttp: True verifies certificates, False does not
         self._token: tuple[str, float] | None = None
         self._token_lock = asyncio.Lock()
 

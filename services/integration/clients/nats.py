@@ -27,6 +27,7 @@ from services.integration.clients.base import (
     string_list,
     text,
     unknown_keys,
+    within,
 )
 
 CONFIG_FIELDS = ("servers*", "subject_prefix", "name")
@@ -121,7 +122,8 @@ class NatsClient(ExternalClient):
             if operation == "publish":
                 payload = _payload(params)
                 await nc.publish(subject, payload, headers=params.get("headers") or None)
-                await nc.flush(timeout=max(deadline - time.monotonic(), 0.01))
+                # within(), not flush(timeout=): nats-py types that timeout as whole seconds.
+                await within(deadline - time.monotonic(), nc.flush())
                 return {"subject": subject, "bytes": len(payload)}
             wait = min(float(params.get("timeout_seconds") or timeout), max(deadline - time.monotonic(), 0.01))
             reply = await nc.request(subject, _payload(params), timeout=wait, headers=params.get("headers") or None)
@@ -138,10 +140,11 @@ class NatsClient(ExternalClient):
         started = time.perf_counter()
         nc = await self._connection(timeout)
         try:
-            await nc.flush(timeout=max(timeout, 0.01))
+            await within(timeout, nc.flush())
         except Exception as exc:
             raise external_error(exc, self.name, self.secrets) from None
-        return f"PING/PONG in {1000 * (time.perf_counter() - started):.1f} ms ({nc.connected_url.netloc})"
+        server = nc.connected_url.netloc if nc.connected_url else "no server"
+        return f"PING/PONG in {1000 * (time.perf_counter() - started):.1f} ms ({server})"
 
     async def test(self, steps: Steps, timeout: float) -> None:
         deadline = time.monotonic() + timeout
