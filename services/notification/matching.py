@@ -18,7 +18,6 @@ from chassis.contracts import mesh_grpc_services
 OWN_PACKAGE = "protomesh.notification.v1"
 """Our own events (if any are ever added) never become notifications: that could loop."""
 WILDCARD = "*"
-_PATTERN = re.compile(r"^(\*|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(\.\*)?)$")
 
 
 @functools.cache
@@ -55,16 +54,16 @@ def type_matches(pattern: str, event_type: str) -> bool:
 
 
 def pattern_problem(pattern: str, known: tuple[str, ...] | None = None) -> str | None:
-    """Why a pattern cannot be subscribed to (bad form, or it matches no domain event), or None."""
+    """Why a pattern cannot be subscribed to (it matches no domain event), or None.
+
+    Its form (full name or trailing wildcard) is the contract's rule (event_type_pattern), checked first.
+    """
     known = domain_event_types() if known is None else known
-    if not _PATTERN.match(pattern):
-        return ("a full event type name like protomesh.agent.v1.ExecutionFailed, or a prefix with a trailing "
-                "wildcard like protomesh.agent.v1.*")
-    if not any(type_matches(pattern, event_type) for event_type in known):
-        if pattern.endswith(".*"):
-            return f"{pattern!r} matches no domain event type in the contracts"
-        return f"unknown event type {pattern!r}; see GetInfo.event_types"
-    return None
+    if any(type_matches(pattern, event_type) for event_type in known):
+        return None
+    if pattern.endswith(".*"):
+        return f"{pattern!r} matches no domain event type in the contracts"
+    return f"unknown event type {pattern!r}; see GetInfo.event_types"
 
 
 def subject_matches(subject_filter: str, subject: str) -> bool:
@@ -75,25 +74,10 @@ def subject_matches(subject_filter: str, subject: str) -> bool:
 # --- the email subject template ------------------------------------------------------------------
 
 PLACEHOLDERS = ("type", "event", "subject", "id", "time", "source", "subscription")
-"""Names a template may use besides data.<field>."""
+"""Names a template may use besides data.<field>: what EventView.placeholders() fills in. The contract's
+subject_template rule (notification/v1/rules.proto) accepts the same names; tests/test_matching.py keeps them equal."""
 DEFAULT_SUBJECT_TEMPLATE = "[protomesh] {event} {subject}"
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_DATA_PATH = re.compile(r"^data(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-
-
-def template_problem(template: str) -> str | None:
-    """Why a subject template cannot be rendered, or None."""
-    for match in _TOKEN.finditer(template):
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            continue
-        name = match.group(1)
-        if name is None:
-            return "unbalanced brace: write {{ or }} for a literal one"
-        if name not in PLACEHOLDERS and not _DATA_PATH.match(name):
-            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            return f"unknown placeholder {{{name}}}; use {known} or {{data.<field>}}"
-    return None
 
 
 def _lookup(data: Any, path: list[str]) -> str:

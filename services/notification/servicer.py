@@ -43,17 +43,6 @@ def _channel_columns(request: Any, current: SubscriptionRow | None, cipher: Ciph
             "webhook_url": "", **sealed_secret_columns(None)}
 
 
-def _check_channel(v: Violations, request: Any, current: SubscriptionRow | None) -> None:
-    kind = request.WhichOneof("channel")
-    if kind == "email":
-        validation.check_email(v, request.email)
-    elif kind == "webhook":
-        keeps_secret = current is not None and current.channel == "WEBHOOK" and current.sealed_secret is not None
-        validation.check_webhook(v, request.webhook, secret_required=not keeps_secret)
-    else:
-        v.add("channel", "required: set email {to, subject_template} or webhook {url, secret}")
-
-
 class NotificationServicer(HealthRpcs,
                            notification_service_pb2_grpc.NotificationServiceServicer):
     """Implements protomesh.notification.v1.NotificationService over PostgreSQL and the task queue."""
@@ -80,14 +69,11 @@ class NotificationServicer(HealthRpcs,
     async def CreateSubscription(self, request: notification_service_pb2.CreateSubscriptionRequest,
                                  context: Any) -> Any:
         v = Violations()
-        validation.check_name(v, request.name)
         event_types = validation.check_event_types(v, request.event_types)
-        validation.check_subject_filter(v, request.subject_filter)
-        _check_channel(v, request, None)
         v.raise_if_any()
         subscription_id = uuid.uuid4()
         row = await self._store.create_subscription(subscription_id, {
-            "name": request.name.strip(), "event_types": event_types, "subject_filter": request.subject_filter,
+            "name": request.name, "event_types": event_types, "subject_filter": request.subject_filter,
             "enabled": request.enabled if request.HasField("enabled") else True,
             **_channel_columns(request, None, self._cipher, subscription_id),
         })
@@ -106,15 +92,13 @@ class NotificationServicer(HealthRpcs,
         v.raise_if_any()
         changes: dict[str, Any] = {}
         if "name" in paths:
-            validation.check_name(v, request.name)
-            changes["name"] = request.name.strip()
+            changes["name"] = request.name
         if "event_types" in paths:
             changes["event_types"] = validation.check_event_types(v, request.event_types)
         if "subject_filter" in paths:
-            validation.check_subject_filter(v, request.subject_filter)
             changes["subject_filter"] = request.subject_filter
         if "channel" in paths:
-            _check_channel(v, request, current)
+            validation.check_new_channel(v, request, current)
             if request.WhichOneof("channel"):
                 changes.update(_channel_columns(request, current, self._cipher, current.id))
         if "enabled" in paths:

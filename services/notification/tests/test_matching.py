@@ -1,16 +1,20 @@
-"""Event type patterns, subject globs and subject templates."""
+"""Event type patterns, subject globs and subject templates (their form is the contract's rule, checked here too)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from chassis import validation
+from protomesh.notification.v1 import notification_pb2
 from services.notification.matching import (
+    PLACEHOLDERS,
     candidate_patterns,
     domain_event_types,
     pattern_problem,
     render_template,
     subject_matches,
-    template_problem,
     type_matches,
 )
 
@@ -49,9 +53,7 @@ def test_candidate_patterns_are_the_exact_name_and_its_wildcards() -> None:
     ("protomesh.agent.v1.NoSuchEvent", "unknown event type"),
     ("protomesh.agent.v1.Agent", "unknown event type"),  # a contract message, but not an event
     ("protomesh.nothing.v1.*", "matches no domain event type"),
-    ("protomesh.agent.v1.Execution*", "trailing wildcard"),
-    ("", "trailing wildcard"),
-    ("protomesh..v1.X", "trailing wildcard"),
+    ("protomesh.agent.v1.Execution*", "unknown event type"),  # a bad form, which the contract refuses first
 ])
 def test_pattern_problems(pattern: str, problem: str | None) -> None:
     found = pattern_problem(pattern)
@@ -81,18 +83,32 @@ def test_templates_render_placeholders_data_fields_and_escaped_braces() -> None:
     assert rendered == "{x} ExecutionFailed on executions/1: division by zero 3 []"
 
 
-@pytest.mark.parametrize(("template", "problem"), [
-    ("[protomesh] {event} {subject}", None),
-    ("{{literal}} {data.error}", None),
-    ("{nope}", "unknown placeholder {nope}"),
-    ("{data}", "unknown placeholder {data}"),
-    ("{event", "unbalanced brace"),
-    ("event}", "unbalanced brace"),
-    ("{__class__}", "unknown placeholder"),
+def template_problems(template: str) -> list[str]:
+    """What the contract's rules say about a subject template (chassis.validation, as before a servicer)."""
+    channel = notification_pb2.EmailChannel(to=["ops@example.com"], subject_template=template)
+    return [v.description for v in validation.violations(channel) if v.field == "subject_template"]
+
+
+@pytest.mark.parametrize(("template", "refused"), [
+    ("[protomesh] {event} {subject}", False),
+    ("{{literal}} {data.error} {data.nested.n}", False),
+    ("{{{event}}}", False),
+    ("{nope}", True),
+    ("{data}", True),
+    ("{data.}", True),
+    ("{event", True),
+    ("event}", True),
+    ("{{event}", True),
+    ("{__class__}", True),
+    ("line\nbreak", True),
+    ("x" * 201, True),
 ])
-def test_template_problems(template: str, problem: str | None) -> None:
-    found = template_problem(template)
-    if problem is None:
-        assert found is None
-    else:
-        assert found is not None and problem in found
+def test_the_contract_refuses_templates_the_renderer_cannot_render(template: str, refused: bool) -> None:
+    assert bool(template_problems(template)) is refused, template_problems(template)
+
+
+def test_the_contract_accepts_exactly_the_renderers_placeholders() -> None:
+    """The contract's subject_template rule lists the placeholders itself; it must agree with PLACEHOLDERS."""
+    assert all(template_problems(f"{{{name}}}") == [] for name in PLACEHOLDERS)
+    named = re.findall(r"\{(\w+)\}", template_problems("{nope}")[0])
+    assert set(named) == set(PLACEHOLDERS), named

@@ -22,36 +22,44 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from protomesh.notification.v1 import rules_pb2 as protomesh_dot_notification_dot_v1_dot_rules__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,protomesh/notification/v1/notification.proto\x12\x19protomesh.notification.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n\x0c\x45mailChannel\x12\n\n\x02to\x18\x01 \x03(\t\x12\x18\n\x10subject_template\x18\x02 \x01(\t\"M\n\x0eWebhookChannel\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x04\x12\x18\n\nhas_secret\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x03\"\xd8\x02\n\x0cSubscription\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\x16\n\x0esubject_filter\x18\x04 \x01(\t\x12\x38\n\x05\x65mail\x18\x05 \x01(\x0b\x32\'.protomesh.notification.v1.EmailChannelH\x00\x12<\n\x07webhook\x18\x06 \x01(\x0b\x32).protomesh.notification.v1.WebhookChannelH\x00\x12\x0f\n\x07\x65nabled\x18\x07 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07\x63hannel\"\xbb\x02\n\x0f\x44\x65liveryAttempt\x12\x10\n\x08\x64\x65livery\x18\x01 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12:\n\x07outcome\x18\x03 \x01(\x0e\x32).protomesh.notification.v1.AttemptOutcome\x12\x37\n\x07\x63hannel\x18\x04 \x01(\x0e\x32&.protomesh.notification.v1.ChannelType\x12\x0e\n\x06target\x18\x05 \x01(\t\x12\x13\n\x0bstatus_code\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x05\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x02 \x01(\t\x12\x19\n\x11subscription_name\x18\x03 \x01(\t\x12;\n\x05state\x18\x04 \x01(\x0e\x32,.protomesh.notification.v1.NotificationState\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x12\n\nevent_type\x18\x06 \x01(\t\x12\x15\n\revent_subject\x18\x07 \x01(\t\x12\x14\n\x0c\x65vent_source\x18\x08 \x01(\t\x12.\n\nevent_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\nevent_data\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0e\x64\x65livery_count\x18\x0b \x01(\x05\x12\x15\n\rattempt_count\x18\x0c \x01(\x05\x12\x14\n\x0cmax_attempts\x18\r \x01(\x05\x12\x12\n\nlast_error\x18\x0e \x01(\t\x12\x35\n\x11next_attempt_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65liver_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x08\x61ttempts\x18\x13 \x03(\x0b\x32*.protomesh.notification.v1.DeliveryAttempt*\xdc\x01\n\x11NotificationState\x12\"\n\x1eNOTIFICATION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aNOTIFICATION_STATE_PENDING\x10\x01\x12!\n\x1dNOTIFICATION_STATE_DELIVERING\x10\x02\x12\x1f\n\x1bNOTIFICATION_STATE_RETRYING\x10\x03\x12 \n\x1cNOTIFICATION_STATE_DELIVERED\x10\x04\x12\x1d\n\x19NOTIFICATION_STATE_FAILED\x10\x05*]\n\x0b\x43hannelType\x12\x1c\n\x18\x43HANNEL_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANNEL_TYPE_EMAIL\x10\x01\x12\x18\n\x14\x43HANNEL_TYPE_WEBHOOK\x10\x02*\xde\x01\n\x0e\x41ttemptOutcome\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_IN_PROGRESS\x10\x01\x12\x1d\n\x19\x41TTEMPT_OUTCOME_DELIVERED\x10\x02\x12%\n!ATTEMPT_OUTCOME_RETRYABLE_FAILURE\x10\x03\x12%\n!ATTEMPT_OUTCOME_PERMANENT_FAILURE\x10\x04\x12\x1d\n\x19\x41TTEMPT_OUTCOME_ABANDONED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,protomesh/notification/v1/notification.proto\x12\x19protomesh.notification.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%protomesh/notification/v1/rules.proto\"Z\n\x0c\x45mailChannel\x12\x1c\n\x02to\x18\x01 \x03(\tB\x10\xbaH\r\x92\x01\n\x08\x01\x10\x14\"\x04r\x02`\x01\x12,\n\x10subject_template\x18\x02 \x01(\tB\x12\xbaH\x0fr\r\x18\xc8\x01\xd0\x8e\xb6\x04\x01\xd8\x8e\xb6\x04\x01\"k\n\x0eWebhookChannel\x12\x1f\n\x03url\x18\x01 \x01(\tB\x12\xbaH\x0fr\r\x18\x80\x10\xd0\x8e\xb6\x04\x01\xe0\x8e\xb6\x04\x01\x12\x1e\n\x06secret\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x04\xbaH\x07r\x05\x10\x10\x18\x80\x02\x12\x18\n\nhas_secret\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x03\"\xd8\x02\n\x0cSubscription\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\x16\n\x0esubject_filter\x18\x04 \x01(\t\x12\x38\n\x05\x65mail\x18\x05 \x01(\x0b\x32\'.protomesh.notification.v1.EmailChannelH\x00\x12<\n\x07webhook\x18\x06 \x01(\x0b\x32).protomesh.notification.v1.WebhookChannelH\x00\x12\x0f\n\x07\x65nabled\x18\x07 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07\x63hannel\"\xbb\x02\n\x0f\x44\x65liveryAttempt\x12\x10\n\x08\x64\x65livery\x18\x01 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12:\n\x07outcome\x18\x03 \x01(\x0e\x32).protomesh.notification.v1.AttemptOutcome\x12\x37\n\x07\x63hannel\x18\x04 \x01(\x0e\x32&.protomesh.notification.v1.ChannelType\x12\x0e\n\x06target\x18\x05 \x01(\t\x12\x13\n\x0bstatus_code\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x05\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x02 \x01(\t\x12\x19\n\x11subscription_name\x18\x03 \x01(\t\x12;\n\x05state\x18\x04 \x01(\x0e\x32,.protomesh.notification.v1.NotificationState\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x12\n\nevent_type\x18\x06 \x01(\t\x12\x15\n\revent_subject\x18\x07 \x01(\t\x12\x14\n\x0c\x65vent_source\x18\x08 \x01(\t\x12.\n\nevent_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\nevent_data\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0e\x64\x65livery_count\x18\x0b \x01(\x05\x12\x15\n\rattempt_count\x18\x0c \x01(\x05\x12\x14\n\x0cmax_attempts\x18\r \x01(\x05\x12\x12\n\nlast_error\x18\x0e \x01(\t\x12\x35\n\x11next_attempt_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65liver_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x08\x61ttempts\x18\x13 \x03(\x0b\x32*.protomesh.notification.v1.DeliveryAttempt*\xdc\x01\n\x11NotificationState\x12\"\n\x1eNOTIFICATION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aNOTIFICATION_STATE_PENDING\x10\x01\x12!\n\x1dNOTIFICATION_STATE_DELIVERING\x10\x02\x12\x1f\n\x1bNOTIFICATION_STATE_RETRYING\x10\x03\x12 \n\x1cNOTIFICATION_STATE_DELIVERED\x10\x04\x12\x1d\n\x19NOTIFICATION_STATE_FAILED\x10\x05*]\n\x0b\x43hannelType\x12\x1c\n\x18\x43HANNEL_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANNEL_TYPE_EMAIL\x10\x01\x12\x18\n\x14\x43HANNEL_TYPE_WEBHOOK\x10\x02*\xde\x01\n\x0e\x41ttemptOutcome\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_IN_PROGRESS\x10\x01\x12\x1d\n\x19\x41TTEMPT_OUTCOME_DELIVERED\x10\x02\x12%\n!ATTEMPT_OUTCOME_RETRYABLE_FAILURE\x10\x03\x12%\n!ATTEMPT_OUTCOME_PERMANENT_FAILURE\x10\x04\x12\x1d\n\x19\x41TTEMPT_OUTCOME_ABANDONED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.notification.v1.notification_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EMAILCHANNEL'].fields_by_name['to']._loaded_options = None
+  _globals['_EMAILCHANNEL'].fields_by_name['to']._serialized_options = b'\272H\r\222\001\n\010\001\020\024\"\004r\002`\001'
+  _globals['_EMAILCHANNEL'].fields_by_name['subject_template']._loaded_options = None
+  _globals['_EMAILCHANNEL'].fields_by_name['subject_template']._serialized_options = b'\272H\017r\r\030\310\001\320\216\266\004\001\330\216\266\004\001'
+  _globals['_WEBHOOKCHANNEL'].fields_by_name['url']._loaded_options = None
+  _globals['_WEBHOOKCHANNEL'].fields_by_name['url']._serialized_options = b'\272H\017r\r\030\200\020\320\216\266\004\001\340\216\266\004\001'
   _globals['_WEBHOOKCHANNEL'].fields_by_name['secret']._loaded_options = None
-  _globals['_WEBHOOKCHANNEL'].fields_by_name['secret']._serialized_options = b'\342A\001\004'
+  _globals['_WEBHOOKCHANNEL'].fields_by_name['secret']._serialized_options = b'\342A\001\004\272H\007r\005\020\020\030\200\002'
   _globals['_WEBHOOKCHANNEL'].fields_by_name['has_secret']._loaded_options = None
   _globals['_WEBHOOKCHANNEL'].fields_by_name['has_secret']._serialized_options = b'\342A\001\003'
-  _globals['_NOTIFICATIONSTATE']._serialized_start=1655
-  _globals['_NOTIFICATIONSTATE']._serialized_end=1875
-  _globals['_CHANNELTYPE']._serialized_start=1877
-  _globals['_CHANNELTYPE']._serialized_end=1970
-  _globals['_ATTEMPTOUTCOME']._serialized_start=1973
-  _globals['_ATTEMPTOUTCOME']._serialized_end=2195
-  _globals['_EMAILCHANNEL']._serialized_start=171
-  _globals['_EMAILCHANNEL']._serialized_end=223
-  _globals['_WEBHOOKCHANNEL']._serialized_start=225
-  _globals['_WEBHOOKCHANNEL']._serialized_end=302
-  _globals['_SUBSCRIPTION']._serialized_start=305
-  _globals['_SUBSCRIPTION']._serialized_end=649
-  _globals['_DELIVERYATTEMPT']._serialized_start=652
-  _globals['_DELIVERYATTEMPT']._serialized_end=967
-  _globals['_NOTIFICATION']._serialized_start=970
-  _globals['_NOTIFICATION']._serialized_end=1652
+  _globals['_NOTIFICATIONSTATE']._serialized_start=1791
+  _globals['_NOTIFICATIONSTATE']._serialized_end=2011
+  _globals['_CHANNELTYPE']._serialized_start=2013
+  _globals['_CHANNELTYPE']._serialized_end=2106
+  _globals['_ATTEMPTOUTCOME']._serialized_start=2109
+  _globals['_ATTEMPTOUTCOME']._serialized_end=2331
+  _globals['_EMAILCHANNEL']._serialized_start=239
+  _globals['_EMAILCHANNEL']._serialized_end=329
+  _globals['_WEBHOOKCHANNEL']._serialized_start=331
+  _globals['_WEBHOOKCHANNEL']._serialized_end=438
+  _globals['_SUBSCRIPTION']._serialized_start=441
+  _globals['_SUBSCRIPTION']._serialized_end=785
+  _globals['_DELIVERYATTEMPT']._serialized_start=788
+  _globals['_DELIVERYATTEMPT']._serialized_end=1103
+  _globals['_NOTIFICATION']._serialized_start=1106
+  _globals['_NOTIFICATION']._serialized_end=1788
 # @@protoc_insertion_point(module_scope)

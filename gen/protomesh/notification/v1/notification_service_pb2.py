@@ -22,36 +22,63 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from protomesh.common.v1 import pagination_pb2 as protomesh_dot_common_dot_v1_dot_pagination__pb2
+from protomesh.common.v1 import rules_pb2 as protomesh_dot_common_dot_v1_dot_rules__pb2
 from protomesh.common.v1 import service_info_pb2 as protomesh_dot_common_dot_v1_dot_service__info__pb2
 from protomesh.notification.v1 import notification_pb2 as protomesh_dot_notification_dot_v1_dot_notification__pb2
+from protomesh.notification.v1 import rules_pb2 as protomesh_dot_notification_dot_v1_dot_rules__pb2
 from protomesh.options.v1 import resilience_pb2 as protomesh_dot_options_dot_v1_dot_resilience__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4protomesh/notification/v1/notification_service.proto\x12\x19protomesh.notification.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a$protomesh/common/v1/pagination.proto\x1a&protomesh/common/v1/service_info.proto\x1a,protomesh/notification/v1/notification.proto\x1a%protomesh/options/v1/resilience.proto\"z\n\x18ListSubscriptionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x37\n\x07\x63hannel\x18\x03 \x01(\x0e\x32&.protomesh.notification.v1.ChannelType\"\x8d\x01\n\x19ListSubscriptionsResponse\x12>\n\rsubscriptions\x18\x01 \x03(\x0b\x32\'.protomesh.notification.v1.Subscription\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\x87\x02\n\x19\x43reateSubscriptionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x65vent_types\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0esubject_filter\x18\x03 \x01(\t\x12\x38\n\x05\x65mail\x18\x04 \x01(\x0b\x32\'.protomesh.notification.v1.EmailChannelH\x00\x12<\n\x07webhook\x18\x05 \x01(\x0b\x32).protomesh.notification.v1.WebhookChannelH\x00\x12\x14\n\x07\x65nabled\x18\x06 \x01(\x08H\x01\x88\x01\x01\x42\t\n\x07\x63hannelB\n\n\x08_enabled\"[\n\x1a\x43reateSubscriptionResponse\x12=\n\x0csubscription\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Subscription\"7\n\x16GetSubscriptionRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"X\n\x17GetSubscriptionResponse\x12=\n\x0csubscription\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Subscription\"\xf1\x02\n\x19UpdateSubscriptionRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\x04name\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\x1b\n\x0esubject_filter\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x38\n\x05\x65mail\x18\x05 \x01(\x0b\x32\'.protomesh.notification.v1.EmailChannelH\x00\x12<\n\x07webhook\x18\x06 \x01(\x0b\x32).protomesh.notification.v1.WebhookChannelH\x00\x12\x14\n\x07\x65nabled\x18\x07 \x01(\x08H\x03\x88\x01\x01\x12/\n\x0bupdate_mask\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\t\n\x07\x63hannelB\x07\n\x05_nameB\x11\n\x0f_subject_filterB\n\n\x08_enabled\"[\n\x1aUpdateSubscriptionResponse\x12=\n\x0csubscription\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Subscription\":\n\x19\x44\x65leteSubscriptionRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"5\n\x1a\x44\x65leteSubscriptionResponse\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\"\xc2\x01\n\x18ListNotificationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x05state\x18\x03 \x01(\x0e\x32,.protomesh.notification.v1.NotificationState\x12\x17\n\x0fsubscription_id\x18\x04 \x01(\t\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x15\n\revent_subject\x18\x06 \x01(\t\"\x8d\x01\n\x19ListNotificationsResponse\x12>\n\rnotifications\x18\x01 \x03(\x0b\x32\'.protomesh.notification.v1.Notification\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"7\n\x16GetNotificationRequest\x12\x1d\n\x0fnotification_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"X\n\x17GetNotificationResponse\x12=\n\x0cnotification\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Notification\":\n\x19ResendNotificationRequest\x12\x1d\n\x0fnotification_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"[\n\x1aResendNotificationResponse\x12=\n\x0cnotification\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Notification\"\x10\n\x0eGetInfoRequest\"\xa4\x01\n\x0fGetInfoResponse\x12.\n\x04info\x18\x01 \x01(\x0b\x32 .protomesh.common.v1.ServiceInfo\x12\x1a\n\x12subscription_count\x18\x02 \x01(\x03\x12\x1a\n\x12notification_count\x18\x03 \x01(\x03\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\"\x12\n\x10GetHealthRequest\"F\n\x11GetHealthResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x15\n\x13GetReadinessRequest\"I\n\x14GetReadinessResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x14\n\x12GetLivenessRequest\"F\n\x13GetLivenessResponse\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState2\xe4\x0f\n\x13NotificationService\x12\x9c\x01\n\x11ListSubscriptions\x12\x33.protomesh.notification.v1.ListSubscriptionsRequest\x1a\x34.protomesh.notification.v1.ListSubscriptionsResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptions\x12\x9f\x01\n\x12\x43reateSubscription\x12\x34.protomesh.notification.v1.CreateSubscriptionRequest\x1a\x35.protomesh.notification.v1.CreateSubscriptionResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/subscriptions:\x01*\x12\xa8\x01\n\x0fGetSubscription\x12\x31.protomesh.notification.v1.GetSubscriptionRequest\x1a\x32.protomesh.notification.v1.GetSubscriptionResponse\".\x90\x02\x01\x82\xd3\xe4\x93\x02%\x12#/v1/subscriptions/{subscription_id}\x12\xb4\x01\n\x12UpdateSubscription\x12\x34.protomesh.notification.v1.UpdateSubscriptionRequest\x1a\x35.protomesh.notification.v1.UpdateSubscriptionResponse\"1\x90\x02\x02\x82\xd3\xe4\x93\x02(\x1a#/v1/subscriptions/{subscription_id}:\x01*\x12\xb1\x01\n\x12\x44\x65leteSubscription\x12\x34.protomesh.notification.v1.DeleteSubscriptionRequest\x1a\x35.protomesh.notification.v1.DeleteSubscriptionResponse\".\x90\x02\x02\x82\xd3\xe4\x93\x02%*#/v1/subscriptions/{subscription_id}\x12\x9c\x01\n\x11ListNotifications\x12\x33.protomesh.notification.v1.ListNotificationsRequest\x1a\x34.protomesh.notification.v1.ListNotificationsResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/notifications\x12\xa8\x01\n\x0fGetNotification\x12\x31.protomesh.notification.v1.GetNotificationRequest\x1a\x32.protomesh.notification.v1.GetNotificationResponse\".\x90\x02\x01\x82\xd3\xe4\x93\x02%\x12#/v1/notifications/{notification_id}\x12\xb8\x01\n\x12ResendNotification\x12\x34.protomesh.notification.v1.ResendNotificationRequest\x1a\x35.protomesh.notification.v1.ResendNotificationResponse\"5\x82\xd3\xe4\x93\x02/\"*/v1/notifications/{notification_id}/resend:\x01*\x12\x83\x01\n\x07GetInfo\x12).protomesh.notification.v1.GetInfoRequest\x1a*.protomesh.notification.v1.GetInfoResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/notifications/info\x12\x8b\x01\n\tGetHealth\x12+.protomesh.notification.v1.GetHealthRequest\x1a,.protomesh.notification.v1.GetHealthResponse\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/notifications/health\x12\x9a\x01\n\x0cGetReadiness\x12..protomesh.notification.v1.GetReadinessRequest\x1a/.protomesh.notification.v1.GetReadinessResponse\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/notifications/health/ready\x12\x96\x01\n\x0bGetLiveness\x12-.protomesh.notification.v1.GetLivenessRequest\x1a..protomesh.notification.v1.GetLivenessResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/notifications/health/live\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4protomesh/notification/v1/notification_service.proto\x12\x19protomesh.notification.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a$protomesh/common/v1/pagination.proto\x1a\x1fprotomesh/common/v1/rules.proto\x1a&protomesh/common/v1/service_info.proto\x1a,protomesh/notification/v1/notification.proto\x1a%protomesh/notification/v1/rules.proto\x1a%protomesh/options/v1/resilience.proto\"\x90\x01\n\x18ListSubscriptionsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x41\n\x07\x63hannel\x18\x03 \x01(\x0e\x32&.protomesh.notification.v1.ChannelTypeB\x08\xbaH\x05\x82\x01\x02\x10\x01\"\x8d\x01\n\x19ListSubscriptionsResponse\x12>\n\rsubscriptions\x18\x01 \x03(\x0b\x32\'.protomesh.notification.v1.Subscription\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\xbd\x02\n\x19\x43reateSubscriptionRequest\x12\x1c\n\x04name\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\xc8\xf5\xb5\x04\x01\x12/\n\x0b\x65vent_types\x18\x02 \x03(\tB\x1a\xe2\x41\x01\x02\xbaH\x13\x92\x01\x10\x08\x01\x10\x32\"\nr\x08\x18\x80\x02\xc8\x8e\xb6\x04\x01\x12%\n\x0esubject_filter\x18\x03 \x01(\tB\r\xbaH\nr\x08\x18\x80\x02\xd0\x8e\xb6\x04\x01\x12\x38\n\x05\x65mail\x18\x04 \x01(\x0b\x32\'.protomesh.notification.v1.EmailChannelH\x00\x12<\n\x07webhook\x18\x05 \x01(\x0b\x32).protomesh.notification.v1.WebhookChannelH\x00\x12\x14\n\x07\x65nabled\x18\x06 \x01(\x08H\x01\x88\x01\x01\x42\x10\n\x07\x63hannel\x12\x05\xbaH\x02\x08\x01\x42\n\n\x08_enabled\"[\n\x1a\x43reateSubscriptionResponse\x12=\n\x0csubscription\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Subscription\"=\n\x16GetSubscriptionRequest\x12#\n\x0fsubscription_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"X\n\x17GetSubscriptionResponse\x12=\n\x0csubscription\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Subscription\"\xc3\x06\n\x19UpdateSubscriptionRequest\x12#\n\x0fsubscription_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\x1d\n\x04name\x18\x02 \x01(\tB\n\xbaH\x07r\x05\xc8\xf5\xb5\x04\x01H\x01\x88\x01\x01\x12)\n\x0b\x65vent_types\x18\x03 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\x10\x32\"\nr\x08\x18\x80\x02\xc8\x8e\xb6\x04\x01\x12*\n\x0esubject_filter\x18\x04 \x01(\tB\r\xbaH\nr\x08\x18\x80\x02\xd0\x8e\xb6\x04\x01H\x02\x88\x01\x01\x12\x38\n\x05\x65mail\x18\x05 \x01(\x0b\x32\'.protomesh.notification.v1.EmailChannelH\x00\x12\x44\n\x07webhook\x18\x06 \x01(\x0b\x32).protomesh.notification.v1.WebhookChannelB\x06\xbaH\x03\xd8\x01\x03H\x00\x12\x14\n\x07\x65nabled\x18\x07 \x01(\x08H\x03\x88\x01\x01\x12/\n\x0bupdate_mask\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x90\x03\xbaH\x8c\x03\x1a\xb1\x01\n\x17name.masked_but_missing\x1a\x95\x01has(this.update_mask) && \'name\' in this.update_mask.paths && !has(this.name) ? \'required: update_mask names it, and a subscription needs a name\' : \'\'\x1a\xd5\x01\n\x1e\x65vent_types.masked_but_missing\x1a\xb2\x01has(this.update_mask) && \'event_types\' in this.update_mask.paths && size(this.event_types) == 0 ? \'required: update_mask names it, and a subscription needs 1-50 event types\' : \'\'B\t\n\x07\x63hannelB\x07\n\x05_nameB\x11\n\x0f_subject_filterB\n\n\x08_enabled\"[\n\x1aUpdateSubscriptionResponse\x12=\n\x0csubscription\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Subscription\"@\n\x19\x44\x65leteSubscriptionRequest\x12#\n\x0fsubscription_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"5\n\x1a\x44\x65leteSubscriptionResponse\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\"\xe5\x01\n\x18ListNotificationsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x45\n\x05state\x18\x03 \x01(\x0e\x32,.protomesh.notification.v1.NotificationStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12$\n\x0fsubscription_id\x18\x04 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x15\n\revent_subject\x18\x06 \x01(\t\"\x8d\x01\n\x19ListNotificationsResponse\x12>\n\rnotifications\x18\x01 \x03(\x0b\x32\'.protomesh.notification.v1.Notification\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"=\n\x16GetNotificationRequest\x12#\n\x0fnotification_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"X\n\x17GetNotificationResponse\x12=\n\x0cnotification\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Notification\"@\n\x19ResendNotificationRequest\x12#\n\x0fnotification_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"[\n\x1aResendNotificationResponse\x12=\n\x0cnotification\x18\x01 \x01(\x0b\x32\'.protomesh.notification.v1.Notification\"\x10\n\x0eGetInfoRequest\"\xa4\x01\n\x0fGetInfoResponse\x12.\n\x04info\x18\x01 \x01(\x0b\x32 .protomesh.common.v1.ServiceInfo\x12\x1a\n\x12subscription_count\x18\x02 \x01(\x03\x12\x1a\n\x12notification_count\x18\x03 \x01(\x03\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\"\x12\n\x10GetHealthRequest\"F\n\x11GetHealthResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x15\n\x13GetReadinessRequest\"I\n\x14GetReadinessResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x14\n\x12GetLivenessRequest\"F\n\x13GetLivenessResponse\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState2\xe4\x0f\n\x13NotificationService\x12\x9c\x01\n\x11ListSubscriptions\x12\x33.protomesh.notification.v1.ListSubscriptionsRequest\x1a\x34.protomesh.notification.v1.ListSubscriptionsResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptions\x12\x9f\x01\n\x12\x43reateSubscription\x12\x34.protomesh.notification.v1.CreateSubscriptionRequest\x1a\x35.protomesh.notification.v1.CreateSubscriptionResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/subscriptions:\x01*\x12\xa8\x01\n\x0fGetSubscription\x12\x31.protomesh.notification.v1.GetSubscriptionRequest\x1a\x32.protomesh.notification.v1.GetSubscriptionResponse\".\x90\x02\x01\x82\xd3\xe4\x93\x02%\x12#/v1/subscriptions/{subscription_id}\x12\xb4\x01\n\x12UpdateSubscription\x12\x34.protomesh.notification.v1.UpdateSubscriptionRequest\x1a\x35.protomesh.notification.v1.UpdateSubscriptionResponse\"1\x90\x02\x02\x82\xd3\xe4\x93\x02(\x1a#/v1/subscriptions/{subscription_id}:\x01*\x12\xb1\x01\n\x12\x44\x65leteSubscription\x12\x34.protomesh.notification.v1.DeleteSubscriptionRequest\x1a\x35.protomesh.notification.v1.DeleteSubscriptionResponse\".\x90\x02\x02\x82\xd3\xe4\x93\x02%*#/v1/subscriptions/{subscription_id}\x12\x9c\x01\n\x11ListNotifications\x12\x33.protomesh.notification.v1.ListNotificationsRequest\x1a\x34.protomesh.notification.v1.ListNotificationsResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/notifications\x12\xa8\x01\n\x0fGetNotification\x12\x31.protomesh.notification.v1.GetNotificationRequest\x1a\x32.protomesh.notification.v1.GetNotificationResponse\".\x90\x02\x01\x82\xd3\xe4\x93\x02%\x12#/v1/notifications/{notification_id}\x12\xb8\x01\n\x12ResendNotification\x12\x34.protomesh.notification.v1.ResendNotificationRequest\x1a\x35.protomesh.notification.v1.ResendNotificationResponse\"5\x82\xd3\xe4\x93\x02/\"*/v1/notifications/{notification_id}/resend:\x01*\x12\x83\x01\n\x07GetInfo\x12).protomesh.notification.v1.GetInfoRequest\x1a*.protomesh.notification.v1.GetInfoResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/notifications/info\x12\x8b\x01\n\tGetHealth\x12+.protomesh.notification.v1.GetHealthRequest\x1a,.protomesh.notification.v1.GetHealthResponse\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/notifications/health\x12\x9a\x01\n\x0cGetReadiness\x12..protomesh.notification.v1.GetReadinessRequest\x1a/.protomesh.notification.v1.GetReadinessResponse\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/notifications/health/ready\x12\x96\x01\n\x0bGetLiveness\x12-.protomesh.notification.v1.GetLivenessRequest\x1a..protomesh.notification.v1.GetLivenessResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/notifications/health/live\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.notification.v1.notification_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['channel']._loaded_options = None
+  _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['channel']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_CREATESUBSCRIPTIONREQUEST'].oneofs_by_name['channel']._loaded_options = None
+  _globals['_CREATESUBSCRIPTIONREQUEST'].oneofs_by_name['channel']._serialized_options = b'\272H\002\010\001'
   _globals['_CREATESUBSCRIPTIONREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_CREATESUBSCRIPTIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATESUBSCRIPTIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\007r\005\310\365\265\004\001'
   _globals['_CREATESUBSCRIPTIONREQUEST'].fields_by_name['event_types']._loaded_options = None
-  _globals['_CREATESUBSCRIPTIONREQUEST'].fields_by_name['event_types']._serialized_options = b'\342A\001\002'
+  _globals['_CREATESUBSCRIPTIONREQUEST'].fields_by_name['event_types']._serialized_options = b'\342A\001\002\272H\023\222\001\020\010\001\0202\"\nr\010\030\200\002\310\216\266\004\001'
+  _globals['_CREATESUBSCRIPTIONREQUEST'].fields_by_name['subject_filter']._loaded_options = None
+  _globals['_CREATESUBSCRIPTIONREQUEST'].fields_by_name['subject_filter']._serialized_options = b'\272H\nr\010\030\200\002\320\216\266\004\001'
   _globals['_GETSUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._loaded_options = None
-  _globals['_GETSUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETSUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._loaded_options = None
-  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['name']._serialized_options = b'\272H\007r\005\310\365\265\004\001'
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['event_types']._loaded_options = None
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['event_types']._serialized_options = b'\272H\021\222\001\016\0202\"\nr\010\030\200\002\310\216\266\004\001'
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['subject_filter']._loaded_options = None
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['subject_filter']._serialized_options = b'\272H\nr\010\030\200\002\320\216\266\004\001'
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['webhook']._loaded_options = None
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['webhook']._serialized_options = b'\272H\003\330\001\003'
+  _globals['_UPDATESUBSCRIPTIONREQUEST']._loaded_options = None
+  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_options = b'\272H\214\003\032\261\001\n\027name.masked_but_missing\032\225\001has(this.update_mask) && \'name\' in this.update_mask.paths && !has(this.name) ? \'required: update_mask names it, and a subscription needs a name\' : \'\'\032\325\001\n\036event_types.masked_but_missing\032\262\001has(this.update_mask) && \'event_types\' in this.update_mask.paths && size(this.event_types) == 0 ? \'required: update_mask names it, and a subscription needs 1-50 event types\' : \'\''
   _globals['_DELETESUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._loaded_options = None
-  _globals['_DELETESUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002'
+  _globals['_DELETESUBSCRIPTIONREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['state']._loaded_options = None
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['state']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['subscription_id']._loaded_options = None
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
   _globals['_GETNOTIFICATIONREQUEST'].fields_by_name['notification_id']._loaded_options = None
-  _globals['_GETNOTIFICATIONREQUEST'].fields_by_name['notification_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETNOTIFICATIONREQUEST'].fields_by_name['notification_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_RESENDNOTIFICATIONREQUEST'].fields_by_name['notification_id']._loaded_options = None
-  _globals['_RESENDNOTIFICATIONREQUEST'].fields_by_name['notification_id']._serialized_options = b'\342A\001\002'
+  _globals['_RESENDNOTIFICATIONREQUEST'].fields_by_name['notification_id']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_NOTIFICATIONSERVICE']._loaded_options = None
   _globals['_NOTIFICATIONSERVICE']._serialized_options = b'\362\340\030#\n\027\n\002\010\005\022\021\010\003\022\002\001\002\032\005\020\200\341\353\027\"\002\010\001\022\006\010\005\022\002\010\003\030@'
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['ListSubscriptions']._loaded_options = None
@@ -78,54 +105,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['GetReadiness']._serialized_options = b'\220\002\001\202\323\344\223\002 \022\036/v1/notifications/health/ready'
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['GetLiveness']._loaded_options = None
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['GetLiveness']._serialized_options = b'\220\002\001\202\323\344\223\002\037\022\035/v1/notifications/health/live'
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=343
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=465
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=468
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=609
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=612
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=875
-  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_start=877
-  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_end=968
-  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_start=970
-  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=1025
-  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_start=1027
-  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_end=1115
-  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_start=1118
-  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_end=1487
-  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_start=1489
-  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_end=1580
-  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_start=1582
-  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_end=1640
-  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_start=1642
-  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_end=1695
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=1698
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=1892
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=1895
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=2036
-  _globals['_GETNOTIFICATIONREQUEST']._serialized_start=2038
-  _globals['_GETNOTIFICATIONREQUEST']._serialized_end=2093
-  _globals['_GETNOTIFICATIONRESPONSE']._serialized_start=2095
-  _globals['_GETNOTIFICATIONRESPONSE']._serialized_end=2183
-  _globals['_RESENDNOTIFICATIONREQUEST']._serialized_start=2185
-  _globals['_RESENDNOTIFICATIONREQUEST']._serialized_end=2243
-  _globals['_RESENDNOTIFICATIONRESPONSE']._serialized_start=2245
-  _globals['_RESENDNOTIFICATIONRESPONSE']._serialized_end=2336
-  _globals['_GETINFOREQUEST']._serialized_start=2338
-  _globals['_GETINFOREQUEST']._serialized_end=2354
-  _globals['_GETINFORESPONSE']._serialized_start=2357
-  _globals['_GETINFORESPONSE']._serialized_end=2521
-  _globals['_GETHEALTHREQUEST']._serialized_start=2523
-  _globals['_GETHEALTHREQUEST']._serialized_end=2541
-  _globals['_GETHEALTHRESPONSE']._serialized_start=2543
-  _globals['_GETHEALTHRESPONSE']._serialized_end=2613
-  _globals['_GETREADINESSREQUEST']._serialized_start=2615
-  _globals['_GETREADINESSREQUEST']._serialized_end=2636
-  _globals['_GETREADINESSRESPONSE']._serialized_start=2638
-  _globals['_GETREADINESSRESPONSE']._serialized_end=2711
-  _globals['_GETLIVENESSREQUEST']._serialized_start=2713
-  _globals['_GETLIVENESSREQUEST']._serialized_end=2733
-  _globals['_GETLIVENESSRESPONSE']._serialized_start=2735
-  _globals['_GETLIVENESSRESPONSE']._serialized_end=2805
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=2808
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=4828
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=445
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=589
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=592
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=733
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=736
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=1053
+  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_start=1055
+  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_end=1146
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_start=1148
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=1209
+  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_start=1211
+  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_end=1299
+  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_start=1302
+  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_end=2137
+  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_start=2139
+  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_end=2230
+  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_start=2232
+  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_end=2296
+  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_start=2298
+  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_end=2351
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=2354
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=2583
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=2586
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=2727
+  _globals['_GETNOTIFICATIONREQUEST']._serialized_start=2729
+  _globals['_GETNOTIFICATIONREQUEST']._serialized_end=2790
+  _globals['_GETNOTIFICATIONRESPONSE']._serialized_start=2792
+  _globals['_GETNOTIFICATIONRESPONSE']._serialized_end=2880
+  _globals['_RESENDNOTIFICATIONREQUEST']._serialized_start=2882
+  _globals['_RESENDNOTIFICATIONREQUEST']._serialized_end=2946
+  _globals['_RESENDNOTIFICATIONRESPONSE']._serialized_start=2948
+  _globals['_RESENDNOTIFICATIONRESPONSE']._serialized_end=3039
+  _globals['_GETINFOREQUEST']._serialized_start=3041
+  _globals['_GETINFOREQUEST']._serialized_end=3057
+  _globals['_GETINFORESPONSE']._serialized_start=3060
+  _globals['_GETINFORESPONSE']._serialized_end=3224
+  _globals['_GETHEALTHREQUEST']._serialized_start=3226
+  _globals['_GETHEALTHREQUEST']._serialized_end=3244
+  _globals['_GETHEALTHRESPONSE']._serialized_start=3246
+  _globals['_GETHEALTHRESPONSE']._serialized_end=3316
+  _globals['_GETREADINESSREQUEST']._serialized_start=3318
+  _globals['_GETREADINESSREQUEST']._serialized_end=3339
+  _globals['_GETREADINESSRESPONSE']._serialized_start=3341
+  _globals['_GETREADINESSRESPONSE']._serialized_end=3414
+  _globals['_GETLIVENESSREQUEST']._serialized_start=3416
+  _globals['_GETLIVENESSREQUEST']._serialized_end=3436
+  _globals['_GETLIVENESSRESPONSE']._serialized_start=3438
+  _globals['_GETLIVENESSRESPONSE']._serialized_end=3508
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=3511
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=5531
 # @@protoc_insertion_point(module_scope)

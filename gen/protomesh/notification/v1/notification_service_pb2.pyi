@@ -1,9 +1,12 @@
+from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from protomesh.common.v1 import pagination_pb2 as _pagination_pb2
+from protomesh.common.v1 import rules_pb2 as _rules_pb2
 from protomesh.common.v1 import service_info_pb2 as _service_info_pb2
 from protomesh.notification.v1 import notification_pb2 as _notification_pb2
+from protomesh.notification.v1 import rules_pb2 as _rules_pb2_1
 from protomesh.options.v1 import resilience_pb2 as _resilience_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
