@@ -18,7 +18,7 @@ from services.notification.deps import NotificationDeps
 from services.notification.matching import domain_event_types
 from services.notification.servicer import NotificationServicer
 from services.notification.settings import NotificationSettings
-from services.notification.store import NotificationStore
+from services.notification.store import Store
 
 _SPARE_TASK_DELIVERIES = 10
 """Task deliveries beyond max_attempts, for waits that are not attempts (row not committed yet, a dead
@@ -29,7 +29,7 @@ worker's lease not run out yet): the worker, not the work queue, decides when a 
 async def lifespan(replica: chassis.Replica, settings: NotificationSettings) -> AsyncIterator[NotificationDeps]:
     """Load the webhook secrets' key, open the store and the HTTP session; close them on shutdown."""
     cipher = load_cipher("notification", default_state_dir=RUN_DIR)
-    store = NotificationStore(replica.db)
+    store = Store.open(replica.db)
     async with aiohttp.ClientSession() as session:
         deliverer = Deliverer(
             store, settings, instance=replica.settings.instance_id, events=lambda: replica.events,

@@ -35,8 +35,9 @@ from protomesh.events.v1 import envelope_pb2
 from protomesh.notification.v1 import tasks_pb2
 from services.notification.channels import PERMANENT, EmailSender, EventView, Outcome, WebhookSender
 from services.notification.matching import subject_matches
+from services.notification.rows import Claim
 from services.notification.settings import NotificationSettings
-from services.notification.store import Claim, NotificationStore
+from services.notification.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class RetryLater(Exception):
 class Deliverer:
     """Consumer handler, worker handler and sweeper of one replica, sharing the store and the senders."""
 
-    def __init__(self, store: NotificationStore, settings: NotificationSettings, *, instance: str,
+    def __init__(self, store: Store, settings: NotificationSettings, *, instance: str,
                  events: Callable[[], EventBus | None], email: EmailSender, webhook: WebhookSender,
                  cipher: Cipher) -> None:
         self.store = store
@@ -94,11 +95,11 @@ class Deliverer:
     async def on_event(self, event: message.Message, envelope: envelope_pb2.Envelope,
                        conn: psycopg.AsyncConnection) -> None:
         """Make the notifications of one domain event, in the transaction that marks it handled."""
-        candidates = await self.store.matching_subscriptions(conn, envelope.type)
+        candidates = await self.store.subscriptions.matching(conn, envelope.type)
         matched = [s for s in candidates if subject_matches(s.subject_filter, envelope.subject)]
         if not matched:
             return
-        created = await self.store.create_notifications(
+        created = await self.store.notifications.create_for_event(
             conn, matched, event_id=envelope.id, event_type=envelope.type, event_subject=envelope.subject,
             event_source=envelope.source, event_time=to_datetime(envelope.time),
             event_data=json_format.MessageToDict(event, preserving_proto_field_name=True),
@@ -120,7 +121,7 @@ class Deliverer:
         except ValueError:
             logger.error("delivery task with a bad notification id", extra={"task_id": task.id})
             return
-        claim = await self.store.claim_attempt(nid, payload.delivery, worker=self.instance,
+        claim = await self.store.deliveries.claim(nid, payload.delivery, worker=self.instance,
                                                lease_seconds=self.settings.lease_seconds)
         if claim.action == "missing":
             raise RetryLater(f"notification {nid} does not exist (yet)")
@@ -130,7 +131,7 @@ class Deliverer:
             return
         outcome = await self._send(claim)
         retry_in = self.backoff.delay(claim.attempt) if claim.attempt < self.settings.max_attempts else None
-        state = await self.store.finish_attempt(nid, payload.delivery, claim.attempt, outcome=outcome.outcome,
+        state = await self.store.deliveries.finish(nid, payload.delivery, claim.attempt, outcome=outcome.outcome,
                                                 status_code=outcome.status_code, error=outcome.error,
                                                 retry_in=retry_in)
         logger.info("delivery attempt", extra={"notification_id": str(nid), "delivery": payload.delivery,
@@ -164,12 +165,12 @@ class Deliverer:
     async def sweep_once(self) -> int:
         """Re-queue unfinished deliveries whose task is overdue by the grace period, and delete finished
         notifications past the retention; returns how many were re-queued."""
-        overdue = await self.store.overdue_deliveries(self.settings.sweep_grace_seconds)
+        overdue = await self.store.deliveries.overdue(self.settings.sweep_grace_seconds)
         for nid, delivery in overdue:
             await self.submit(nid, delivery, again=True)
         if overdue:
             logger.warning("re-queued overdue deliveries", extra={"count": len(overdue)})
-        expired = await self.store.delete_finished(self.settings.retention_days)
+        expired = await self.store.deliveries.delete_finished(self.settings.retention_days)
         if expired:
             logger.info("deleted notifications past retention", extra={"count": expired,
                                                                        "retention_days": self.settings.retention_days})

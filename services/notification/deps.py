@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from chassis.crypto import Cipher
 from services.notification.delivery import Deliverer
 from services.notification.settings import NotificationSettings
-from services.notification.store import NotificationStore
+from services.notification.store import Store
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,6 @@ class NotificationDeps:
     """The notification replica's dependencies, typed: no string-keyed state."""
 
     settings: NotificationSettings
-    store: NotificationStore
+    store: Store
     cipher: Cipher
     deliverer: Deliverer

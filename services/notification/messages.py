@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chassis.protos import timestamp, to_struct
 from protomesh.notification.v1 import notification_pb2 as pb
-from services.notification.store import AttemptRow, NotificationRow, SubscriptionRow
+from services.notification.rows import AttemptRow, NotificationRow, SubscriptionRow
 
 STATES = {
     "PENDING": pb.NOTIFICATION_STATE_PENDING,

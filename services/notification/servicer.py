@@ -17,8 +17,9 @@ from services.notification.delivery import Deliverer
 from services.notification.deps import NotificationDeps
 from services.notification.matching import domain_event_types
 from services.notification.messages import CHANNEL_NAMES, STATE_NAMES, notification_message, subscription_message
+from services.notification.rows import SubscriptionRow, sealed_secret_columns
 from services.notification.settings import NotificationSettings
-from services.notification.store import NotificationFilter, NotificationStore, SubscriptionRow, sealed_secret_columns
+from services.notification.store import NotificationFilter, Store
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +50,20 @@ class NotificationServicer(HealthRpcs,
 
     def __init__(self, replica: Replica, deps: NotificationDeps) -> None:
         self._replica = replica
-        self._store: NotificationStore = deps.store
+        self._store: Store = deps.store
         self._deliverer: Deliverer = deps.deliverer
         self._settings: NotificationSettings = deps.settings
         self._cipher: Cipher = deps.cipher
 
     async def _subscription(self, sid: str) -> SubscriptionRow:
-        return found(await self._store.get_subscription(resource_id("subscription", sid, field="subscription_id")),
+        return found(await self._store.subscriptions.get(resource_id("subscription", sid, field="subscription_id")),
                      "subscription", sid)
 
     # --- subscriptions -----------------------------------------------------------------------------
 
     async def ListSubscriptions(self, request: notification_service_pb2.ListSubscriptionsRequest, context: Any) -> Any:
         channel = CHANNEL_NAMES.get(request.channel, "")
-        result = await self._store.list_subscriptions(channel, SUBSCRIPTIONS.page(request, channel))
+        result = await self._store.subscriptions.list_page(channel, SUBSCRIPTIONS.page(request, channel))
         return notification_service_pb2.ListSubscriptionsResponse(
             subscriptions=[subscription_message(r) for r in result.items], page_info=result.page_info())
 
@@ -72,7 +73,7 @@ class NotificationServicer(HealthRpcs,
         event_types = validation.check_event_types(v, request.event_types)
         v.raise_if_any()
         subscription_id = uuid.uuid4()
-        row = await self._store.create_subscription(subscription_id, {
+        row = await self._store.subscriptions.create(subscription_id, {
             "name": request.name, "event_types": event_types, "subject_filter": request.subject_filter,
             "enabled": request.enabled if request.HasField("enabled") else True,
             **_channel_columns(request, None, self._cipher, subscription_id),
@@ -104,13 +105,13 @@ class NotificationServicer(HealthRpcs,
         if "enabled" in paths:
             changes["enabled"] = request.enabled
         v.raise_if_any()
-        row = found(await self._store.update_subscription(current.id, changes), "subscription", current.id)
+        row = found(await self._store.subscriptions.update(current.id, changes), "subscription", current.id)
         return notification_service_pb2.UpdateSubscriptionResponse(subscription=subscription_message(row))
 
     async def DeleteSubscription(self, request: notification_service_pb2.DeleteSubscriptionRequest,
                                  context: Any) -> Any:
         sid = resource_id("subscription", request.subscription_id, field="subscription_id")
-        if not await self._store.delete_subscription(sid):
+        if not await self._store.subscriptions.delete(sid):
             raise NotFound("subscription", request.subscription_id)
         logger.info("subscription deleted", extra={"subscription_id": request.subscription_id})
         return notification_service_pb2.DeleteSubscriptionResponse(subscription_id=request.subscription_id)
@@ -125,19 +126,19 @@ class NotificationServicer(HealthRpcs,
         v.raise_if_any()
         flt = NotificationFilter(state=STATE_NAMES.get(request.state, ""), subscription_id=subscription_id,
                                  event_type=request.event_type, event_subject=request.event_subject)
-        result = await self._store.list_notifications(flt, NOTIFICATIONS.page(request, flt))
+        result = await self._store.notifications.list_page(flt, NOTIFICATIONS.page(request, flt))
         return notification_service_pb2.ListNotificationsResponse(
             notifications=[notification_message(r) for r in result.items], page_info=result.page_info())
 
     async def GetNotification(self, request: notification_service_pb2.GetNotificationRequest, context: Any) -> Any:
         nid = request.notification_id
-        row = found(await self._store.get_notification(resource_id("notification", nid)), "notification", nid)
+        row = found(await self._store.notifications.get(resource_id("notification", nid)), "notification", nid)
         return notification_service_pb2.GetNotificationResponse(notification=notification_message(row))
 
     async def ResendNotification(self, request: notification_service_pb2.ResendNotificationRequest,
                                  context: Any) -> Any:
         nid = resource_id("notification", request.notification_id, field="notification_id")
-        row, state = await self._store.start_new_delivery(nid, self._settings.max_attempts)
+        row, state = await self._store.notifications.start_new_delivery(nid, self._settings.max_attempts)
         if row is None:
             if not state:
                 raise NotFound("notification", request.notification_id)
@@ -156,7 +157,7 @@ class NotificationServicer(HealthRpcs,
 
     async def GetInfo(self, request: notification_service_pb2.GetInfoRequest, context: Any) -> Any:
         return notification_service_pb2.GetInfoResponse(
-            info=self._replica.service_info(), subscription_count=await self._store.count_subscriptions(),
-            notification_count=await self._store.count_notifications(), event_types=domain_event_types(),
+            info=self._replica.service_info(), subscription_count=await self._store.subscriptions.count(),
+            notification_count=await self._store.notifications.count(), event_types=domain_event_types(),
             max_attempts=self._settings.max_attempts,
         )

@@ -13,7 +13,7 @@ from chassis.errors import Violations
 from chassis.validation import violations as contract_violations
 from protomesh.notification.v1 import notification_service_pb2
 from services.notification.matching import domain_event_types, pattern_problem
-from services.notification.store import SubscriptionRow
+from services.notification.rows import SubscriptionRow
 
 
 def check_event_types(v: Violations, patterns: Sequence[str]) -> list[str]:
