@@ -22,11 +22,11 @@ async def clean_once(store: ContextStore, usage_retention_days: int) -> tuple[in
     """Expire every due context (in batches) and prune usage; return (contexts expired, layers deleted)."""
     expired = removed = 0
     while True:
-        batch_expired, batch_removed = await store.expire_due(BATCH)
+        batch_expired, batch_removed = await store.cleanup.expire_due(BATCH)
         expired, removed = expired + batch_expired, removed + batch_removed
         if batch_expired < BATCH:
             break
-    pruned = await store.prune_usage(usage_retention_days)
+    pruned = await store.cleanup.prune_usage(usage_retention_days)
     if expired or pruned:
         logger.info("cleanup", extra={"expired_contexts": expired, "deleted_layers": removed,
                                       "pruned_usage_rows": pruned})

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.protobuf.message import Message
 
 from chassis.protos import timestamp
 from protomesh.context.v1 import events_pb2
 from services.context.messages import STATUS_TO_PROTO
-
-if TYPE_CHECKING:
-    from services.context.store import ContextRow, LayerRow
+from services.context.rows import ContextRow, LayerRow
 
 SOURCE = "context"
 
@@ -65,11 +63,14 @@ def deleted(row: ContextRow, deleted_at: datetime) -> Message:
 
 def shares_changed(row: ContextRow, *, added: str = "", removed: str = "") -> Message:
     """ContextShared or ContextUnshared for an access list that changed."""
-    common = {"context_id": str(row.id), "shared_with": row.shared_with, "version": row.version,
-              "update_time": timestamp(row.updated_at)}
-    if added:
-        return events_pb2.ContextShared(service=added, **common)
-    return events_pb2.ContextUnshared(service=removed, **common)
+    event: events_pb2.ContextShared | events_pb2.ContextUnshared = (
+        events_pb2.ContextShared(service=added) if added else events_pb2.ContextUnshared(service=removed)
+    )
+    event.context_id = str(row.id)
+    event.shared_with.extend(row.shared_with)
+    event.version = row.version
+    event.update_time.FromDatetime(row.updated_at)
+    return event
 
 
 def layer_added(layer: LayerRow) -> Message:

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from chassis.errors import FailedPrecondition, PermissionDenied
-
-
-class Guarded(Protocol):
-    """The parts of a stored context the rules look at."""
-
-    id: object
-    owner: str
-    shared_with: list[str]
-    status: str
+from services.context.rows import ContextRow
 
 
 @dataclass(frozen=True)
@@ -26,7 +17,7 @@ class Access:
     owner_only: bool = False
     """Only the owner may do it (delete, change the access list)."""
 
-    def check(self, context: Guarded) -> None:
+    def check(self, context: ContextRow) -> None:
         """PERMISSION_DENIED unless the caller may use the context."""
         if not self.caller or self.caller == context.owner:
             return
@@ -43,7 +34,7 @@ class Access:
             )
 
 
-def check_layers_writable(context: Guarded) -> None:
+def check_layers_writable(context: ContextRow) -> None:
     """Layers change only in ACTIVE contexts."""
     if context.status == "expired":
         raise FailedPrecondition(f"context {context.id} has expired; its layers can no longer change",
@@ -55,7 +46,7 @@ def check_layers_writable(context: Guarded) -> None:
         )
 
 
-def check_context_writable(context: Guarded) -> None:
+def check_context_writable(context: ContextRow) -> None:
     """An expired context can only be read or deleted."""
     if context.status == "expired":
         raise FailedPrecondition(f"context {context.id} has expired; it can only be read or deleted",

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chassis.protos import timestamp, to_struct
 from protomesh.context.v1 import context_pb2
-
-if TYPE_CHECKING:
-    from services.context.store import ContextRow, LayerRow
+from services.context.rows import ContextRow, LayerRow
 
 STATUS_TO_PROTO = {
     "active": context_pb2.CONTEXT_STATUS_ACTIVE,

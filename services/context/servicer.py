@@ -76,7 +76,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         flt = ContextFilter(type=request.type, status=STATUS_FROM_PROTO.get(request.status, ""),
                             tags=tuple(requests.tags(request.tags)), owner=request.owner,
                             name_contains=request.name_contains, caller=request.caller)
-        result = await self._store.list_contexts(flt, _CONTEXTS.page(request, flt))
+        result = await self._store.contexts.list_page(flt, _CONTEXTS.page(request, flt))
         return context_service_pb2.ListContextsResponse(
             contexts=[context_message(r) for r in result.items], page_info=result.page_info(),
         )
@@ -88,7 +88,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         metadata, _ = sanitize(request.metadata, "metadata", self._metadata_limits, v)
         expires_at = _expiry(v, request)
         v.raise_if_any()
-        row = await self._store.create_context(
+        row = await self._store.contexts.create(
             name=request.name, type_=request.type, owner=request.owner, metadata=metadata,
             tags=requests.tags(request.tags), shared_with=requests.services(request.shared_with),
             expires_at=expires_at,
@@ -99,7 +99,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def GetContext(
         self, request: context_service_pb2.GetContextRequest, context: Context
     ) -> context_service_pb2.GetContextResponse:
-        row = await self._store.read_context(_context_id(request.context_id), Access(request.caller))
+        row = await self._store.contexts.read(_context_id(request.context_id), Access(request.caller))
         return context_service_pb2.GetContextResponse(context=context_message(row))
 
     async def UpdateContext(
@@ -122,7 +122,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         if "expire_time" in paths or "ttl" in paths:
             changes["expires_at"] = _expiry(v, request)
         v.raise_if_any()
-        row = await self._store.update_context(context_id, Access(request.caller), request.expected_version,
+        row = await self._store.contexts.update(context_id, Access(request.caller), request.expected_version,
                                                changes)
         return context_service_pb2.UpdateContextResponse(context=context_message(row))
 
@@ -130,7 +130,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         self, request: context_service_pb2.DeleteContextRequest, context: Context
     ) -> context_service_pb2.DeleteContextResponse:
         access = Access(request.caller, owner_only=True)
-        deleted_layers = await self._store.delete_context(_context_id(request.context_id), access,
+        deleted_layers = await self._store.contexts.delete(_context_id(request.context_id), access,
                                                           request.expected_version)
         logger.info("context deleted", extra={"context_id": request.context_id})
         return context_service_pb2.DeleteContextResponse(context_id=request.context_id,
@@ -143,7 +143,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     ) -> context_service_pb2.ListLayersResponse:
         context_id = _context_id(request.context_id)
         page = _LAYERS.page(request, (request.context_id, request.layer_type))
-        result = await self._store.list_layers(context_id, Access(request.caller), layer_type=request.layer_type,
+        result = await self._store.layers.list_page(context_id, Access(request.caller), layer_type=request.layer_type,
                                                page=page)
         return context_service_pb2.ListLayersResponse(
             layers=[layer_message(r) for r in result.items], page_info=result.page_info(),
@@ -156,7 +156,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         v = Violations()
         data, size = sanitize(request.data, "data", self._layer_limits, v)
         v.raise_if_any()
-        layer, row = await self._store.add_layer(
+        layer, row = await self._store.layers.add(
             context_id, Access(request.caller), name=request.name, layer_type=request.layer_type, data=data,
             size=size, position=request.position, max_context_bytes=self._settings.max_context_bytes,
         )
@@ -166,7 +166,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         self, request: context_service_pb2.GetLayerRequest, context: Context
     ) -> context_service_pb2.GetLayerResponse:
         context_id = _context_id(request.context_id)
-        layer = await self._store.read_layer(context_id, _layer_id(request.layer_id), Access(request.caller))
+        layer = await self._store.layers.read(context_id, _layer_id(request.layer_id), Access(request.caller))
         return context_service_pb2.GetLayerResponse(layer=layer_message(layer))
 
     async def UpdateLayer(
@@ -180,7 +180,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         if "data" in paths:
             changes["data"], changes["size_bytes"] = sanitize(request.data, "data", self._layer_limits, v)
         v.raise_if_any()
-        layer, row = await self._store.update_layer(context_id, layer_id, Access(request.caller),
+        layer, row = await self._store.layers.update(context_id, layer_id, Access(request.caller),
                                                     request.expected_version, changes,
                                                     self._settings.max_context_bytes)
         return context_service_pb2.UpdateLayerResponse(layer=layer_message(layer), context=context_message(row))
@@ -189,13 +189,13 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         self, request: context_service_pb2.DeleteLayerRequest, context: Context
     ) -> context_service_pb2.DeleteLayerResponse:
         context_id, layer_id = _context_id(request.context_id), _layer_id(request.layer_id)
-        row = await self._store.delete_layer(context_id, layer_id, Access(request.caller), request.expected_version)
+        row = await self._store.layers.delete(context_id, layer_id, Access(request.caller), request.expected_version)
         return context_service_pb2.DeleteLayerResponse(layer_id=request.layer_id, context=context_message(row))
 
     async def GetResolvedContext(
         self, request: context_service_pb2.GetResolvedContextRequest, context: Context
     ) -> context_service_pb2.GetResolvedContextResponse:
-        row, layers = await self._store.read_layers(_context_id(request.context_id), Access(request.caller))
+        row, layers = await self._store.layers.read_all(_context_id(request.context_id), Access(request.caller))
         return context_service_pb2.GetResolvedContextResponse(
             context=context_message(row),
             data=to_struct(resolve(layer.data for layer in layers)),
@@ -208,14 +208,14 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         self, request: context_service_pb2.ShareContextRequest, context: Context
     ) -> context_service_pb2.ShareContextResponse:
         access = Access(request.caller, owner_only=True)
-        row = await self._store.change_shares(_context_id(request.context_id), access, add=request.service)
+        row = await self._store.contexts.change_shares(_context_id(request.context_id), access, add=request.service)
         return context_service_pb2.ShareContextResponse(context=context_message(row))
 
     async def UnshareContext(
         self, request: context_service_pb2.UnshareContextRequest, context: Context
     ) -> context_service_pb2.UnshareContextResponse:
         access = Access(request.caller, owner_only=True)
-        row = await self._store.change_shares(_context_id(request.context_id), access, remove=request.service)
+        row = await self._store.contexts.change_shares(_context_id(request.context_id), access, remove=request.service)
         return context_service_pb2.UnshareContextResponse(context=context_message(row))
 
     # --- analytics ------------------------------------------------------------------------------
@@ -223,8 +223,8 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def GetContextAnalytics(
         self, request: context_service_pb2.GetContextAnalyticsRequest, context: Context
     ) -> context_service_pb2.GetContextAnalyticsResponse:
-        row = await self._store.peek_context(_context_id(request.context_id), Access(request.caller))
-        reads, writes, by_type = await self._store.context_usage(row.id)
+        row = await self._store.contexts.peek(_context_id(request.context_id), Access(request.caller))
+        reads, writes, by_type = await self._store.analytics.context_usage(row.id)
         return context_service_pb2.GetContextAnalyticsResponse(
             analytics=context_pb2.ContextAnalytics(
                 context_id=str(row.id), status=STATUS_TO_PROTO[row.status], layer_count=row.layer_count,
@@ -237,7 +237,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def GetAnalyticsSummary(
         self, request: context_service_pb2.GetAnalyticsSummaryRequest, context: Context
     ) -> context_service_pb2.GetAnalyticsSummaryResponse:
-        summary = await self._store.summary()
+        summary = await self._store.analytics.summary()
         return context_service_pb2.GetAnalyticsSummaryResponse(
             total_contexts=summary.total_contexts,
             contexts_by_status=[
@@ -265,7 +265,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
             end=to_datetime(request.end_time) if request.HasField("end_time") else None,
         )
         v.raise_if_any()
-        buckets = await self._store.usage(bounds, context_id=context_id, type_=request.type)
+        buckets = await self._store.analytics.usage(bounds, context_id=context_id, type_=request.type)
         return context_service_pb2.GetUsageTrendsResponse(
             window=window,
             buckets=[context_pb2.UsageBucket(start_time=timestamp(b.start), end_time=timestamp(b.end), reads=b.reads,
@@ -280,6 +280,6 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         self, request: context_service_pb2.GetInfoRequest, context: Context
     ) -> context_service_pb2.GetInfoResponse:
         return context_service_pb2.GetInfoResponse(
-            info=self._replica.service_info(), context_count=await self._store.count_contexts(),
+            info=self._replica.service_info(), context_count=await self._store.contexts.count(),
             max_layer_bytes=self._settings.max_layer_bytes, max_context_bytes=self._settings.max_context_bytes,
         )

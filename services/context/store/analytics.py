@@ -1,0 +1,82 @@
+"""Usage counters and summaries: read-only queries over contexts, layers and hourly usage."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from services.context.rows import Summary, Usage
+from services.context.store.transaction import STATUS
+
+_LAST_24H = "date_trunc('hour', now(), 'UTC') - interval '23 hours'"
+
+
+class Analytics:
+    """Figures over the context schema; none of these calls counts as a read."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def context_usage(self, context_id: uuid.UUID) -> tuple[int, int, dict[str, int]]:
+        """Reads and writes in the last 24 hours, and layers per type, of one context."""
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(
+                "SELECT coalesce(sum(reads), 0), coalesce(sum(writes), 0) FROM context_usage"
+                f" WHERE context_id = %s AND hour >= {_LAST_24H}",
+                (context_id,),
+            )
+            reads, writes = await cur.fetchone() or (0, 0)
+            await cur.execute(
+                "SELECT layer_type, count(*) FROM context_layers WHERE context_id = %s GROUP BY layer_type",
+                (context_id,),
+            )
+            by_type = {layer_type: n for layer_type, n in await cur.fetchall()}
+        return int(reads), int(writes), by_type
+
+    async def summary(self) -> Summary:
+        """Counts and totals over all contexts, from one snapshot."""
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            await cur.execute(
+                "SELECT count(*), coalesce(sum(layer_count), 0), coalesce(sum(size_bytes), 0),"
+                " coalesce(sum(access_count), 0) FROM contexts"
+            )
+            total, layers, size, accesses = await cur.fetchone() or (0, 0, 0, 0)
+            await cur.execute(f"SELECT {STATUS} AS s, count(*) FROM contexts GROUP BY s")
+            by_status = {status: n for status, n in await cur.fetchall()}
+            await cur.execute("SELECT type, count(*) FROM contexts GROUP BY type")
+            by_type = {type_: n for type_, n in await cur.fetchall()}
+            await cur.execute(
+                f"SELECT coalesce(sum(reads), 0), coalesce(sum(writes), 0) FROM context_usage WHERE hour >= {_LAST_24H}"
+            )
+            reads, writes = await cur.fetchone() or (0, 0)
+        return Summary(total_contexts=total, by_status=by_status, by_type=by_type, total_layers=int(layers),
+                       total_size_bytes=int(size), total_access_count=int(accesses), reads_last_24h=int(reads),
+                       writes_last_24h=int(writes))
+
+    async def usage(
+        self, bounds: Sequence[datetime], *, context_id: uuid.UUID | None = None, type_: str = ""
+    ) -> list[Usage]:
+        """Reads, writes and distinct contexts per window; bounds are the windows' edges, oldest first."""
+        filters = ""
+        params: list[Any] = []
+        if context_id is not None:
+            filters += " AND u.context_id = %s"
+            params.append(context_id)
+        if type_:
+            filters += " AND u.context_type = %s"
+            params.append(type_)
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(
+                "SELECT w.start, w.stop, coalesce(sum(u.reads), 0), coalesce(sum(u.writes), 0),"
+                " count(DISTINCT u.context_id)"
+                " FROM unnest(%s::timestamptz[], %s::timestamptz[]) AS w(start, stop)"
+                f" LEFT JOIN context_usage u ON u.hour >= w.start AND u.hour < w.stop{filters}"
+                " GROUP BY w.start, w.stop ORDER BY w.start",
+                [list(bounds[:-1]), list(bounds[1:]), *params],
+            )
+            return [Usage(start, stop, int(r), int(w), int(n)) for start, stop, r, w, n in await cur.fetchall()]
