@@ -6,12 +6,15 @@ import logging
 import uuid
 from typing import Any
 
+import grpc
+
 from chassis import Replica
-from chassis.crypto import Cipher
+from chassis.crypto import Cipher, Sealed
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.resources import Keyset, UpdateMask, found, optional_id, resource_id
 from chassis.standard_rpcs import HealthRpcs
-from protomesh.notification.v1 import notification_pb2, notification_service_pb2, notification_service_pb2_grpc
+from protomesh.notification.v1 import notification_pb2, notification_service_pb2_grpc
+from protomesh.notification.v1 import notification_service_pb2 as pb
 from services.notification import validation
 from services.notification.delivery import Deliverer
 from services.notification.deps import NotificationDeps
@@ -23,17 +26,18 @@ from services.notification.store import NotificationFilter, Store
 
 logger = logging.getLogger(__name__)
 
-_MASK = UpdateMask.of(notification_service_pb2.UpdateSubscriptionRequest, resource=notification_pb2.Subscription)
+_MASK = UpdateMask.of(pb.UpdateSubscriptionRequest, resource=notification_pb2.Subscription)
 SUBSCRIPTIONS = Keyset.newest_first("subscriptions")
 NOTIFICATIONS = Keyset.newest_first("notifications")
 
 
-def _channel_columns(request: Any, current: SubscriptionRow | None, cipher: Cipher,
-                     subscription_id: uuid.UUID) -> dict[str, Any]:
+def _channel_columns(request: pb.CreateSubscriptionRequest | pb.UpdateSubscriptionRequest,
+                     current: SubscriptionRow | None, cipher: Cipher, subscription_id: uuid.UUID) -> dict[str, Any]:
     """Column values of the request's channel, the webhook secret sealed to the subscription's id; a webhook
     without a secret keeps the current one."""
     if request.WhichOneof("channel") == "webhook":
         secret = request.webhook.secret
+        sealed: Sealed | None
         if secret:
             sealed = cipher.seal_bytes(secret.encode(), str(subscription_id))
         else:
@@ -61,14 +65,17 @@ class NotificationServicer(HealthRpcs,
 
     # --- subscriptions -----------------------------------------------------------------------------
 
-    async def ListSubscriptions(self, request: notification_service_pb2.ListSubscriptionsRequest, context: Any) -> Any:
+    async def ListSubscriptions(
+        self, request: pb.ListSubscriptionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSubscriptionsResponse:
         channel = CHANNEL_NAMES.get(request.channel, "")
         result = await self._store.subscriptions.list_page(channel, SUBSCRIPTIONS.page(request, channel))
-        return notification_service_pb2.ListSubscriptionsResponse(
+        return pb.ListSubscriptionsResponse(
             subscriptions=[subscription_message(r) for r in result.items], page_info=result.page_info())
 
-    async def CreateSubscription(self, request: notification_service_pb2.CreateSubscriptionRequest,
-                                 context: Any) -> Any:
+    async def CreateSubscription(
+        self, request: pb.CreateSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateSubscriptionResponse:
         v = Violations()
         event_types = validation.check_event_types(v, request.event_types)
         v.raise_if_any()
@@ -79,14 +86,17 @@ class NotificationServicer(HealthRpcs,
             **_channel_columns(request, None, self._cipher, subscription_id),
         })
         logger.info("subscription created", extra={"subscription_id": str(row.id), "channel": row.channel})
-        return notification_service_pb2.CreateSubscriptionResponse(subscription=subscription_message(row))
+        return pb.CreateSubscriptionResponse(subscription=subscription_message(row))
 
-    async def GetSubscription(self, request: notification_service_pb2.GetSubscriptionRequest, context: Any) -> Any:
+    async def GetSubscription(
+        self, request: pb.GetSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSubscriptionResponse:
         row = await self._subscription(request.subscription_id)
-        return notification_service_pb2.GetSubscriptionResponse(subscription=subscription_message(row))
+        return pb.GetSubscriptionResponse(subscription=subscription_message(row))
 
-    async def UpdateSubscription(self, request: notification_service_pb2.UpdateSubscriptionRequest,
-                                 context: Any) -> Any:
+    async def UpdateSubscription(
+        self, request: pb.UpdateSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateSubscriptionResponse:
         current = await self._subscription(request.subscription_id)
         v = Violations()
         paths = _MASK.paths(request, v)
@@ -106,37 +116,42 @@ class NotificationServicer(HealthRpcs,
             changes["enabled"] = request.enabled
         v.raise_if_any()
         row = found(await self._store.subscriptions.update(current.id, changes), "subscription", current.id)
-        return notification_service_pb2.UpdateSubscriptionResponse(subscription=subscription_message(row))
+        return pb.UpdateSubscriptionResponse(subscription=subscription_message(row))
 
-    async def DeleteSubscription(self, request: notification_service_pb2.DeleteSubscriptionRequest,
-                                 context: Any) -> Any:
+    async def DeleteSubscription(
+        self, request: pb.DeleteSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteSubscriptionResponse:
         sid = resource_id("subscription", request.subscription_id, field="subscription_id")
         if not await self._store.subscriptions.delete(sid):
             raise NotFound("subscription", request.subscription_id)
         logger.info("subscription deleted", extra={"subscription_id": request.subscription_id})
-        return notification_service_pb2.DeleteSubscriptionResponse(subscription_id=request.subscription_id)
+        return pb.DeleteSubscriptionResponse(subscription_id=request.subscription_id)
 
     # --- notifications -----------------------------------------------------------------------------
 
-    async def ListNotifications(self, request: notification_service_pb2.ListNotificationsRequest, context: Any) -> Any:
-        v = Violations()
+    async def ListNotifications(
+        self, request: pb.ListNotificationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListNotificationsResponse:
+        v = Violations()  # the contract already refused a malformed id; this only converts it
         subscription_id = optional_id(v, request.subscription_id, "subscription_id", "subscription")
-        v.check(request.state in STATE_NAMES or request.state == notification_pb2.NOTIFICATION_STATE_UNSPECIFIED,
-                "state", "unknown state")
         v.raise_if_any()
         flt = NotificationFilter(state=STATE_NAMES.get(request.state, ""), subscription_id=subscription_id,
                                  event_type=request.event_type, event_subject=request.event_subject)
+        # The token is bound to the finished filter, so the page is taken only once the filter is built.
         result = await self._store.notifications.list_page(flt, NOTIFICATIONS.page(request, flt))
-        return notification_service_pb2.ListNotificationsResponse(
+        return pb.ListNotificationsResponse(
             notifications=[notification_message(r) for r in result.items], page_info=result.page_info())
 
-    async def GetNotification(self, request: notification_service_pb2.GetNotificationRequest, context: Any) -> Any:
+    async def GetNotification(
+        self, request: pb.GetNotificationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetNotificationResponse:
         nid = request.notification_id
         row = found(await self._store.notifications.get(resource_id("notification", nid)), "notification", nid)
-        return notification_service_pb2.GetNotificationResponse(notification=notification_message(row))
+        return pb.GetNotificationResponse(notification=notification_message(row))
 
-    async def ResendNotification(self, request: notification_service_pb2.ResendNotificationRequest,
-                                 context: Any) -> Any:
+    async def ResendNotification(
+        self, request: pb.ResendNotificationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResendNotificationResponse:
         nid = resource_id("notification", request.notification_id, field="notification_id")
         row, state = await self._store.notifications.start_new_delivery(nid, self._settings.max_attempts)
         if row is None:
@@ -151,12 +166,14 @@ class NotificationServicer(HealthRpcs,
             logger.warning("resend not queued; the sweeper will", extra={"notification_id": str(row.id),
                                                                           "error": repr(exc)})
         logger.info("notification resent", extra={"notification_id": str(row.id), "delivery": row.delivery})
-        return notification_service_pb2.ResendNotificationResponse(notification=notification_message(row))
+        return pb.ResendNotificationResponse(notification=notification_message(row))
 
     # --- replica -------------------------------------------------------------------------------------
 
-    async def GetInfo(self, request: notification_service_pb2.GetInfoRequest, context: Any) -> Any:
-        return notification_service_pb2.GetInfoResponse(
+    async def GetInfo(
+        self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetInfoResponse:
+        return pb.GetInfoResponse(
             info=self._replica.service_info(), subscription_count=await self._store.subscriptions.count(),
             notification_count=await self._store.notifications.count(), event_types=domain_event_types(),
             max_attempts=self._settings.max_attempts,
