@@ -1,0 +1,487 @@
+"""ContextService over a real in-process channel: each RPC's happy path and its errors.
+
+The contract's field rules (buf.validate, checked by the chassis before the servicer runs) are
+broken one by one in RULES; the rest covers what the servicer and store decide: paging tokens,
+update masks, expected_version, unknown ids, payload checks, access lists and states.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
+
+from chassis.testing import InProcess
+from protomesh.context.v1 import context_pb2
+from protomesh.context.v1 import context_service_pb2 as pb
+from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
+from services.context.deps import ContextDeps
+from tests.support.errors import async_failure, bad_fields, reason
+
+Stub = ContextServiceStub
+ANY_ID = str(uuid.uuid4())
+DAY = 86400
+
+
+@pytest.fixture
+def stub(context_service: InProcess[ContextDeps]) -> Stub:
+    return context_service.stub(ContextServiceStub)
+
+
+def struct(**values: Any) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(values)
+    return s
+
+
+def seconds_from_now(seconds: int) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.GetCurrentTime()
+    ts.seconds += seconds
+    return ts
+
+
+def mask(*paths: str) -> field_mask_pb2.FieldMask:
+    return field_mask_pb2.FieldMask(paths=list(paths))
+
+
+async def new_context(stub: Stub, **fields: Any) -> context_pb2.Context:
+    request = pb.CreateContextRequest(**{"name": "ctx", "type": "session", "owner": "agent", **fields})
+    return (await stub.CreateContext(request)).context
+
+
+async def new_layer(stub: Stub, context_id: str, name: str, **fields: Any) -> context_pb2.Layer:
+    request = pb.AddLayerRequest(context_id=context_id, name=name, **{"layer_type": "user", **fields})
+    return (await stub.AddLayer(request)).layer
+
+
+async def code_of(call: Callable[..., Any], request: Any) -> grpc.StatusCode:
+    return (await async_failure(call, request)).code()
+
+
+# --- every rule the contract declares: one request breaking it, and the field it names -------------
+
+CREATE: dict[str, Any] = {"name": "n", "type": "t", "owner": "a"}
+RULES: list[tuple[str, str, Callable[[], Any], set[str]]] = [
+    ("list page_size < 0", "ListContexts", lambda: pb.ListContextsRequest(page_size=-1), {"page_size"}),
+    ("list page_size > 1000", "ListContexts", lambda: pb.ListContextsRequest(page_size=1001), {"page_size"}),
+    ("list type pattern", "ListContexts", lambda: pb.ListContextsRequest(type="Bad Type"), {"type"}),
+    ("list status defined", "ListContexts", lambda: pb.ListContextsRequest(status=99), {"status"}),  # type: ignore[arg-type]
+    ("list tag pattern", "ListContexts", lambda: pb.ListContextsRequest(tags=["ok", "bad tag"]), {"tags[1]"}),
+    ("list tags <= 32", "ListContexts", lambda: pb.ListContextsRequest(tags=[f"t{i}" for i in range(33)]), {"tags"}),
+    ("list owner name", "ListContexts", lambda: pb.ListContextsRequest(owner="Billing"), {"owner"}),
+    ("list caller name", "ListContexts", lambda: pb.ListContextsRequest(caller="x_y"), {"caller"}),
+    ("create required", "CreateContext", lambda: pb.CreateContextRequest(), {"name", "type", "owner"}),
+    ("create name blank", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "name": "  "}), {"name"}),
+    ("create name spaces", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "name": " x"}), {"name"}),
+    ("create name control", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "name": "a\x07b"}), {"name"}),
+    ("create name <= 256", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "name": "n" * 257}), {"name"}),
+    ("create type pattern", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "type": "9t"}), {"type"}),
+    ("create type <= 64", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "type": "t" * 65}), {"type"}),
+    ("create owner name", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "owner": "A"}), {"owner"}),
+    ("create tag pattern", "CreateContext", lambda: pb.CreateContextRequest(**CREATE, tags=["-x"]), {"tags[0]"}),
+    ("create tags <= 32", "CreateContext", lambda: pb.CreateContextRequest(**CREATE, tags=[f"t{i}" for i in range(33)]),
+     {"tags"}),
+    ("create shared_with name", "CreateContext", lambda: pb.CreateContextRequest(**CREATE, shared_with=["x_y"]),
+     {"shared_with[0]"}),
+    ("create shared_with <= 64", "CreateContext",
+     lambda: pb.CreateContextRequest(**CREATE, shared_with=[f"s{i}" for i in range(65)]), {"shared_with"}),
+    ("create ttl > 0", "CreateContext", lambda: pb.CreateContextRequest(**CREATE, ttl=duration_pb2.Duration()),
+     {"ttl"}),
+    ("create ttl <= 3650 days", "CreateContext",
+     lambda: pb.CreateContextRequest(**CREATE, ttl=duration_pb2.Duration(seconds=3651 * DAY)), {"ttl"}),
+    ("create expire_time future", "CreateContext",
+     lambda: pb.CreateContextRequest(**CREATE, expire_time=seconds_from_now(-60)), {"expire_time"}),
+    ("create expire_time horizon", "CreateContext",
+     lambda: pb.CreateContextRequest(**CREATE, expire_time=seconds_from_now(3651 * DAY)), {"expire_time"}),
+    ("create ttl with expire_time", "CreateContext",
+     lambda: pb.CreateContextRequest(**CREATE, expire_time=seconds_from_now(-60), ttl=duration_pb2.Duration(seconds=5)),
+     {"ttl"}),
+    ("get id required", "GetContext", lambda: pb.GetContextRequest(), {"context_id"}),
+    ("get caller name", "GetContext", lambda: pb.GetContextRequest(context_id=ANY_ID, caller="Bad Caller"), {"caller"}),
+    ("update id required", "UpdateContext", lambda: pb.UpdateContextRequest(name="x"), {"context_id"}),
+    ("update name blank", "UpdateContext", lambda: pb.UpdateContextRequest(context_id=ANY_ID, name=""), {"name"}),
+    ("update status EXPIRED", "UpdateContext",
+     lambda: pb.UpdateContextRequest(context_id=ANY_ID, status=context_pb2.CONTEXT_STATUS_EXPIRED), {"status"}),
+    ("update expected_version", "UpdateContext",
+     lambda: pb.UpdateContextRequest(context_id=ANY_ID, name="x", expected_version=-1), {"expected_version"}),
+    ("update ttl with expire_time", "UpdateContext",
+     lambda: pb.UpdateContextRequest(context_id=ANY_ID, expire_time=seconds_from_now(60),
+                                     ttl=duration_pb2.Duration(seconds=5)), {"ttl"}),
+    ("update tag pattern", "UpdateContext", lambda: pb.UpdateContextRequest(context_id=ANY_ID, tags=["a b"]),
+     {"tags[0]"}),
+    ("delete expected_version", "DeleteContext",
+     lambda: pb.DeleteContextRequest(context_id=ANY_ID, expected_version=-2), {"expected_version"}),
+    ("delete caller name", "DeleteContext", lambda: pb.DeleteContextRequest(context_id=ANY_ID, caller="-"), {"caller"}),
+    ("layers id required", "ListLayers", lambda: pb.ListLayersRequest(), {"context_id"}),
+    ("layers page_size", "ListLayers", lambda: pb.ListLayersRequest(context_id=ANY_ID, page_size=1001), {"page_size"}),
+    ("layers layer_type", "ListLayers", lambda: pb.ListLayersRequest(context_id=ANY_ID, layer_type="UP"),
+     {"layer_type"}),
+    ("add required", "AddLayer", lambda: pb.AddLayerRequest(), {"context_id", "name", "layer_type"}),
+    ("add name <= 128", "AddLayer", lambda: pb.AddLayerRequest(context_id=ANY_ID, name="n" * 129, layer_type="t"),
+     {"name"}),
+    ("add position >= 0", "AddLayer",
+     lambda: pb.AddLayerRequest(context_id=ANY_ID, name="n", layer_type="t", position=-1), {"position"}),
+    ("add position <= 1e6", "AddLayer",
+     lambda: pb.AddLayerRequest(context_id=ANY_ID, name="n", layer_type="t", position=1_000_001), {"position"}),
+    ("get layer ids required", "GetLayer", lambda: pb.GetLayerRequest(), {"context_id", "layer_id"}),
+    ("update layer ids required", "UpdateLayer", lambda: pb.UpdateLayerRequest(name="x"), {"context_id", "layer_id"}),
+    ("update layer position >= 1", "UpdateLayer",
+     lambda: pb.UpdateLayerRequest(context_id=ANY_ID, layer_id=ANY_ID, position=0), {"position"}),
+    ("update layer type", "UpdateLayer",
+     lambda: pb.UpdateLayerRequest(context_id=ANY_ID, layer_id=ANY_ID, layer_type=""), {"layer_type"}),
+    ("update layer name", "UpdateLayer",
+     lambda: pb.UpdateLayerRequest(context_id=ANY_ID, layer_id=ANY_ID, name="a\tb"), {"name"}),
+    ("update layer expected_version", "UpdateLayer",
+     lambda: pb.UpdateLayerRequest(context_id=ANY_ID, layer_id=ANY_ID, name="x", expected_version=-1),
+     {"expected_version"}),
+    ("delete layer ids required", "DeleteLayer", lambda: pb.DeleteLayerRequest(), {"context_id", "layer_id"}),
+    ("delete layer expected_version", "DeleteLayer",
+     lambda: pb.DeleteLayerRequest(context_id=ANY_ID, layer_id=ANY_ID, expected_version=-1), {"expected_version"}),
+    ("resolved id required", "GetResolvedContext", lambda: pb.GetResolvedContextRequest(), {"context_id"}),
+    ("share required", "ShareContext", lambda: pb.ShareContextRequest(), {"context_id", "service"}),
+    ("share service name", "ShareContext", lambda: pb.ShareContextRequest(context_id=ANY_ID, service="Not Valid"),
+     {"service"}),
+    ("unshare service name", "UnshareContext", lambda: pb.UnshareContextRequest(context_id=ANY_ID, service="x" * 64),
+     {"service"}),
+    ("analytics id required", "GetContextAnalytics", lambda: pb.GetContextAnalyticsRequest(), {"context_id"}),
+    ("delete id required", "DeleteContext", lambda: pb.DeleteContextRequest(), {"context_id"}),
+    ("unshare required", "UnshareContext", lambda: pb.UnshareContextRequest(), {"context_id", "service"}),
+    ("update expire_time future", "UpdateContext",
+     lambda: pb.UpdateContextRequest(context_id=ANY_ID, expire_time=seconds_from_now(-60)), {"expire_time"}),
+    ("trends window", "GetUsageTrends", lambda: pb.GetUsageTrendsRequest(window="week"), {"window"}),
+    ("trends last >= 0", "GetUsageTrends", lambda: pb.GetUsageTrendsRequest(last=-1), {"last"}),
+    ("trends last <= 1000", "GetUsageTrends", lambda: pb.GetUsageTrendsRequest(last=1001), {"last"}),
+    ("trends context_id uuid", "GetUsageTrends", lambda: pb.GetUsageTrendsRequest(context_id="nope"), {"context_id"}),
+    ("trends type", "GetUsageTrends", lambda: pb.GetUsageTrendsRequest(type="Bad"), {"type"}),
+    ("trends last with start", "GetUsageTrends",
+     lambda: pb.GetUsageTrendsRequest(last=2, start_time=seconds_from_now(-DAY)), {"last"}),
+]
+
+# `caller` is optional everywhere but must be a service name when given; each request is otherwise valid.
+CALLERS: dict[str, Callable[[], Any]] = {
+    "UpdateContext": lambda: pb.UpdateContextRequest(context_id=ANY_ID, name="x"),
+    "ListLayers": lambda: pb.ListLayersRequest(context_id=ANY_ID),
+    "AddLayer": lambda: pb.AddLayerRequest(context_id=ANY_ID, name="n", layer_type="t"),
+    "GetLayer": lambda: pb.GetLayerRequest(context_id=ANY_ID, layer_id=ANY_ID),
+    "UpdateLayer": lambda: pb.UpdateLayerRequest(context_id=ANY_ID, layer_id=ANY_ID, name="x"),
+    "DeleteLayer": lambda: pb.DeleteLayerRequest(context_id=ANY_ID, layer_id=ANY_ID),
+    "GetResolvedContext": lambda: pb.GetResolvedContextRequest(context_id=ANY_ID),
+    "ShareContext": lambda: pb.ShareContextRequest(context_id=ANY_ID, service="crm"),
+    "UnshareContext": lambda: pb.UnshareContextRequest(context_id=ANY_ID, service="crm"),
+    "GetContextAnalytics": lambda: pb.GetContextAnalyticsRequest(context_id=ANY_ID),
+}
+
+
+def _with_bad_caller(build: Callable[[], Any]) -> Callable[[], Any]:
+    def built() -> Any:
+        request = build()
+        request.caller = "Bad Caller"
+        return request
+    return built
+
+
+RULES += [(f"{method} caller name", method, _with_bad_caller(build), {"caller"}) for method, build in CALLERS.items()]
+
+
+@pytest.mark.parametrize(("method", "build", "fields"), [r[1:] for r in RULES], ids=[r[0] for r in RULES])
+async def test_a_broken_contract_rule_names_its_field(stub: Stub, method: str, build: Callable[[], Any],
+                                                      fields: set[str]) -> None:
+    error = await async_failure(getattr(stub, method), build())
+    assert bad_fields(error) == fields
+    assert reason(error) == "ERROR_REASON_INVALID_ARGUMENT"
+
+
+def _option(options: Any, name: str) -> Any:
+    """A descriptor's option by its full name, or None (read by name: the typed extension API is not typed here)."""
+    return next((value for descriptor, value in options.ListFields() if descriptor.full_name == name), None)
+
+
+def test_the_table_breaks_every_rule_the_contract_declares() -> None:
+    declared: set[tuple[str, str]] = set()
+    for method in pb.DESCRIPTOR.services_by_name["ContextService"].methods:
+        message = method.input_type
+        declared |= {(method.name, f.name) for f in message.fields
+                     if _option(f.GetOptions(), "buf.validate.field") is not None}
+        message_rules = _option(message.GetOptions(), "buf.validate.message")
+        # A message-level rule names its field by the start of its id (chassis/validation.py).
+        declared |= {(method.name, rule.id.split(".")[0]) for rule in (message_rules.cel if message_rules else [])}
+    broken = {(method, field.split("[")[0]) for _, method, _, fields in RULES for field in fields}
+    assert declared - broken == set()
+
+
+# --- contexts ----------------------------------------------------------------------------------------
+
+
+async def test_context_create_get_update_delete(stub: Stub) -> None:
+    ctx = await new_context(stub, metadata=struct(channel="web", n=2), tags=["vip", "eu", "vip"],
+                            shared_with=["crm", "billing", "crm"], ttl=duration_pb2.Duration(seconds=3600))
+    assert (ctx.version, ctx.status, list(ctx.tags)) == (1, context_pb2.CONTEXT_STATUS_ACTIVE, ["vip", "eu"])
+    assert list(ctx.shared_with) == ["billing", "crm"] and ctx.HasField("expire_time")
+    got = (await stub.GetContext(pb.GetContextRequest(context_id=ctx.context_id))).context
+    assert got.access_count == 1 and got.metadata == struct(channel="web", n=2)
+
+    updated = (await stub.UpdateContext(pb.UpdateContextRequest(
+        context_id=ctx.context_id, name="renamed", status=context_pb2.CONTEXT_STATUS_ARCHIVED, expected_version=1,
+    ))).context
+    assert (updated.name, updated.status, updated.version) == ("renamed", context_pb2.CONTEXT_STATUS_ARCHIVED, 2)
+    assert list(updated.tags) == ["vip", "eu"], "fields not named stay"
+
+    deleted = await stub.DeleteContext(pb.DeleteContextRequest(context_id=ctx.context_id, expected_version=2))
+    assert deleted.context_id == ctx.context_id
+    assert await code_of(stub.GetContext, pb.GetContextRequest(context_id=ctx.context_id)) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_list_contexts_pages_newest_first_with_tokens_bound_to_the_filters(stub: Stub) -> None:
+    kind = f"paged-{uuid.uuid4().hex[:8]}"
+    made = [(await new_context(stub, name=f"c{i}", type=kind, tags=["all", f"t{i % 2}"])).context_id
+            for i in range(5)]
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await stub.ListContexts(pb.ListContextsRequest(type=kind, page_size=2, page_token=token))
+        assert page.page_info.total_size == 5
+        seen += [c.context_id for c in page.contexts]
+        token = page.page_info.next_page_token
+        if not token:
+            break
+    assert seen == made[::-1]
+    tagged = await stub.ListContexts(pb.ListContextsRequest(type=kind, tags=["all", "t0", "t0"]))
+    assert len(tagged.contexts) == 3
+
+    first = (await stub.ListContexts(pb.ListContextsRequest(type=kind, page_size=2))).page_info.next_page_token
+    tampered = first[:-2] + ("A" if first[-2] != "A" else "B") + first[-1]
+    for request in (pb.ListContextsRequest(type=kind, page_size=2, page_token=tampered),
+                    pb.ListContextsRequest(type=kind, owner="other", page_size=2, page_token=first),
+                    pb.ListContextsRequest(type=kind, page_size=2, page_token="garbage")):
+        assert bad_fields(await async_failure(stub.ListContexts, request)) == {"page_token"}
+
+
+async def test_update_context_masks(stub: Stub) -> None:
+    ctx = await new_context(stub, tags=["a"], ttl=duration_pb2.Duration(seconds=600))
+    cleared = (await stub.UpdateContext(pb.UpdateContextRequest(
+        context_id=ctx.context_id, update_mask=mask("tags", "expire_time", "tags")))).context
+    assert list(cleared.tags) == [] and not cleared.HasField("expire_time") and cleared.version == 2
+    by_ttl = (await stub.UpdateContext(pb.UpdateContextRequest(
+        context_id=ctx.context_id, ttl=duration_pb2.Duration(seconds=60)))).context
+    assert by_ttl.HasField("expire_time")
+
+    def update(*paths: str, **fields: Any) -> pb.UpdateContextRequest:
+        return pb.UpdateContextRequest(context_id=ctx.context_id, update_mask=mask(*paths), **fields)
+
+    cases = [
+        (pb.UpdateContextRequest(context_id=ctx.context_id), {"update_mask"}),
+        (update("colour"), {"update_mask.paths[0]"}),
+        (update("name", "owner", name="x"), {"update_mask.paths[1]"}),
+        (update("name"), {"name"}),
+        (update("status"), {"status"}),
+    ]
+    for request, fields in cases:
+        assert bad_fields(await async_failure(stub.UpdateContext, request)) == fields, request
+    immutable = await async_failure(stub.UpdateContext, update("owner"))
+    assert "'owner' cannot be changed" in str(immutable.details())
+
+
+async def test_update_and_delete_with_a_stale_version_are_aborted(stub: Stub) -> None:
+    ctx = await new_context(stub)
+    await stub.UpdateContext(pb.UpdateContextRequest(context_id=ctx.context_id, name="first", expected_version=1))
+    stale = await async_failure(stub.UpdateContext, pb.UpdateContextRequest(context_id=ctx.context_id, name="second",
+                                                                            expected_version=1))
+    assert stale.code() == grpc.StatusCode.ABORTED and "re-read" in str(stale.details())
+    assert await code_of(stub.DeleteContext, pb.DeleteContextRequest(context_id=ctx.context_id,
+                                                                      expected_version=1)) == grpc.StatusCode.ABORTED
+    layer = await new_layer(stub, ctx.context_id, "l")
+    for call, request in (
+        (stub.UpdateLayer, pb.UpdateLayerRequest(context_id=ctx.context_id, layer_id=layer.layer_id, name="x",
+                                                 expected_version=7)),
+        (stub.DeleteLayer, pb.DeleteLayerRequest(context_id=ctx.context_id, layer_id=layer.layer_id,
+                                                 expected_version=7)),
+    ):
+        assert await code_of(call, request) == grpc.StatusCode.ABORTED
+
+
+async def test_unknown_or_malformed_ids_are_not_found(stub: Stub) -> None:
+    ctx = await new_context(stub)
+    missing = str(uuid.uuid4())
+    calls: list[tuple[Any, Any]] = [
+        (stub.GetContext, pb.GetContextRequest(context_id=missing)),
+        (stub.GetContext, pb.GetContextRequest(context_id="not-an-id")),
+        (stub.UpdateContext, pb.UpdateContextRequest(context_id=missing, name="x")),
+        (stub.DeleteContext, pb.DeleteContextRequest(context_id=missing)),
+        (stub.ListLayers, pb.ListLayersRequest(context_id=missing)),
+        (stub.AddLayer, pb.AddLayerRequest(context_id=missing, name="l", layer_type="t")),
+        (stub.GetLayer, pb.GetLayerRequest(context_id=ctx.context_id, layer_id=missing)),
+        (stub.GetLayer, pb.GetLayerRequest(context_id=ctx.context_id, layer_id="not-an-id")),
+        (stub.UpdateLayer, pb.UpdateLayerRequest(context_id=ctx.context_id, layer_id=missing, name="x")),
+        (stub.DeleteLayer, pb.DeleteLayerRequest(context_id=ctx.context_id, layer_id=missing)),
+        (stub.GetResolvedContext, pb.GetResolvedContextRequest(context_id=missing)),
+        (stub.ShareContext, pb.ShareContextRequest(context_id=missing, service="crm")),
+        (stub.UnshareContext, pb.UnshareContextRequest(context_id=missing, service="crm")),
+        (stub.GetContextAnalytics, pb.GetContextAnalyticsRequest(context_id=missing)),
+    ]
+    for call, request in calls:
+        error = await async_failure(call, request)
+        assert error.code() == grpc.StatusCode.NOT_FOUND, request
+        assert reason(error) == "ERROR_REASON_NOT_FOUND"
+
+
+async def test_metadata_is_checked_after_the_contract(stub: Stub) -> None:
+    metadata = struct(deep={"k\x01": 1})
+    metadata.fields["nan"].number_value = float("nan")
+    error = await async_failure(stub.CreateContext, pb.CreateContextRequest(**CREATE, metadata=metadata))
+    assert bad_fields(error) == {'metadata.deep["k\\u0001"]', "metadata.nan"}
+    big = await async_failure(stub.CreateContext, pb.CreateContextRequest(**CREATE, metadata=struct(b="x" * 70_000)))
+    assert bad_fields(big) == {"metadata"}
+
+
+# --- layers ------------------------------------------------------------------------------------------
+
+
+async def test_layers_add_get_update_list_resolve_delete(stub: Stub) -> None:
+    ctx = await new_context(stub)
+    base = await stub.AddLayer(pb.AddLayerRequest(context_id=ctx.context_id, name="base", layer_type="base",
+                                                  data=struct(x={"y": 1, "z": 2})))
+    assert base.layer.position == 1 and base.context.layer_count == 1
+    top = await new_layer(stub, ctx.context_id, "top", data=struct(x={"y": 5}))
+    got = (await stub.GetLayer(pb.GetLayerRequest(context_id=ctx.context_id, layer_id=top.layer_id))).layer
+    assert got == top
+    updated = await stub.UpdateLayer(pb.UpdateLayerRequest(
+        context_id=ctx.context_id, layer_id=top.layer_id, data=struct(x={"z": None}, w=True), position=9,
+        expected_version=1))
+    assert (updated.layer.version, updated.layer.position, updated.layer.name) == (2, 9, "top")
+    resolved = await stub.GetResolvedContext(pb.GetResolvedContextRequest(context_id=ctx.context_id))
+    assert resolved.data == struct(x={"y": 1}, w=True)
+    assert list(resolved.layer_ids) == [base.layer.layer_id, top.layer_id]
+    gone = await stub.DeleteLayer(pb.DeleteLayerRequest(context_id=ctx.context_id, layer_id=top.layer_id,
+                                                        expected_version=2))
+    assert gone.context.layer_count == 1 and gone.layer_id == top.layer_id
+
+
+async def test_list_layers_pages_by_position_with_tokens_bound_to_the_filters(stub: Stub) -> None:
+    ctx = await new_context(stub)
+    for i in range(5):
+        await new_layer(stub, ctx.context_id, f"l{i}", layer_type="even" if i % 2 == 0 else "odd", position=50 - i)
+    positions: list[int] = []
+    token = ""
+    while True:
+        page = await stub.ListLayers(pb.ListLayersRequest(context_id=ctx.context_id, page_size=2, page_token=token))
+        assert page.page_info.total_size == 5
+        positions += [layer.position for layer in page.layers]
+        token = page.page_info.next_page_token
+        if not token:
+            break
+    assert positions == [46, 47, 48, 49, 50]
+    even = await stub.ListLayers(pb.ListLayersRequest(context_id=ctx.context_id, layer_type="even"))
+    assert [layer.name for layer in even.layers] == ["l4", "l2", "l0"]
+    first = (await stub.ListLayers(pb.ListLayersRequest(context_id=ctx.context_id, page_size=2)))
+    other_filter = pb.ListLayersRequest(context_id=ctx.context_id, layer_type="odd", page_size=2,
+                                        page_token=first.page_info.next_page_token)
+    assert bad_fields(await async_failure(stub.ListLayers, other_filter)) == {"page_token"}
+    other = await new_context(stub)
+    other_context = pb.ListLayersRequest(context_id=other.context_id, page_token=first.page_info.next_page_token)
+    assert bad_fields(await async_failure(stub.ListLayers, other_context)) == {"page_token"}
+
+
+async def test_update_layer_masks(stub: Stub) -> None:
+    ctx = await new_context(stub)
+    layer = await new_layer(stub, ctx.context_id, "l", data=struct(a=1))
+    cleared = (await stub.UpdateLayer(pb.UpdateLayerRequest(
+        context_id=ctx.context_id, layer_id=layer.layer_id, update_mask=mask("data", "data")))).layer
+    assert cleared.data == struct() and cleared.version == 2 and cleared.size_bytes == 2
+
+    def update(*paths: str) -> pb.UpdateLayerRequest:
+        return pb.UpdateLayerRequest(context_id=ctx.context_id, layer_id=layer.layer_id, update_mask=mask(*paths))
+
+    cases = [
+        (pb.UpdateLayerRequest(context_id=ctx.context_id, layer_id=layer.layer_id), {"update_mask"}),
+        (update("size_bytes"), {"update_mask.paths[0]"}),
+        (update("data", "colour"), {"update_mask.paths[1]"}),
+        (update("name", "layer_type", "position"), {"name", "layer_type", "position"}),
+    ]
+    for request, fields in cases:
+        assert bad_fields(await async_failure(stub.UpdateLayer, request)) == fields, request
+
+
+async def test_layer_data_is_checked_after_the_contract(stub: Stub, context_service: InProcess[ContextDeps]) -> None:
+    ctx = await new_context(stub)
+    data = struct(ok=1, nested={"k": 1})
+    data.fields["nested"].struct_value.fields["inf"].number_value = float("-inf")
+    data.fields["nul"].string_value = "a\x00b"
+    data.fields["unset"].CopyFrom(struct_pb2.Value())
+    error = await async_failure(stub.AddLayer, pb.AddLayerRequest(context_id=ctx.context_id, name="l",
+                                                                  layer_type="t", data=data))
+    assert bad_fields(error) == {"data.nested.inf", "data.nul", "data.unset"}
+    limit = context_service.deps.settings.max_layer_bytes
+    big = await async_failure(stub.AddLayer, pb.AddLayerRequest(context_id=ctx.context_id, name="l", layer_type="t",
+                                                                data=struct(blob="x" * limit)))
+    assert bad_fields(big) == {"data"}
+    assert (await stub.GetContext(pb.GetContextRequest(context_id=ctx.context_id))).context.layer_count == 0
+
+
+async def test_duplicate_layer_name_or_position_already_exists(stub: Stub) -> None:
+    ctx = await new_context(stub)
+    await new_layer(stub, ctx.context_id, "one", position=7)
+    for request in (pb.AddLayerRequest(context_id=ctx.context_id, name="one", layer_type="t"),
+                    pb.AddLayerRequest(context_id=ctx.context_id, name="two", layer_type="t", position=7)):
+        assert await code_of(stub.AddLayer, request) == grpc.StatusCode.ALREADY_EXISTS
+    assert (await new_layer(stub, ctx.context_id, "two")).position == 8
+
+
+async def test_archived_context_keeps_its_layers_read_only(stub: Stub) -> None:
+    ctx = await new_context(stub)
+    layer = await new_layer(stub, ctx.context_id, "l")
+    await stub.UpdateContext(pb.UpdateContextRequest(context_id=ctx.context_id,
+                                                     status=context_pb2.CONTEXT_STATUS_ARCHIVED))
+    for call, request in (
+        (stub.AddLayer, pb.AddLayerRequest(context_id=ctx.context_id, name="m", layer_type="t")),
+        (stub.UpdateLayer, pb.UpdateLayerRequest(context_id=ctx.context_id, layer_id=layer.layer_id, name="n")),
+        (stub.DeleteLayer, pb.DeleteLayerRequest(context_id=ctx.context_id, layer_id=layer.layer_id)),
+    ):
+        assert await code_of(call, request) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+# --- sharing, analytics, replica ---------------------------------------------------------------------
+
+
+async def test_access_list_and_owner_only_calls(stub: Stub) -> None:
+    ctx = await new_context(stub, owner="billing", shared_with=["agent"])
+    assert (await stub.GetContext(pb.GetContextRequest(context_id=ctx.context_id, caller="agent"))).context
+    denied = await async_failure(stub.GetContext, pb.GetContextRequest(context_id=ctx.context_id, caller="crm"))
+    assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
+    not_owner = pb.ShareContextRequest(context_id=ctx.context_id, service="crm", caller="agent")
+    assert await code_of(stub.ShareContext, not_owner) == grpc.StatusCode.PERMISSION_DENIED
+    shared = await stub.ShareContext(pb.ShareContextRequest(context_id=ctx.context_id, service="crm"))
+    assert list(shared.context.shared_with) == ["agent", "crm"] and shared.context.version == 2
+    again = await stub.ShareContext(pb.ShareContextRequest(context_id=ctx.context_id, service="crm"))
+    assert again.context.version == 2, "sharing twice changes nothing"
+    unshared = await stub.UnshareContext(pb.UnshareContextRequest(context_id=ctx.context_id, service="crm",
+                                                                  caller="billing"))
+    assert list(unshared.context.shared_with) == ["agent"]
+    visible = await stub.ListContexts(pb.ListContextsRequest(owner="billing", caller="crm"))
+    assert ctx.context_id not in [c.context_id for c in visible.contexts]
+    assert await code_of(stub.DeleteContext, pb.DeleteContextRequest(context_id=ctx.context_id, caller="agent")) \
+        == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_analytics_summary_trends_and_info(stub: Stub) -> None:
+    kind = f"stats-{uuid.uuid4().hex[:6]}"
+    ctx = await new_context(stub, type=kind)
+    await new_layer(stub, ctx.context_id, "a", layer_type="base")
+    await stub.GetContext(pb.GetContextRequest(context_id=ctx.context_id))
+    analytics = (await stub.GetContextAnalytics(pb.GetContextAnalyticsRequest(context_id=ctx.context_id))).analytics
+    assert (analytics.layer_count, analytics.reads_last_24h, analytics.writes_last_24h) == (1, 1, 1)
+    assert dict(analytics.layers_by_type) == {"base": 1}
+    summary = await stub.GetAnalyticsSummary(pb.GetAnalyticsSummaryRequest())
+    assert summary.contexts_by_type[kind] == 1 and summary.total_layers >= 1
+    trends = await stub.GetUsageTrends(pb.GetUsageTrendsRequest(context_id=ctx.context_id, last=2))
+    assert len(trends.buckets) == 2 and (trends.total_reads, trends.total_writes) == (1, 1)
+    daily = await stub.GetUsageTrends(pb.GetUsageTrendsRequest(window="day", type=kind))
+    assert daily.window == "day" and len(daily.buckets) == 30
+    too_long = pb.GetUsageTrendsRequest(start_time=seconds_from_now(-1001 * 3600))
+    assert bad_fields(await async_failure(stub.GetUsageTrends, too_long)) == {"start_time"}
+    info = await stub.GetInfo(pb.GetInfoRequest())
+    assert info.info.name == "context" and info.context_count >= 1
