@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -20,7 +21,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
+from chassis.tooling import bootstrap
 from chassis.tooling.catalog import Catalog, MeshService, load_catalog
+from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials, private_dir, write_private
 from chassis.tooling.eds import RegistryBridge
 from chassis.tooling.envoy_config import build_envoy_config
 from chassis.tooling.infra.envoy import EnvoyProcess
@@ -28,6 +31,7 @@ from chassis.tooling.infra.nats import NatsProcess
 from chassis.tooling.infra.ports import LOOPBACK, free_port
 from chassis.tooling.infra.postgres import PostgresProcess
 from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.tooling.nats_auth import mesh_users
 from chassis.tooling.trace_store import TraceCollector
 
 logger = logging.getLogger(__name__)
@@ -135,6 +139,11 @@ class Mesh:
         """True once everything is up: only then does mesh.json exist (`up --detach` waits for it)."""
         self.database_url = options.database_url or ""
         self.nats_url = options.nats_url or ""
+        """The supervisor's own URLs (the operator's: superuser, NATS user with every permission)."""
+        self.credentials = MeshCredentials(self.state_dir)
+        self.service_database_urls: dict[str, str] = {}
+        self.service_nats_urls: dict[str, str] = {}
+        """Each service's own role and NATS user (embedded servers only; given URLs are passed as they are)."""
 
     @property
     def gateway(self) -> str:
@@ -159,18 +168,22 @@ class Mesh:
                              f"known: {', '.join(s.name for s in self.catalog.services)}")
         ensure_port_free("gateway (Envoy)", LOOPBACK, self.options.gateway_port,
                          "stop whatever uses it, or pass --port to use another port")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._private_state()
         try:
             if not self.database_url:
                 self.postgres = PostgresProcess(self.state_dir / "pgdata", durable=self.options.durable,
-                                                log_path=self.log_dir / "postgres.log")
+                                                log_path=self.log_dir / "postgres.log",
+                                                password_file=self.credentials.postgres_superuser())
                 self._step("PostgreSQL 16 (embedded)", self.postgres.start)
                 self.database_url = self.postgres.url
+                self._step("a role and schema per service", self._provision_roles)
             if not self.nats_url:
                 self.nats = NatsProcess(self.state_dir / "nats", durable=self.options.durable,
-                                        log_path=self.log_dir / "nats.log")
-                self._step("nats-server with JetStream", self.nats.start)
-                self.nats_url = self.nats.url
+                                        log_path=self.log_dir / "nats.log",
+                                        users=mesh_users(self.catalog, self.credentials))
+                self._step("nats-server with JetStream (a user per service)", self.nats.start)
+                self.nats_url = self.nats.url_for(SUPERVISOR_USER)
+                self.service_nats_urls = {name: self.nats.url_for(name) for name in self.catalog.names}
             if not self.otlp_endpoint:
                 # No trace backend given: keep traces on disk for `protomesh traces`.
                 self.collector = TraceCollector(self.state_dir / "traces")
@@ -196,9 +209,35 @@ class Mesh:
             self.stop()
             raise
 
-    def _replica_env(self) -> dict[str, str]:
+    def _private_state(self) -> None:
+        """The state folder and what is in it are the owner's alone: 0700 folders, 0600 files.
+
+        Files an earlier version left readable are tightened too. PostgreSQL, when we run as root,
+        then lets its own system user's group through the state folder (see infra.postgres).
+        """
+        private_dir(self.state_dir)
+        for folder in (self.log_dir, self.state_dir / "traces"):
+            private_dir(folder)
+            for path in folder.iterdir():
+                if path.is_file():
+                    path.chmod(0o600)
+        for name in (STATE_FILE, DESIRED_FILE, "up.log"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / name).chmod(0o600)
+        for folder in (self.state_dir / "nats", self.state_dir / "envoy", self.state_dir / "eds"):
+            if folder.is_dir():
+                folder.chmod(0o700)
+
+    def _provision_roles(self) -> None:
+        """One login role per service owning only its schema; replicas connect as their service's role."""
+        assert self.postgres is not None
+        passwords = {name: self.credentials.postgres_role(name) for name in self.catalog.names}
+        self.service_database_urls = bootstrap.provision(self.database_url, passwords)
+
+    def _replica_env(self, service: str) -> dict[str, str]:
         # PROTOMESH_STATE_DIR: where a replica may keep files of this mesh (the integration key file).
-        env = {"DATABASE_URL": self.database_url, "NATS_URL": self.nats_url,
+        env = {"DATABASE_URL": self.service_database_urls.get(service, self.database_url),
+               "NATS_URL": self.service_nats_urls.get(service, self.nats_url),
                "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
                "PROTOMESH_STATE_DIR": str(self.state_dir), **self.options.service_env}
         if self.options.consul_http_addr:
@@ -219,7 +258,7 @@ class Mesh:
         while len(replicas) < count:
             index = self._next_index.get(service, 0) + 1
             self._next_index[service] = index
-            replica = ReplicaProcess(mesh_service, index, free_port(), self._replica_env(), self.log_dir)
+            replica = ReplicaProcess(mesh_service, index, free_port(), self._replica_env(service), self.log_dir)
             replica.launch()
             replicas.append(replica)
             added.append(replica)
@@ -378,11 +417,8 @@ class Mesh:
         }
 
     def write_state(self) -> None:
-        """Write mesh.json atomically."""
-        path = self.state_dir / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state(), indent=2))
-        tmp.replace(path)
+        """Write mesh.json atomically, readable by the owner only (it holds the operator's URLs)."""
+        write_private(self.state_dir / STATE_FILE, json.dumps(self.state(), indent=2))
 
 
 def read_state(state_dir: Path) -> dict[str, Any] | None:

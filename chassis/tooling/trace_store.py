@@ -8,6 +8,7 @@ Jaeger or an OpenTelemetry Collector. `protomesh traces` and `protomesh trace ID
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -58,7 +59,8 @@ class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
         with self._lock:
             if self._path.exists() and self._path.stat().st_size > MAX_FILE_BYTES:
                 self._path.replace(self._path.with_suffix(".1.jsonl"))
-            with self._path.open("a") as out:
+            # Spans carry request attributes: readable by their owner only, in a 0700 folder.
+            with open(os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as out:
                 out.write(lines)
         return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -67,7 +69,8 @@ class TraceCollector:
     """OTLP/gRPC receiver on 127.0.0.1 writing spans under `directory`."""
 
     def __init__(self, directory: Path, port: int = 0) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
         self.path = directory / "spans.jsonl"
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Receiver(self.path), self._server)

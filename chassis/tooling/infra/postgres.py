@@ -6,19 +6,25 @@ import contextlib
 import importlib.util
 import os
 import pwd
+import re
 import signal
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from chassis.tooling.credentials import read_or_create_secret
 from chassis.tooling.infra.ports import LOOPBACK, free_port
 from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
 
 SUPERUSER = "postgres"
-"""The superuser initdb creates; trust auth on loopback, so no password."""
+"""The superuser initdb creates; it signs in with a generated password like every other role."""
+AUTH_METHOD = "scram-sha-256"
+"""The only authentication pg_hba.conf allows, on the socket and on loopback TCP alike (never trust)."""
+_TRUST_LINE = re.compile(r"^(\s*(?:local|host\S*)\s.*\s)trust(\s*(?:#.*)?)$", re.MULTILINE)
 SYSTEM_USER = "pgserver"
 """System account PostgreSQL runs as when we are root (PostgreSQL refuses to run as root)."""
 # A Unix socket path must fit in sun_path (108 bytes on Linux); beyond that we listen on TCP only.
@@ -42,6 +48,10 @@ class PostgresProcess(ManagedProcess):
 
     ``durable=False`` turns off fsync and full_page_writes: only tests may pass it, because a
     machine crash could then lose acknowledged commits (a killed process still loses nothing).
+
+    Every connection needs a password (scram-sha-256); the superuser's is generated on first use
+    and kept in ``password_file`` (0600; by default next to data_dir). A cluster an earlier
+    version created with trust authentication is switched over on its next start.
     """
 
     name = "postgresql"
@@ -60,8 +70,12 @@ class PostgresProcess(ManagedProcess):
         durable: bool = True,
         max_connections: int = 200,
         log_path: Path | None = None,
+        password_file: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.password_file = password_file or self.data_dir.parent / f"{self.data_dir.name}.superuser-password"
+        self._password: str | None = None
+        self._trust_to_remove = False
         self.port = port if port is not None else free_port()
         self.host = LOOPBACK
         self.durable = durable
@@ -95,13 +109,22 @@ class PostgresProcess(ManagedProcess):
         )
 
     @property
+    def password(self) -> str:
+        """The superuser's password, generated (and kept in password_file) on first use."""
+        if self._password is None:
+            self._password = read_or_create_secret(self.password_file)
+        return self._password
+
+    @property
     def url(self) -> str:
-        """Connection URL of the default database as the superuser."""
+        """Connection URL of the default database as the superuser (with its password)."""
         return self.url_for("postgres")
 
-    def url_for(self, database: str) -> str:
-        """Connection URL of another database on this server."""
-        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
+    def url_for(self, database: str, user: str = SUPERUSER, password: str | None = None) -> str:
+        """Connection URL of a database on this server, as the superuser unless another role is given."""
+        secret = self.password if password is None and user == SUPERUSER else password
+        credentials = f"{user}:{secret}" if secret else user
+        return f"postgresql://{credentials}@{self.host}:{self.port}/{database}"
 
     def before_start(self) -> None:
         """Initialise the data directory on first use and check the port and lock file."""
@@ -117,6 +140,7 @@ class PostgresProcess(ManagedProcess):
         """Create the cluster in data_dir unless it already holds one (PG_VERSION exists)."""
         if (self.data_dir / "PG_VERSION").exists():
             self._fix_ownership()
+            self._trust_to_remove = bool(_TRUST_LINE.search(self._hba_path.read_text()))
             return
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             raise InfraError(
@@ -131,21 +155,29 @@ class PostgresProcess(ManagedProcess):
             str(self.data_dir),
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            f"--auth={AUTH_METHOD}",
             "--encoding=UTF8",
             "--no-locale",
         ]
         if not self.durable:
             argv.append("--no-sync")
-        result = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            user=self.user,
-            group=self.group,
-            check=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="protomesh-initdb-") as scratch:
+            # initdb reads the password from a file; as root it runs as the system user, who must read it.
+            pwfile = Path(scratch) / "pwfile"
+            pwfile.write_text(self.password + "\n")
+            pwfile.chmod(0o600)
+            if self._run_as is not None:
+                os.chown(scratch, self._run_as.pw_uid, self._run_as.pw_gid)
+                os.chown(pwfile, self._run_as.pw_uid, self._run_as.pw_gid)
+            result = subprocess.run(
+                [*argv, f"--pwfile={pwfile}"],
+                capture_output=True,
+                text=True,
+                env=self.env,
+                user=self.user,
+                group=self.group,
+                check=False,
+            )
         if result.returncode != 0:
             raise InfraError(
                 f"initdb failed for {self.data_dir} (exit {result.returncode}); remove the folder "
@@ -153,8 +185,29 @@ class PostgresProcess(ManagedProcess):
             )
 
     def wait_ready(self, timeout: float) -> None:
-        """Return once a client can connect and run a query."""
+        """Return once a client can connect and run a query (and an old trust setup is gone)."""
         self.poll_until(self._accepts_connections, timeout, f"accepting connections on port {self.port}")
+        if self._trust_to_remove:
+            self._remove_trust()
+
+    def _remove_trust(self) -> None:
+        """Give the superuser its password, then make pg_hba.conf ask for it (a cluster from trust days).
+
+        Trust still applies while we connect, so the password is set before it becomes required.
+        """
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(SUPERUSER),
+                                                                     sql.Literal(self.password)))
+            hba = self._hba_path
+            stat_result = hba.stat()
+            hba.write_text(_TRUST_LINE.sub(rf"\g<1>{AUTH_METHOD}\g<2>", hba.read_text()))
+            os.chown(hba, stat_result.st_uid, stat_result.st_gid)
+            conn.execute("SELECT pg_reload_conf()")
+        self._trust_to_remove = False
+
+    @property
+    def _hba_path(self) -> Path:
+        return self.data_dir / "pg_hba.conf"
 
     def create_database(self, name: str) -> str:
         """Create database `name` if it does not exist; return its URL."""
@@ -228,16 +281,30 @@ class PostgresProcess(ManagedProcess):
                 for name in dirs + files:
                     os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
         self.data_dir.chmod(0o700)
+        _let_group_traverse(self.data_dir.parent, gid)
         for path in (self.data_dir.parent, postgres_bin_dir().parent / "lib", postgres_bin_dir()):
-            _ensure_traversable(path)
+            _ensure_traversable(path, gid)
 
 
-def _ensure_traversable(path: Path) -> None:
+def _let_group_traverse(folder: Path, gid: int) -> None:
+    """A private folder (no group or other bits, e.g. the mesh's 0700 state folder) stays closed to
+    others: only the system user's group gets search (x) permission, so it reaches its data folder."""
+    mode = folder.stat().st_mode
+    if mode & 0o077 == 0 or (folder.stat().st_gid == gid and mode & 0o007 == 0):
+        os.chown(folder, -1, gid)
+        folder.chmod(stat.S_IMODE(mode) | stat.S_IXGRP)
+
+
+def _ensure_traversable(path: Path, gid: int) -> None:
     """Give others search (x) permission on path and its parents where it is missing.
 
     pytest's and many home folders are 0700; the PostgreSQL system user must walk through them.
+    A folder whose group already lets it through (see _let_group_traverse) is left as it is.
     """
     for folder in (path, *path.parents):
-        mode = folder.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            folder.chmod(mode | stat.S_IXOTH)
+        info = folder.stat()
+        if info.st_mode & stat.S_IXOTH:
+            continue
+        if info.st_mode & stat.S_IXGRP and info.st_gid == gid:
+            continue
+        folder.chmod(info.st_mode | stat.S_IXOTH)
