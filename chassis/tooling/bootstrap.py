@@ -8,10 +8,13 @@ exist are brought to the wanted state (password, attributes, ownership of what i
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from chassis.tooling.credentials import read_or_create_secret, write_private
 
 SERVICE_GROUP = "protomesh_services"
 """NOLOGIN group every service role belongs to; the schema guard applies to its members."""
@@ -114,3 +117,13 @@ def _scalar(conn: psycopg.Connection, query: str, params: tuple[object, ...] = (
     row = conn.execute(query, params).fetchone()
     assert row is not None
     return row[0]
+
+
+def bootstrap_database(admin_url: str, services: Sequence[str], secrets_dir: Path) -> dict[str, str]:
+    """`protomesh bootstrap-db`: provision every service's role with a password kept in secrets_dir
+    (generated on the first run, reused after), and record each service's URL there too (0600)."""
+    passwords = {name: read_or_create_secret(secrets_dir / f"postgres-{name}") for name in services}
+    urls = provision(admin_url, passwords)
+    for name, url in urls.items():
+        write_private(secrets_dir / f"database-url-{name}", url + "\n")
+    return urls

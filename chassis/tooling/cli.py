@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chassis.paths import RUN_DIR
 from chassis.registry import Instance, registry_from_env
+from chassis.tooling.bootstrap import bootstrap_database
 from chassis.tooling.catalog import load_catalog
 from chassis.tooling.deadletters_cli import add_commands as add_deadletter_commands
 from chassis.tooling.infra.process import InfraError
@@ -426,7 +427,40 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Then run scripts/gen_protos; see docs/adding-a-service.md.")
     new.add_argument("name", help="lowercase letters and digits, e.g. orders")
     new.set_defaults(func=cmd_new_service)
+
+    bootstrap = sub.add_parser("bootstrap-db", help="DATABASE_URL deployments: a role and schema per service",
+                               description="As an admin of the server, create (or update) one login role per service "
+                                           "that owns only its own schema; passwords are generated once and kept "
+                                           "(0600) with each service's DATABASE_URL in --secrets-dir. Idempotent.")
+    bootstrap.add_argument("--admin-url", help="postgresql:// URL of a role that may create roles "
+                                               "(default: $DATABASE_ADMIN_URL)")
+    bootstrap.add_argument("--services", metavar="SERVICE[,SERVICE]", help="only these services (default: all)")
+    bootstrap.add_argument("--secrets-dir", type=Path, help="where passwords and URLs are kept "
+                                                            "(default: <state dir>/credentials)")
+    bootstrap.add_argument("--show", action="store_true", help="print the URLs (with passwords) instead of paths")
+    bootstrap.set_defaults(func=cmd_bootstrap_db)
     return parser
+
+
+def cmd_bootstrap_db(args: argparse.Namespace) -> int:
+    """Create one role and schema per service on a DATABASE_URL deployment's server; print their URLs."""
+    admin_url = args.admin_url or os.environ.get("DATABASE_ADMIN_URL")
+    if not admin_url:
+        print("give the server's admin URL (a role that may create roles): --admin-url or DATABASE_ADMIN_URL",
+              file=sys.stderr)
+        return 2
+    names = load_catalog().names
+    wanted = [n.strip() for n in args.services.split(",")] if args.services else names
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        print(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(names)}", file=sys.stderr)
+        return 2
+    secrets_dir = args.secrets_dir or args.state_dir / "credentials"
+    urls = bootstrap_database(admin_url, wanted, secrets_dir)
+    print(f"roles and schemas ready; each service's DATABASE_URL is kept in {secrets_dir}/database-url-<service>")
+    for name, url in sorted(urls.items()):
+        print(f"{name}\t{url}" if args.show else f"{name}\t{secrets_dir / f'database-url-{name}'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

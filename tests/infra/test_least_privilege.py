@@ -16,7 +16,8 @@ import nats.errors
 import psycopg
 import pytest
 
-from chassis.tooling import bootstrap
+from chassis.events import outbox
+from chassis.tooling import bootstrap, cli
 from chassis.tooling.credentials import CREDENTIALS_DIR
 from chassis.tooling.infra.postgres import PostgresProcess
 from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
@@ -119,6 +120,27 @@ def test_a_cluster_from_the_trust_days_asks_for_passwords_after_its_next_start()
         assert "trust" not in "".join(line for line in hba.read_text().splitlines() if not line.startswith("#"))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_bootstrap_db_gives_a_database_url_deployment_the_same_roles(postgres: PostgresProcess, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    admin_url = postgres.create_database("bootstrap_cli")
+    secrets = tmp_path / "secrets"
+    argv = ["bootstrap-db", "--admin-url", admin_url, "--services", "agent,context", "--secrets-dir", str(secrets)]
+    assert cli.main(argv) == 0
+    first = (secrets / "database-url-agent").read_text().strip()
+    assert cli.main([*argv, "--show"]) == 0  # again: nothing changes, the passwords are kept
+    assert (secrets / "database-url-agent").read_text().strip() == first
+    assert f"agent\t{first}" in capsys.readouterr().out
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in secrets.iterdir()} == {0o600}
+    asyncio.run(outbox.migrate(first, "agent"))  # the chassis' migrations run as the service's role
+    with psycopg.connect(first, autocommit=True) as conn:
+        assert conn.execute("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'agent'").fetchone() == (
+            "agent",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM context.outbox")
+    assert cli.main(["bootstrap-db", "--admin-url", admin_url, "--services", "nosuch"]) == 2
 
 
 # --- NATS -----------------------------------------------------------------------------------------
