@@ -136,8 +136,8 @@ async def test_names_are_unique_whatever_their_case(stub: NotificationServiceStu
         name=name.lower(), event_types=[FAILED], email=n.EmailChannel(to=["a@example.com"])))
     assert duplicate.code() == grpc.StatusCode.ALREADY_EXISTS
     other = await new_email(stub)
-    renamed = await async_failure(stub.UpdateSubscription,
-                                  pb.UpdateSubscriptionRequest(subscription_id=other.subscription_id, name=name.upper()))
+    rename = pb.UpdateSubscriptionRequest(subscription_id=other.subscription_id, name=name.upper())
+    renamed = await async_failure(stub.UpdateSubscription, rename)
     assert renamed.code() == grpc.StatusCode.ALREADY_EXISTS
 
 
