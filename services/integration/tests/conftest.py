@@ -18,9 +18,11 @@ from tests.support.inprocess import in_process_service
 integration = in_process_service("services.integration", nats=False, scope="module")
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _encryption_key() -> Iterator[None]:
     # load_cipher reads the process environment (the in-process harness passes settings, not this).
+    # Module scope, set before the service starts and removed after it stops: a mesh started later in
+    # the same session (tests/e2e) must not inherit the key.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("INTEGRATION_ENCRYPTION_KEY", base64.b64encode(os.urandom(32)).decode())
         yield
