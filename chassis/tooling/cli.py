@@ -340,6 +340,26 @@ next:
     return 0
 
 
+def cmd_apidoc(args: argparse.Namespace) -> int:
+    """Print (or write) the OpenAPI or AsyncAPI document generated from the contracts' descriptor set."""
+    from chassis.tooling.apidocs import build_asyncapi, build_openapi, dump, load_contracts
+
+    contracts = load_contracts()
+    if args.service and args.service not in contracts.catalog.names:
+        print(f"protomesh {args.command}: no service {args.service!r}; known: {', '.join(contracts.catalog.names)}",
+              file=sys.stderr)
+        return 2
+    build = build_openapi if args.command == "openapi" else build_asyncapi
+    text = dump(build(contracts, args.service), args.format)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_gen(args: argparse.Namespace) -> int:
     """Write (or with --check, compare) the deploy files derived from the contracts and services/*/deploy.toml."""
     from chassis.tooling.deploy import run_gen
@@ -414,6 +434,15 @@ def build_parser() -> argparse.ArgumentParser:
     envoy.add_argument("--admin-port", type=int, default=9901, help="admin port (default: %(default)s)")
     envoy.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     envoy.set_defaults(func=cmd_envoy_config)
+
+    for name, what in (("openapi", "OpenAPI 3.1 of the gateway's REST routes"),
+                       ("asyncapi", "AsyncAPI 3.0 of the domain events on NATS")):
+        doc = sub.add_parser(name, help=f"print the {what}, generated from the contracts",
+                             description=f"The {what}, generated from gen/protomesh.binpb (never hand-written).")
+        doc.add_argument("--service", metavar="NAME", help="only this service, e.g. agent (default: the whole mesh)")
+        doc.add_argument("--format", choices=["json", "yaml"], default="json", help="default: %(default)s")
+        doc.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+        doc.set_defaults(func=cmd_apidoc)
 
     gen = sub.add_parser("gen", help="write compose, Kubernetes, Envoy and Prometheus files from the contracts",
                          description="Regenerate the deploy files derived from gen/protomesh.binpb and each "
