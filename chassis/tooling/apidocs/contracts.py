@@ -99,4 +99,14 @@ def load_contracts(descriptor_set: Path = DESCRIPTOR_SET, catalog: Catalog | Non
 
     data = Path(descriptor_set).read_bytes()
     files = list(descriptor_pb2.FileDescriptorSet.FromString(data).file)
+    # Error bodies are google.rpc.Status with google.rpc details whatever a set imports (protomesh's
+    # always carries them, for Envoy's transcoder); a set without them gets them from the library.
+    from google.rpc import error_details_pb2, status_pb2
+
+    names = {file.name for file in files}
+    for module in (status_pb2, error_details_pb2):
+        if module.DESCRIPTOR.name not in names:
+            proto = descriptor_pb2.FileDescriptorProto()
+            module.DESCRIPTOR.CopyToProto(proto)
+            files.append(proto)
     return Contracts(files, catalog if catalog is not None else load_catalog(descriptor_set))
