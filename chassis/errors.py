@@ -18,6 +18,8 @@ ERROR_DOMAIN = "protomesh"
 # past gRPC's 16 KB metadata limit and turn a clear INVALID_ARGUMENT into RESOURCE_EXHAUSTED.
 MAX_MESSAGE_CHARS = 1024
 MAX_DETAIL_CHARS = 256
+MAX_FIELD_CHARS = 512
+MAX_VIOLATIONS = 50
 
 
 def clip(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
@@ -68,15 +70,19 @@ class InvalidArgument(ServiceError):
     reason = errors_pb2.ERROR_REASON_INVALID_ARGUMENT
 
     def __init__(self, violations: Iterable[FieldViolation]) -> None:
-        self.violations = list(violations)
-        summary = "; ".join(f"{clip(v.field)}: {clip(v.description)}" for v in self.violations)
+        found = list(violations)
+        self.violations = found[:MAX_VIOLATIONS]
+        if len(found) > MAX_VIOLATIONS:
+            self.violations.append(FieldViolation("request", f"{len(found) - MAX_VIOLATIONS} more problems not listed"))
+        summary = "; ".join(f"{clip(v.field, MAX_FIELD_CHARS)}: {clip(v.description)}" for v in self.violations)
         super().__init__(f"invalid request: {summary}")
 
     def details(self) -> list[any_pb2.Any]:
         """ErrorInfo plus a google.rpc.BadRequest listing the field violations."""
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=clip(v.field), description=clip(v.description))
+                error_details_pb2.BadRequest.FieldViolation(field=clip(v.field, MAX_FIELD_CHARS),
+                                                        description=clip(v.description))
                 for v in self.violations
             ]
         )

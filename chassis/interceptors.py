@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import psycopg
@@ -101,7 +101,8 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
             context.set_trailing_metadata(identity)
         code = grpc.StatusCode.OK
         remaining = context.time_remaining()
-        propagated = tuple((k, v) for k, v in (context.invocation_metadata() or ()) if k in PROPAGATED_HEADERS)
+        propagated = tuple((k, v) for k, v in (context.invocation_metadata() or ())
+                           if k in PROPAGATED_HEADERS and isinstance(v, str))
         current_call.set(CallContext(None if remaining is None else time.monotonic() + remaining, propagated))
         span = telemetry.server_span(method, dict(propagated), span_attributes)
         span.__enter__()
@@ -149,14 +150,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, instance_id: str = "", service: str = "") -> None:
         self._service = service
         self._instance = instance_id
-        self._cache: dict[str, grpc.RpcMethodHandler] = {}
+        self._cache: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         self._identity = ((INSTANCE_HEADER, instance_id),) if instance_id else ()
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         method = handler_call_details.method
         cached = self._cache.get(method)
         if cached is not None:
@@ -167,7 +168,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         # Field rules from the contract (buf.validate) are checked inside the observed call, so a refused
         # request is logged, counted and traced like any other INVALID_ARGUMENT.
         wrapped = grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(self._service, self._instance, method, validate_before(handler.unary_unary), self._identity),
+            # Servicers of a grpc.aio server are coroutines; the stubs type the handler as a sync callable.
+            _wrap_unary(self._service, self._instance, method,
+                        validate_before(cast(Handler, handler.unary_unary)), self._identity),
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )

@@ -12,7 +12,6 @@ GetInfo stays with each service: it carries the service's own fields.
 
 from __future__ import annotations
 
-import functools
 import sys
 from types import ModuleType
 from typing import Any
@@ -22,14 +21,20 @@ import grpc
 from chassis.replica import Replica
 from protomesh.common.v1 import service_info_pb2
 
+_MESSAGES: dict[type, ModuleType] = {}
 
-@functools.cache
+
 def _messages_of(servicer_cls: type) -> ModuleType:
-    """The generated *_pb2 module of the servicer's generated base class (…_pb2_grpc.XServicer)."""
-    for base in servicer_cls.__mro__:
-        if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer"):
-            return sys.modules[base.__module__.removesuffix("_grpc")]
-    raise TypeError(f"{servicer_cls.__name__} does not derive from a generated *Servicer class")
+    """The generated *_pb2 module of the servicer's generated base class (…_pb2_grpc.XServicer), found once."""
+    found = _MESSAGES.get(servicer_cls)
+    if found is None:
+        for base in servicer_cls.__mro__:
+            if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer"):
+                found = _MESSAGES[servicer_cls] = sys.modules[base.__module__.removesuffix("_grpc")]
+                break
+        else:
+            raise TypeError(f"{servicer_cls.__name__} does not derive from a generated *Servicer class")
+    return found
 
 
 class HealthRpcs:

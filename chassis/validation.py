@@ -15,6 +15,7 @@ field's name (`id: "ttl.not_with_expire_time"` names `ttl`); otherwise it is rep
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -24,7 +25,7 @@ import protovalidate
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
-from chassis.errors import FieldViolation, InvalidArgument
+from chassis.errors import FieldViolation, InvalidArgument, Violations
 
 if TYPE_CHECKING:
     from google._upb._message import Descriptor as UpbDescriptor
@@ -38,6 +39,8 @@ Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 # for its tag in the serialized options works whichever descriptor pool the message comes from and
 # whether or not validate_pb2 is loaded; a false hit (those two bytes inside some other option's
 # value) only costs a validation that finds nothing.
+logger = logging.getLogger(__name__)
+
 _RULES_TAG = b"\xba\x48"  # the varint (1159 << 3) | 2: field 1159, length-delimited
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _WHOLE_REQUEST = "request"
@@ -138,11 +141,43 @@ def check_request(message: Message) -> None:
         raise InvalidArgument(found)
 
 
+CodeCheck = Callable[[Any, Violations], None]
+"""A servicer's `check_<Method>(request, v)`: the request rules the contract cannot state (JSON payloads,
+kind-dependent settings). It must not need the database, and it may assume nothing about the request."""
+
+
+def _code_check(handler: Handler) -> CodeCheck | None:
+    servicer, name = getattr(handler, "__self__", None), getattr(handler, "__name__", "")
+    check = getattr(servicer, f"check_{name}", None) if servicer is not None else None
+    return check if callable(check) else None
+
+
+def _with_code_rules(found: list[FieldViolation], check: CodeCheck, request: Message) -> list[FieldViolation]:
+    """The contract's violations plus the servicer's own, so one answer names every bad field."""
+    v = Violations()
+    try:
+        check(request, v)
+    except Exception:  # a check written for contract-valid requests may trip on this one; the contract's answer stands
+        logger.debug("code check failed on a request the contract refused", exc_info=True)
+        return found
+    named = {f.field for f in found}
+    return found + [f for f in v.items if f.field not in named]
+
+
 def validate_before(handler: Handler) -> Handler:
-    """The handler, preceded by check_request on its request (for the chassis' call interceptor)."""
+    """The handler, preceded by check_request on its request (for the chassis' call interceptor).
+
+    When the contract refuses a request and the servicer has a `check_<Method>(request, v)`, its
+    violations join the contract's: a client learns every bad field from one answer, as it did when
+    all of them were checked in code. A request the contract accepts goes to the servicer, which runs
+    its own checks where it needs their results.
+    """
+    code_check = _code_check(handler)
 
     async def validated(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        check_request(request)
+        found = violations(request)
+        if found:
+            raise InvalidArgument(_with_code_rules(found, code_check, request) if code_check else found)
         return await handler(request, context)
 
     return validated

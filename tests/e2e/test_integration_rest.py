@@ -136,8 +136,9 @@ def test_create_and_update_name_every_bad_field(rest: RestClient, api: FaultServ
                    "resilience": {"max_attempts": 99}, "cache": {"ttl_seconds": -1}, "rate_limit": "fast"},
         "credentials": {"nope": "x"},
     }))
-    assert set(bad) >= {"name", "labels.Bad Key", "config.base_url", "config.password", "config.headers.Authorization",
-                        "config.resilience.max_attempts", "config.cache.ttl_seconds", "config.rate_limit",
+    assert set(bad) >= {"name", 'labels["Bad Key"]', "config.base_url", "config.password",
+                        "config.headers.Authorization", "config.resilience.max_attempts", "config.cache.ttl_seconds",
+                        "config.rate_limit",
                         "credentials.nope", "credentials.token"}
     assert "secrets belong in credentials" in bad["config.password"]
     assert "oops" not in json.dumps(bad)
