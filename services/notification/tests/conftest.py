@@ -20,9 +20,11 @@ notification = in_process_service("services.notification", scope="module",
 """NATS is on, so a resend is queued at once; its delivery to the discard port fails quietly in the background."""
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _encryption_key() -> Iterator[None]:
-    # load_cipher reads the process environment (the in-process harness passes settings, not this).
+    # load_cipher reads the process environment (the in-process harness passes settings, not this). Set
+    # per module, before the module's service starts, and removed after: a session-wide variable would
+    # reach the meshes the e2e tests start later in the same run, which must generate their key file.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NOTIFICATION_ENCRYPTION_KEY", base64.b64encode(os.urandom(32)).decode())
         yield
