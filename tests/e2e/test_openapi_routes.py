@@ -184,6 +184,6 @@ def test_the_gateway_route_table_and_the_document_match(mesh: Mesh, rest: RestCl
 
     # A path the document lacks is refused by the gateway itself, not passed on.
     assert rest.get("/v1/undocumented").status == 404
-    print(f"gateway: {len(routes)} routes ({excluded} excluded: gRPC reflection, direct responses; {rest_routes} on REST paths), "
-          f"{len(transcoded)} transcoded "
-          f"REST routes; document: {len(documented)} operations; differences: 0")
+    print(f"gateway: {len(routes)} routes ({excluded} excluded: gRPC reflection, direct responses; "
+          f"{rest_routes} on REST paths), {len(transcoded)} transcoded REST routes; "
+          f"document: {len(documented)} operations; differences: 0")
