@@ -340,7 +340,7 @@ def test_postgres_read_only_queries(rest: RestClient, mesh: Mesh) -> None:
     url = urlparse(mesh.database_url)
     iid = create(rest, "mesh-db", "POSTGRES", {"host": url.hostname, "port": url.port, "dbname": url.path[1:],
                                                "user": url.username, "max_rows": 5},
-                 {"password": PG_PASSWORD})["integration_id"]
+                 {"password": url.password or ""})["integration_id"]
     assert ok(rest.get(f"/v1/integrations/{iid}/health"))["probe"]["state"] == "HEALTH_STATE_SERVING"
     tested = ok(rest.post(f"/v1/integrations/{iid}/test"))
     assert tested["ok"] is True and "PostgreSQL" in tested["steps"][0]["detail"]
@@ -418,7 +418,11 @@ def test_s3_objects_through_sigv4(rest: RestClient) -> None:
 
 
 def test_nats_publish_and_request(rest: RestClient, mesh: Mesh) -> None:
-    iid = create(rest, "mesh-nats", "NATS", {"servers": [mesh.nats_url], "subject_prefix": "apps"})["integration_id"]
+    # The mesh's NATS requires a user now: the URL's user info travels as the integration's credentials.
+    nats = urlparse(mesh.nats_url)
+    server = f"nats://{nats.hostname}:{nats.port}"
+    iid = create(rest, "mesh-nats", "NATS", {"servers": [server], "subject_prefix": "apps"},
+                 {"username": nats.username or "", "password": nats.password or ""})["integration_id"]
     assert ok(rest.get(f"/v1/integrations/{iid}/health"))["probe"]["state"] == "HEALTH_STATE_SERVING"
     tested = ok(rest.post(f"/v1/integrations/{iid}/test"))
     assert tested["ok"] is True and tested["steps"][1]["name"] == "request/reply"
