@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from chassis.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +110,95 @@ async def wait_for_database(url: str, timeout: float) -> None:
             delay = min(delay * 2, 2.0)
 
 
-def open_pool(url: str, schema: str, *, min_size: int, max_size: int, timeout: float) -> AsyncConnectionPool:
+RECONNECT_TIMEOUT_SECONDS = 1.0
+"""How long the pool itself keeps re-dialling a lost connection (psycopg_pool's default is 5 minutes).
+
+Its retries back off 1, 2, 4, 8 s..., so after an outage of a few seconds the pool would wait
+that long before connecting again. It gives up quickly instead: the health monitor watches
+PostgreSQL (Pool.probe) and refills the pool the moment it is back (Pool.dependency_recovered).
+"""
+PROBE_CONNECT_TIMEOUT_SECONDS = 2
+
+
+class PostgresUnavailable(Unavailable, PoolTimeout):
+    """PostgreSQL is known to be down: UNAVAILABLE (HTTP 503) naming it, raised before waiting on the pool.
+
+    Also a PoolTimeout, so code that already treats a pool timeout as "PostgreSQL unreachable"
+    (event consumers retry such messages instead of dead-lettering them) treats this alike.
+    """
+
+
+class Pool(AsyncConnectionPool):
+    """A connection pool that fails at once while the health monitor has seen PostgreSQL down.
+
+    Without this every call waits up to the acquire timeout for a connection that cannot come.
+    The monitor drives it (chassis.server wires it): `dependency_failed` starts failing fast,
+    `dependency_recovered` drops the connections the outage broke and stops failing fast. A call
+    that meets a broken connection or a pool timeout first calls `on_connection_error`, so the
+    monitor probes at once rather than at its next interval.
+    """
+
+    def __init__(self, conninfo: str, **kwargs: Any) -> None:
+        super().__init__(conninfo, **kwargs)
+        self._url = conninfo
+        self.outage: str | None = None
+        self.on_connection_error: Callable[[], None] | None = None
+        self._probe_conn: psycopg.AsyncConnection[Any] | None = None
+
+    @contextlib.asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection, or PostgresUnavailable at once during a known outage."""
+        if self.outage is not None:
+            raise PostgresUnavailable(f"postgres is unavailable ({self.outage}); retry shortly")
+        try:
+            async with super().connection(timeout) as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError):
+            if self.on_connection_error is not None:
+                self.on_connection_error()
+            raise
+
+    async def probe(self) -> None:
+        """SELECT 1 on a connection of the probe's own, so a busy pool never looks like a dead server.
+
+        A dead server fails this at once (the socket is closed, or the connect is refused) instead
+        of after the pool's acquire timeout.
+        """
+        try:
+            if self._probe_conn is None or self._probe_conn.closed:
+                self._probe_conn = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=PROBE_CONNECT_TIMEOUT_SECONDS)
+            await self._probe_conn.execute("SELECT 1")
+        except BaseException:
+            await self._close_probe()
+            raise
+
+    async def dependency_failed(self, dependency: str, detail: str) -> None:
+        """Health monitor callback: fail fast while PostgreSQL is down."""
+        if dependency == "postgres":
+            self.outage = detail or "no answer"
+
+    async def dependency_recovered(self, dependency: str) -> None:
+        """Health monitor callback: replace the connections the outage broke, then serve again."""
+        if dependency == "postgres":
+            await self.check()  # tests each idle connection, reconnects for the broken ones
+            self.outage = None
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close the pool and the probe's connection."""
+        await self._close_probe()
+        await super().close(timeout)
+
+    async def _close_probe(self) -> None:
+        conn, self._probe_conn = self._probe_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+def open_pool(url: str, schema: str, *, min_size: int, max_size: int, timeout: float) -> Pool:
     """A pool whose connections use the service's own schema; call `await pool.open()`."""
-    return AsyncConnectionPool(
+    return Pool(
         url,
         min_size=min_size,
         max_size=max_size,
@@ -116,6 +206,7 @@ def open_pool(url: str, schema: str, *, min_size: int, max_size: int, timeout: f
         kwargs={"options": f"-c search_path={schema}", "autocommit": True, "connect_timeout": 3},
         open=False,
         name=f"{schema}-pool",
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,9 @@ LIVENESS = "liveness"
 Probe = Callable[[], Awaitable[None]]
 """Raises when its dependency is unusable."""
 
+DOWN_PROBE_INTERVAL = 0.1
+"""Seconds between probes while a dependency is down, so its return is noticed at once (capped by the interval)."""
+
 
 @dataclass
 class DependencyStatus:
@@ -36,7 +40,8 @@ class HealthMonitor:
     """Probes dependencies periodically and keeps the gRPC health service in step.
 
     Every served gRPC service and the overall "" entry turn NOT_SERVING while any probe fails,
-    and for good once shutdown begins.
+    and for good once shutdown begins. Probes run every `interval`, every DOWN_PROBE_INTERVAL while
+    something is down, and at once when `poke()` says a call just met a failing dependency.
     """
 
     def __init__(self, service: str, instance_id: str, grpc_services: list[str], interval: float) -> None:
@@ -50,7 +55,10 @@ class HealthMonitor:
         self._started = False
         self._shutting_down = False
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self.on_recovered: list[Callable[[str], Awaitable[None]]] = []
+        self.on_failed: list[Callable[[str, str], Awaitable[None]]] = []
+        """Called with (dependency, detail) when a probe fails after passing (or on its first run)."""
 
     def add_probe(self, name: str, probe: Probe) -> None:
         """Watch a dependency, e.g. "postgres"."""
@@ -72,7 +80,7 @@ class HealthMonitor:
         """Run every probe and publish the resulting status."""
         for name, probe in self._probes.items():
             status = self._status[name]
-            was_ok = status.ok
+            was_ok, first = status.ok, status.checked_at == 0.0
             try:
                 await asyncio.wait_for(probe(), timeout=max(self._interval, 2.0))
                 status.ok, status.detail = True, ""
@@ -86,11 +94,22 @@ class HealthMonitor:
                 if status.ok:
                     for callback in self.on_recovered:
                         await callback(name)
+            if not status.ok and (was_ok or first):
+                for failed in self.on_failed:
+                    await failed(name, status.detail)
         await self._publish()
+
+    def poke(self) -> None:
+        """Probe now instead of at the next interval (a call just met a dependency failing)."""
+        self._wake.set()
 
     async def _loop(self) -> None:
         while not self._shutting_down:
-            await asyncio.sleep(self._interval)
+            down = not all(s.ok for s in self._status.values())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(self._interval, DOWN_PROBE_INTERVAL) if down
+                                       else self._interval)
+            self._wake.clear()
             await self.check_now()
 
     async def _publish(self) -> None:

@@ -53,13 +53,13 @@ async def _database(replica: Replica) -> AsyncIterator[None]:
     )
     await pool.open(wait=False)
     replica.pool = pool
-    replica.health.add_probe("postgres", lambda: db.ping(pool))
-
-    async def drop_broken_connections(dependency: str) -> None:
-        if dependency == "postgres":
-            await pool.check()
-
-    replica.health.on_recovered.append(drop_broken_connections)
+    # The monitor probes PostgreSQL on its own connection; while it is down the pool fails calls at
+    # once, a call meeting a broken connection makes the monitor probe at once, and on recovery
+    # the pool replaces its broken connections (chassis.db.Pool).
+    replica.health.add_probe("postgres", pool.probe)
+    pool.on_connection_error = replica.health.poke
+    replica.health.on_failed.append(pool.dependency_failed)
+    replica.health.on_recovered.append(pool.dependency_recovered)
     try:
         yield
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import grpc
 
 from chassis.tooling.catalog import Catalog, MeshMethod, MeshService
+from chassis.tooling.gateway_limits import GATEWAY_LIMITS, GatewayLimits
 from chassis.tooling.infra.ports import LOOPBACK
 
 Endpoint = tuple[str, int]
@@ -19,6 +21,15 @@ ROUTE_TIMEOUT = "30s"
 # Retried whatever the method: the request never reached a replica, so no replica acted on it.
 SAFE_RETRY_ON = "connect-failure,refused-stream,reset-before-request"
 NUM_RETRIES = 2
+# Failover. A replica that hangs (SIGSTOP, a blocked event loop) neither refuses nor resets, so only
+# timeouts notice it. Active health checks every 0.25 s with a 0.5 s timeout and one failure take
+# it out of rotation within 0.75 s (the next success puts it back); 0.5 s still leaves a busy
+# replica time to answer. A read (NO_SIDE_EFFECTS) that got no answer within READ_HEDGE_AFTER is
+# sent to another replica as well, without cancelling the first try, so reads already on the hung
+# replica are answered by the other one; two such timeouts also eject it (outlier detection).
+HEALTH_CHECK_INTERVAL = "0.25s"
+HEALTH_CHECK_TIMEOUT = "0.5s"
+READ_HEDGE_AFTER = 0.5
 OTLP_CLUSTER = "otlp_collector"
 ANY_REPLICA_CLUSTER = "any_replica"
 
@@ -41,6 +52,7 @@ def build_envoy_config(
     eds_dir: Path | None = None,
     dns_upstreams: bool = False,
     otlp: Endpoint | None = None,
+    limits: GatewayLimits = GATEWAY_LIMITS,
 ) -> dict[str, Any]:
     """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
 
@@ -48,35 +60,38 @@ def build_envoy_config(
     gRPC, over HTTP/1.1 or h2c. Every catalog service gets a cluster, so a service without
     replicas answers UNAVAILABLE/503 rather than 404. Its endpoints come from one of:
     `eds_dir` (files rewritten from the registry, see chassis.tooling.eds: the local mesh), DNS names
-    (`dns_upstreams`, compose/Kubernetes service names), or the fixed `upstreams` map.
+    (`dns_upstreams`, compose/Kubernetes service names), or the fixed `upstreams` map. `limits`
+    (chassis.tooling.gateway_limits) bounds what a client may send and how long it may take.
     """
     unknown = sorted(set(upstreams) - set(catalog.names))
     if unknown:
         raise ValueError(f"upstreams for services not in the catalog: {unknown}; known: {catalog.names}")
+    _check_limits(catalog, limits)
     return {
         # File-based EDS needs a node identity.
         "node": {"id": "protomesh-gateway", "cluster": "protomesh"},
         "admin": {"address": _socket_address(admin_host, admin_port)},
         "static_resources": {
-            "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set), tracing=otlp is not None)],
+            "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set), limits,
+                                    tracing=otlp is not None)],
             "clusters": [
                 *(
                     _cluster(service, _endpoint_source(service.name, upstreams.get(service.name, ()), eds_dir,
-                                                       dns_upstreams))
+                                                       dns_upstreams), limits)
                     for service in catalog
                 ),
                 *([_any_replica_cluster(catalog)] if catalog.services else []),
                 *([_otlp_cluster(otlp)] if otlp else []),
             ],
         },
-        # Envoy warns at start-up without a bound on downstream connections; this is the bound.
+        # The connection limit: beyond it Envoy closes new connections as it accepts them.
         "overload_manager": {
             "resource_monitors": [
                 {
                     "name": "envoy.resource_monitors.global_downstream_max_connections",
                     "typed_config": _any(
                         "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
-                        max_active_downstream_connections=10000,
+                        max_active_downstream_connections=limits.max_connections,
                     ),
                 }
             ]
@@ -127,7 +142,17 @@ def retry_policy(method: MeshMethod | None) -> dict[str, Any]:
     }
     if idempotent and method is not None:
         policy["per_try_timeout"] = _duration(method.policy.timeout)
+    if _hedged(method):
+        policy["per_try_timeout"] = _duration(READ_HEDGE_AFTER)
     return policy
+
+
+def _hedged(method: MeshMethod | None) -> bool:
+    # Only reads: a hedge runs the call twice at once, which a write marked IDEMPOTENT may not
+    # survive (two concurrent updates with one expected version: one of them answers 409).
+    return (method is not None and method.idempotency_level == "NO_SIDE_EFFECTS"
+            and not (method.server_streaming or method.client_streaming)
+            and method.policy.timeout > READ_HEDGE_AFTER)
 
 
 def _duration(seconds: float) -> str:
@@ -181,7 +206,8 @@ def _tracing() -> dict[str, Any]:
     }
 
 
-def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, *, tracing: bool = False) -> dict[str, Any]:
+def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limits: GatewayLimits, *,
+              tracing: bool = False) -> dict[str, Any]:
     hcm = _any(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="ingress",
@@ -189,14 +215,29 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, *, t
         normalize_path=True,
         merge_slashes=True,
         access_log=_access_logs(),
-        local_reply_config=_local_reply_config(),
+        local_reply_config=_local_reply_config(limits),
         **({"tracing": _tracing()} if tracing else {}),
+        # Slow clients: headers, then the whole request, must arrive in time; a stalled request and
+        # an idle connection are closed; no connection lives forever.
+        request_headers_timeout=_duration(limits.request_headers_timeout),
+        request_timeout=_duration(limits.request_timeout),
+        stream_idle_timeout=_duration(limits.stream_idle_timeout),
+        drain_timeout=_duration(limits.drain_timeout),
+        common_http_protocol_options={
+            "idle_timeout": _duration(limits.idle_timeout),
+            "max_connection_duration": _duration(limits.max_connection_duration),
+        },
+        max_request_headers_kb=limits.max_request_headers_kb,
+        # HTTP/1.0 may come without a Host header; every host reaches the same routes anyway.
+        http_protocol_options={"accept_http_10": limits.accept_http_10, "default_host_for_http_10": "protomesh"},
         route_config={
             "name": "mesh",
-            "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": _routes(catalog)}],
+            "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": _routes(catalog, limits)}],
         },
         http_filters=[
-            {"name": "envoy.filters.http.grpc_json_transcoder", "typed_config": _transcoder(catalog, descriptor_set)},
+            *_body_limit_filters(limits),
+            {"name": "envoy.filters.http.grpc_json_transcoder",
+             "typed_config": _transcoder(catalog, descriptor_set, limits)},
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": _any("envoy.extensions.filters.http.router.v3.Router"),
@@ -206,13 +247,65 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, *, t
     return {
         "name": "mesh",
         "address": _socket_address(host, port),
+        # Flow control: Envoy reads no more from a client than this ahead of what it passed on.
+        "per_connection_buffer_limit_bytes": limits.connection_buffer_bytes,
         "filter_chains": [
             {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
         ],
     }
 
 
-def _transcoder(catalog: Catalog, descriptor_set: Path) -> dict[str, Any]:
+def _body_limit_filters(limits: GatewayLimits) -> list[dict[str, Any]]:
+    """One streaming body-size filter per distinct limit, smallest first, all before the transcoder.
+
+    They count bytes as they arrive (and reject a Content-Length over the limit at once), so an
+    oversized body is refused with 413 before the transcoder buffers it. Every route runs all of
+    them except those below its own class's limit (see _route_filter_configs).
+    """
+    return [
+        {
+            "name": _body_limit_filter_name(size),
+            "typed_config": _any("envoy.extensions.filters.http.body_size_limit.v3.BodySizeLimit",
+                                 max_request_bytes=size),
+        }
+        for size in _body_limits(limits)
+    ]
+
+
+def _body_limits(limits: GatewayLimits) -> list[int]:
+    return sorted({limits.max_request_bytes, *(c.max_request_bytes for c in limits.body_classes)})
+
+
+def _body_limit_filter_name(size: int) -> str:
+    return f"protomesh.body_limit.{size}"
+
+
+def _route_filter_configs(limit: int, limits: GatewayLimits) -> dict[str, Any]:
+    """Per-route filter settings that lift the body limit of a route to `limit`."""
+    return {
+        _body_limit_filter_name(size): _any("envoy.config.route.v3.FilterConfig", disabled=True)
+        for size in _body_limits(limits) if size < limit
+    }
+
+
+def _check_limits(catalog: Catalog, limits: GatewayLimits) -> None:
+    # A renamed method must not silently fall back to the default limit; a class may name methods
+    # of a service this gateway does not carry (a catalog with fewer services).
+    known = {method.grpc_path for method in catalog.methods()}
+    served = set(catalog.grpc_services)
+    for body_class in limits.body_classes:
+        unknown = sorted(path for path in body_class.methods
+                         if path not in known and path.strip("/").split("/")[0] in served)
+        if unknown:
+            raise ValueError(f"body class {body_class.name!r} names methods not in the contracts: {unknown}")
+    slowest = max((m.policy.timeout for m in catalog.methods() if not (m.server_streaming or m.client_streaming)),
+                  default=0.0)
+    if limits.stream_idle_timeout <= slowest:
+        raise ValueError(f"stream_idle_timeout {limits.stream_idle_timeout}s would cut calls the contracts allow "
+                         f"{slowest}s; make it longer")
+
+
+def _transcoder(catalog: Catalog, descriptor_set: Path, limits: GatewayLimits) -> dict[str, Any]:
     return _any(
         "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
         proto_descriptor=str(descriptor_set.resolve()),
@@ -238,10 +331,14 @@ def _transcoder(catalog: Catalog, descriptor_set: Path) -> dict[str, Any]:
             "reject_unknown_query_parameters": True,
         },
         case_insensitive_enum_parsing=True,
+        # A backstop behind the body-limit filters (which see the bytes first), and a bound on the
+        # response it buffers to turn into JSON.
+        max_request_body_size=limits.largest_request_bytes,
+        max_response_body_size=limits.max_response_bytes,
     )
 
 
-def _routes(catalog: Catalog) -> list[dict[str, Any]]:
+def _routes(catalog: Catalog, limits: GatewayLimits) -> list[dict[str, Any]]:
     """Routes on the gRPC path (the transcoder rewrites REST paths to it before routing).
 
     Literal path segments beat variables without help from the routes: the transcoder's path
@@ -249,12 +346,29 @@ def _routes(catalog: Catalog) -> list[dict[str, Any]]:
     is DiscoverAgents, not GetAgent(agent_id="discover") (tests/infra prove it on Envoy 1.40).
     Idempotent methods get an exact route each, carrying the wider retry policy; every other
     method falls through to its package's prefix route, which retries only when safe.
+
+    A method with a larger body limit than the default also gets routes on its REST paths: Envoy
+    picks a route, and so the filters it runs, from the path the client sent, before the
+    transcoder rewrites it; those routes lift the limit for that method only. (After transcoding
+    the route is chosen again on the gRPC path, so they never route a call themselves.)
     """
     routes: list[dict[str, Any]] = []
     for service in catalog:
         for method in service.methods:
-            if method.idempotent:
-                routes.append(_route(method.grpc_path, {"path": method.grpc_path}, service, method))
+            limit = limits.body_limit(method.grpc_path)
+            if limit == limits.max_request_bytes:
+                continue
+            for index, rule in enumerate(method.http_rules):
+                match = {"safe_regex": {"regex": _rest_path_regex(rule.path)},
+                         "headers": [{"name": ":method", "string_match": {"exact": rule.verb}}]}
+                routes.append(_route(f"{method.grpc_path} REST {index}", match, service, method,
+                                     _route_filter_configs(limit, limits)))
+    for service in catalog:
+        for method in service.methods:
+            limit = limits.body_limit(method.grpc_path)
+            if method.idempotent or limit != limits.max_request_bytes:
+                routes.append(_route(method.grpc_path, {"path": method.grpc_path}, service,
+                                     method if method.idempotent else None, _route_filter_configs(limit, limits)))
         for package in service.packages:
             routes.append(_route(package, {"prefix": f"/{package}."}, service, None))
     if catalog.services:
@@ -264,13 +378,39 @@ def _routes(catalog: Catalog) -> list[dict[str, Any]]:
     return routes
 
 
-def _route(name: str, match: dict[str, Any], service: MeshService | str, method: MeshMethod | None) -> dict[str, Any]:
+def _route(name: str, match: dict[str, Any], service: MeshService | str, method: MeshMethod | None,
+           filter_configs: dict[str, Any] | None = None) -> dict[str, Any]:
     cluster = service if isinstance(service, str) else service.name
-    return {
-        "name": name,
-        "match": match,
-        "route": {"cluster": cluster, **route_timeout(method), "retry_policy": retry_policy(method)},
-    }
+    action: dict[str, Any] = {"cluster": cluster, **route_timeout(method), "retry_policy": retry_policy(method)}
+    if _hedged(method):
+        action["hedge_policy"] = {"hedge_on_per_try_timeout": True}
+    route: dict[str, Any] = {"name": name, "match": match, "route": action}
+    if filter_configs:
+        route["typed_per_filter_config"] = filter_configs
+    return route
+
+
+_TEMPLATE_PART = re.compile(r"\{([a-z_][a-z0-9_.]*)(?:=([^}]*))?\}|[^{]+")
+
+
+def _rest_path_regex(template: str) -> str:
+    """A RE2 pattern for a google.api.http path template (``/v1/a/{id}/b``, ``{name=**}``, ``:verb``)."""
+    pattern, position = "", 0
+    for part in _TEMPLATE_PART.finditer(template):
+        if part.start() != position:
+            break
+        position = part.end()
+        if part.group(1) is None:
+            pattern += re.escape(part.group(0))
+        elif part.group(2) in (None, "*"):
+            pattern += "[^/]+"
+        elif part.group(2) == "**":
+            pattern += ".+"
+        else:
+            raise ValueError(f"path template {template!r}: variable pattern {part.group(2)!r} is not supported")
+    if position != len(template):
+        raise ValueError(f"path template {template!r} is not understood")
+    return pattern
 
 
 def _any_replica_cluster(catalog: Catalog) -> dict[str, Any]:
@@ -309,12 +449,13 @@ def _endpoint_source(name: str, endpoints: Sequence[Endpoint], eds_dir: Path | N
     return {"type": "STATIC", "load_assignment": cluster_load_assignment(name, endpoints)}
 
 
-def _cluster(service: MeshService, source: dict[str, Any]) -> dict[str, Any]:
+def _cluster(service: MeshService, source: dict[str, Any], limits: GatewayLimits) -> dict[str, Any]:
     return {
         "name": service.name,
         **source,
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
+        "per_connection_buffer_limit_bytes": limits.upstream_buffer_bytes,
         "typed_extension_protocol_options": {
             _HTTP_PROTOCOL_OPTIONS: _any(
                 _HTTP_PROTOCOL_OPTIONS,
@@ -328,24 +469,29 @@ def _cluster(service: MeshService, source: dict[str, Any]) -> dict[str, Any]:
         },
         "health_checks": [
             {
-                "timeout": "1s",
-                "interval": "1s",
-                "no_traffic_interval": "1s",
+                "timeout": HEALTH_CHECK_TIMEOUT,
+                "interval": HEALTH_CHECK_INTERVAL,
+                "no_traffic_interval": HEALTH_CHECK_INTERVAL,
                 "unhealthy_threshold": 1,
                 "healthy_threshold": 1,
                 "grpc_health_check": {"service_name": service.grpc_services[0]},
             }
         ],
         "outlier_detection": {
-            # A 503 that a service returns on purpose (its dependency is down, an external system
-            # failed) says nothing about the replica; only gateway failures eject one.
+            # What Envoy itself saw go wrong with a replica (connect failures, resets, timeouts)
+            # ejects it; what a replica answers does not. A gRPC UNAVAILABLE counts as a 503, the
+            # "gateway failure" Envoy would otherwise eject for, but a replica answers it on
+            # purpose when PostgreSQL is down, which every replica sees alike; ejecting for it
+            # would keep half the replicas out for base_ejection_time after the outage ends.
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": 2,
+            "enforcing_consecutive_local_origin_failure": 100,
             "consecutive_5xx": 5,
             "enforcing_consecutive_5xx": 0,
             "consecutive_gateway_failure": 2,
-            # Gateway failures (connect errors, resets, 502-504) are only counted, not acted on,
-            # unless enforcing is set.
-            "enforcing_consecutive_gateway_failure": 100,
+            "enforcing_consecutive_gateway_failure": 0,
             "interval": "1s",
+            # A passing active health check returns an ejected replica at once (Envoy's default).
             "base_ejection_time": "5s",
             "max_ejection_time": "30s",
             "max_ejection_percent": 50,
@@ -406,27 +552,26 @@ _NATIVE_GRPC_CALL = {
 }
 
 
-def _local_reply_config() -> dict[str, Any]:
+def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
     """Envoy's own errors (unknown path, bad query value, no healthy replica) as google.rpc.Status JSON.
 
     The transcoder converts errors that come from a service, but replies Envoy makes itself
     would otherwise reach REST clients as text/plain; this gives them the same JSON shape.
     Native gRPC calls keep Envoy's gRPC local replies (grpc-status trailers).
     """
-    mappers = [
+    too_large = {
+        "filter": {"and_filter": {"filters": [_REST_CALL, _status_filter(413)]}},
+        "body_format_override": _status_json(
+            _GRPC_CODE_FOR_HTTP[413],
+            f"request body too large (%LOCAL_REPLY_BODY%): the gateway accepts {limits.describe_body_limits()}"),
+    }
+    mappers = [too_large] + [
         {
             "filter": {
                 "and_filter": {
                     "filters": [
                         _REST_CALL,
-                        {
-                            "status_code_filter": {
-                                "comparison": {
-                                    "op": "EQ",
-                                    "value": {"default_value": http, "runtime_key": f"protomesh.local_reply.{http}"},
-                                }
-                            }
-                        },
+                        _status_filter(http),
                     ]
                 }
             },
@@ -438,9 +583,20 @@ def _local_reply_config() -> dict[str, Any]:
     return {"mappers": mappers}
 
 
-def _status_json(code: int) -> dict[str, Any]:
+def _status_filter(http: int) -> dict[str, Any]:
     return {
-        "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
+        "status_code_filter": {
+            "comparison": {
+                "op": "EQ",
+                "value": {"default_value": http, "runtime_key": f"protomesh.local_reply.{http}"},
+            }
+        }
+    }
+
+
+def _status_json(code: int, message: str = "%LOCAL_REPLY_BODY%") -> dict[str, Any]:
+    return {
+        "json_format": {"code": code, "message": message, "details": []},
         "content_type": "application/json",
     }
 
