@@ -16,14 +16,19 @@ from services.notification.matching import domain_event_types, pattern_problem
 from services.notification.rows import SubscriptionRow
 
 
-def check_event_types(v: Violations, patterns: Sequence[str]) -> list[str]:
+def check_event_types(v: Violations, patterns: Sequence[str]) -> None:
     """Each pattern must match a domain event of the contracts (the catalog is every events.proto, read at
-    run time, so a proto rule could not list it); returns the patterns without repeats, in order."""
+    run time, so a proto rule could not list it). Needs no database: the chassis also runs it on requests
+    the contract refuses."""
     known = domain_event_types()
     for i, pattern in enumerate(patterns):
         problem = pattern_problem(pattern, known)
         if problem:
             v.add(f"event_types[{i}]", problem)
+
+
+def unique(patterns: Sequence[str]) -> list[str]:
+    """The patterns without repeats, in the caller's order (repeats are dropped, not refused)."""
     return list(dict.fromkeys(patterns))
 
 

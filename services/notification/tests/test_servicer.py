@@ -129,6 +129,14 @@ async def test_event_types_must_match_a_domain_event(stub: NotificationServiceSt
     assert list(every.subscription.event_types) == ["*"]
 
 
+async def test_one_answer_names_the_contracts_fields_and_the_catalogs(stub: NotificationServiceStub) -> None:
+    """The chassis runs check_CreateSubscription on a request the contract refuses, and merges the two."""
+    error = await async_failure(stub.CreateSubscription, pb.CreateSubscriptionRequest(
+        name=unique("both"), event_types=["protomesh.agent.v1.Nope"],
+        email=n.EmailChannel(to=["x"], subject_template="{")))
+    assert bad_fields(error) == {"event_types[0]", "email.to[0]", "email.subject_template"}
+
+
 async def test_names_are_unique_whatever_their_case(stub: NotificationServiceStub) -> None:
     name = unique("Taken")
     await new_email(stub, name)
