@@ -19,7 +19,9 @@ ERROR_DOMAIN = "protomesh"
 MAX_MESSAGE_CHARS = 1024
 MAX_DETAIL_CHARS = 256
 MAX_FIELD_CHARS = 512
-MAX_VIOLATIONS = 50
+MAX_VIOLATIONS = 20
+"""Violations listed in one answer: 20 clipped ones and the message stay well inside a gRPC client's default
+16 KiB metadata limit even base64-encoded in grpc-status-details-bin; the rest are counted, not listed."""
 
 
 def clip(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
