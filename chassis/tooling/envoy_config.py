@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 
+from chassis.tooling.apidocs.served import MAX_DOCUMENT_BYTES, ServedDocument
 from chassis.tooling.catalog import Catalog, MeshMethod, MeshService
 from chassis.tooling.gateway_limits import GATEWAY_LIMITS, GatewayLimits
 from chassis.tooling.infra.ports import LOOPBACK
@@ -53,6 +54,7 @@ def build_envoy_config(
     dns_upstreams: bool = False,
     otlp: Endpoint | None = None,
     limits: GatewayLimits = GATEWAY_LIMITS,
+    api_documents: Sequence[ServedDocument] = (),
 ) -> dict[str, Any]:
     """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
 
@@ -62,6 +64,7 @@ def build_envoy_config(
     `eds_dir` (files rewritten from the registry, see chassis.tooling.eds: the local mesh), DNS names
     (`dns_upstreams`, compose/Kubernetes service names), or the fixed `upstreams` map. `limits`
     (chassis.tooling.gateway_limits) bounds what a client may send and how long it may take.
+    `api_documents` (chassis.tooling.apidocs.served) are answered by Envoy itself at their paths.
     """
     unknown = sorted(set(upstreams) - set(catalog.names))
     if unknown:
@@ -73,7 +76,7 @@ def build_envoy_config(
         "admin": {"address": _socket_address(admin_host, admin_port)},
         "static_resources": {
             "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set), limits,
-                                    tracing=otlp is not None)],
+                                    tracing=otlp is not None, api_documents=api_documents)],
             "clusters": [
                 *(
                     _cluster(service, _endpoint_source(service.name, upstreams.get(service.name, ()), eds_dir,
@@ -207,7 +210,7 @@ def _tracing() -> dict[str, Any]:
 
 
 def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limits: GatewayLimits, *,
-              tracing: bool = False) -> dict[str, Any]:
+              tracing: bool = False, api_documents: Sequence[ServedDocument] = ()) -> dict[str, Any]:
     hcm = _any(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="ingress",
@@ -232,7 +235,9 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limi
         http_protocol_options={"accept_http_10": limits.accept_http_10, "default_host_for_http_10": "protomesh"},
         route_config={
             "name": "mesh",
-            "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": _routes(catalog, limits)}],
+            **({"max_direct_response_body_size_bytes": MAX_DOCUMENT_BYTES} if api_documents else {}),
+            "virtual_hosts": [{"name": "mesh", "domains": ["*"],
+                               "routes": [*_document_routes(api_documents), *_routes(catalog, limits)]}],
         },
         http_filters=[
             *_body_limit_filters(limits),
@@ -336,6 +341,19 @@ def _transcoder(catalog: Catalog, descriptor_set: Path, limits: GatewayLimits) -
         max_request_body_size=limits.largest_request_bytes,
         max_response_body_size=limits.max_response_bytes,
     )
+
+
+def _document_routes(documents: Sequence[ServedDocument]) -> list[dict[str, Any]]:
+    """GET routes Envoy answers from the generated API documents; no transcoder on them (no RPC has these paths)."""
+    return [{
+        "name": f"apidoc {doc.path}",
+        "match": {"path": doc.path, "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
+        "direct_response": {"status": 200, "body": {"filename": str(doc.file)}},
+        "response_headers_to_add": [{"header": {"key": "content-type", "value": doc.content_type},
+                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+        "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": _any(
+            "envoy.config.route.v3.FilterConfig", disabled=True)},
+    } for doc in documents]
 
 
 def _routes(catalog: Catalog, limits: GatewayLimits) -> list[dict[str, Any]]:
@@ -579,7 +597,11 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
         }
         for http, code in _GRPC_CODE_FOR_HTTP.items()
     ]
-    mappers.append({"filter": _REST_CALL, "body_format_override": _status_json(_UNKNOWN)})
+    # Any other error status; a 2xx local reply (the API documents Envoy serves) keeps its own body.
+    any_error = {"status_code_filter": {"comparison": {
+        "op": "GE", "value": {"default_value": 400, "runtime_key": "protomesh.local_reply.error"}}}}
+    mappers.append({"filter": {"and_filter": {"filters": [_REST_CALL, any_error]}},
+                    "body_format_override": _status_json(_UNKNOWN)})
     return {"mappers": mappers}
 
 

@@ -22,6 +22,7 @@ from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
 from chassis.tooling import bootstrap
+from chassis.tooling.apidocs.served import ServedDocument, write_api_documents
 from chassis.tooling.catalog import Catalog, MeshService, load_catalog
 from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials, private_dir, write_private
 from chassis.tooling.eds import RegistryBridge
@@ -133,6 +134,7 @@ class Mesh:
         self.collector: TraceCollector | None = None
         self.otlp_endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
         self.admin_port = 0
+        self._api_documents: list[ServedDocument] | None = None
         self._next_index: dict[str, int] = {}
         self._started = False
         self._down_since: dict[str, float] = {}
@@ -327,9 +329,12 @@ class Mesh:
 
     def _envoy_config(self) -> dict[str, Any]:
         otlp = urllib.parse.urlsplit(self.otlp_endpoint) if self.otlp_endpoint else None
+        if self._api_documents is None:
+            # Written once per mesh from the contracts it runs; Envoy serves them at /openapi.json etc.
+            self._api_documents = write_api_documents(self.catalog, self.state_dir / "apidocs")
         return build_envoy_config(self.catalog, {}, listen_port=self.options.gateway_port,
                                   admin_port=self.admin_port, descriptor_set=DESCRIPTOR_SET,
-                                  eds_dir=self.state_dir / "eds",
+                                  eds_dir=self.state_dir / "eds", api_documents=self._api_documents,
                                   otlp=(otlp.hostname or LOOPBACK, otlp.port or 4317) if otlp else None)
 
     def all_processes(self) -> list[ManagedProcess]:

@@ -187,3 +187,22 @@ def test_the_gateway_route_table_and_the_document_match(mesh: Mesh, rest: RestCl
     print(f"gateway: {len(routes)} routes ({excluded} excluded: gRPC reflection, direct responses; "
           f"{rest_routes} on REST paths), {len(transcoded)} transcoded REST routes; "
           f"document: {len(documented)} operations; differences: 0")
+
+
+def test_the_gateway_serves_the_documents_generated_from_the_contracts(mesh: Mesh, document: dict[str, Any]) -> None:
+    from chassis.tooling.apidocs import build_asyncapi
+
+    def fetch(path: str) -> tuple[str, bytes]:
+        with urllib.request.urlopen(f"http://{mesh.gateway}{path}", timeout=10) as reply:
+            return reply.headers["content-type"], reply.read()
+
+    kind, body = fetch("/openapi.json")
+    assert kind == "application/json" and json.loads(body) == document
+    kind, body = fetch("/asyncapi.json")
+    assert kind == "application/json" and json.loads(body) == build_asyncapi(load_contracts())
+    kind, body = fetch("/openapi/agent.yaml")
+    agent = build_openapi(load_contracts(), "agent")
+    text = body.decode()
+    assert kind == "application/yaml" and text.startswith("openapi: ") and agent["info"]["title"] in text
+    # Only GET: the documents are not an RPC, and another method on their path is unknown to the gateway.
+    assert RestClient(f"http://{mesh.gateway}").post("/openapi.json", {}).status == 404

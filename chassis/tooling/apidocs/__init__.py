@@ -8,20 +8,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from chassis.tooling.apidocs.asyncapi import build_asyncapi
 from chassis.tooling.apidocs.contracts import Contracts, load_contracts
 from chassis.tooling.apidocs.openapi import build_openapi
+from chassis.tooling.apidocs.render import dump
 
 __all__ = ["Contracts", "build_asyncapi", "build_openapi", "dump", "load_contracts"]
-
-
-def dump(document: dict[str, Any], fmt: str = "json") -> str:
-    """The document as JSON (sorted as built) or YAML text."""
-    if fmt == "yaml":
-        import yaml
-
-        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
