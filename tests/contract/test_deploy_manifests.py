@@ -28,6 +28,7 @@ import yaml
 from chassis.paths import REPO_ROOT
 from chassis.tooling.catalog import Catalog, MeshService, load_catalog
 from chassis.tooling.deploy import render, stale_files, write_files
+from chassis.tooling.deploy.compose import BOOTSTRAP
 from chassis.tooling.deploy.declaration import DeclarationError, ServiceDeploy, parse_declaration
 from chassis.tooling.deploy.generate import FIX, GenError, load_declarations
 from chassis.tooling.deploy.regions import RegionError, fill_regions
@@ -123,8 +124,10 @@ def test_compose_wires_the_mesh() -> None:
     assert not missing, f"no compose block for {', '.join(missing)} ({FIX})"
 
     built = {name: spec for name, spec in services.items() if "build" in spec}
-    assert set(built) == set(mesh_services()), "only services/<name>/ packages are built from the Dockerfile"
+    assert set(built) == {*mesh_services(), BOOTSTRAP}, "only the services and the bootstrap use the image"
     for name, spec in built.items():
+        if name == BOOTSTRAP:
+            continue
         assert spec["build"]["dockerfile"] == "Dockerfile"
         assert spec["command"] == ["python", "-m", f"services.{name}"]
         assert spec["healthcheck"]["test"][:4] == ["CMD", "python", "-m", "chassis.healthcheck"]
@@ -135,8 +138,13 @@ def test_compose_wires_the_mesh() -> None:
 
     for name, spec in services.items():
         for dependency, condition in spec.get("depends_on", {}).items():
+            if dependency == BOOTSTRAP:  # a one-shot: done, not healthy
+                assert condition["condition"] == "service_completed_successfully", f"{name} -> {dependency}"
+                continue
             assert condition["condition"] == "service_healthy", f"{name} -> {dependency}"
             assert "healthcheck" in services[dependency], f"{name} waits for {dependency}, which has no healthcheck"
+    for name in mesh_services():
+        assert BOOTSTRAP in services[name]["depends_on"], f"{name} may start before its role exists"
 
     assert services["agent"]["deploy"]["replicas"] == 2
     assert "-js" in services["nats"]["command"]
@@ -252,7 +260,8 @@ def test_k8s_wires_the_mesh() -> None:
     deployments, services = _by_kind("Deployment"), _by_kind("Service")
     assert set(_by_kind("StatefulSet")) == {"nats", "postgres"}
     assert "envoy" in deployments
-    assert set(_by_kind("ConfigMap")["protomesh-config"]["data"]) >= RUNTIME_ENV - {"DATABASE_URL", "OTEL_SERVICE_NAME"}
+    own = {"DATABASE_URL", "NATS_URL", "OTEL_SERVICE_NAME"}  # per service, not shared
+    assert set(_by_kind("ConfigMap")["protomesh-config"]["data"]) >= RUNTIME_ENV - own
 
     for workload in [*deployments.values(), *_by_kind("StatefulSet").values()]:
         labels = workload["spec"]["template"]["metadata"]["labels"]
@@ -271,7 +280,8 @@ def test_k8s_wires_the_mesh() -> None:
             assert container[probe]["grpc"]["port"] == GRPC_PORT, f"{name}: {probe} must be a gRPC probe"
         env = {e["name"]: e for e in container.get("env", [])}
         assert env["OTEL_SERVICE_NAME"]["value"] == name
-        assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+        for own_variable in ("DATABASE_URL", "NATS_URL"):
+            assert env[own_variable]["valueFrom"]["secretKeyRef"]["name"] == f"protomesh-{name}-credentials"
         assert {"configMapRef": {"name": "protomesh-config"}} in container["envFrom"]
 
 
@@ -336,8 +346,12 @@ def test_a_new_contract_makes_every_derived_file_stale(catalog: Catalog) -> None
     """The freshness check can fail: one more service in the catalog changes each file that lists services."""
     assert stale_files(REPO_ROOT, render(with_service(catalog, "orders"))) == [
         "differs: compose.yaml",
+        "differs: deploy/k8s/access/bootstrap-db.yaml",
+        "differs: deploy/k8s/access/nats-config.yaml",
+        "differs: deploy/k8s/nats.yaml",
         "differs: deploy/k8s/services/kustomization.yaml",
         "missing: deploy/k8s/services/orders.yaml",
+        "differs: deploy/nats/nats-server.conf",
         "differs: deploy/observability/alerts.yml",
         "differs: deploy/observability/prometheus.yml",
         "differs: envoy/compose/envoy.json",
@@ -372,7 +386,12 @@ def test_a_new_service_needs_only_gen(catalog: Catalog, tmp_path: Path) -> None:
     assert "deploy/k8s/services/orders.yaml" in write_files(tmp_path, rendered)
     assert stale_files(tmp_path, rendered) == []
 
-    # A declared secret must come from the operator: compose refuses to start without it, naming it.
+    # Its own credentials and a declared secret must come from the operator: compose refuses to start without
+    # them, naming them.
+    refused = compose_config(tmp_path)
+    assert refused.model is None and "ORDERS_" in refused.problems and "set it in .env" in refused.problems
+    with (tmp_path / ".env").open("a") as env:
+        env.write("ORDERS_DB_PASSWORD=devOrdersDb000000\nORDERS_NATS_PASSWORD=devOrdersNats0000\n")
     refused = compose_config(tmp_path)
     assert refused.model is None and "ORDERS_KEY" in refused.problems and "set it in .env" in refused.problems
     with (tmp_path / ".env").open("a") as env:

@@ -1,7 +1,9 @@
-"""compose.yaml's generated regions: one block per mesh service, and Envoy's wait for all of them.
+"""compose.yaml's generated regions: one block per mesh service, Envoy's wait for all of them, the
+database bootstrap and nats-server's passwords.
 
 The blocks lean on the hand-written `x-service` anchor (image, runtime environment, gRPC health probe,
-start after the infrastructure), so each one only names the service and adds its own declaration.
+start after the infrastructure and the bootstrap), so each one only names the service, its own
+credentials and its own declaration. No service gets the admin's URL: that is the bootstrap's alone.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ import textwrap
 from collections.abc import Sequence
 
 from chassis.tooling.catalog import MeshService
+from chassis.tooling.deploy import access
+from chassis.tooling.deploy.db_bootstrap import ADMIN_URL_VAR
 from chassis.tooling.deploy.declaration import ServiceDeploy
 
 FILE = "compose.yaml"
+BOOTSTRAP = "db-bootstrap"
+"""The one-shot service that creates every service's role and schema; every mesh service waits for it."""
+DATABASE = "${POSTGRES_DB}"
 
 
 def regions(services: Sequence[MeshService], deploys: dict[str, ServiceDeploy]) -> dict[str, str]:
@@ -21,7 +28,48 @@ def regions(services: Sequence[MeshService], deploys: dict[str, ServiceDeploy]) 
     return {
         "envoy-depends-on": "".join(f"{s.name}:\n  condition: service_healthy\n" for s in services),
         "services": "\n".join(_block(s, deploys[s.name]) for s in services),
+        "db-bootstrap": _bootstrap(services),
+        "nats-passwords": "".join(f"{var}: {_quoted(_required(var, about))}\n"
+                                  for var, about in _nats_passwords(services)),
     }
+
+
+def _required(variable: str, about: str) -> str:
+    # `:?` refuses to start, naming the variable, when it is unset or empty: no service runs without a password.
+    return "${" + variable + ":?set it in .env (" + about + ")}"
+
+
+def _db_password(service: str) -> str:
+    return _required(access.db_password_var(service), f"PostgreSQL password of {service}")
+
+
+def _nats_password(service: str) -> str:
+    return _required(access.nats_password_var(service), f"NATS password of {service}")
+
+
+def _nats_passwords(services: Sequence[MeshService]) -> list[tuple[str, str]]:
+    return [(access.OPERATOR_NATS_PASSWORD, "NATS password of the operator"),
+            *((access.nats_password_var(s.name), f"NATS password of {s.name}") for s in services)]
+
+
+def _bootstrap(services: Sequence[MeshService]) -> str:
+    command = ["python", "-m", "chassis.tooling.deploy.db_bootstrap", *(s.name for s in services)]
+    lines = [
+        f"{BOOTSTRAP}:",
+        "  # Creates (or updates) one role per service that owns only its schema, as the admin, then exits;",
+        "  # the admin's URL is given to nothing else.",
+        "  image: ${PROTOMESH_IMAGE}",
+        "  build: *build",
+        f"  command: {json.dumps(command)}",
+        "  environment:",
+        f"    {ADMIN_URL_VAR}: postgresql://${{POSTGRES_USER}}:${{POSTGRES_PASSWORD}}@{access.DATABASE_HOST}/{DATABASE}",
+        *(f"    {access.db_password_var(s.name)}: {_quoted(_db_password(s.name))}" for s in services),
+        "  depends_on:",
+        "    postgres:",
+        "      condition: service_healthy",
+        '  restart: "no"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _block(service: MeshService, deploy: ServiceDeploy) -> str:
@@ -32,6 +80,9 @@ def _block(service: MeshService, deploy: ServiceDeploy) -> str:
         "  environment:",
         "    <<: *service-environment",
         f"    OTEL_SERVICE_NAME: {service.name}",
+        # Its own role and NATS user, never the admin's.
+        f"    DATABASE_URL: {_quoted(access.database_url(service.name, _db_password(service.name), DATABASE))}",
+        f"    NATS_URL: {_quoted(access.nats_url(service.name, _nats_password(service.name)))}",
     ]
     for env in deploy.env:
         # An overridable value is only the default: .env or the shell may set the variable instead.

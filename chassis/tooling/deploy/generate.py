@@ -14,13 +14,13 @@ from pathlib import Path
 
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.tooling.catalog import Catalog, MeshService, load_catalog
-from chassis.tooling.deploy import compose, kubernetes, observability
+from chassis.tooling.deploy import compose, k8s_access, kubernetes, nats_config, observability
 from chassis.tooling.deploy.declaration import FILE_NAME, DeclarationError, ServiceDeploy, load_declaration
 from chassis.tooling.deploy.regions import RegionError, fill_regions
 from chassis.tooling.envoy_config import compose_envoy_config
 
 ENVOY_COMPOSE = "envoy/compose/envoy.json"
-GENERATED_FOLDERS = (kubernetes.FOLDER,)
+GENERATED_FOLDERS = (kubernetes.FOLDER, k8s_access.FOLDER)
 """Folders holding nothing but generated files: a file in them that rendering does not produce is stale."""
 FIX = "run scripts/gen_protos (or .venv/bin/protomesh gen) and commit the result"
 
@@ -50,9 +50,13 @@ def render(catalog: Catalog, root: Path = REPO_ROOT,
     _check_names(services)
     chosen = dict(deploys) if deploys is not None else load_declarations(catalog, root)
     out = kubernetes.files(services, chosen)
+    nats_conf = nats_config.render(catalog)
+    out[nats_config.FILE] = nats_conf
+    out.update(k8s_access.files(services, nats_conf))
     out[ENVOY_COMPOSE] = json.dumps(compose_envoy_config(catalog=catalog), indent=2) + "\n"
     for path, regions in (
         (compose.FILE, compose.regions(services, chosen)),
+        (k8s_access.NATS_MANIFEST, k8s_access.nats_regions(services, nats_conf)),
         (observability.PROMETHEUS, observability.prometheus_regions(services)),
         (observability.ALERTS, observability.alert_regions(services)),
     ):
