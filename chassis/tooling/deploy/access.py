@@ -18,6 +18,8 @@ OPERATOR_NATS_USER = SUPERVISOR_USER
 """The operator's tools (e.g. `protomesh deadletters`) connect as the local supervisor's user: every permission."""
 OPERATOR_NATS_PASSWORD = "NATS_OPERATOR_PASSWORD"
 OPERATOR_SECRET = "protomesh-nats-operator"
+ADMIN_URL_VAR = "DATABASE_ADMIN_URL"
+"""The PostgreSQL admin's URL: given to the bootstrap step only (chassis/tooling/deploy/db_bootstrap.py)."""
 ADMIN_SECRET = "protomesh-postgres"
 """Kubernetes Secret of the PostgreSQL superuser; only the server and the bootstrap Job read it."""
 

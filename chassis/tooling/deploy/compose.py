@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from chassis.tooling.catalog import MeshService
 from chassis.tooling.deploy import access
-from chassis.tooling.deploy.db_bootstrap import ADMIN_URL_VAR
 from chassis.tooling.deploy.declaration import ServiceDeploy
 
 FILE = "compose.yaml"
@@ -62,7 +61,7 @@ def _bootstrap(services: Sequence[MeshService]) -> str:
         "  build: *build",
         f"  command: {json.dumps(command)}",
         "  environment:",
-        f"    {ADMIN_URL_VAR}: postgresql://${{POSTGRES_USER}}:${{POSTGRES_PASSWORD}}@{access.DATABASE_HOST}/{DATABASE}",
+        f"    {access.ADMIN_URL_VAR}: postgresql://${{POSTGRES_USER}}:${{POSTGRES_PASSWORD}}@{access.DATABASE_HOST}/{DATABASE}",
         *(f"    {access.db_password_var(s.name)}: {_quoted(_db_password(s.name))}" for s in services),
         "  depends_on:",
         "    postgres:",

@@ -24,9 +24,8 @@ from collections.abc import Mapping, Sequence
 import psycopg
 
 from chassis.tooling.bootstrap import provision
-from chassis.tooling.deploy.access import DB_PASSWORD_PATTERN, db_password_var
+from chassis.tooling.deploy.access import ADMIN_URL_VAR, DB_PASSWORD_PATTERN, db_password_var
 
-ADMIN_URL_VAR = "DATABASE_ADMIN_URL"
 WAIT_SECONDS = 600.0
 
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from chassis.tooling.catalog import MeshService
 from chassis.tooling.deploy import access
-from chassis.tooling.deploy.db_bootstrap import ADMIN_URL_VAR
 from chassis.tooling.deploy.kubernetes import NAMESPACE
 from chassis.tooling.deploy.nats_config import MOUNT_PATH
 
@@ -45,7 +44,8 @@ Before `kubectl apply -k deploy/k8s`, create each service's credentials and the 
     --from-literal=NATS_PASSWORD={access.MAKE_PASSWORD}
 With a PostgreSQL of your own instead of postgres.yaml, `protomesh bootstrap-db --admin-url URL --secrets-dir DIR`
 makes the roles and keeps each password and URL: use db="$(cat DIR/postgres-$s)" and
-DATABASE_URL="$(cat DIR/database-url-$s)" above, and that admin URL as {ADMIN_URL_VAR} in Secret {access.ADMIN_SECRET}.
+DATABASE_URL="$(cat DIR/database-url-$s)" above, and that admin URL as {access.ADMIN_URL_VAR}
+in Secret {access.ADMIN_SECRET}.
 """, "# ")
 
 
@@ -100,7 +100,7 @@ data:
 
 def _job(services: Sequence[MeshService]) -> str:
     command = ["python", "-m", "chassis.tooling.deploy.db_bootstrap", *(s.name for s in services)]
-    env = _secret_env(ADMIN_URL_VAR, access.ADMIN_SECRET, ADMIN_URL_VAR)
+    env = _secret_env(access.ADMIN_URL_VAR, access.ADMIN_SECRET, access.ADMIN_URL_VAR)
     env += "".join(_secret_env(access.db_password_var(s.name), access.credentials_secret(s.name), "DATABASE_PASSWORD")
                    for s in services)
     return f"""\
