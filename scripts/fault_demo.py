@@ -25,14 +25,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiohttp
-
 from chassis.crypto import Cipher
 from chassis.errors import ServiceError
 from chassis.resilience import BreakerBoard, ResilientCaller
-from services.integration.clients.base import Shared
+from services.integration.clients.base import Shared, guarded_session
 from services.integration.connections import IntegrationConnections, target_name
 from services.integration.rows import IntegrationRow
+from services.integration.targets import TargetGuard, parse_allowed
 from tests.support.fault_server import FaultServer
 
 TOKEN = "demo-secret-token-0123456789"
@@ -108,9 +107,11 @@ async def run(args: argparse.Namespace) -> float:
     print(f"fault demo: {server.url} as integration {row.name!r}; {args.rate:g} calls/s, {args.keys} keys, "
           f"attempt deadline 0.3 s, call deadline 1 s, breaker opens after 5 failures and probes after 2 s")
     try:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            connections = IntegrationConnections(caller, cipher, Shared(http=http), probe_timeout=1.0,
-                                                 max_client_keys=10)
+        # The fault server is on loopback, which integrations may reach only when admitted: exactly its port.
+        guard = TargetGuard(parse_allowed(f"127.0.0.1:{server.port}"))
+        async with guarded_session(guard) as http:
+            connections = IntegrationConnections(caller, cipher, Shared(http=http, targets=guard),
+                                                 probe_timeout=1.0, max_client_keys=10)
             n = 0
             for phase in phases:
                 server.set_mode(phase.mode, phase.delay)

@@ -6,26 +6,26 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
-
 import chassis
 from chassis.crypto import load_cipher
 from chassis.paths import RUN_DIR
-from services.integration.clients.base import Shared
+from services.integration.clients.base import Shared, guarded_session
 from services.integration.connections import IntegrationConnections
 from services.integration.deps import IntegrationDeps
 from services.integration.servicer import IntegrationServicer
 from services.integration.settings import IntegrationSettings
 from services.integration.store import IntegrationStore
+from services.integration.targets import TargetGuard
 
 
 @contextlib.asynccontextmanager
 async def lifespan(replica: chassis.Replica, settings: IntegrationSettings) -> AsyncIterator[IntegrationDeps]:
-    """Load the encryption key, open the shared HTTP pool; close every client on shutdown."""
+    """Load the encryption key, read where integrations may connect, open the shared HTTP pool; close every
+    client on shutdown."""
     cipher = load_cipher("integration", default_state_dir=RUN_DIR)
-    # No cookie jar: one integration's cookies must never reach another's requests.
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False)
-    integrations = IntegrationConnections(replica.caller, cipher, Shared(http=http),
+    guard = TargetGuard.from_settings(settings.allowed_targets, replica.settings)
+    http = guarded_session(guard)
+    integrations = IntegrationConnections(replica.caller, cipher, Shared(http=http, targets=guard),
                                       probe_timeout=settings.probe_timeout_seconds,
                                       max_client_keys=settings.max_client_keys)
     try:

@@ -18,3 +18,8 @@ class IntegrationSettings:
     (INTEGRATION_MAX_CLIENT_KEYS)."""
     max_parameters_bytes: int = setting(1024 * 1024, low=1024, high=64 * 1024 * 1024)
     """Largest InvokeIntegration parameters, as compact JSON (INTEGRATION_MAX_PARAMETERS_BYTES)."""
+    allowed_targets: str = setting("")
+    """Non-public targets integrations may connect to (INTEGRATION_ALLOWED_TARGETS): comma-separated
+    addresses, CIDRs or host names, each optionally with :port, e.g. `10.20.0.0/16, 127.0.0.1:8080`.
+    Public addresses need no entry; the mesh's own PostgreSQL, NATS and Consul are refused whatever this
+    says. Read by services.integration.targets."""

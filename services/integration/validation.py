@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chassis.errors import Violations
-from services.integration.clients.base import ClientSpec
+from services.integration.clients.base import ClientSpec, Target
 from services.integration.policy import parse_policy
 
 CLIENT_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -48,3 +48,24 @@ def parse_label(value: str) -> tuple[str, str | None]:
     """The label filter ("key" or "key=value", as the contract allows): its key and value (None: any)."""
     key, sep, label_value = value.partition("=")
     return key, label_value if sep else None
+
+
+REBIND = "changing the target needs the credentials again: send credentials with this update (update_mask: " \
+         "config,credentials), so they never go to a system they were not given for"
+
+
+def check_binding(v: Violations, spec: ClientSpec, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Stored credentials stay bound to the system they were given for: a (valid) new config that names
+    another host, port, database, bucket... needs them sent again."""
+    old, new = spec.binding(before), spec.binding(after)
+    for field_path in sorted(set(old) | set(new)):
+        v.check(old.get(field_path) == new.get(field_path), field_path, REBIND)
+
+
+def targets_of(spec: ClientSpec, config: dict[str, Any]) -> list[Target]:
+    """Where a valid config connects (none when a value the kind's checks let through cannot be read, e.g.
+    a port out of range inside a URL: every connection is checked anyway)."""
+    try:
+        return spec.targets(config)
+    except (KeyError, ValueError, TypeError):
+        return []

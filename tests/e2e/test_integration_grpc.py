@@ -29,8 +29,10 @@ SERVING = service_info_pb2.HEALTH_STATE_SERVING
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """PostgreSQL, NATS, one integration replica and Envoy."""
-    with running_mesh(tmp_path_factory.mktemp("mesh"), only=["integration"], replicas=1) as started:
+    """PostgreSQL, NATS, one integration replica and Envoy; loopback admitted for the fake APIs (their ports
+    vary per test), the mesh's own servers on it still refused."""
+    with running_mesh(tmp_path_factory.mktemp("mesh"), only=["integration"], replicas=1,
+                      extra_env={"INTEGRATION_ALLOWED_TARGETS": "127.0.0.1"}) as started:
         yield started
 
 
@@ -114,6 +116,10 @@ def test_validation_and_conflicts(stub: IntegrationServiceStub, api: FaultServer
         name="GRPC-dup", kind=HTTP, config=struct(base_url=api.url)))
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS and reason(error) == "ERROR_REASON_ALREADY_EXISTS"
     assert bad_fields(failure(stub.ListIntegrations, pb.ListIntegrationsRequest(page_size=-1))) == {"page_size"}
+    refused = failure(stub.CreateIntegration, pb.CreateIntegrationRequest(
+        name="grpc-metadata", kind=HTTP, config=struct(base_url="http://169.254.169.254/latest/")))
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT and bad_fields(refused) == {"config.base_url"}
+    assert "cloud metadata" in (refused.details() or "")
 
 
 def test_probe_invoke_limits_cache_and_breaker(stub: IntegrationServiceStub, api: FaultServer) -> None:

@@ -1,15 +1,20 @@
 """Every IntegrationService operation as REST/JSON through Envoy, against real external systems on loopback:
-our fault-injecting HTTP API, the mesh's own PostgreSQL and NATS, an aiosmtpd SMTP server, a local directory
-and moto's S3 server. The last test scans every response, every log and the table for the secrets."""
+our fault-injecting HTTP API, a PostgreSQL and a nats-server of their own (never the mesh's: those are
+refused), an aiosmtpd SMTP server, a local directory and moto's S3 server. Loopback is admitted for them
+with INTEGRATION_ALLOWED_TARGETS=127.0.0.1; the mesh's own PostgreSQL and NATS stay refused on it. The last
+test scans every response, every log and the table for the secrets."""
 
 from __future__ import annotations
 
 import base64
 import json
+import shutil
 import stat
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,6 +22,8 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
+from chassis.tooling.infra.nats import NatsProcess, NatsUser
+from chassis.tooling.infra.postgres import PostgresProcess
 from chassis.tooling.mesh_testing import Reply, RestClient, eventually, running_mesh
 from chassis.tooling.supervisor import Mesh
 from tests.support.errors import violations
@@ -28,8 +35,10 @@ CLIENT_SECRET = f"cs-{uuid.uuid4().hex}"
 SMTP_PASSWORD = f"smtp-{uuid.uuid4().hex}"
 PG_PASSWORD = f"pg-{uuid.uuid4().hex}"
 S3_SECRET = f"s3-{uuid.uuid4().hex}"
-SECRETS = (SECRET_TOKEN, CLIENT_SECRET, SMTP_PASSWORD, PG_PASSWORD, S3_SECRET)
+NATS_PASSWORD = f"nats-{uuid.uuid4().hex}"
+SECRETS = (SECRET_TOKEN, CLIENT_SECRET, SMTP_PASSWORD, PG_PASSWORD, S3_SECRET, NATS_PASSWORD)
 BUCKET = "protomesh-test"
+OWN_INFRASTRUCTURE = "the mesh's own"
 
 
 class RecordingClient(RestClient):
@@ -50,8 +59,58 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     No key is configured, so the replica generates its key file under the mesh's state dir.
     """
     with running_mesh(tmp_path_factory.mktemp("mesh"), only=["integration"], replicas=1,
-                      extra_env={"INTEGRATION_PROBE_TIMEOUT_SECONDS": "2"}) as started:
+                      extra_env={"INTEGRATION_PROBE_TIMEOUT_SECONDS": "2",
+                                 "INTEGRATION_ALLOWED_TARGETS": "127.0.0.1"}) as started:
         yield started
+
+
+@dataclass(frozen=True)
+class ExternalDb:
+    """A database on a PostgreSQL that is not the mesh's, with roles an integration may and may not use."""
+
+    host: str
+    port: int
+    dbname: str
+    reader: str
+    filer: str
+    superuser_password: str
+
+
+@pytest.fixture(scope="module")
+def external_db(postgres: PostgresProcess) -> Iterator[ExternalDb]:
+    """The test session's PostgreSQL: a database with a table, a plain reader role (SELECT only) and a role
+    with pg_read_server_files (refused like the superuser)."""
+    suffix = uuid.uuid4().hex[:8]
+    db = ExternalDb(postgres.host, postgres.port, f"ext_{suffix}", f"reader_{suffix}", f"filer_{suffix}",
+                    postgres.password)
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {db.dbname}")
+        conn.execute(f"CREATE ROLE {db.reader} LOGIN PASSWORD '{PG_PASSWORD}'")
+        conn.execute(f"CREATE ROLE {db.filer} LOGIN PASSWORD '{PG_PASSWORD}' IN ROLE pg_read_server_files")
+    with psycopg.connect(postgres.url_for(db.dbname), autocommit=True) as conn:
+        conn.execute("CREATE TABLE items (n int, name text)")
+        conn.execute("INSERT INTO items SELECT n, 'item ' || n FROM generate_series(1, 10) n")
+        conn.execute(f"GRANT SELECT ON items TO {db.reader}, {db.filer}")
+    try:
+        yield db
+    finally:
+        with psycopg.connect(postgres.url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db.dbname} WITH (FORCE)")
+            conn.execute(f"DROP ROLE IF EXISTS {db.reader}")
+            conn.execute(f"DROP ROLE IF EXISTS {db.filer}")
+
+
+@pytest.fixture(scope="module")
+def external_nats() -> Iterator[NatsProcess]:
+    """A nats-server of its own (not the mesh's), admitting one user."""
+    folder = Path(tempfile.mkdtemp(prefix="protomesh-test-ext-nats-"))
+    server = NatsProcess(folder / "nats", durable=False, users=[NatsUser("app", NATS_PASSWORD)])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -336,11 +395,13 @@ def test_idempotent_reads_are_retried_writes_are_not(rest: RestClient) -> None:
 # --- the other kinds ----------------------------------------------------------------------------
 
 
-def test_postgres_read_only_queries(rest: RestClient, mesh: Mesh) -> None:
-    url = urlparse(mesh.database_url)
-    iid = create(rest, "mesh-db", "POSTGRES", {"host": url.hostname, "port": url.port, "dbname": url.path[1:],
-                                               "user": url.username, "max_rows": 5},
-                 {"password": url.password or ""})["integration_id"]
+def pg_config(db: ExternalDb, user: str, **extra: Any) -> dict[str, Any]:
+    return {"host": db.host, "port": db.port, "dbname": db.dbname, "user": user, **extra}
+
+
+def test_postgres_read_only_queries(rest: RestClient, external_db: ExternalDb) -> None:
+    iid = create(rest, "ext-db", "POSTGRES", pg_config(external_db, external_db.reader, max_rows=5),
+                 {"password": PG_PASSWORD})["integration_id"]
     assert ok(rest.get(f"/v1/integrations/{iid}/health"))["probe"]["state"] == "HEALTH_STATE_SERVING"
     tested = ok(rest.post(f"/v1/integrations/{iid}/test"))
     assert tested["ok"] is True and "PostgreSQL" in tested["steps"][0]["detail"]
@@ -350,15 +411,85 @@ def test_postgres_read_only_queries(rest: RestClient, mesh: Mesh) -> None:
     assert result["rows"][1] == [2, 4]
     assert ok(invoke(rest, iid, "query", {"sql": "SELECT n, n * 2 AS twice FROM generate_series(1, %s) n",
                                           "args": [10]}))["from_cache"] is True
-    assert "parameters.sql" in violations(invoke(rest, iid, "query", {"sql": "DELETE FROM integration.integrations"}))
-    refused = violations(invoke(rest, iid, "query", {"sql": "WITH x AS (DELETE FROM integration.integrations "
-                                                            "RETURNING 1) SELECT * FROM x"}))
+    named = ok(invoke(rest, iid, "query", {"sql": "SELECT name FROM items WHERE n = %s", "args": [3]}))
+    assert named["result"]["rows"] == [["item 3"]]
+    assert "parameters.sql" in violations(invoke(rest, iid, "query", {"sql": "DELETE FROM items"}))
+    refused = violations(invoke(rest, iid, "query", {"sql": "WITH x AS (DELETE FROM items RETURNING 1) "
+                                                            "SELECT * FROM x"}))
     assert "read-only" in refused["parameters.sql"]
     assert "does not exist" in violations(invoke(rest, iid, "query", {"sql": "SELECT * FROM nowhere"}))[
         "parameters.sql"]
+    quick = create(rest, "ext-db-quick", "POSTGRES", pg_config(external_db, external_db.reader, resilience={
+        "attempt_timeout_seconds": 1, "max_attempts": 1}), {"password": PG_PASSWORD})["integration_id"]
+    started = time.monotonic()
+    slow = invoke(rest, quick, "query", {"sql": "SELECT pg_sleep(10)"})
+    assert slow.status == 504 and time.monotonic() - started < 5, "the statement timeout ends a slow query"
     down = create(rest, "db-down", "POSTGRES", {"host": "127.0.0.1", "port": 1, "dbname": "x", "user": "x",
                                                 "resilience": {"max_attempts": 1}})
     assert invoke(rest, down["integration_id"], "query", {"sql": "SELECT 1"}).status == 503
+
+
+@pytest.mark.parametrize(("sql", "fragment"), [
+    ("SELECT pg_read_file('/etc/hostname')", "pg_read_file"),
+    ("SELECT pg_read_binary_file('/etc/hostname')", "pg_read_binary_file"),
+    ("SELECT * FROM pg_ls_dir('.')", "pg_ls_dir"),
+    ("SELECT * FROM pg_stat_file('postgresql.conf')", "pg_stat_file"),
+    ("SELECT lo_import('/etc/hostname')", "lo_import"),
+    ("SELECT lo_get(1)", "lo_get"),
+    ("SELECT * FROM dblink('dbname=postgres', 'select 1') AS t(x int)", "dblink"),
+    ("COPY items TO STDOUT", "read-only statement"),
+    ("SELECT 1 AS a; COPY items TO '/tmp/x'", "one statement"),
+    ("SET ROLE postgres", "read-only statement"),
+    ("SET SESSION AUTHORIZATION postgres", "read-only statement"),
+    ("SELECT set_config('statement_timeout', '0', false)", "set_config"),
+    ("SELECT query_to_xml('select pg_read_file(''/etc/hostname'')', true, true, '')", "query_to_xml"),
+    ('SELECT pg_catalog."pg_ls_dir"(\'.\')', "pg_ls_dir"),
+])
+def test_postgres_refuses_file_object_remote_and_role_changing_sql(
+        rest: RestClient, external_db: ExternalDb, sql: str, fragment: str) -> None:
+    name = f"ext-db-screen-{uuid.uuid4().hex[:6]}"
+    iid = create(rest, name, "POSTGRES", pg_config(external_db, external_db.reader),
+                 {"password": PG_PASSWORD})["integration_id"]
+    refused = invoke(rest, iid, "query", {"sql": sql})
+    assert refused.status == 400, refused.body
+    assert fragment in violations(refused)["parameters.sql"]
+
+
+def test_postgres_refuses_a_superuser_or_a_role_with_server_file_access(
+        rest: RestClient, external_db: ExternalDb) -> None:
+    root = create(rest, "ext-db-superuser", "POSTGRES", pg_config(external_db, "postgres"),
+                  {"password": external_db.superuser_password})["integration_id"]
+    refused = invoke(rest, root, "query", {"sql": "SELECT current_user"})
+    assert refused.status == 400, refused.body
+    assert "a superuser" in violations(refused)["config.user"] and "CREATE ROLE" in violations(refused)["config.user"]
+    probe = ok(rest.get(f"/v1/integrations/{root}/health"))["probe"]
+    assert probe["state"] == "HEALTH_STATE_NOT_SERVING" and "superuser" in probe["detail"]
+    filer = create(rest, "ext-db-filer", "POSTGRES", pg_config(external_db, external_db.filer),
+                   {"password": PG_PASSWORD})["integration_id"]
+    refused = invoke(rest, filer, "query", {"sql": "SELECT 1"})
+    assert refused.status == 400 and "pg_read_server_files" in violations(refused)["config.user"]
+
+
+def test_the_mesh_own_postgresql_and_nats_are_refused(rest: RestClient, mesh: Mesh) -> None:
+    """The probe of issue 10: an integration at the mesh's own PostgreSQL, as its own user. Loopback is
+    admitted here (INTEGRATION_ALLOWED_TARGETS=127.0.0.1), the mesh's own servers on it are not."""
+    url = urlparse(mesh.database_url)
+    refused = rest.post("/v1/integrations", {
+        "name": "mesh-db", "kind": "INTEGRATION_KIND_POSTGRES", "credentials": {"password": url.password or "x"},
+        "config": {"host": url.hostname, "port": url.port, "dbname": url.path[1:], "user": url.username}})
+    assert refused.status == 400
+    why = violations(refused)["config.host"]
+    assert OWN_INFRASTRUCTURE in why and "PostgreSQL (DATABASE_URL)" in why and "INTEGRATION_ALLOWED_TARGETS" in why
+    assert (url.password or "x") not in json.dumps(refused.body)
+    nats = urlparse(mesh.nats_url)
+    refused = rest.post("/v1/integrations", {
+        "name": "mesh-nats", "kind": "INTEGRATION_KIND_NATS",
+        "config": {"servers": ["nats://127.0.0.1:1", f"nats://{nats.hostname}:{nats.port}"]}})
+    assert refused.status == 400 and "NATS (NATS_URL)" in violations(refused)["config.servers[1]"]
+    adhoc = rest.post("/v1/clients/postgres/test", {"config": {"host": "127.0.0.2", "port": url.port,
+                                                                "dbname": "x", "user": "x"}})
+    assert adhoc.status == 400 and OWN_INFRASTRUCTURE in violations(adhoc)["config.host"], \
+        "its port on any loopback address"
 
 
 def test_smtp_sends_with_login(rest: RestClient, smtp: SmtpSink) -> None:
@@ -417,12 +548,10 @@ def test_s3_objects_through_sigv4(rest: RestClient) -> None:
         assert probe["state"] == "HEALTH_STATE_NOT_SERVING" and "does not exist" in probe["detail"]
 
 
-def test_nats_publish_and_request(rest: RestClient, mesh: Mesh) -> None:
-    # The mesh's NATS requires a user now: the URL's user info travels as the integration's credentials.
-    nats = urlparse(mesh.nats_url)
-    server = f"nats://{nats.hostname}:{nats.port}"
-    iid = create(rest, "mesh-nats", "NATS", {"servers": [server], "subject_prefix": "apps"},
-                 {"username": nats.username or "", "password": nats.password or ""})["integration_id"]
+def test_nats_publish_and_request(rest: RestClient, external_nats: NatsProcess) -> None:
+    server = f"nats://{external_nats.host}:{external_nats.port}"
+    iid = create(rest, "ext-nats", "NATS", {"servers": [server], "subject_prefix": "apps"},
+                 {"username": "app", "password": NATS_PASSWORD})["integration_id"]
     assert ok(rest.get(f"/v1/integrations/{iid}/health"))["probe"]["state"] == "HEALTH_STATE_SERVING"
     tested = ok(rest.post(f"/v1/integrations/{iid}/test"))
     assert tested["ok"] is True and tested["steps"][1]["name"] == "request/reply"
@@ -432,6 +561,10 @@ def test_nats_publish_and_request(rest: RestClient, mesh: Mesh) -> None:
     assert "parameters.subject" in violations(invoke(rest, iid, "publish", {"subject": "other.x", "data": "x"}))
     assert "config.servers[0]" in violations(rest.post("/v1/integrations", {
         "name": "nats-bad", "kind": "INTEGRATION_KIND_NATS", "config": {"servers": ["nats://u:p@h:1"]}}))
+    wrong = create(rest, "ext-nats-wrong", "NATS", {"servers": [server]}, {"username": "app", "password": "nope"})
+    refused = invoke(rest, wrong["integration_id"], "publish", {"subject": "x", "data": "y"})
+    assert refused.status == 400 and "refused the credentials" in refused.body["message"]
+    ok(rest.delete(f"/v1/integrations/{wrong['integration_id']}"))  # the clients' health below expects NATS healthy
 
 
 # --- clients, info, health ----------------------------------------------------------------------

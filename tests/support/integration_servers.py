@@ -1,4 +1,4 @@
-"""Real servers for the integration service's tests, on loopback: SMTP (aiosmtpd) and S3 (moto's server)."""
+"""Real servers for the integration service's tests, on loopback: SMTP (aiosmtpd), S3 (moto) and a redirector."""
 
 from __future__ import annotations
 
@@ -66,3 +66,49 @@ def s3_server(bucket: str) -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+@dataclass
+class Redirector:
+    """An HTTP server on loopback answering every request with a redirect to `location`, counting them and
+    keeping the Authorization headers it was sent."""
+
+    location: str
+    port: int = 0
+    requests: int = 0
+    authorizations: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def redirect_server(location: str, status: int = 302) -> Iterator[Redirector]:
+    """A threaded http.server that redirects everything to `location` (which may be changed while it runs)."""
+    import http.server
+    import threading
+
+    state = Redirector(location)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.requests += 1
+            state.authorizations.append(self.headers.get("Authorization", ""))
+            self.send_response(status)
+            self.send_header("Location", state.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: the test reads `state`
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import datetime as dt
 import decimal
+import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -26,9 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
 
 from chassis.errors import DeadlineExceeded, ServiceError, Unavailable, Violations
 from protomesh.integration.v1 import integration_pb2
+from services.integration.targets import TargetGuard
 
 MASK = "***"
 
@@ -164,9 +167,36 @@ async def within(seconds: float, work: Awaitable[Any]) -> Any:
 
 @dataclass(frozen=True)
 class Shared:
-    """What the service shares among its clients: one HTTP session (connection pool)."""
+    """What the service shares among its clients: one HTTP session (connection pool, its resolver checking
+    every name it resolves: see guarded_session) and the guard every outbound connection is checked by."""
 
     http: aiohttp.ClientSession
+    targets: TargetGuard
+
+
+class _GuardedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver, checking what it resolves: the connection then goes to exactly the addresses
+    that were checked, so a name that changes its answer between a client's check and the connection
+    (DNS rebinding) is refused too. Addresses in URLs bypass resolvers; clients check those themselves."""
+
+    def __init__(self, guard: TargetGuard) -> None:
+        self.guard = guard
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp.abc.ResolveResult]:
+        addresses = await self.guard.check(host, port, "config")
+        return [{"hostname": host, "host": a, "port": port, "proto": 0, "flags": socket.AI_NUMERICHOST,
+                 "family": socket.AF_INET6 if ":" in a else socket.AF_INET} for a in addresses]
+
+    async def close(self) -> None:
+        """Nothing held."""
+
+
+def guarded_session(guard: TargetGuard) -> aiohttp.ClientSession:
+    """The HTTP session of the service's clients: no cookie jar (one integration's cookies must never
+    reach another's requests), no proxy from the environment, names resolved through the guard."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_GuardedResolver(guard)),
+                                 cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False, trust_env=False)
 
 
 class ExternalClient(ABC):
@@ -214,6 +244,15 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A host and port a config connects to, and the config field that names it."""
+
+    field: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
 class ClientSpec:
     """A kind of client: its path name, operations, settings and how to make one."""
 
@@ -230,6 +269,11 @@ class ClientSpec:
     """Overrides the operation's retry flag when it depends on the parameters (e.g. an HTTP method)."""
     cacheable_when: Callable[[str, dict[str, Any]], bool] | None = None
     """Narrows a cacheable operation by its parameters (e.g. only GET and HEAD requests)."""
+    targets: Callable[[dict[str, Any]], list[Target]] = lambda config: []
+    """Where a (valid) config connects: checked by create, update and test before any connection."""
+    binding: Callable[[dict[str, Any]], dict[str, Any]] = lambda config: {}
+    """config field -> what of it identifies the system the credentials are for (host, port, database...):
+    an update changing any of these must send the credentials again."""
 
     def operation(self, name: str) -> Operation | None:
         """The named operation, if the client has it."""

@@ -21,6 +21,7 @@ from services.integration.clients.base import (
     Operation,
     Shared,
     Steps,
+    Target,
     external_error,
     flag,
     number,
@@ -29,6 +30,7 @@ from services.integration.clients.base import (
     unknown_keys,
     within,
 )
+from services.integration.targets import TargetRefused
 
 AUTH_MODES = {
     "none": (),
@@ -42,6 +44,8 @@ SAFE_METHODS = ("GET", "HEAD")
 IDEMPOTENT_METHODS = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
 # Headers that carry credentials: they come from auth + credentials, never from config or parameters.
 SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5
 CONFIG_FIELDS = ("base_url*", "auth", "api_key_header", "token_url", "scope", "audience", "health_path",
                  "test_path", "headers", "max_response_bytes", "verify_tls")
 
@@ -98,6 +102,36 @@ def idempotent(operation: str, params: dict[str, Any]) -> bool:
     return str(params.get("method") or "GET").upper() in IDEMPOTENT_METHODS
 
 
+def _token_url(config: Mapping[str, Any]) -> URL:
+    """token_url, absolute (a relative one is below base_url)."""
+    token_url = URL(config["token_url"])
+    if token_url.is_absolute():
+        return token_url
+    return URL(str(config["base_url"]).rstrip("/") + "/" + str(token_url).lstrip("/"))
+
+
+def _origin(url: URL) -> str:
+    return f"{url.scheme}://{url.host}:{url.port}" if url.is_absolute() and url.host else str(url)
+
+
+def targets(config: dict[str, Any]) -> list[Target]:
+    """base_url's host, and token_url's when OAuth2 uses one."""
+    base = URL(config["base_url"])
+    found = [Target("config.base_url", base.host or "", base.port or 0)]
+    if config.get("token_url") and config.get("auth") == "oauth2_client_credentials":
+        token = _token_url(config)
+        found.append(Target("config.token_url", token.host or "", token.port or 0))
+    return found
+
+
+def binding(config: dict[str, Any]) -> dict[str, Any]:
+    """The credentials are for base_url's origin (scheme, host, port) and token_url's."""
+    bound = {"config.base_url": _origin(URL(config.get("base_url") or ""))}
+    if config.get("token_url"):
+        bound["config.token_url"] = _origin(_token_url(config))
+    return bound
+
+
 class HttpClient(ExternalClient):
     """Calls one HTTP API below its base_url with the configured authentication."""
 
@@ -117,14 +151,14 @@ class HttpClient(ExternalClient):
         async with self._token_lock:
             if self._token and self._token[1] > time.monotonic():
                 return self._token[0]
-            token_url = URL(self.config["token_url"])
-            if not token_url.is_absolute():
-                token_url = self._url(str(token_url))
+            token_url = _token_url(self.config)
+            await self._checked(token_url, "config.token_url")
             form = {"grant_type": "client_credentials", "client_id": self.credential("client_id"),
                     "client_secret": self.credential("client_secret")}
             form.update({k: self.config[k] for k in ("scope", "audience") if self.config.get(k)})
             async with self.shared.http.post(token_url, data=form, timeout=aiohttp.ClientTimeout(total=timeout),
                                              ssl=self.ssl, allow_redirects=False) as response:
+                # Not followed: the client secret is posted to token_url and nowhere else.
                 if response.status >= 500:
                     raise Unavailable(f"{self.name}: the token endpoint answered HTTP {response.status}")
                 if response.status != 200:
@@ -151,24 +185,54 @@ class HttpClient(ExternalClient):
             return {"Authorization": f"Bearer {await self._oauth_token(timeout)}"}
         return {}
 
+    async def _checked(self, url: URL, field_path: str) -> None:
+        """Refuse a URL whose host is not a target integrations may reach (the guard's rules)."""
+        if url.scheme not in ("http", "https") or not url.host:
+            raise TargetRefused(field_path, f"{url} is not an http:// or https:// URL")
+        await self.shared.targets.check(url.host, url.port or 0, field_path)
+
+    async def _exchange(self, method: str, url: URL, field_path: str, headers: dict[str, str], body: Any,
+                        query: dict[str, str] | None, deadline: float) -> tuple[int, bytes, Mapping[str, str]]:
+        await self._checked(url, field_path)
+        kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+        try:
+            async with self.shared.http.request(
+                method, url, params=query or None, headers=headers, ssl=self.ssl, allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=max(deadline - time.monotonic(), 0.001)), **kwargs,
+            ) as response:
+                if response.status in REDIRECTS:
+                    return response.status, b"", response.headers
+                return response.status, await response.content.read(self.max_bytes + 1), response.headers
+        except TargetRefused as exc:  # the session's resolver: the name's answer changed since _checked
+            raise TargetRefused(field_path, exc.description) from None
+
     async def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                       headers: dict[str, str] | None = None, body: Any = None, timeout: float,
                       authenticate: bool = True) -> dict[str, Any]:
-        """One HTTP exchange; 5xx and 429 raise (retryable), any other status is the result."""
+        """One HTTP exchange, following up to MAX_REDIRECTS redirects, each checked like config.base_url;
+        credentials go only to base_url's origin. 5xx and 429 raise (retryable), any other status is the result."""
         deadline = time.monotonic() + timeout
+        url = first = self._url(path)
         try:
-            sent = {**(self.config.get("headers") or {}), **(headers or {})}
-            if authenticate:
-                sent.update(await self._auth_headers(timeout))
-            kwargs: dict[str, Any] = {}
-            if body is not None:
-                kwargs["json"] = body
-            async with self.shared.http.request(
-                method, self._url(path), params=query or None, headers=sent, ssl=self.ssl, allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=max(deadline - time.monotonic(), 0.001)), **kwargs,
-            ) as response:
-                raw = await response.content.read(self.max_bytes + 1)
-                status, reply_headers = response.status, response.headers
+            plain = {**(self.config.get("headers") or {}), **(headers or {})}
+            secret = await self._auth_headers(timeout) if authenticate else {}
+            for _ in range(MAX_REDIRECTS + 1):
+                sent = {**plain, **secret} if url.origin() == self.base.origin() else plain
+                status, raw, reply_headers = await self._exchange(method, url, "config.base_url", sent, body,
+                                                                  query, deadline)
+                location = reply_headers.get("Location") if status in REDIRECTS else None
+                if not location:
+                    break
+                url, query = url.join(URL(location)), None
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, body = ("HEAD" if method == "HEAD" else "GET"), None
+            else:
+                raise FailedPrecondition(f"{self.name}: more than {MAX_REDIRECTS} redirects from {path}")
+        except TargetRefused as exc:
+            if url != first:
+                exc = TargetRefused(exc.field, f"{path} redirected to {url.with_query(None)}, refused: "
+                                               f"{exc.description}")
+            raise external_error(exc, self.name, self.secrets) from None
         except Exception as exc:
             raise external_error(exc, self.name, self.secrets) from None
         if status >= 500:
@@ -237,4 +301,6 @@ SPEC = ClientSpec(
     factory=HttpClient,
     idempotent=idempotent,
     cacheable_when=lambda operation, params: str(params.get("method") or "GET").upper() in SAFE_METHODS,
+    targets=targets,
+    binding=binding,
 )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ from services.integration.clients.base import (
     Operation,
     Shared,
     Steps,
+    Target,
     external_error,
     number,
     string_list,
@@ -38,12 +40,37 @@ def _subject_ok(subject: str) -> bool:
     return all(t and not any(c in t for c in " \t\r\n*>") for t in tokens)
 
 
+def _split(server: str) -> tuple[str, str, int]:
+    """scheme, host and port (4222 unless given) of a server URL."""
+    parts = urllib.parse.urlsplit(server if "://" in server else f"nats://{server}")
+    return parts.scheme, parts.hostname or "", parts.port or 4222
+
+
+def _servers(config: Mapping[str, Any]) -> list[str]:
+    servers = config.get("servers") or []
+    return [servers] if isinstance(servers, str) else list(servers)
+
+
+def targets(config: dict[str, Any]) -> list[Target]:
+    """Every server."""
+    return [Target(f"config.servers[{i}]", *_split(s)[1:]) for i, s in enumerate(_servers(config))]
+
+
+def binding(config: dict[str, Any]) -> dict[str, Any]:
+    """The credentials are for these servers."""
+    return {"config.servers": sorted(_split(s) for s in _servers(config))}
+
+
 def validate_config(v: Violations, config: dict[str, Any], credentials: Mapping[str, str]) -> None:
     """servers: nats:// URLs without user info; token, or username with password, as credentials."""
     unknown_keys(v, config, [f.rstrip("*") for f in CONFIG_FIELDS] + ["resilience", "rate_limit", "cache"], "config")
     for i, server in enumerate(string_list(v, config, "servers", "config.servers", required=True)):
         scheme, _, rest = server.partition("://")
-        v.check(scheme in ("nats", "tls") and bool(rest) and "@" not in rest, f"config.servers[{i}]",
+        try:
+            host = _split(server)[1]
+        except ValueError:  # a port that is not 1-65535
+            host = ""
+        v.check(scheme in ("nats", "tls") and bool(rest) and "@" not in rest and bool(host), f"config.servers[{i}]",
                 "must be nats://host:port or tls://host:port, without user info (use credentials)")
     prefix = text(v, config, "subject_prefix", "config.subject_prefix", max_len=255)
     v.check(not prefix or _subject_ok(prefix), "config.subject_prefix", "must be a subject without wildcards")
@@ -93,14 +120,33 @@ class NatsClient(ExternalClient):
     async def _quiet(self, exc: Exception) -> None:
         """nats-py reports connection trouble here; the caller sees it as errors of its calls instead."""
 
+    async def _checked_servers(self) -> list[str]:
+        """The configured servers, each checked; nats:// ones as the checked addresses themselves (so nats-py
+        does not resolve the name again). tls:// ones keep their name, which the certificate must match."""
+        servers: list[str] = []
+        for i, server in enumerate(_servers(self.config)):
+            scheme, host, port = _split(server)
+            try:
+                addresses = await self.shared.targets.check(host, port, f"config.servers[{i}]")
+            except OSError as exc:
+                raise external_error(exc, self.name, self.secrets) from None
+            if scheme == "tls":
+                servers.append(server)
+            else:
+                servers += [f"nats://[{a}]:{port}" if ":" in a else f"nats://{a}:{port}" for a in addresses]
+        return servers
+
     async def _connection(self, timeout: float) -> NatsConnection:
         async with self._lock:
             if self._nc is not None and not self._nc.is_closed:
                 return self._nc
             options: dict[str, Any] = {
-                "servers": self.config["servers"], "name": self.config.get("name") or "protomesh-integration",
-                "connect_timeout": max(min(timeout, 5.0), 0.1), "max_reconnect_attempts": 60,
-                "reconnect_time_wait": 0.5, "allow_reconnect": True, "error_cb": self._quiet,
+                "servers": await self._checked_servers(), "name": self.config.get("name") or "protomesh-integration",
+                "connect_timeout": max(min(timeout, 5.0), 0.1), "max_reconnect_attempts": 1,
+                # No reconnecting: nats-py would reconnect to servers the server itself advertises
+                # (connect_urls), which nobody checked. A lost connection is closed instead, and the next
+                # call connects again, checking the configured servers again.
+                "allow_reconnect": False, "error_cb": self._quiet,
             }
             if self.credential("token"):
                 options["token"] = self.credential("token")
@@ -189,6 +235,8 @@ SPEC = ClientSpec(
     validate_config=validate_config,
     validate_params=validate_params,
     factory=NatsClient,
+    targets=targets,
+    binding=binding,
 )
 
 __all__ = ["SPEC", "Shared"]

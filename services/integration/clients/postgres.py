@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,11 +18,13 @@ from chassis.errors import (
     Violations,
 )
 from protomesh.integration.v1 import integration_pb2
+from services.integration.clients import sql_screen
 from services.integration.clients.base import (
     ClientSpec,
     ExternalClient,
     Operation,
     Steps,
+    Target,
     external_error,
     jsonable,
     number,
@@ -32,16 +34,27 @@ from services.integration.clients.base import (
 )
 
 CONFIG_FIELDS = ("host*", "port", "dbname*", "user*", "sslmode", "max_rows")
-READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH|VALUES|TABLE|SHOW|EXPLAIN)\b", re.IGNORECASE)
+ROLE_CHECK = """SELECT rolsuper, pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'),
+       pg_has_role(current_user, 'pg_write_server_files', 'MEMBER'),
+       pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')
+  FROM pg_roles WHERE rolname = current_user"""
+POWERS = ("a superuser", "a member of pg_read_server_files", "a member of pg_write_server_files",
+          "a member of pg_execute_server_program")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 def validate_config(v: Violations, config: dict[str, Any], credentials: Mapping[str, str]) -> None:
     """host, dbname and user; the password is a credential."""
     unknown_keys(v, config, [f.rstrip("*") for f in CONFIG_FIELDS] + ["resilience", "rate_limit", "cache"], "config")
-    text(v, config, "host", "config.host", required=True, max_len=255)
-    text(v, config, "dbname", "config.dbname", required=True, max_len=63)
-    text(v, config, "user", "config.user", required=True, max_len=63)
+    host = text(v, config, "host", "config.host", required=True, max_len=255)
+    # libpq reads a host starting with / or @ as a Unix socket (the mesh's own server may listen there),
+    # and a comma as a list of hosts: one network host only.
+    v.check(not host or (host[0] not in "/@" and "," not in host and not any(c.isspace() for c in host)),
+            "config.host", "must be one host name or address (Unix sockets and host lists are not accepted)")
+    for key in ("dbname", "user"):
+        value = text(v, config, key, f"config.{key}", required=True, max_len=63)
+        # libpq may expand a dbname holding "=" or a URI into connection settings (another host...).
+        v.check("=" not in value and "://" not in value, f"config.{key}", "must be a plain name (no '=' or URI)")
     number(v, config, "port", "config.port", low=1, high=65535, integer=True)
     number(v, config, "max_rows", "config.max_rows", low=1, high=100_000, integer=True)
     mode = text(v, config, "sslmode", "config.sslmode")
@@ -53,21 +66,37 @@ def validate_params(v: Violations, operation: str, params: dict[str, Any], confi
     unknown_keys(v, params, ("sql", "args", "max_rows"), "parameters")
     sql = text(v, params, "sql", "parameters.sql", required=True, max_len=100_000)
     if sql:
-        v.check(bool(READ_ONLY_START.match(sql)), "parameters.sql",
-                "must be one read-only statement (SELECT, WITH, VALUES, TABLE, SHOW or EXPLAIN)")
+        reason = sql_screen.refusal(sql)
+        v.check(reason is None, "parameters.sql", reason or "")
     args = params.get("args")
     v.check(args is None or isinstance(args, list), "parameters.args", "must be a list")
     number(v, params, "max_rows", "parameters.max_rows", low=1, high=100_000, integer=True)
 
 
+def targets(config: dict[str, Any]) -> list[Target]:
+    """The server."""
+    return [Target("config.host", config["host"], int(config.get("port") or 5432))]
+
+
+def binding(config: dict[str, Any]) -> dict[str, Any]:
+    """The password is for this user on this server's database."""
+    return {"config.host": str(config.get("host") or "").lower(), "config.port": int(config.get("port") or 5432),
+            "config.dbname": config.get("dbname"), "config.user": config.get("user")}
+
+
 class PostgresClient(ExternalClient):
     """Runs read-only queries; writes are refused by PostgreSQL itself (READ ONLY transaction)."""
 
-    def _connect_args(self, timeout: float) -> dict[str, Any]:
+    def _connect_args(self, addresses: list[str], timeout: float) -> dict[str, Any]:
+        n = len(addresses)
         args: dict[str, Any] = {
-            "host": self.config["host"], "port": int(self.config.get("port") or 5432),
+            # hostaddr: libpq connects to exactly the checked addresses; host stays for TLS verification.
+            "host": ",".join([self.config["host"]] * n), "hostaddr": ",".join(addresses),
+            "port": int(self.config.get("port") or 5432),
             "dbname": self.config["dbname"], "user": self.config["user"],
             "connect_timeout": max(1, int(timeout)), "application_name": "protomesh-integration",
+            # Never the replica's own ~/.pgpass: only the integration's credentials are sent.
+            "passfile": os.devnull,
         }
         if self.credential("password"):
             args["password"] = self.credential("password")
@@ -75,16 +104,29 @@ class PostgresClient(ExternalClient):
             args["sslmode"] = self.config["sslmode"]
         return args
 
+    async def _refuse_powerful_role(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """A role that could read the server's files or run programs there would turn read-only queries into
+        access to the host: such a connection is refused before any query runs."""
+        row = await (await conn.execute(ROLE_CHECK)).fetchone()
+        powers = [what for what, has in zip(POWERS, row or (True,) * 4, strict=True) if has]
+        if powers:  # a superuser is a member of every role: naming that is enough
+            raise InvalidArgument([FieldViolation("config.user", (
+                f"{self.config['user']} is {powers[0] if row and row[0] else ' and '.join(powers)}; use a role "
+                "without server file or program access (CREATE ROLE ... LOGIN, GRANT SELECT on what it reads)"))])
+
     async def _run(self, sql: str, args: list[Any], max_rows: int, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        port = int(self.config.get("port") or 5432)
         try:
-            conn = await psycopg.AsyncConnection.connect(**self._connect_args(timeout))
+            addresses = await self.shared.targets.check(self.config["host"], port, "config.host")
+            conn = await psycopg.AsyncConnection.connect(**self._connect_args(addresses, timeout))
         except Exception as exc:
             raise external_error(exc, self.name, self.secrets) from None
         try:
             async with conn:
                 await conn.set_read_only(True)
                 async with conn.transaction(force_rollback=True):
+                    await self._refuse_powerful_role(conn)
                     remaining_ms = max(int((deadline - time.monotonic()) * 1000), 1)
                     await conn.execute(f"SET LOCAL statement_timeout = {remaining_ms}")
                     cur = await conn.execute(sql, args)
@@ -140,4 +182,6 @@ SPEC = ClientSpec(
     validate_config=validate_config,
     validate_params=validate_params,
     factory=PostgresClient,
+    targets=targets,
+    binding=binding,
 )

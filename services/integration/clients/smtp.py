@@ -26,6 +26,7 @@ from services.integration.clients.base import (
     Operation,
     Shared,
     Steps,
+    Target,
     flag,
     number,
     scrub,
@@ -73,17 +74,64 @@ def validate_params(v: Violations, operation: str, params: dict[str, Any], confi
     v.check(bool(body or html), "parameters.text", "text or html is required")
 
 
+def _port(config: Mapping[str, Any]) -> int:
+    return int(config.get("port") or (465 if config.get("tls") else 25))
+
+
+def targets(config: dict[str, Any]) -> list[Target]:
+    """The server."""
+    return [Target("config.host", config["host"], _port(config))]
+
+
+def binding(config: dict[str, Any]) -> dict[str, Any]:
+    """The login is for this server."""
+    return {"config.host": str(config.get("host") or "").lower(), "config.port": _port(config)}
+
+
+class _Pinned:
+    """Connects to an address checked beforehand instead of resolving the host again; the host name
+    still names the server for TLS (smtplib keeps it as _host)."""
+
+    address = ""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> Any:
+        return super()._get_socket(self.address, port, timeout)  # type: ignore[misc]
+
+
+class _PinnedSMTP(_Pinned, smtplib.SMTP):
+    pass
+
+
+class _PinnedSMTPSSL(_Pinned, smtplib.SMTP_SSL):
+    pass
+
+
 class SmtpClient(ExternalClient):
     """Sends email through one SMTP server."""
 
-    def _connect(self, timeout: float) -> smtplib.SMTP:
-        host, port = self.config["host"], int(self.config.get("port") or (465 if self.config.get("tls") else 25))
+    async def _addresses(self) -> list[str]:
+        try:
+            return await self.shared.targets.check(self.config["host"], _port(self.config), "config.host")
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _connect(self, addresses: list[str], timeout: float) -> smtplib.SMTP:
+        host, port = self.config["host"], _port(self.config)
         helo = self.config.get("helo_name") or None
-        if self.config.get("tls"):
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, local_hostname=helo, timeout=timeout,
-                                                  context=ssl.create_default_context())
-        else:
-            smtp = smtplib.SMTP(host, port, local_hostname=helo, timeout=timeout)
+        smtp: smtplib.SMTP
+        for i, address in enumerate(addresses):
+            if self.config.get("tls"):
+                smtp = _PinnedSMTPSSL(local_hostname=helo, timeout=timeout, context=ssl.create_default_context())
+            else:
+                smtp = _PinnedSMTP(local_hostname=helo, timeout=timeout)
+            smtp.address = address
+            try:
+                smtp.connect(host, port)
+                break
+            except OSError:
+                smtp.close()
+                if i == len(addresses) - 1:
+                    raise
         smtp.ehlo()
         if self.config.get("starttls"):
             smtp.starttls(context=ssl.create_default_context())
@@ -135,8 +183,10 @@ class SmtpClient(ExternalClient):
         if params.get("html"):
             message.add_alternative(params["html"], subtype="html")
 
+        addresses = await self._addresses()
+
         def send() -> dict[str, Any]:
-            with self._connect(timeout) as smtp:
+            with self._connect(addresses, timeout) as smtp:
                 refused = smtp.send_message(message)
             recipients = [a.strip() for a in message["To"].split(",")] + (
                 [a.strip() for a in message["Cc"].split(",")] if message["Cc"] else [])
@@ -147,8 +197,10 @@ class SmtpClient(ExternalClient):
         return await self._in_thread(send, timeout)
 
     async def health(self, timeout: float) -> str:
+        addresses = await self._addresses()
+
         def noop() -> str:
-            with self._connect(timeout) as smtp:
+            with self._connect(addresses, timeout) as smtp:
                 code, _ = smtp.noop()
             return f"NOOP answered {code}"
 
@@ -159,8 +211,10 @@ class SmtpClient(ExternalClient):
         holder: dict[str, smtplib.SMTP] = {}
 
         async def connect() -> str:
+            addresses = await self._addresses()
+
             def work() -> str:
-                holder["smtp"] = self._connect(deadline - time.monotonic())
+                holder["smtp"] = self._connect(addresses, deadline - time.monotonic())
                 features = sorted(holder["smtp"].esmtp_features)
                 return f"EHLO ok; extensions: {', '.join(features) or 'none'}"
             return await self._in_thread(work, deadline - time.monotonic())
@@ -189,6 +243,8 @@ SPEC = ClientSpec(
     validate_config=validate_config,
     validate_params=validate_params,
     factory=SmtpClient,
+    targets=targets,
+    binding=binding,
 )
 
 __all__ = ["SPEC", "Shared"]

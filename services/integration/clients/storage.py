@@ -22,7 +22,9 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from chassis.crypto import STATE_DIR_ENV
 from chassis.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable, Violations
+from chassis.paths import RUN_DIR
 from protomesh.integration.v1 import integration_pb2
 from services.integration import sigv4
 from services.integration.clients.base import (
@@ -31,12 +33,14 @@ from services.integration.clients.base import (
     Operation,
     Shared,
     Steps,
+    Target,
     external_error,
     flag,
     number,
     text,
     unknown_keys,
 )
+from services.integration.targets import TargetRefused
 
 OPERATIONS = (
     Operation("put", idempotent=True), Operation("get", cacheable=True), Operation("head", cacheable=True),
@@ -155,11 +159,27 @@ class _Storage(ExternalClient):
 # --- local directory ---------------------------------------------------------------------------
 
 
+def refused_root(root: str) -> str | None:
+    """Why a directory may not be a storage root, or None. The mesh's state folder holds generated
+    encryption keys, and /proc, /sys and /dev expose the process (its environment holds the mesh's
+    credentials): a root at, above or below any of them would serve those as objects."""
+    real = Path(os.path.realpath(root))
+    state = Path(os.environ.get(STATE_DIR_ENV, "").strip() or RUN_DIR)
+    for name, place in (("the mesh's state folder", state), ("/proc", Path("/proc")), ("/sys", Path("/sys")),
+                        ("/dev", Path("/dev"))):
+        place = Path(os.path.realpath(place))
+        if real == place or real.is_relative_to(place) or place.is_relative_to(real):
+            return f"{root} holds or is inside {name} ({place}); use a folder of its own for the objects"
+    return None
+
+
 def validate_local_config(v: Violations, config: dict[str, Any], credentials: Mapping[str, str]) -> None:
-    """root: an absolute directory path."""
+    """root: an absolute directory path, apart from the mesh's own files."""
     unknown_keys(v, config, [f.rstrip("*") for f in LOCAL_FIELDS] + COMMON, "config")
     root = text(v, config, "root", "config.root", required=True, max_len=4096)
-    v.check(not root or os.path.isabs(root), "config.root", "must be an absolute path")
+    if v.check(not root or os.path.isabs(root), "config.root", "must be an absolute path") and root:
+        reason = refused_root(root)
+        v.check(reason is None, "config.root", reason or "")
     number(v, config, "max_object_bytes", "config.max_object_bytes", low=1, high=256 * 1024 * 1024, integer=True)
     v.check(not credentials, "credentials", "a local directory takes no credentials")
 
@@ -172,6 +192,9 @@ class LocalStorageClient(_Storage):
         self.root = Path(config["root"])
 
     def _path(self, key: str) -> Path:
+        reason = refused_root(str(self.root))  # again: a symbolic link may have moved since the config was saved
+        if reason is not None:
+            raise TargetRefused("config.root", reason)
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise FailedPrecondition(f"key {key!r} leaves the storage root")
@@ -283,6 +306,20 @@ def validate_s3_config(v: Violations, config: dict[str, Any], credentials: Mappi
         v.check(bool(credentials.get(key)), f"credentials.{key}", "required")
 
 
+def s3_targets(config: dict[str, Any]) -> list[Target]:
+    """The endpoint's host (a virtual-hosted bucket's own name is checked on each request)."""
+    endpoint = URL(config["endpoint"])
+    return [Target("config.endpoint", endpoint.host or "", endpoint.port or 0)]
+
+
+def s3_binding(config: dict[str, Any]) -> dict[str, Any]:
+    """The keys are for the endpoint's origin and the bucket."""
+    endpoint = URL(config.get("endpoint") or "")
+    origin = f"{endpoint.scheme}://{endpoint.host}:{endpoint.port}" if endpoint.host else str(endpoint)
+    return {"config.endpoint": origin, "config.bucket": config.get("bucket"),
+            "config.path_style": config.get("path_style", True)}
+
+
 class S3Client(_Storage):
     """An S3 bucket through its REST API: path-style or virtual-hosted URLs, SigV4 on every request."""
 
@@ -317,6 +354,9 @@ class S3Client(_Storage):
         url = f"{self.endpoint.scheme}://{host}{path}"
         if query:
             url += "?" + sigv4.canonical_query(query)
+        # The bucket's own host when virtual-hosted: it is a name of its own, resolved and checked.
+        await self.shared.targets.check(host.rsplit(":", 1)[0] if self.endpoint.explicit_port else host,
+                                        self.endpoint.port or 0, "config.endpoint")
         try:
             async with self.shared.http.request(
                 method, URL(url, encoded=True), data=body or None, headers={"Host": host, **headers, **signed},
@@ -325,6 +365,8 @@ class S3Client(_Storage):
             ) as response:
                 data = await response.content.read(self.max_bytes + 1)
                 status, reply_headers = response.status, response.headers
+        except TargetRefused as exc:  # the session's resolver: the name's answer changed since the check
+            raise TargetRefused("config.endpoint", exc.description) from None
         except Exception as exc:
             raise external_error(exc, self.name, self.secrets) from None
         if status >= 500:
@@ -418,4 +460,6 @@ S3_SPEC = ClientSpec(
     validate_config=validate_s3_config,
     validate_params=validate_params,
     factory=S3Client,
+    targets=s3_targets,
+    binding=s3_binding,
 )
