@@ -39,6 +39,7 @@ from services.integration.messages import (
 from services.integration.rows import IntegrationRow
 from services.integration.settings import IntegrationSettings
 from services.integration.store import IntegrationFilter, IntegrationStore
+from services.integration.targets import TargetRefused
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         spec = BY_KIND[request.kind]  # the contract refuses an unspecified or unknown kind
         config = from_struct(request.config) if request.HasField("config") else {}
         credentials = dict(request.credentials)
+        await self._check_targets(spec, config)
         integration_id = uuid.uuid4()
         row = await self._store.create(
             integration_id, name=request.name, kind=spec.client_type, description=request.description, config=config,
@@ -117,6 +119,17 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         logger.info("integration created", extra={"integration_id": str(row.id), "kind": row.kind,
                                                    "has_credentials": bool(credentials)})
         return pb.CreateIntegrationResponse(integration=integration_message(row))
+
+    async def _check_targets(self, spec: ClientSpec, config: dict[str, Any]) -> None:
+        """Refuse now a (valid) config that points where integrations may not connect; every connection is
+        checked again, after resolving names afresh."""
+        v = Violations()
+        for target in validation.targets_of(spec, config):
+            try:
+                await self._connections.shared.targets.precheck(target.host, target.port, target.field)
+            except TargetRefused as exc:
+                v.add(exc.field, exc.description)
+        v.raise_if_any()
 
     async def GetIntegration(
         self, request: pb.GetIntegrationRequest, context: grpc.aio.ServicerContext
@@ -152,6 +165,11 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
                                     else _present(row.credential_keys))
             changes["config"] = config
         v.raise_if_any()
+        if "config" in paths:
+            if credentials is None and row.credential_keys:
+                validation.check_binding(v, spec, row.config, config)
+                v.raise_if_any()
+            await self._check_targets(spec, config)
         sealed = self._cipher.seal(credentials, str(integration_id)) if credentials is not None else None
         updated = await self._store.update(integration_id, request.expected_version, changes, sealed,
                                            replace_credentials=credentials is not None)
@@ -363,6 +381,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
             validation.check_credentials(v, spec, credentials)
             validation.check_config(v, spec, config, credentials)
             v.raise_if_any()
+            await self._check_targets(spec, config)
             client = self._connections.make_client(spec, f"{spec.client_type} test connection", config, credentials)
             try:
                 outcome = await self._connections.exercise(client)
