@@ -18,6 +18,7 @@ from chassis.contracts import mesh_grpc_services
 from chassis.errors import Unavailable
 from chassis.registry import Instance, Registry
 from chassis.resilience import ResilientCaller
+from chassis.resilience.policy import keyed
 from chassis.telemetry import client_interceptors
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ class ServiceClient(Generic[StubT]):
         return usable[next(self._order) % len(usable)]
 
     async def _invoke(self, method: str, request: Any, timeout: float | None, metadata: Any) -> Any:
-        policy = self.caller.policies.method(self.grpc_service, method)
+        # A write carrying an idempotency key is applied once by the service, so it may be retried too.
+        policy = keyed(self.caller.policies.method(self.grpc_service, method), request, metadata)
         if timeout is not None:
             policy = replace(policy, timeout=timeout)
         headers = (*outbound_metadata(), *(metadata or ()))

@@ -150,3 +150,21 @@ class PolicyBook:
                 policy = _apply_override(policy, self._overrides[key])
             self._methods[key] = policy
         return self._methods[key]
+
+
+IDEMPOTENCY_KEY_METADATA = "idempotency-key"
+"""Metadata naming a write's idempotency key (chassis.idempotency reads the same name)."""
+
+
+def keyed(policy: MethodPolicy, request: Any, metadata: Any = None) -> MethodPolicy:
+    """The policy of one call: a write carrying an idempotency key may be retried like an idempotent one.
+
+    The service applies a keyed write once and answers a repeat with the first result
+    (chassis.idempotency), so a retry on another replica cannot double it. The key is a non-empty
+    `request_id` field (AIP-155) or the `idempotency-key` metadata.
+    """
+    if policy.idempotent:
+        return policy
+    has_key = bool(getattr(request, "request_id", "")) or any(
+        name == IDEMPOTENCY_KEY_METADATA and value for name, value in (metadata or ()))
+    return replace(policy, idempotent=True) if has_key else policy

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 
 from chassis.tooling.apidocs.served import MAX_DOCUMENT_BYTES, ServedDocument
 from chassis.tooling.catalog import Catalog, MeshMethod, MeshService
@@ -384,6 +386,8 @@ def _routes(catalog: Catalog, limits: GatewayLimits) -> list[dict[str, Any]]:
     for service in catalog:
         for method in service.methods:
             limit = limits.body_limit(method.grpc_path)
+            if _keyable(method):
+                routes.append(_keyed_route(service, method, _route_filter_configs(limit, limits)))
             if method.idempotent or limit != limits.max_request_bytes:
                 routes.append(_route(method.grpc_path, {"path": method.grpc_path}, service,
                                      method if method.idempotent else None, _route_filter_configs(limit, limits)))
@@ -394,6 +398,37 @@ def _routes(catalog: Catalog, limits: GatewayLimits) -> list[dict[str, Any]]:
         # service can answer grpcurl's list/describe through the gateway.
         routes.append(_route("reflection", {"prefix": "/grpc.reflection."}, ANY_REPLICA_CLUSTER, None))
     return routes
+
+
+IDEMPOTENCY_KEY_HEADER = "idempotency-key"
+"""Header of a keyed write (chassis.idempotency.METADATA_KEY); Envoy passes it on as gRPC metadata."""
+
+
+def _keyable(method: MeshMethod) -> bool:
+    """A write with side effects that accepts an idempotency key (a request_id field, AIP-155)."""
+    if method.idempotent:
+        return False
+    try:
+        request = descriptor_pool.Default().FindMessageTypeByName(method.input_type)
+    except KeyError:
+        return False
+    return "request_id" in request.fields_by_name
+
+
+def _keyed_route(service: MeshService, method: MeshMethod, filter_configs: dict[str, Any]) -> dict[str, Any]:
+    """The method's route when the request carries an Idempotency-Key: retried like an idempotent call.
+
+    The replica applies a keyed write once and answers repeats with the first result, so a write on
+    a replica that dies or hangs may go to another one. Envoy sees the header only: a gRPC client
+    that puts the key in request_id is retried by its own (resilient) client, not by the gateway.
+    Each try gets half the deadline, so a hung replica leaves time for a second one.
+    """
+    keyed = dataclasses.replace(method, idempotency_level="IDEMPOTENT")
+    route = _route(f"{method.grpc_path} keyed",
+                   {"path": method.grpc_path, "headers": [{"name": IDEMPOTENCY_KEY_HEADER, "present_match": True}]},
+                   service, keyed, filter_configs)
+    route["route"]["retry_policy"]["per_try_timeout"] = _duration(method.policy.timeout / 2)
+    return route
 
 
 def _route(name: str, match: dict[str, Any], service: MeshService | str, method: MeshMethod | None,

@@ -9,6 +9,7 @@ import grpc
 
 from chassis import Replica
 from chassis.errors import FailedPrecondition, NotFound, Violations
+from chassis.idempotency import idempotent
 from chassis.protos import from_struct
 from chassis.resources import Keyset, UpdateMask, found, page_size, resource_id
 from chassis.standard_rpcs import HealthRpcs
@@ -66,6 +67,7 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         return agent_service_pb2.ListAgentsResponse(agents=[agent_message(r) for r in result.items],
                                                      page_info=result.page_info())
 
+    @idempotent(agent_service_pb2.RegisterAgentResponse)
     async def RegisterAgent(
         self, request: agent_service_pb2.RegisterAgentRequest, context: grpc.aio.ServicerContext
     ) -> agent_service_pb2.RegisterAgentResponse:
@@ -121,6 +123,7 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         return agent_service_pb2.DeregisterAgentResponse(agent_id=request.agent_id,
                                                          stopped_execution_id=str(stopped or ""))
 
+    @idempotent(agent_service_pb2.ExecuteAgentResponse)
     async def ExecuteAgent(
         self, request: agent_service_pb2.ExecuteAgentRequest, context: grpc.aio.ServicerContext
     ) -> agent_service_pb2.ExecuteAgentResponse:

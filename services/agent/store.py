@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from chassis import idempotency
 from chassis.db import contains_pattern, fetch_one
 from chassis.errors import AlreadyExists, FailedPrecondition
 from chassis.events import outbox
@@ -77,6 +78,7 @@ class AgentStore:
         """Insert an agent and its AgentRegistered event; a taken name raises AlreadyExists."""
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                await idempotency.claim(conn)  # first: a repeat of a keyed request stops here, not at the name
                 await cur.execute(
                     "INSERT INTO agents (id, name, type, description, capabilities, config, labels)"
                     " VALUES (%s, %s, %s, %s, %s, %s, %s)"
@@ -172,11 +174,15 @@ class AgentStore:
                                context_id: str = "") -> ExecutionRow:
         """A new PENDING execution; FailedPrecondition if the agent already has an active one."""
         try:
-            row = await self._one(
-                "INSERT INTO executions (id, agent_id, state, input, runner, context_id)"
-                " VALUES (%s, %s, 'PENDING', %s, %s, %s) RETURNING *",
-                (uuid.uuid4(), agent_id, Jsonb(input_), runner, context_id),
-            )
+            # One transaction, so a keyed request's key commits with its execution (chassis.idempotency).
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                await idempotency.claim(conn)
+                await cur.execute(
+                    "INSERT INTO executions (id, agent_id, state, input, runner, context_id)"
+                    " VALUES (%s, %s, 'PENDING', %s, %s, %s) RETURNING *",
+                    (uuid.uuid4(), agent_id, Jsonb(input_), runner, context_id),
+                )
+                row = await cur.fetchone()
         except psycopg.errors.UniqueViolation:
             active = await self._one(
                 "SELECT id FROM executions WHERE agent_id = %s AND state IN ('PENDING', 'RUNNING')", (agent_id,)

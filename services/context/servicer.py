@@ -15,6 +15,7 @@ import grpc
 
 from chassis import Replica
 from chassis.errors import Violations
+from chassis.idempotency import idempotent
 from chassis.protos import timestamp, to_datetime, to_struct
 from chassis.resources import Key, Keyset, UpdateMask, optional_id, resource_id
 from chassis.standard_rpcs import HealthRpcs
@@ -92,6 +93,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     def check_AddLayer(self, request: context_service_pb2.AddLayerRequest, v: Violations) -> None:
         sanitize(request.data, "data", self._layer_limits, v)
 
+    @idempotent(context_service_pb2.CreateContextResponse)
     async def CreateContext(
         self, request: context_service_pb2.CreateContextRequest, context: Context
     ) -> context_service_pb2.CreateContextResponse:
@@ -160,6 +162,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
             layers=[layer_message(r) for r in result.items], page_info=result.page_info(),
         )
 
+    @idempotent(context_service_pb2.AddLayerResponse)
     async def AddLayer(
         self, request: context_service_pb2.AddLayerRequest, context: Context
     ) -> context_service_pb2.AddLayerResponse:

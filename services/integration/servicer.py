@@ -15,6 +15,7 @@ from google.protobuf import timestamp_pb2
 from chassis import Replica
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
+from chassis.idempotency import idempotent
 from chassis.protos import from_struct, to_struct
 from chassis.resources import Keyset, UpdateMask, resource_id
 from chassis.standard_rpcs import HealthRpcs
@@ -101,6 +102,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         validation.check_credentials(v, spec, credentials)
         validation.check_config(v, spec, config, credentials)
 
+    @idempotent(pb.CreateIntegrationResponse)
     async def CreateIntegration(
         self, request: pb.CreateIntegrationRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateIntegrationResponse:
@@ -229,6 +231,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
 
     # --- invocation -----------------------------------------------------------------------------
 
+    @idempotent(pb.InvokeIntegrationResponse, own_transaction=True)
     async def InvokeIntegration(
         self, request: pb.InvokeIntegrationRequest, context: grpc.aio.ServicerContext
     ) -> pb.InvokeIntegrationResponse:

@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from chassis import idempotency
 from chassis.crypto import Sealed
 from chassis.db import contains_pattern
 from chassis.errors import AlreadyExists, NotFound
@@ -81,7 +82,9 @@ class IntegrationStore:
                      labels: dict[str, str]) -> IntegrationRow:
         """Insert an integration; ALREADY_EXISTS for a taken name."""
         try:
-            async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            # A transaction, so a keyed request's key commits with the integration (chassis.idempotency).
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                await idempotency.claim(conn)
                 await cur.execute(
                     "INSERT INTO integrations (id, name, kind, description, config, credentials_ciphertext,"
                     " credentials_nonce, credentials_key_id, credential_keys, enabled, labels)"

@@ -11,6 +11,7 @@ import grpc
 from chassis import Replica
 from chassis.crypto import Cipher, Sealed
 from chassis.errors import FailedPrecondition, NotFound, Violations
+from chassis.idempotency import idempotent
 from chassis.resources import Keyset, UpdateMask, found, optional_id, resource_id
 from chassis.standard_rpcs import HealthRpcs
 from protomesh.notification.v1 import notification_pb2, notification_service_pb2_grpc
@@ -83,6 +84,7 @@ class NotificationServicer(HealthRpcs,
     def check_UpdateSubscription(self, request: pb.UpdateSubscriptionRequest, v: Violations) -> None:
         validation.check_event_types(v, request.event_types)
 
+    @idempotent(pb.CreateSubscriptionResponse)
     async def CreateSubscription(
         self, request: pb.CreateSubscriptionRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateSubscriptionResponse:
@@ -161,6 +163,7 @@ class NotificationServicer(HealthRpcs,
         row = found(await self._store.notifications.get(resource_id("notification", nid)), "notification", nid)
         return pb.GetNotificationResponse(notification=notification_message(row))
 
+    @idempotent(pb.ResendNotificationResponse)
     async def ResendNotification(
         self, request: pb.ResendNotificationRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResendNotificationResponse:

@@ -68,6 +68,8 @@ CASES: list[tuple[str, Message, str, str]] = [
     ("UpdateAgent", pb.UpdateAgentRequest(agent_id=ID, labels=TOO_MANY_LABELS), "labels", ""),
     ("DeregisterAgent", pb.DeregisterAgentRequest(), "agent_id", "required"),
     ("ExecuteAgent", pb.ExecuteAgentRequest(), "agent_id", "required"),
+    ("RegisterAgent", _register(request_id="x" * 65), "request_id", "64"),
+    ("ExecuteAgent", pb.ExecuteAgentRequest(agent_id=ID, request_id="not a key"), "request_id", ""),
     ("GetAgentStatus", pb.GetAgentStatusRequest(execution_id=ID), "agent_id", "required"),
     ("StopAgent", pb.StopAgentRequest(), "agent_id", "required"),
     ("ListAgents", pb.ListAgentsRequest(page_size=-1), "page_size", ""),

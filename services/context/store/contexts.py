@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from chassis import idempotency
 from chassis.db import contains_pattern
 from chassis.resources import Page, PageRequest, check_version, found
 from chassis.resources.keyset import fetch_page
@@ -77,6 +78,7 @@ class Contexts:
     ) -> ContextRow:
         """Insert a context (version 1) and its ContextCreated event."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await idempotency.claim(conn)  # a keyed request's key commits with the context
             await cur.execute(
                 "INSERT INTO contexts (id, name, type, owner, metadata, tags, shared_with, expires_at)"
                 f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {CONTEXT_COLUMNS}",

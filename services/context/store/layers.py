@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from chassis import idempotency
 from chassis.errors import AlreadyExists, FailedPrecondition
 from chassis.resources import Page, PageRequest, check_version, found
 from chassis.resources.keyset import fetch_page
@@ -63,6 +64,7 @@ class Layers:
         try:
             async with (self._pool.connection() as conn, conn.transaction(),
                         conn.cursor(row_factory=dict_row) as cur):
+                await idempotency.claim(conn)  # first: a repeat is answered even if the context changed since
                 context = await lock_context(cur, context_id, access)
                 guards.check_layers_writable(context)
                 _check_room(context, size, max_context_bytes)

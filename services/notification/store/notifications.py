@@ -108,7 +108,7 @@ class NotificationStore(Queries):
         Returns (row, "") on success, (None, "") when there is no such notification, and
         (None, state) when its current delivery is not finished.
         """
-        row = await self._one(
+        row = await self._one_keyed(
             "UPDATE notifications SET delivery = delivery + 1, attempt_count = 0, state = 'PENDING',"
             " max_attempts = %s, last_error = '', next_attempt_at = now(), lease_until = NULL,"
             " delivered_at = NULL, updated_at = now()"

@@ -25,7 +25,7 @@ class SubscriptionStore(Queries):
         AlreadyExists."""
         columns = ["id", *values]
         try:
-            row = await self._one(
+            row = await self._one_keyed(
                 sql.SQL("INSERT INTO subscriptions ({}) VALUES ({}) RETURNING *").format(
                     sql.SQL(", ").join(map(sql.Identifier, columns)),
                     sql.SQL(", ").join(sql.Placeholder() * len(columns)),

@@ -96,6 +96,9 @@ RULES: list[tuple[str, Message, str]] = [
     ("ListNotifications", pb.ListNotificationsRequest(subscription_id="nope"), "subscription_id"),
     ("GetNotification", pb.GetNotificationRequest(), "notification_id"),
     ("ResendNotification", pb.ResendNotificationRequest(), "notification_id"),
+    ("CreateSubscription", create(request_id="x" * 65), "request_id"),
+    ("ResendNotification", pb.ResendNotificationRequest(notification_id=str(uuid.uuid4()), request_id="a b"),
+     "request_id"),
 ]
 
 

@@ -42,7 +42,7 @@ class ListAgentsResponse(_message.Message):
     def __init__(self, agents: _Optional[_Iterable[_Union[_agent_pb2.Agent, _Mapping]]] = ..., page_info: _Optional[_Union[_pagination_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class RegisterAgentRequest(_message.Message):
-    __slots__ = ("name", "type", "description", "capabilities", "config", "labels")
+    __slots__ = ("name", "type", "description", "capabilities", "config", "labels", "request_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -56,13 +56,15 @@ class RegisterAgentRequest(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     description: str
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     config: _struct_pb2.Struct
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RegisterAgentResponse(_message.Message):
     __slots__ = ("agent",)
@@ -128,16 +130,18 @@ class DeregisterAgentResponse(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., stopped_execution_id: _Optional[str] = ...) -> None: ...
 
 class ExecuteAgentRequest(_message.Message):
-    __slots__ = ("agent_id", "input", "wait", "context_id")
+    __slots__ = ("agent_id", "input", "wait", "context_id", "request_id")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     input: _struct_pb2.Struct
     wait: bool
     context_id: str
-    def __init__(self, agent_id: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., wait: _Optional[bool] = ..., context_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, agent_id: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., wait: _Optional[bool] = ..., context_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ExecuteAgentResponse(_message.Message):
     __slots__ = ("execution",)

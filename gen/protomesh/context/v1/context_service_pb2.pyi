@@ -50,7 +50,7 @@ class ListContextsResponse(_message.Message):
     def __init__(self, contexts: _Optional[_Iterable[_Union[_context_pb2.Context, _Mapping]]] = ..., page_info: _Optional[_Union[_pagination_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class CreateContextRequest(_message.Message):
-    __slots__ = ("name", "type", "owner", "metadata", "tags", "shared_with", "expire_time", "ttl")
+    __slots__ = ("name", "type", "owner", "metadata", "tags", "shared_with", "expire_time", "ttl", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,7 @@ class CreateContextRequest(_message.Message):
     SHARED_WITH_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     TTL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     owner: str
@@ -67,7 +68,8 @@ class CreateContextRequest(_message.Message):
     shared_with: _containers.RepeatedScalarFieldContainer[str]
     expire_time: _timestamp_pb2.Timestamp
     ttl: _duration_pb2.Duration
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., owner: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., shared_with: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., owner: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., shared_with: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateContextResponse(_message.Message):
     __slots__ = ("context",)
@@ -160,20 +162,22 @@ class ListLayersResponse(_message.Message):
     def __init__(self, layers: _Optional[_Iterable[_Union[_context_pb2.Layer, _Mapping]]] = ..., page_info: _Optional[_Union[_pagination_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class AddLayerRequest(_message.Message):
-    __slots__ = ("context_id", "name", "layer_type", "data", "position", "caller")
+    __slots__ = ("context_id", "name", "layer_type", "data", "position", "caller", "request_id")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     LAYER_TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     name: str
     layer_type: str
     data: _struct_pb2.Struct
     position: int
     caller: str
-    def __init__(self, context_id: _Optional[str] = ..., name: _Optional[str] = ..., layer_type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., position: _Optional[int] = ..., caller: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, context_id: _Optional[str] = ..., name: _Optional[str] = ..., layer_type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., position: _Optional[int] = ..., caller: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AddLayerResponse(_message.Message):
     __slots__ = ("layer", "context")

@@ -45,7 +45,7 @@ class ListIntegrationsResponse(_message.Message):
     def __init__(self, integrations: _Optional[_Iterable[_Union[_integration_pb2.Integration, _Mapping]]] = ..., page_info: _Optional[_Union[_pagination_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class CreateIntegrationRequest(_message.Message):
-    __slots__ = ("name", "kind", "description", "config", "credentials", "labels", "disabled")
+    __slots__ = ("name", "kind", "description", "config", "credentials", "labels", "disabled", "request_id")
     class CredentialsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class CreateIntegrationRequest(_message.Message):
     CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: _integration_pb2.IntegrationKind
     description: str
@@ -74,7 +75,8 @@ class CreateIntegrationRequest(_message.Message):
     credentials: _containers.ScalarMap[str, str]
     labels: _containers.ScalarMap[str, str]
     disabled: bool
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[_integration_pb2.IntegrationKind, str]] = ..., description: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., credentials: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., disabled: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[_integration_pb2.IntegrationKind, str]] = ..., description: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., credentials: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., disabled: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateIntegrationResponse(_message.Message):
     __slots__ = ("integration",)
@@ -209,18 +211,20 @@ class TestIntegrationResponse(_message.Message):
     def __init__(self, integration_id: _Optional[str] = ..., ok: _Optional[bool] = ..., steps: _Optional[_Iterable[_Union[_integration_pb2.ProbeStep, _Mapping]]] = ..., probe: _Optional[_Union[_integration_pb2.ProbeSummary, _Mapping]] = ...) -> None: ...
 
 class InvokeIntegrationRequest(_message.Message):
-    __slots__ = ("integration_id", "operation", "parameters", "client_key", "skip_cache")
+    __slots__ = ("integration_id", "operation", "parameters", "client_key", "skip_cache", "request_id")
     INTEGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_KEY_FIELD_NUMBER: _ClassVar[int]
     SKIP_CACHE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     integration_id: str
     operation: str
     parameters: _struct_pb2.Struct
     client_key: str
     skip_cache: bool
-    def __init__(self, integration_id: _Optional[str] = ..., operation: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., client_key: _Optional[str] = ..., skip_cache: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, integration_id: _Optional[str] = ..., operation: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., client_key: _Optional[str] = ..., skip_cache: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class InvokeIntegrationResponse(_message.Message):
     __slots__ = ("result", "from_cache", "stale", "attempts", "duration", "instance_id")

@@ -35,20 +35,22 @@ class ListSubscriptionsResponse(_message.Message):
     def __init__(self, subscriptions: _Optional[_Iterable[_Union[_notification_pb2.Subscription, _Mapping]]] = ..., page_info: _Optional[_Union[_pagination_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class CreateSubscriptionRequest(_message.Message):
-    __slots__ = ("name", "event_types", "subject_filter", "email", "webhook", "enabled")
+    __slots__ = ("name", "event_types", "subject_filter", "email", "webhook", "enabled", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FILTER_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     event_types: _containers.RepeatedScalarFieldContainer[str]
     subject_filter: str
     email: _notification_pb2.EmailChannel
     webhook: _notification_pb2.WebhookChannel
     enabled: bool
-    def __init__(self, name: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., subject_filter: _Optional[str] = ..., email: _Optional[_Union[_notification_pb2.EmailChannel, _Mapping]] = ..., webhook: _Optional[_Union[_notification_pb2.WebhookChannel, _Mapping]] = ..., enabled: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., subject_filter: _Optional[str] = ..., email: _Optional[_Union[_notification_pb2.EmailChannel, _Mapping]] = ..., webhook: _Optional[_Union[_notification_pb2.WebhookChannel, _Mapping]] = ..., enabled: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateSubscriptionResponse(_message.Message):
     __slots__ = ("subscription",)
@@ -143,10 +145,12 @@ class GetNotificationResponse(_message.Message):
     def __init__(self, notification: _Optional[_Union[_notification_pb2.Notification, _Mapping]] = ...) -> None: ...
 
 class ResendNotificationRequest(_message.Message):
-    __slots__ = ("notification_id",)
+    __slots__ = ("notification_id", "request_id")
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     notification_id: str
-    def __init__(self, notification_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, notification_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ResendNotificationResponse(_message.Message):
     __slots__ = ("notification",)
