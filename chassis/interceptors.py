@@ -24,9 +24,30 @@ logger = logging.getLogger("chassis.calls")
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
-def _as_service_error(exc: Exception) -> ServiceError | None:
+def _nul_fields(message: Any, prefix: str = "") -> list[str]:
+    """Paths of the string fields (at any depth) that contain a NUL character."""
+    found: list[str] = []
+    if not hasattr(message, "ListFields"):
+        return found
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        values = value.values() if hasattr(value, "values") and callable(value.values) else (
+            value if field.is_repeated else [value])
+        for item in values:
+            if isinstance(item, str) and "\x00" in item:
+                found.append(path)
+                break
+            found += _nul_fields(item, f"{path}.")
+    return found
+
+
+def _as_service_error(exc: Exception, request: Any = None) -> ServiceError | None:
     if isinstance(exc, ServiceError):
         return exc
+    if isinstance(exc, psycopg.DataError) and "NUL" in str(exc):
+        # PostgreSQL text cannot hold NUL; the client sent one (e.g. ?name_contains=%00): their mistake, named.
+        fields = _nul_fields(request) or ["request"]
+        return InvalidArgument([FieldViolation(f, "contains a NUL character (\\u0000); remove it") for f in fields])
     if isinstance(exc, psycopg_pool.PoolTimeout | psycopg.OperationalError):
         return Unavailable("the database is unavailable; retry shortly")
     if isinstance(exc, grpc.aio.AioRpcError):
@@ -114,7 +135,7 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
             if isinstance(exc, grpc.aio.AbortError):
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
-            error = _as_service_error(exc)
+            error = _as_service_error(exc, request)
             if error is None:
                 code = grpc.StatusCode.INTERNAL
                 logger.exception("unhandled error", extra={"method": method})

@@ -1,10 +1,9 @@
 """Resource ids: UUIDs in requests, and the one NOT_FOUND for an id that names nothing.
 
-An id in a resource's path (GET /v1/agents/{agent_id}) that is not a UUID cannot name a resource,
-so it is NOT_FOUND like any other unknown id: the caller learns one thing, "no such agent", whatever
-the id looked like. An empty one is a missing field (INVALID_ARGUMENT) when the field is named. An
-id given as a filter or a reference (ListNotifications' subscription_id) is a request field like
-any other: a malformed one is INVALID_ARGUMENT naming it.
+An empty or malformed id is the client's mistake, told apart from an unknown one: INVALID_ARGUMENT
+(400) naming the field and what an id looks like, where a well-formed id that names nothing is
+NOT_FOUND (404). The same holds for ids in a path (GET /v1/agents/{agent_id}) and for ids given as
+filters or references (ListNotifications' subscription_id).
 """
 
 from __future__ import annotations
@@ -26,15 +25,16 @@ def parse_uuid(value: str) -> uuid.UUID | None:
 
 
 def resource_id(resource: str, value: str, *, field: str = "") -> uuid.UUID:
-    """The UUID of the resource a request names; NOT_FOUND when it cannot be one.
-
-    With `field` (e.g. "agent_id"), an empty value is INVALID_ARGUMENT "required" naming it.
-    """
-    if field and not value:
+    """The UUID of the resource a request names; INVALID_ARGUMENT naming `field` (by default
+    `<resource>_id`) when it is empty or cannot be an id."""
+    field = field or f"{resource}_id"
+    if not value:
         raise InvalidArgument([FieldViolation(field, f"required: the {resource}'s id")])
     parsed = parse_uuid(value)
     if parsed is None:
-        raise NotFound(resource, value)
+        raise InvalidArgument([FieldViolation(field, f"not {_article(resource)} {resource} id: ids are UUIDs such as "
+                                                     f"3b241101-e2bb-4255-8caf-4136c566a962; list the "
+                                                     f"{resource}s to find one")])
     return parsed
 
 
@@ -52,3 +52,7 @@ def optional_id(v: Violations, value: str, field: str, resource: str) -> uuid.UU
     parsed = parse_uuid(value)
     v.check(parsed is not None, field, f"not a {resource} id (UUID)")
     return parsed
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -618,7 +618,18 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
             _GRPC_CODE_FOR_HTTP[413],
             f"request body too large (%LOCAL_REPLY_BODY%): the gateway accepts {limits.describe_body_limits()}"),
     }
-    mappers = [too_large] + [
+    # Envoy refuses an escaped NUL in the URL itself, with an empty body: say what is wrong.
+    nul_in_url = {
+        "filter": {"and_filter": {"filters": [
+            _REST_CALL, _status_filter(400),
+            {"header_filter": {"header": {"name": ":path",
+                                          "string_match": {"contains": "%00", "ignore_case": True}}}},
+        ]}},
+        "body_format_override": _status_json(
+            _GRPC_CODE_FOR_HTTP[400], "the URL contains an escaped NUL byte, which no id or query value may contain; "
+                                      "remove it"),
+    }
+    mappers = [too_large, nul_in_url] + [
         {
             "filter": {
                 "and_filter": {

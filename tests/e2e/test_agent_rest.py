@@ -60,10 +60,16 @@ def test_duplicate_name_is_409_case_insensitively(rest: RestClient) -> None:
     assert "already exists" in reply.body["message"]
 
 
-def test_unknown_id_is_404(rest: RestClient) -> None:
-    for path in (f"/v1/agents/{uuid.uuid4()}", "/v1/agents/not-an-id", f"/v1/agents/{uuid.uuid4()}/status"):
+def test_unknown_id_is_404_a_malformed_one_400(rest: RestClient) -> None:
+    for path in (f"/v1/agents/{uuid.uuid4()}", f"/v1/agents/{uuid.uuid4()}/status"):
         reply = rest.get(path)
         assert reply.status == 404, (path, reply.body)
+    for path in ("/v1/agents/not-an-id", "/v1/agents/%20", "/v1/agents/%00"):
+        reply = rest.get(path)
+        assert reply.status == 400 and reply.body["message"], (path, reply.body)
+    assert "agent_id" in rest.get("/v1/agents/not-an-id").field_violations()
+    # A NUL in a query value reaches PostgreSQL's text parameters: a 400 naming it, not a 500.
+    assert "name_contains" in rest.get("/v1/agents?name_contains=a%00b").field_violations()
     assert rest.delete(f"/v1/agents/{uuid.uuid4()}").status == 404
     assert rest.put(f"/v1/agents/{uuid.uuid4()}", {"description": "x"}).status == 404
     assert rest.post(f"/v1/agents/{uuid.uuid4()}/execute", {"input": {}}).status == 404

@@ -122,7 +122,7 @@ def test_unknown_ids_are_404(rest: RestClient) -> None:
     missing = uuid.uuid4()
     layer = uuid.uuid4()
     for method, path in [
-        ("GET", f"/v1/contexts/{missing}"), ("GET", "/v1/contexts/not-an-id"), ("DELETE", f"/v1/contexts/{missing}"),
+        ("GET", f"/v1/contexts/{missing}"), ("DELETE", f"/v1/contexts/{missing}"),
         ("GET", f"/v1/contexts/{missing}/layers"), ("GET", f"/v1/contexts/{missing}/layers/{layer}"),
         ("DELETE", f"/v1/contexts/{missing}/layers/{layer}"), ("GET", f"/v1/contexts/{missing}/resolved"),
         ("GET", f"/v1/contexts/{missing}/analytics"), ("DELETE", f"/v1/contexts/{missing}/shares/billing"),
@@ -133,9 +133,11 @@ def test_unknown_ids_are_404(rest: RestClient) -> None:
     assert rest.put(f"/v1/contexts/{missing}/layers/{layer}", {"name": "x"}).status == 404
     assert rest.post(f"/v1/contexts/{missing}/shares", {"service": "billing"}).status == 404
     context = create(rest, "has no such layer")
-    for bad_layer in (layer, "not-an-id"):
-        reply = rest.get(f"/v1/contexts/{context['context_id']}/layers/{bad_layer}")
-        assert reply.status == 404 and "layer" in reply.body["message"]
+    reply = rest.get(f"/v1/contexts/{context['context_id']}/layers/{layer}")
+    assert reply.status == 404 and "layer" in reply.body["message"]
+    for path, field in (("/v1/contexts/not-an-id", "context_id"),
+                        (f"/v1/contexts/{context['context_id']}/layers/not-an-id", "layer_id")):
+        assert field in rest.get(path).field_violations(), path
 
 
 # --- layers ------------------------------------------------------------------------------------

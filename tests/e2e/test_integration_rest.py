@@ -184,7 +184,7 @@ def test_crud_round_trip_never_returns_credentials(rest: RestClient, api: FaultS
     assert ok(rest.delete(path))["integration_id"] == created["integration_id"]
     assert rest.get(path).status == 404
     assert rest.delete(path).status == 404
-    assert rest.get("/v1/integrations/not-a-uuid").status == 404
+    assert "integration_id" in rest.get("/v1/integrations/not-a-uuid").field_violations()
 
 
 def test_create_and_update_name_every_bad_field(rest: RestClient, api: FaultServer) -> None:

@@ -173,8 +173,8 @@ def test_rest_update_rejects_bad_fields_and_unknown_ids(rest: RestClient) -> Non
     assert "event_types[0]" in violations(rest.put(path, {"event_types": ["protomesh.agent.v1.Nope"]}))
     assert "name" in violations(rest.put(path, {"name": "!!"}))
     assert rest.put(f"/v1/subscriptions/{uuid.uuid4()}", {"name": "x"}).status == 404
-    assert rest.put("/v1/subscriptions/not-a-uuid", {"name": "x"}).status == 404
-    assert rest.get("/v1/subscriptions/not-a-uuid").status == 404
+    assert rest.put("/v1/subscriptions/not-a-uuid", {"name": "x"}).status == 400
+    assert "subscription_id" in rest.get("/v1/subscriptions/not-a-uuid").field_violations()
 
 
 # --- REST: notifications, info and health ---------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_rest_notifications_unknown_and_bad_filters(rest: RestClient) -> None:
     assert "subscription_id" in violations(rest.get("/v1/notifications?subscription_id=nope"))
     assert "page_token" in violations(rest.get("/v1/notifications?page_token=nope"))
     assert rest.get(f"/v1/notifications/{uuid.uuid4()}").status == 404
-    assert rest.get("/v1/notifications/not-a-uuid").status == 404
+    assert "notification_id" in rest.get("/v1/notifications/not-a-uuid").field_violations()
     assert rest.post(f"/v1/notifications/{uuid.uuid4()}/resend").status == 404
 
 

@@ -11,21 +11,19 @@ from chassis.errors import Aborted, InvalidArgument, NotFound, Violations
 from chassis.resources import check_expected_version, check_version, found, optional_id, resource_id
 
 
-def test_a_path_id_that_cannot_name_a_resource_is_not_found() -> None:
+def test_an_empty_or_malformed_id_is_invalid_argument_naming_the_field() -> None:
     known = uuid.uuid4()
     assert resource_id("agent", str(known)) == known
-    for bad in ("not-an-id", "", "1234"):
-        with pytest.raises(NotFound) as caught:
+    for bad, says in (("not-an-id", "not an agent id"), ("", "required"), ("1234", "not an agent id"),
+                      ("\x00", "not an agent id")):
+        with pytest.raises(InvalidArgument) as caught:
             resource_id("agent", bad)
-        assert caught.value.metadata == {"resource": "agent", "id": bad}
-
-
-def test_an_empty_id_is_a_missing_field_when_the_field_is_named() -> None:
+        assert [v.field for v in caught.value.violations] == ["agent_id"]
+        assert caught.value.violations[0].description.startswith(says)
     with pytest.raises(InvalidArgument) as caught:
-        resource_id("agent", "", field="agent_id")
-    assert [v.field for v in caught.value.violations] == ["agent_id"]
-    with pytest.raises(NotFound):
-        resource_id("agent", "nope", field="agent_id")
+        resource_id("agent", "nope", field="parent")
+    assert [v.field for v in caught.value.violations] == ["parent"]
+    assert "list the agents" in caught.value.violations[0].description
 
 
 def test_found_returns_the_row_or_raises_not_found() -> None:

@@ -170,25 +170,29 @@ _BY_AGENT_ID: list[tuple[str, type[Message]]] = [
 ]
 
 
-@pytest.mark.parametrize("agent_id", [str(uuid.uuid4()), "not-an-id"], ids=["unknown", "malformed"])
+@pytest.mark.parametrize(("agent_id", "code"), [(str(uuid.uuid4()), grpc.StatusCode.NOT_FOUND),
+                                               ("not-an-id", grpc.StatusCode.INVALID_ARGUMENT)],
+                         ids=["unknown", "malformed"])
 @pytest.mark.parametrize(("rpc", "request_type"), _BY_AGENT_ID, ids=[rpc for rpc, _ in _BY_AGENT_ID])
-async def test_an_unknown_agent_is_not_found(shared_agent: InProcess[Any], rpc: str, request_type: type[Message],
-                                             agent_id: str) -> None:
+async def test_an_unknown_agent_is_not_found_a_malformed_id_is_invalid(
+        shared_agent: InProcess[Any], rpc: str, request_type: type[Message], agent_id: str,
+        code: grpc.StatusCode) -> None:
     request = request_type(agent_id=agent_id)
     if isinstance(request, pb.UpdateAgentRequest):
         request.description = "something to update"
     error = await async_failure(getattr(shared_agent.stub(AgentServiceStub), rpc), request)
-    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert error.code() == code
 
 
 async def test_an_unknown_or_foreign_execution_is_not_found(shared_agent: InProcess[Any]) -> None:
     stub = shared_agent.stub(AgentServiceStub)
     mine, other = await register(stub, _name()), await register(stub, _name())
     foreign = (await _execute(stub, other, expression="1+1")).execution_id
-    for execution_id in (str(uuid.uuid4()), "not-an-id", foreign):
+    for execution_id, code in ((str(uuid.uuid4()), grpc.StatusCode.NOT_FOUND), (foreign, grpc.StatusCode.NOT_FOUND),
+                               ("not-an-id", grpc.StatusCode.INVALID_ARGUMENT)):
         for call, request in ((stub.GetAgentStatus, pb.GetAgentStatusRequest), (stub.StopAgent, pb.StopAgentRequest)):
             error = await async_failure(call, request(agent_id=mine.agent_id, execution_id=execution_id))
-            assert error.code() == grpc.StatusCode.NOT_FOUND, (call, execution_id)
+            assert error.code() == code, (call, execution_id)
 
 
 async def test_deregister_removes_the_agent(shared_agent: InProcess[Any]) -> None:

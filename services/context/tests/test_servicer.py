@@ -308,18 +308,16 @@ async def test_update_and_delete_with_a_stale_version_are_aborted(stub: Stub) ->
         assert await code_of(call, request) == grpc.StatusCode.ABORTED
 
 
-async def test_unknown_or_malformed_ids_are_not_found(stub: Stub) -> None:
+async def test_unknown_ids_are_not_found_malformed_ones_invalid(stub: Stub) -> None:
     ctx = await new_context(stub)
     missing = str(uuid.uuid4())
     calls: list[tuple[Any, Any]] = [
         (stub.GetContext, pb.GetContextRequest(context_id=missing)),
-        (stub.GetContext, pb.GetContextRequest(context_id="not-an-id")),
         (stub.UpdateContext, pb.UpdateContextRequest(context_id=missing, name="x")),
         (stub.DeleteContext, pb.DeleteContextRequest(context_id=missing)),
         (stub.ListLayers, pb.ListLayersRequest(context_id=missing)),
         (stub.AddLayer, pb.AddLayerRequest(context_id=missing, name="l", layer_type="t")),
         (stub.GetLayer, pb.GetLayerRequest(context_id=ctx.context_id, layer_id=missing)),
-        (stub.GetLayer, pb.GetLayerRequest(context_id=ctx.context_id, layer_id="not-an-id")),
         (stub.UpdateLayer, pb.UpdateLayerRequest(context_id=ctx.context_id, layer_id=missing, name="x")),
         (stub.DeleteLayer, pb.DeleteLayerRequest(context_id=ctx.context_id, layer_id=missing)),
         (stub.GetResolvedContext, pb.GetResolvedContextRequest(context_id=missing)),
@@ -331,6 +329,12 @@ async def test_unknown_or_malformed_ids_are_not_found(stub: Stub) -> None:
         error = await async_failure(call, request)
         assert error.code() == grpc.StatusCode.NOT_FOUND, request
         assert reason(error) == "ERROR_REASON_NOT_FOUND"
+    for call, request, field in ((stub.GetContext, pb.GetContextRequest(context_id="not-an-id"), "context_id"),
+                                 (stub.GetLayer, pb.GetLayerRequest(context_id=ctx.context_id, layer_id="not-an-id"),
+                                  "layer_id")):
+        error = await async_failure(call, request)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and reason(error) == "ERROR_REASON_INVALID_ARGUMENT"
+        assert field in (error.details() or "")
 
 
 async def test_metadata_is_checked_after_the_contract(stub: Stub) -> None:

@@ -103,12 +103,14 @@ async def test_lifecycle_of_an_integration(stub: IntegrationServiceStub, tmp_pat
 @pytest.mark.parametrize("rpc", ["GetIntegration", "DeleteIntegration", "CheckIntegrationHealth",
                                  "GetIntegrationStatus", "TestIntegration", "GetRateLimitStatus", "GetCacheStats",
                                  "ClearCache", "GetCircuitBreakerStatus", "ResetCircuitBreaker"])
-@pytest.mark.parametrize("integration_id", [str(uuid.uuid4()), "not-a-uuid"], ids=["unknown", "malformed"])
-async def test_an_id_that_names_nothing_is_not_found(stub: IntegrationServiceStub, rpc: str,
-                                                     integration_id: str) -> None:
+@pytest.mark.parametrize(("integration_id", "expected"),
+                         [(str(uuid.uuid4()), "NOT_FOUND"), ("not-a-uuid", "INVALID_ARGUMENT")],
+                         ids=["unknown", "malformed"])
+async def test_an_unknown_id_is_not_found_a_malformed_one_invalid(stub: IntegrationServiceStub, rpc: str,
+                                                                  integration_id: str, expected: str) -> None:
     request = getattr(pb, f"{rpc}Request")(integration_id=integration_id)
     error = await async_failure(getattr(stub, rpc), request)
-    assert error.code() == grpc.StatusCode.NOT_FOUND and reason(error) == "ERROR_REASON_NOT_FOUND"
+    assert error.code().name == expected and reason(error) == f"ERROR_REASON_{expected}"
 
 
 async def test_update_and_invoke_of_an_unknown_id_are_not_found(stub: IntegrationServiceStub) -> None:

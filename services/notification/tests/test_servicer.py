@@ -251,8 +251,11 @@ async def test_only_a_finished_notification_is_resent(notification: InProcess[No
         n.NOTIFICATION_STATE_PENDING, 2, 0, "")
 
 
-@pytest.mark.parametrize("missing", [str(uuid.uuid4()), "not-a-uuid"], ids=["unknown", "malformed"])
-async def test_an_id_that_names_nothing_is_not_found(stub: NotificationServiceStub, missing: str) -> None:
+@pytest.mark.parametrize(("missing", "expected"), [(str(uuid.uuid4()), NOT_FOUND),
+                                                   ("not-a-uuid", grpc.StatusCode.INVALID_ARGUMENT)],
+                         ids=["unknown", "malformed"])
+async def test_an_unknown_id_is_not_found_a_malformed_one_invalid(stub: NotificationServiceStub, missing: str,
+                                                                  expected: grpc.StatusCode) -> None:
     for call, request in (
         (stub.GetSubscription, pb.GetSubscriptionRequest(subscription_id=missing)),
         (stub.UpdateSubscription, pb.UpdateSubscriptionRequest(subscription_id=missing, enabled=True)),
@@ -260,7 +263,7 @@ async def test_an_id_that_names_nothing_is_not_found(stub: NotificationServiceSt
         (stub.GetNotification, pb.GetNotificationRequest(notification_id=missing)),
         (stub.ResendNotification, pb.ResendNotificationRequest(notification_id=missing)),
     ):
-        assert (await async_failure(call, request)).code() == NOT_FOUND, call
+        assert (await async_failure(call, request)).code() == expected, call
 
 
 # --- replica -------------------------------------------------------------------------------------------------
