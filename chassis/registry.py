@@ -17,6 +17,8 @@ import nats.js.errors
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from chassis.events.streams import inbox_prefix_of
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 5.0
@@ -108,7 +110,8 @@ class NatsKvRegistry:
     @classmethod
     async def connect(cls, url: str) -> NatsKvRegistry:
         """A registry with its own NATS connection."""
-        nc = await nats.connect(url, name="protomesh-registry", max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        nc = await nats.connect(url, name="protomesh-registry", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                inbox_prefix=inbox_prefix_of(url))
         return cls(nc, owns_connection=True)
 
     def jetstream(self) -> Any:

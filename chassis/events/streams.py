@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.parse
 
 import nats
 import nats.js.errors
@@ -99,6 +100,17 @@ class Streams:
         self._known.clear()
 
 
+def inbox_prefix(user: str | None) -> str:
+    """Where a NATS user's replies and pulled messages arrive: `_INBOX.<user>` (the server lets each service
+    subscribe to its own only), or NATS' default `_INBOX` for a connection without a user."""
+    return f"_INBOX.{user}" if user else "_INBOX"
+
+
+def inbox_prefix_of(url: str) -> str:
+    """The inbox prefix for a connection to `url` (its user info names the user)."""
+    return inbox_prefix(urllib.parse.urlsplit(url).username)
+
+
 async def connect(url: str, name: str) -> nats.NATS:
     """A NATS connection that keeps reconnecting for as long as it lives (nats-server restarts are routine)."""
 
@@ -118,6 +130,7 @@ async def connect(url: str, name: str) -> nats.NATS:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.25,
         allow_reconnect=True,
+        inbox_prefix=inbox_prefix_of(url),
         error_cb=error,
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chassis.events import subjects
+from chassis.events.streams import inbox_prefix
 from chassis.registry import NatsKvRegistry
 from chassis.resilience.breaker import NatsKvBreakerStore
 from chassis.tooling.catalog import Catalog, MeshService
@@ -20,7 +21,6 @@ from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials
 from chassis.tooling.infra.nats import NatsUser
 
 API = "$JS.API"
-INBOXES = "_INBOX.>"
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,9 @@ def service_permissions(service: MeshService, catalog: Catalog) -> tuple[list[st
         publish.append(f"{subjects.DEAD_LETTER_PREFIX}.{consumer}.>")
         for stream in read_streams:
             publish += [*_stream_api(stream), *_consumer_api(stream, consumer)]
-    subscribe = [INBOXES]
+    # Replies and pulled messages arrive on the service's own inboxes (chassis.events.streams.inbox_prefix),
+    # so no service can listen in on another's.
+    subscribe = [f"{inbox_prefix(service.name)}.>"]
     if needs.task_kinds:
         publish += [*_stream_api(subjects.TASK_STREAM), f"{subjects.TASK_PROGRESS_PREFIX}.>"]
         subscribe.append(f"{subjects.TASK_PROGRESS_PREFIX}.>")

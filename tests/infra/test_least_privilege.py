@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from chassis.events import outbox
+from chassis.events.streams import inbox_prefix_of
 from chassis.tooling import bootstrap, cli
 from chassis.tooling.credentials import CREDENTIALS_DIR
 from chassis.tooling.infra.postgres import PostgresProcess
@@ -163,7 +164,9 @@ async def connect_collecting(url: str) -> tuple[nats.NATS, list[str]]:
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
-    return await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0), errors
+    # The service's own inboxes, as its replicas use (chassis.events.streams): nothing else is readable.
+    return await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0,
+                              inbox_prefix=inbox_prefix_of(url)), errors
 
 
 async def violation_of(url: str, action: str, subject: str) -> list[str]:
@@ -214,7 +217,9 @@ def test_a_service_publishes_its_own_events_only_and_reads_no_other_stream(mesh:
                                 ("publish", "$JS.API.CONSUMER.MSG.NEXT.TASKS.TASK_notification_deliver"),
                                 ("subscribe", "events.protomesh.context.v1.>"),
                                 ("subscribe", "events.>"),
-                                ("subscribe", "tasks.>")]:
+                                ("subscribe", "tasks.>"),
+                                ("subscribe", "_INBOX.>"),
+                                ("subscribe", "_INBOX.context.>")]:
             errors = await violation_of(agent, action, subject)
             assert any("permissions violation" in e.lower() for e in errors), (action, subject, errors)
         # notification reads every stream but publishes no one's events
