@@ -639,7 +639,7 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
                     ]
                 }
             },
-            "body_format_override": _status_json(code),
+            "body_format_override": _status_json(code, _LOCAL_MESSAGES.get(http, "%LOCAL_REPLY_BODY%")),
         }
         for http, code in _GRPC_CODE_FOR_HTTP.items()
     ]
@@ -660,6 +660,14 @@ def _status_filter(http: int) -> dict[str, Any]:
             }
         }
     }
+
+
+_LOCAL_MESSAGES = {
+    # Envoy's own 400s come from the transcoder reading the body or the query string (malformed JSON, a
+    # value of the wrong type, an unknown query parameter): its text, with what to do about it.
+    400: "the request does not fit the API (%LOCAL_REPLY_BODY%); send JSON with the fields and types that "
+         "GET /openapi.json lists for this operation",
+}
 
 
 def _status_json(code: int, message: str = "%LOCAL_REPLY_BODY%") -> dict[str, Any]:
