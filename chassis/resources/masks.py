@@ -141,6 +141,24 @@ class UpdateMask:
             own.raise_if_any()
         return tuple(chosen)
 
+    @staticmethod
+    def copied(request: Message, paths: Iterable[str], *names: str) -> dict[str, Any]:
+        """The named fields the paths replace, as plain values (maps as dicts, repeated fields as lists):
+        the changes an update applies as they are; fields that need converting stay with the servicer."""
+        changes: dict[str, Any] = {}
+        chosen = set(paths)
+        for name in names:
+            if name not in chosen:
+                continue
+            value = getattr(request, name)
+            field = request.DESCRIPTOR.fields_by_name[name]
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                value = dict(value)
+            elif field.is_repeated:
+                value = list(value)
+            changes[name] = value
+        return changes
+
     def _problem(self, path: str, one_of: str) -> str:
         if path in self.fields:
             return ""

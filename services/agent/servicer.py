@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import grpc
 
@@ -95,18 +94,12 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         current = await self._agent(request.agent_id)
         v = Violations()
         paths = _MASK.paths(request, v)
-        changes: dict[str, Any] = {}
-        if "name" in paths:
-            changes["name"] = request.name
-        if "description" in paths:
-            changes["description"] = request.description
+        changes = _MASK.copied(request, paths, "name", "description", "labels")
         if "capabilities" in paths:
             changes["capabilities"] = _effective_capabilities(current.type, list(request.capabilities))
         if "config" in paths:
             changes["config"] = from_struct(request.config)
             validation.check_config(v, changes["config"])
-        if "labels" in paths:
-            changes["labels"] = dict(request.labels)
         v.raise_if_any()
         row = found(await self._store.update_agent(current.id, changes), "agent", request.agent_id)
         return agent_service_pb2.UpdateAgentResponse(agent=agent_message(row))

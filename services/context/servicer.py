@@ -122,9 +122,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         v = Violations()
         paths = _CONTEXT_MASK.paths(request, v)
         requests.check_not_cleared(v, request, paths, ("name",))
-        changes: dict[str, Any] = {}
-        if "name" in paths:
-            changes["name"] = request.name
+        changes = _CONTEXT_MASK.copied(request, paths, "name")
         if "metadata" in paths:
             changes["metadata"], _ = sanitize(request.metadata, "metadata", self._metadata_limits, v)
         if "tags" in paths:
@@ -190,7 +188,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         v = Violations()
         paths = _LAYER_MASK.paths(request, v)
         requests.check_not_cleared(v, request, paths, ("name", "layer_type", "position"))
-        changes: dict[str, Any] = {p: getattr(request, p) for p in paths if p in ("name", "layer_type", "position")}
+        changes = _LAYER_MASK.copied(request, paths, "name", "layer_type", "position")
         if "data" in paths:
             changes["data"], changes["size_bytes"] = sanitize(request.data, "data", self._layer_limits, v)
         v.raise_if_any()

@@ -147,15 +147,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         row = await self._store.get(integration_id)
         spec = SPECS[row.kind]
         v = Violations()
-        changes: dict[str, Any] = {}
-        if "name" in paths:
-            changes["name"] = request.name
-        if "description" in paths:
-            changes["description"] = request.description
-        if "labels" in paths:
-            changes["labels"] = dict(request.labels)
-        if "enabled" in paths:
-            changes["enabled"] = request.enabled
+        changes = _MASK.copied(request, paths, "name", "description", "labels", "enabled")
         credentials = dict(request.credentials) if "credentials" in paths else None
         if credentials is not None:
             validation.check_credentials(v, spec, credentials)

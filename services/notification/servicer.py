@@ -115,19 +115,13 @@ class NotificationServicer(HealthRpcs,
         paths = _MASK.paths(request, v)
         v.raise_if_any()
         self.check_UpdateSubscription(request, v)
-        changes: dict[str, Any] = {}
-        if "name" in paths:
-            changes["name"] = request.name
+        changes = _MASK.copied(request, paths, "name", "subject_filter", "enabled")
         if "event_types" in paths:
             changes["event_types"] = validation.unique(request.event_types)
-        if "subject_filter" in paths:
-            changes["subject_filter"] = request.subject_filter
         if "channel" in paths:
             validation.check_new_channel(v, request, current)
             if request.WhichOneof("channel"):
                 changes.update(_channel_columns(request, current, self._cipher, current.id))
-        if "enabled" in paths:
-            changes["enabled"] = request.enabled
         v.raise_if_any()
         row = found(await self._store.subscriptions.update(current.id, changes), "subscription", current.id)
         return pb.UpdateSubscriptionResponse(subscription=subscription_message(row))

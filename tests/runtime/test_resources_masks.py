@@ -95,3 +95,14 @@ def test_explicit_immutable_and_excluded_fields() -> None:
 def test_rules_refuse_another_request_type() -> None:
     with pytest.raises(TypeError):
         AGENT.paths(context_service_pb2.UpdateContextRequest(name="x"))
+
+
+def test_copied_takes_the_masked_fields_as_plain_values() -> None:
+
+    request = agent_service_pb2.UpdateAgentRequest(name="n", description="d", labels={"team": "a"},
+                                                   capabilities=["x", "y"])
+    copied = UpdateMask.copied(request, ("name", "labels", "capabilities"), "name", "description", "labels",
+                               "capabilities")
+    assert copied == {"name": "n", "labels": {"team": "a"}, "capabilities": ["x", "y"]}
+    assert type(copied["labels"]) is dict and type(copied["capabilities"]) is list
+    assert UpdateMask.copied(request, (), "name") == {}
