@@ -71,6 +71,85 @@ def _has_rules(descriptor: MessageDescriptor, seen: set[str]) -> bool:
     return False
 
 
+_JSON_TYPES = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
+_json_holders: dict[str, bool] = {}
+"""Per message type (full name): whether it or any message it can contain is a JSON payload type."""
+_NUL_TEXT = "contains a NUL character (\\u0000); remove it"
+"""The answer chassis.interceptors gives when PostgreSQL text refuses a NUL; JSON payloads get the same."""
+
+
+def _reaches_json(descriptor: MessageDescriptor, seen: set[str]) -> bool:
+    name = descriptor.full_name
+    if name in _JSON_TYPES:
+        return True
+    if name in seen:
+        return False  # already being looked at further up (recursive types)
+    seen.add(name)
+    return any(f.message_type is not None and _reaches_json(f.message_type, seen) for f in descriptor.fields)
+
+
+def _holds_json(descriptor: MessageDescriptor) -> bool:
+    # Cached per type only from a search started at that type: a result found part-way through
+    # another type's search may have been cut short by the recursion guard.
+    holds = _json_holders.get(descriptor.full_name)
+    if holds is None:
+        holds = _json_holders[descriptor.full_name] = _reaches_json(descriptor, set())
+    return holds
+
+
+def _nul_in_json(value: Any, path: str) -> list[str]:
+    """Paths inside a Struct, Value or ListValue whose key or string contains a NUL."""
+    name = value.DESCRIPTOR.full_name
+    if name == "google.protobuf.Struct":
+        found: list[str] = []
+        for key, item in value.fields.items():
+            found += [path + _key(key)] if "\x00" in key else _nul_in_json(item, path + _key(key))
+        return found
+    if name == "google.protobuf.ListValue":
+        return [p for i, item in enumerate(value.values) for p in _nul_in_json(item, f"{path}[{i}]")]
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return [path] if "\x00" in value.string_value else []
+    if kind in ("struct_value", "list_value"):
+        return _nul_in_json(getattr(value, kind), path)
+    return []
+
+
+def _nul_paths(message: Message, prefix: str = "") -> list[str]:
+    found: list[str] = []
+    for field, value in message.ListFields():
+        entry = field.message_type
+        if entry is None or not _holds_json(entry):
+            continue
+        path = prefix + field.name
+        if entry.GetOptions().map_entry:
+            items = [(path + _key(key), item) for key, item in value.items()] \
+                if entry.fields_by_name["value"].message_type is not None else []
+        elif field.is_repeated:
+            items = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+        else:
+            items = [(path, value)]
+        for item_path, item in items:
+            if item.DESCRIPTOR.full_name in _JSON_TYPES:
+                found += _nul_in_json(item, item_path)
+            else:
+                found += _nul_paths(item, item_path + ".")
+    return found
+
+
+def json_nul_violations(message: Message) -> list[FieldViolation]:
+    """A NUL in any key or string of the request's JSON payloads (Struct, Value, ListValue fields).
+
+    The services keep JSON payloads in PostgreSQL jsonb, which cannot hold \\u0000 in a key or a
+    string: without this check such a request reached the database and failed there as INTERNAL (500;
+    found by fuzzing: POST /v1/agents with {"config": {"a\\u0000": 1}}). It is the client's mistake,
+    so it is INVALID_ARGUMENT naming where the NUL is, e.g. `config["a\\u0000"]` or `layers[0].data.note`.
+    """
+    if not _holds_json(message.DESCRIPTOR):
+        return []
+    return [FieldViolation(path, _NUL_TEXT) for path in _nul_paths(message)]
+
+
 def has_rules(message_type: type[Message]) -> bool:
     """Whether messages of this type can break any buf.validate rule; computed once per type."""
     ruled = _ruled.get(message_type)
@@ -176,6 +255,8 @@ def validate_before(handler: Handler) -> Handler:
 
     async def validated(request: Any, context: grpc.aio.ServicerContext) -> Any:
         found = violations(request)
+        named = {f.field for f in found}
+        found += [f for f in json_nul_violations(request) if f.field not in named]
         if found:
             raise InvalidArgument(_with_code_rules(found, code_check, request) if code_check else found)
         return await handler(request, context)

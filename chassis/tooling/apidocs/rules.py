@@ -270,7 +270,10 @@ def _nested(rules: Any, comments: Mapping[str, str]) -> Constraints:
 # -- predefined (CEL) rules ---------------------------------------------------------------------
 
 _STRING = r"'((?:[^'\\]|\\.)*)'"
-_MATCHES = re.compile(r"this\.matches\(" + _STRING + r"\)\s*\?\s*" + _STRING)
+# The optional leading '!' matters: `!this.matches(RE) ? ''` (notification's printable rule) is valid when
+# RE does NOT match; read without it, the document required the control characters it forbids (found by
+# fuzzing: every webhook URL the service returned broke its own response schema).
+_MATCHES = re.compile(r"(!\s*)?this\.matches\(" + _STRING + r"\)\s*\?\s*" + _STRING)
 _SIZE = re.compile(r"size\(this\)\s*(<=|<|>=|>)\s*(\d+)\s*\?\s*" + _STRING)
 _EMPTY = re.compile(r"this\s*==\s*''\s*\?\s*'")
 _IN = re.compile(r"this\s+in\s+\[([^\]]*)\]\s*\?\s*''")
@@ -308,7 +311,8 @@ def first_sentence(text: str) -> str:
 def cel_keywords(expression: str, kind: str) -> dict[str, Any]:
     """Keywords for the common shapes of a rule's CEL, where ``''`` means valid and a text means invalid.
 
-    ``this.matches(RE) ? ''`` -> pattern; ``this.matches(RE) ? 'why'`` -> not pattern;
+    ``this.matches(RE) ? ''`` -> pattern; ``this.matches(RE) ? 'why'`` -> not pattern (and the reverse
+    for ``!this.matches(RE)``);
     ``this == '' ? 'why'`` -> minLength 1; ``size(this) > N ? 'why'`` / ``size(this) <= N ? ''``
     -> a maximum length, item or property count (by `kind`); ``this in [...] ? ''`` -> enum.
     Anything else is left to the note the caller writes.
@@ -316,10 +320,10 @@ def cel_keywords(expression: str, kind: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     negated: list[Schema] = []
     for match in _MATCHES.finditer(expression):
-        pattern = _ecma(_unescape(match[1]))
+        pattern = _ecma(_unescape(match[2]))
         if pattern is None:
             continue
-        if match[2] == "":
+        if (match[3] == "") != bool(match[1]):  # valid when it matches: '' on a match, or a text on no match
             found["pattern"] = pattern
         else:
             negated.append({"pattern": pattern})
