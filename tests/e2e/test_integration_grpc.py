@@ -89,7 +89,7 @@ def test_integration_lifecycle(stub: IntegrationServiceStub, api: FaultServer) -
         (stub.GetIntegration, pb.GetIntegrationRequest(integration_id=created.integration_id)),
         (stub.DeleteIntegration, pb.DeleteIntegrationRequest(integration_id=created.integration_id)),
         (stub.UpdateIntegration, pb.UpdateIntegrationRequest(integration_id=str(uuid.uuid4()), name="x")),
-        (stub.CheckIntegrationHealth, pb.CheckIntegrationHealthRequest(integration_id="nope")),
+        (stub.CheckIntegrationHealth, pb.CheckIntegrationHealthRequest(integration_id=str(uuid.uuid4()))),
         (stub.GetIntegrationStatus, pb.GetIntegrationStatusRequest(integration_id=str(uuid.uuid4()))),
         (stub.TestIntegration, pb.TestIntegrationRequest(integration_id=str(uuid.uuid4()))),
         (stub.InvokeIntegration, pb.InvokeIntegrationRequest(integration_id=str(uuid.uuid4()), operation="x")),
@@ -104,6 +104,8 @@ def test_integration_lifecycle(stub: IntegrationServiceStub, api: FaultServer) -
         error = failure(call, request)
         assert error.code() == grpc.StatusCode.NOT_FOUND, (call, error.details())
         assert reason(error) == "ERROR_REASON_NOT_FOUND"
+    malformed = failure(stub.CheckIntegrationHealth, pb.CheckIntegrationHealthRequest(integration_id="nope"))
+    assert malformed.code() == grpc.StatusCode.INVALID_ARGUMENT and "integration_id" in (malformed.details() or "")
 
 
 def test_validation_and_conflicts(stub: IntegrationServiceStub, api: FaultServer) -> None:

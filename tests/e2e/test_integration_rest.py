@@ -53,12 +53,13 @@ class RecordingClient(RestClient):
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh() -> Iterator[Mesh]:
     """PostgreSQL, NATS, one integration replica (its breakers, buckets and caches are per replica) and Envoy.
 
     No key is configured, so the replica generates its key file under the mesh's state dir.
     """
-    with running_mesh(tmp_path_factory.mktemp("mesh"), only=["integration"], replicas=1,
+    # A state dir of its own under /tmp, not pytest's tmp_path: PostgreSQL's system user must reach it.
+    with running_mesh(only=["integration"], replicas=1,
                       extra_env={"INTEGRATION_PROBE_TIMEOUT_SECONDS": "2",
                                  "INTEGRATION_ALLOWED_TARGETS": "127.0.0.1"}) as started:
         yield started

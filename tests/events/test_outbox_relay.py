@@ -30,15 +30,15 @@ async def stream_messages(js: nats.js.JetStreamContext) -> int:
 async def test_chassis_migrations_are_tracked_apart_and_safe_to_run_twice_and_at_once(database_url: str) -> None:
     schema = "mig_" + uuid.uuid4().hex[:8]
     first, second = await asyncio.gather(outbox.migrate(database_url, schema), outbox.migrate(database_url, schema))
-    assert sorted(first + second) == [1]
+    assert sorted(first + second) == [1, 2]  # 001 outbox + processed_events, 002 idempotency keys
     assert await outbox.migrate(database_url, schema) == []
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         tables = {row[0] for row in await (await conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))).fetchall()}
         versions = await (await conn.execute(f"SELECT version, name FROM {schema}.chassis_migrations")).fetchall()
-    assert {"outbox", "processed_events", "chassis_migrations"} <= tables
+    assert {"outbox", "processed_events", "idempotency_keys", "chassis_migrations"} <= tables
     assert "schema_migrations" not in tables  # the service's own migration history is untouched
-    assert versions == [(1, "outbox")]
+    assert versions == [(1, "outbox"), (2, "idempotency_keys")]
 
 
 async def test_only_committed_events_are_published_with_id_and_trace_headers(
