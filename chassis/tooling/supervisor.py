@@ -137,8 +137,9 @@ class Mesh:
         self._api_documents: list[ServedDocument] | None = None
         self._next_index: dict[str, int] = {}
         self._started = False
-        self._down_since: dict[str, float] = {}
         """True once everything is up: only then does mesh.json exist (`up --detach` waits for it)."""
+        self._down_since: dict[str, float] = {}
+        """When each dead process was first seen dead: infrastructure is restarted after a pause, so the outage shows."""
         self.database_url = options.database_url or ""
         self.nats_url = options.nats_url or ""
         """The supervisor's own URLs (the operator's: superuser, NATS user with every permission)."""
