@@ -139,7 +139,7 @@ class Mesh:
         self._started = False
         """True once everything is up: only then does mesh.json exist (`up --detach` waits for it)."""
         self._down_since: dict[str, float] = {}
-        """When each dead process was first seen dead: infrastructure is restarted after a pause, so the outage shows."""
+        """When each dead process was first seen dead (infrastructure restarts after a pause, so outages show)."""
         self.database_url = options.database_url or ""
         self.nats_url = options.nats_url or ""
         """The supervisor's own URLs (the operator's: superuser, NATS user with every permission)."""
