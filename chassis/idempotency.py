@@ -54,6 +54,8 @@ LOCK_WAIT = "3s"
 """How long a claim waits on a concurrent attempt with the same key before answering UNAVAILABLE."""
 ANSWER_WAIT = 5.0
 """How long a repeat waits for the first attempt's answer to be recorded."""
+ANSWER_LOST_AFTER = 120.0
+"""A claim this old without an answer is given up on: its replica died between commit and recording it."""
 SWEEP_EVERY = 600.0
 """Seconds between expiry sweeps in one replica (a sweep runs on the next keyed write after that)."""
 
@@ -143,15 +145,17 @@ async def claim(conn: psycopg.AsyncConnection[Any]) -> None:
     attempt.claimed = True
 
 
-async def _lookup(pool: AsyncConnectionPool, attempt: _Attempt) -> tuple[bytes, bytes | None] | None:
+async def _lookup(pool: AsyncConnectionPool, attempt: _Attempt) -> tuple[bytes, bytes | None, float] | None:
+    """(request hash, recorded answer or None, seconds since the key was claimed) of a live key."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT request_hash, response FROM idempotency_keys WHERE method = %s AND key = %s"
+            "SELECT request_hash, response, extract(epoch FROM now() - created_at)::float8"
+            " FROM idempotency_keys WHERE method = %s AND key = %s"
             f" AND created_at >= now() - {_WINDOW_SQL}",
             (attempt.method, attempt.key),
         )
         row = await cur.fetchone()
-    return (bytes(row[0]), None if row[1] is None else bytes(row[1])) if row else None
+    return (bytes(row[0]), None if row[1] is None else bytes(row[1]), float(row[2])) if row else None
 
 
 async def _prior(pool: AsyncConnectionPool, attempt: _Attempt, response_type: type[Resp],
@@ -169,13 +173,18 @@ async def _prior(pool: AsyncConnectionPool, attempt: _Attempt, response_type: ty
             if must_exist:  # the first attempt's key expired or vanished between its commit and now
                 raise Unavailable("the request with this idempotency key could not be resolved; retry")
             return None
-        digest, response = found
+        digest, response, age = found
         if digest != attempt.request_hash:
             raise Aborted(f"idempotency key {attempt.key!r} was already used with a different request;"
                           " use a new key for a new request", metadata={"reason": "IDEMPOTENCY_KEY_REUSED"})
         if response is not None:
             return response_type.FromString(response)
         if time.monotonic() + delay > until:
+            if age < ANSWER_LOST_AFTER:
+                # Applied, and its replica has not recorded the answer yet (paused, or slow): a retry with
+                # the same key gets that first answer once it is recorded, so say "retry", not "conflict".
+                raise Unavailable("the first request with this idempotency key was applied and its answer is"
+                                  " not recorded yet; retry with the same key shortly")
             raise Aborted("a request with this idempotency key was applied, but its answer was not recorded"
                           " (the replica stopped); read the resource to see the result",
                           metadata={"reason": "IDEMPOTENT_ANSWER_LOST"})

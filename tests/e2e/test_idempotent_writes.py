@@ -28,6 +28,9 @@ WRITES = 60
 DISRUPT_AT = 15
 ATTEMPTS = 30
 OUTAGE_SECONDS = 3.0
+HANG_SECONDS = 4.0
+"""How long the hung replica stays stopped. A write it committed just before the stop is answered, to
+every retry with the same key, once it records that answer: 503 "retry" until then, never a 409."""
 """Tries of one write (same key) before the client gives up on it: bounded, and unacknowledged then."""
 
 
@@ -98,9 +101,16 @@ def test_keyed_posts_survive_a_hung_replica_applied_once(fresh_mesh: Mesh) -> No
     victim = fresh_mesh.replicas["agent"][0]
     assert victim.pid is not None
     pid = victim.pid
+    resume = threading.Timer(HANG_SECONDS, os.kill, (pid, signal.SIGCONT))
+
+    def hang() -> None:
+        os.kill(pid, signal.SIGSTOP)
+        resume.start()
+
     try:
-        seen = write_stream(rest, "hung", lambda: os.kill(pid, signal.SIGSTOP))
+        seen = write_stream(rest, "hung", hang)
     finally:
+        resume.cancel()
         os.kill(pid, signal.SIGCONT)
     print(f"hung replica: {len(seen.acknowledged)}/{WRITES} keyed POSTs acknowledged, slowest "
           f"{max(seen.latencies) * 1000:.0f} ms, statuses {sorted(set(seen.statuses))}")

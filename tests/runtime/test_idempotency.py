@@ -120,3 +120,23 @@ async def test_another_service_uses_its_own_schema(context: InProcess[object]) -
     assert await contexts.AddLayer(layer, timeout=10) == added
     listed = await contexts.ListLayers(context_pb.ListLayersRequest(context_id=first.context.context_id), timeout=10)
     assert len(listed.layers) == 1
+
+
+async def test_an_answer_not_recorded_yet_means_retry_and_a_long_lost_one_conflict(
+        agent: InProcess[AgentDeps]) -> None:
+    # A keyed write committed on a replica that stopped before recording its answer: repeats are told to
+    # retry (UNAVAILABLE) while the replica may still record it, and ABORTED once the claim is old.
+    agents = agent.stub(AgentServiceStub)
+    request = agent_pb.RegisterAgentRequest(name="lost", type="calculator", request_id=str(uuid.uuid4()))
+    await agents.RegisterAgent(request, timeout=10)
+    assert agent.replica.pool is not None
+    async with agent.replica.pool.connection() as conn:
+        await conn.execute("UPDATE idempotency_keys SET response = NULL WHERE key = %s", (request.request_id,))
+    recent = await async_failure(agents.RegisterAgent, request, timeout=idempotency.ANSWER_WAIT + 5)
+    assert recent.code() == grpc.StatusCode.UNAVAILABLE and "retry" in (recent.details() or "")
+    async with agent.replica.pool.connection() as conn:
+        await conn.execute("UPDATE idempotency_keys SET created_at = now() - make_interval(secs => %s) WHERE key = %s",
+                           (idempotency.ANSWER_LOST_AFTER + 10, request.request_id))
+    lost = await async_failure(agents.RegisterAgent, request, timeout=idempotency.ANSWER_WAIT + 5)
+    assert lost.code() == grpc.StatusCode.ABORTED and "read the resource" in (lost.details() or "")
+    assert await _count_agents(agent, "lost") == 1
