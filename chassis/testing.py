@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sys
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -150,6 +151,10 @@ async def _wait_started(task: asyncio.Task[None], replicas: list[Replica], timeo
     return replicas[0]
 
 
+SHUTDOWN_TIMEOUT = 20.0
+"""How long a replica in a test may take to stop before it is cancelled (with its pending stacks printed)."""
+
+
 async def _stop(task: asyncio.Task[None], stop: asyncio.Event, replicas: list[Replica]) -> None:
     """Stop as SIGTERM would; a replica that never started (its error already raised) is cancelled instead."""
     if not replicas:
@@ -158,8 +163,21 @@ async def _stop(task: asyncio.Task[None], stop: asyncio.Event, replicas: list[Re
         await asyncio.wait({task})
         return
     stop.set()
-    await asyncio.wait({task})
+    done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_TIMEOUT)
+    if not done:
+        # As the supervisor kills a replica that ignores SIGTERM for too long: the test goes on, and the
+        # stacks of what was still pending are printed so the stuck step can be found.
+        _print_pending(f"{replicas[0].service.name} did not stop within {SHUTDOWN_TIMEOUT:.0f}s; cancelling it")
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+        return
     task.result()  # a failure while serving or shutting down fails the test here
+
+
+def _print_pending(headline: str) -> None:
+    print(f"chassis.testing: {headline}; pending tasks:", file=sys.stderr)
+    for pending in asyncio.all_tasks():
+        pending.print_stack(limit=8, file=sys.stderr)
 
 
 @contextlib.asynccontextmanager

@@ -157,11 +157,13 @@ class SchemaBuilder:
         required = required or field_behavior_pb2.REQUIRED in behaviors
         if field_behavior_pb2.OUTPUT_ONLY in behaviors:
             schema["readOnly"] = True
-        if field_behavior_pb2.INPUT_ONLY in behaviors:
-            schema["writeOnly"] = True
         if field.options.deprecated:
             schema["deprecated"] = True
         description = self.contracts.comment(f"{message.full_name}.{field.name}")
+        if field_behavior_pb2.INPUT_ONLY in behaviors:
+            # Not writeOnly: the gateway prints every field, so answers carry an input-only field too,
+            # always empty, and a document forbidding it in answers would be wrong about the gateway.
+            description = _join(description, "Input only: answers carry it empty.")
         if field.proto3_optional:
             description = _join(description, "Optional: absent when not set.")
         if notes:
