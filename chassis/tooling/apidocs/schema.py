@@ -169,6 +169,9 @@ class SchemaBuilder:
         if notes:
             schema["x-validate"] = notes
             description = _join(description, _rules_text(notes))
+        if field_behavior_pb2.INPUT_ONLY in behaviors and schema.get("type") == "string":
+            # The field's rules bind what a client sends; an answer carries it empty.
+            schema = {"anyOf": [schema, {"const": ""}]}
         if description:
             schema["description"] = description
         return schema, required
