@@ -17,11 +17,13 @@ finds the service descriptor and the `add_..._to_server` function from it, so re
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import grpc
@@ -54,20 +56,24 @@ class Servicer:
     @classmethod
     def of(cls, servicer_cls: type) -> Servicer:
         """Resolve a servicer class: its generated `XServicer` base names the module, descriptor and adder."""
-        for base in servicer_cls.__mro__:
-            module = sys.modules.get(base.__module__)
-            if (module is None or not base.__module__.endswith("_pb2_grpc") or not base.__name__.endswith("Servicer")
-                    or base is servicer_cls):
-                continue
-            pb2 = sys.modules[base.__module__.removesuffix("_grpc")]
-            service_name = base.__name__.removesuffix("Servicer")
-            return cls(servicer_cls, pb2.DESCRIPTOR.services_by_name[service_name],
-                       getattr(module, f"add_{base.__name__}_to_server"))
-        raise TypeError(f"{servicer_cls.__name__} does not derive from a generated *Servicer class (…_pb2_grpc)")
+        base = generated_base(servicer_cls)
+        pb2 = generated_messages(servicer_cls)
+        return cls(servicer_cls, pb2.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")],
+                   getattr(sys.modules[base.__module__], f"add_{base.__name__}_to_server"))
 
 
-def _no_settings(replica: Replica) -> None:
-    return None
+@functools.cache
+def generated_base(servicer_cls: type) -> type:
+    """The generated `…_pb2_grpc.XServicer` class a servicer derives from."""
+    for base in servicer_cls.__mro__[1:]:
+        if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer"):
+            return base
+    raise TypeError(f"{servicer_cls.__name__} does not derive from a generated *Servicer class (…_pb2_grpc)")
+
+
+def generated_messages(servicer_cls: type) -> ModuleType:
+    """The generated `…_pb2` module holding the servicer's request and response messages."""
+    return sys.modules[generated_base(servicer_cls).__module__.removesuffix("_grpc")]
 
 
 @dataclass(frozen=True)
@@ -91,11 +97,11 @@ class Service(Generic[SettingsT, DepsT]):
     background: Sequence[Loop[DepsT]] = ()
     """Loops every replica runs while it serves (cleanup jobs, sweepers)."""
 
-    @property
+    @functools.cached_property
     def resolved_servicers(self) -> list[Servicer]:
         return [Servicer.of(c) for c in self.servicers]
 
-    @property
+    @functools.cached_property
     def grpc_services(self) -> list[str]:
         """Fully qualified names of the served gRPC services."""
         return [s.descriptor.full_name for s in self.resolved_servicers]

@@ -12,29 +12,13 @@ GetInfo stays with each service: it carries the service's own fields.
 
 from __future__ import annotations
 
-import sys
-from types import ModuleType
 from typing import Any
 
 import grpc
 
 from chassis.replica import Replica
+from chassis.service import generated_messages
 from protomesh.common.v1 import service_info_pb2
-
-_MESSAGES: dict[type, ModuleType] = {}
-
-
-def _messages_of(servicer_cls: type) -> ModuleType:
-    """The generated *_pb2 module of the servicer's generated base class (…_pb2_grpc.XServicer), found once."""
-    found = _MESSAGES.get(servicer_cls)
-    if found is None:
-        for base in servicer_cls.__mro__:
-            if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer"):
-                found = _MESSAGES[servicer_cls] = sys.modules[base.__module__.removesuffix("_grpc")]
-                break
-        else:
-            raise TypeError(f"{servicer_cls.__name__} does not derive from a generated *Servicer class")
-    return found
 
 
 class HealthRpcs:
@@ -44,10 +28,10 @@ class HealthRpcs:
     _replica: Replica
 
     async def GetHealth(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        return _messages_of(type(self)).GetHealthResponse(health=self._replica.health.report())
+        return generated_messages(type(self)).GetHealthResponse(health=self._replica.health.report())
 
     async def GetReadiness(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        return _messages_of(type(self)).GetReadinessResponse(health=self._replica.health.require_ready())
+        return generated_messages(type(self)).GetReadinessResponse(health=self._replica.health.require_ready())
 
     async def GetLiveness(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        return _messages_of(type(self)).GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)
+        return generated_messages(type(self)).GetLivenessResponse(state=service_info_pb2.HEALTH_STATE_SERVING)
