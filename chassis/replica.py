@@ -40,6 +40,8 @@ class Replica:
     """Event bus of this replica: outbox relay, consumers and task queue (None without NATS)."""
     metrics_port: int = 0
     """Port of this replica's Prometheus /metrics (0 when metrics are off)."""
+    http_port: int = 0
+    """Port of this replica's HTTP listener (0 when the service declares no `http`, or it is not serving)."""
 
     @property
     def db(self) -> AsyncConnectionPool:

@@ -20,6 +20,7 @@ from chassis.config import ConfigError, Settings, load_settings
 from chassis.contracts import mesh_grpc_services
 from chassis.events import EventBus, EventHandlers, outbox
 from chassis.health import HealthMonitor
+from chassis.http_listener import HTTP_PORT_META, serving_http
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
 from chassis.registry import Instance, NatsKvRegistry, Registration, registry_from_env
@@ -89,14 +90,17 @@ async def _register(replica: Replica) -> Registration | None:
     settings = replica.settings
     if replica.registry is None:
         return None
+    meta = {"metrics_port": str(replica.metrics_port)} if replica.metrics_port else {}
+    if replica.http_port:
+        meta[HTTP_PORT_META] = str(replica.http_port)
     instance = Instance(
         service=replica.service.name, instance_id=settings.instance_id, address=settings.advertise_host,
         port=replica.bound_port, version=settings.version, tags=tuple(replica.service.grpc_services),
-        ttl=settings.registry_ttl_seconds,
-        meta={"metrics_port": str(replica.metrics_port)} if replica.metrics_port else {},
+        ttl=settings.registry_ttl_seconds, meta=meta,
     )
     registration = Registration(replica.registry, instance, lambda: replica.health.serving)
-    # The metrics port travels with the registration, so a scraper can find every replica.
+    # The metrics and HTTP ports travel with the registration, so a scraper and Envoy's generated
+    # `<service>_http` cluster can find every replica.
     await registration.start()
     return registration
 
@@ -187,7 +191,8 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
     async with _database(replica), _discovery(replica):
         own_settings = load_settings(service.settings, service.name) if service.settings else None
         lifespan = service.lifespan(replica, own_settings) if service.lifespan else contextlib.nullcontext()
-        async with lifespan as deps, _events(replica, deps), _background(service.background, deps):
+        async with lifespan as deps, _events(replica, deps), _background(service.background, deps), \
+                contextlib.AsyncExitStack() as http:
             for servicer in service.resolved_servicers:
                 servicer.add_to_server(servicer.cls(replica, deps), server)
             health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)
@@ -202,6 +207,9 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             except RuntimeError as exc:
                 raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
             await server.start()
+            # The HTTP listener (if the service declares one) is up before the registration names its port,
+            # and is closed (exiting `http`) after the gRPC server, before the lifespan closes.
+            await http.enter_async_context(serving_http(replica, deps))
             await health_monitor.start()
             sampler = _start_metrics(replica)
             registration = await _register(replica)

@@ -9,6 +9,7 @@
         migrations=Path(__file__).parent / "migrations",
         handlers=handlers,                          # (replica, deps) -> consumers and task workers
         background=[chassis.Loop("cleanup", run_cleanup)],   # started after the lifespan opened
+        http=build_http_app,                        # optional: (replica, deps) -> aiohttp.web.Application
     )
 
 A servicer class names its generated base (`agent_service_pb2_grpc.AgentServiceServicer`); the chassis
@@ -30,6 +31,8 @@ import grpc
 from google.protobuf import descriptor
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from chassis.events import EventHandlers
     from chassis.replica import Replica
 
@@ -96,6 +99,9 @@ class Service(Generic[SettingsT, DepsT]):
     workers, and a NATS health probe."""
     background: Sequence[Loop[DepsT]] = ()
     """Loops every replica runs while it serves (cleanup jobs, sweepers)."""
+    http: Callable[[Replica, DepsT], web.Application] | None = None
+    """An aiohttp application for endpoints that are HTTP by their standard (OAuth, ext_authz), built from
+    the lifespan's dependencies and served on HTTP_PORT next to gRPC (chassis.http_listener)."""
 
     @functools.cached_property
     def resolved_servicers(self) -> list[Servicer]:
