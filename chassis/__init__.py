@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chassis.config import Settings, load_settings, setting
+    from chassis.identity import Principal, current_principal, require_principal, service_principal
     from chassis.replica import Replica
     from chassis.server import main, run, serve
     from chassis.service import Loop, Service
 
-__all__ = ["Loop", "Replica", "Service", "Settings", "load_settings", "main", "run", "serve", "setting"]
+__all__ = ["Loop", "Principal", "Replica", "Service", "Settings", "current_principal", "load_settings", "main",
+           "require_principal", "run", "serve", "service_principal", "setting"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,6 +21,10 @@ def __getattr__(name: str) -> Any:
         from chassis import config
 
         return getattr(config, name)
+    if name in {"Principal", "current_principal", "require_principal", "service_principal"}:
+        from chassis import identity
+
+        return getattr(identity, name)
     if name in {"Loop", "Service"}:
         from chassis import service
 

@@ -1,4 +1,4 @@
-"""What an incoming call passes on to the calls it makes: its deadline and its trace context."""
+"""What an incoming call passes on to the calls it makes: its deadline, its trace context and its caller."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import contextvars
 import time
 from dataclasses import dataclass
 
-PROPAGATED_HEADERS = ("traceparent", "tracestate", "x-request-id")
-"""Incoming metadata copied onto every outbound call made while serving the request."""
+PROPAGATED_HEADERS = ("traceparent", "tracestate", "x-request-id", "x-protomesh-claims")
+"""Incoming metadata copied onto every outbound call made while serving the request. The verified claims
+(chassis.identity.CLAIMS_HEADER) are among them: the callee acts on behalf of the same principal."""
 
 
 @dataclass(frozen=True)

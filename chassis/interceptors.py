@@ -1,4 +1,5 @@
-"""Server interceptors: every call is logged once with its outcome, and errors get their gRPC form."""
+"""Server interceptors: every call is logged once with its outcome, errors get their gRPC form, and a
+method the contract does not declare public needs a verified principal (chassis.identity)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,22 @@ from typing import Any, cast
 import grpc
 import psycopg
 import psycopg_pool
+from google.protobuf import descriptor_pool
 from google.protobuf.message import DecodeError
 
 from chassis import metrics, telemetry
 from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
 from chassis.errors import DependencyFailed, FieldViolation, InvalidArgument, ServiceError, Unavailable
+from chassis.identity import (
+    CLAIMS_HEADER,
+    HOW_TO_AUTHENTICATE,
+    InvalidClaims,
+    Principal,
+    Unauthenticated,
+    declared_public,
+    parse_claims_header,
+    set_principal,
+)
 from chassis.validation import validate_before
 
 logger = logging.getLogger("chassis.calls")
@@ -107,8 +119,44 @@ def _call_line(service: str, instance: str, method: str, code: str, elapsed: flo
             f'"duration_ms":{elapsed * 1000:.3f},"peer":{json.dumps(peer)}}}\n')
 
 
+# Standard RPCs every replica serves that the contracts do not declare: health checks (Envoy's and the
+# supervisor's probes) and reflection (grpcurl) need no credential.
+_STANDARD_PUBLIC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def is_public(method: str) -> bool:
+    """Whether the method (a gRPC path, /pkg.Service/Method) may be called without a principal.
+
+    Public: the standard RPCs, and methods whose contract says `option (protomesh.options.v1.access) =
+    {public: true}`. Everything else, including a method the descriptor pool does not know, needs a
+    principal. Looked up once per method (the interceptor caches its wrapped handler).
+    """
+    if method.startswith(_STANDARD_PUBLIC):
+        return True
+    service, _, name = method.strip("/").partition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
+    except KeyError:
+        return False
+    return declared_public(descriptor.GetOptions())
+
+
+def _principal_of(claims: str | None, public: bool) -> Principal | None:
+    """The call's principal from its claims header; UNAUTHENTICATED if a protected method has none."""
+    if claims is not None:
+        try:
+            return parse_claims_header(claims)
+        except InvalidClaims as exc:
+            # Only the gateway or a replica sets the header, so a bad one is a bug upstream, not the caller's.
+            raise Unauthenticated(f"the verified claims the call carries cannot be read ({exc}); "
+                                  f"{HOW_TO_AUTHENTICATE}") from None
+    if not public:
+        raise Unauthenticated(HOW_TO_AUTHENTICATE)
+    return None
+
+
 def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
-                identity: tuple[tuple[str, str], ...]) -> Handler:
+                identity: tuple[tuple[str, str], ...], public: bool = False) -> Handler:
     duration = metrics.RPC_DURATION.labels(service, method)
     counters: dict[str, Any] = {}
     _, grpc_service, grpc_method = method.split("/", 2)
@@ -125,9 +173,17 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
         propagated = tuple((k, v) for k, v in (context.invocation_metadata() or ())
                            if k in PROPAGATED_HEADERS and isinstance(v, str))
         current_call.set(CallContext(None if remaining is None else time.monotonic() + remaining, propagated))
+        claims = None
+        for key, value in propagated:
+            if key == CLAIMS_HEADER:
+                claims = value
         span = telemetry.server_span(method, dict(propagated), span_attributes)
         span.__enter__()
         try:
+            # Set even when None: the call's task inherits the server's context, which holds the
+            # service's own principal (chassis.server), and an anonymous caller must not act as it.
+            # Before validation and the servicer: an anonymous caller learns nothing about the request's rules.
+            set_principal(_principal_of(claims, public))
             response = await behavior(_decoded(request), context)
             code = context.code() or grpc.StatusCode.OK
             return response
@@ -191,7 +247,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         wrapped = grpc.unary_unary_rpc_method_handler(
             # Servicers of a grpc.aio server are coroutines; the stubs type the handler as a sync callable.
             _wrap_unary(self._service, self._instance, method,
-                        validate_before(cast(Handler, handler.unary_unary)), self._identity),
+                        validate_before(cast(Handler, handler.unary_unary)), self._identity, is_public(method)),
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )

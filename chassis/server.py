@@ -21,6 +21,7 @@ from chassis.contracts import mesh_grpc_services
 from chassis.events import EventBus, EventHandlers, outbox
 from chassis.health import HealthMonitor
 from chassis.http_listener import HTTP_PORT_META, serving_http
+from chassis.identity import act_as_service
 from chassis.interceptors import CallInterceptor
 from chassis.logs import configure_logging
 from chassis.registry import Instance, NatsKvRegistry, Registration, registry_from_env
@@ -181,6 +182,8 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
         service.name, settings.instance_id, service.grpc_services, settings.health_interval_seconds
     )
     replica = Replica(service=service, settings=settings, health=health_monitor)
+    # Work no caller started (lifespan, consumers, task workers, loops) runs as the service itself.
+    act_as_service(service.name)
     server = grpc.aio.server(
         interceptors=[CallInterceptor(settings.instance_id, service.name)],
         # Metadata up to Envoy's own header limit (60 KiB): a long REST query string reaches the replica as

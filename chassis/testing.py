@@ -7,7 +7,12 @@
 
 No Envoy and no subprocess: `chassis.server.serve` runs as a task of the test's event loop, so a test
 calls the servicer over a real gRPC channel (interceptors, error details and all) and can reach into
-the typed dependencies its lifespan opened. The PostgreSQL and NATS servers come from the caller (the
+the typed dependencies its lifespan opened.
+
+There is no gateway to verify a token either, so the channel carries what Envoy would forward after
+verifying one: the claims header (chassis.identity) of TEST_PRINCIPAL, an admin of a test
+organization. `svc.stub(Stub, principal=None)` (or `svc.channel_as(None)`) calls anonymously,
+`principal=Principal(...)` as someone else. The PostgreSQL and NATS servers come from the caller (the
 test suite starts them once); this module only takes their URLs, and stays in the runtime half of the
 chassis, importing nothing from `chassis.tooling`.
 """
@@ -30,6 +35,7 @@ from psycopg import sql
 
 from chassis.client import StubT
 from chassis.config import Settings, load_settings
+from chassis.identity import CLAIMS_HEADER, Principal
 from chassis.replica import Replica
 from chassis.server import serve
 from chassis.service import Service
@@ -52,6 +58,54 @@ the test, and the registry exposes it), quick probes and a short grace so a test
 Anything here can be overridden by the `env` given to serve_in_process."""
 
 
+TEST_ORGANIZATION = "org-test"
+TEST_PRINCIPAL = Principal(subject="user-test-admin", kind="user", organization=TEST_ORGANIZATION,
+                           roles=frozenset({"owner", "admin"}), scopes=frozenset({"openid", "profile", "email"}),
+                           client_id="protomesh-test", token_id="test-token")
+"""Who in-process test calls come from unless a test says otherwise: an admin of a test organization."""
+
+
+class _Default:
+    """Marks "the harness's default principal" where None already means "anonymous"."""
+
+
+_DEFAULT = _Default()
+
+
+class _ClaimsInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
+                         grpc.aio.StreamUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor):
+    """Adds a principal's claims header to every call, as the gateway does after verifying a token."""
+
+    def __init__(self, principal: Principal) -> None:
+        self._header = (CLAIMS_HEADER, principal.header())
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*[(k, v) for k, v in (details.metadata or ()) if k != CLAIMS_HEADER],
+                                     self._header)
+        return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
+                                          details.wait_for_ready)
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_stream_unary(self, continuation: Any, client_call_details: Any,
+                                     request_iterator: Any) -> Any:
+        return await continuation(self._details(client_call_details), request_iterator)
+
+    async def intercept_stream_stream(self, continuation: Any, client_call_details: Any,
+                                      request_iterator: Any) -> Any:
+        return await continuation(self._details(client_call_details), request_iterator)
+
+
+def channel_as(target: str, principal: Principal | None) -> grpc.aio.Channel:
+    """An insecure channel to `target` whose calls carry `principal`'s claims (none: anonymous)."""
+    interceptors = [_ClaimsInterceptor(principal)] if principal is not None else None
+    return grpc.aio.insecure_channel(target, interceptors=interceptors)
+
+
 @dataclass(frozen=True)
 class InProcess(Generic[DepsT]):
     """A service served in this process: its replica, its lifespan's dependencies and a channel to it."""
@@ -60,18 +114,38 @@ class InProcess(Generic[DepsT]):
     deps: DepsT
     """What the service's lifespan yielded (None for a service without one), as its servicers see it."""
     channel: grpc.aio.Channel
-    """An insecure channel to the replica's port, closed when the service stops."""
+    """An insecure channel to the replica's port, calling as TEST_PRINCIPAL; closed when the service stops."""
     database_url: str | None
     """The database the service's schema lives in (a scratch one, unless fresh_database=False)."""
     nats_url: str | None
+    _channels: dict[Principal | None, grpc.aio.Channel] = dataclasses.field(default_factory=dict, repr=False)
+    """Channels as other principals, opened on first use and closed with the service."""
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.replica.bound_port}"
 
-    def stub(self, stub_factory: Callable[[grpc.aio.Channel], StubT]) -> StubT:
-        """A generated stub (e.g. AgentServiceStub) on the channel."""
-        return stub_factory(self.channel)
+    def channel_as(self, principal: Principal | None) -> grpc.aio.Channel:
+        """A channel calling as `principal` (None: anonymously), closed when the service stops."""
+        if principal == TEST_PRINCIPAL:
+            return self.channel
+        channel = self._channels.get(principal)
+        if channel is None:
+            channel = self._channels[principal] = channel_as(self.address, principal)
+        return channel
+
+    def stub(self, stub_factory: Callable[[grpc.aio.Channel], StubT],
+             principal: Principal | _Default | None = _DEFAULT) -> StubT:
+        """A generated stub (e.g. AgentServiceStub), calling as TEST_PRINCIPAL unless `principal` is given."""
+        if isinstance(principal, _Default):
+            return stub_factory(self.channel)
+        return stub_factory(self.channel_as(principal))
+
+    async def close_channels(self) -> None:
+        """Close the channels channel_as opened (the harness does it at exit)."""
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
 
 
 @contextlib.asynccontextmanager
@@ -110,10 +184,12 @@ async def serve_in_process(
         )
         stack.push_async_callback(_stop, task, stop, replicas)
         replica = await _wait_started(task, replicas, start_timeout, service.name)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{replica.bound_port}")
+        channel = channel_as(f"127.0.0.1:{replica.bound_port}", TEST_PRINCIPAL)
         # Closed before the server stops (callbacks run last-in first-out), so no call is left hanging.
         stack.push_async_callback(channel.close)
-        yield InProcess(replica, captured[0], channel, database_url, nats_url)
+        served = InProcess(replica, captured[0], channel, database_url, nats_url)
+        stack.push_async_callback(served.close_channels)
+        yield served
 
 
 def _capturing(service: Service[Any, DepsT], env: Mapping[str, str], captured: list[DepsT]) -> Service[Any, DepsT]:

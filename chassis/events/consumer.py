@@ -23,6 +23,7 @@ from chassis.events.deadletters import dead_letter
 from chassis.events.delivery import Backoff, PullLoop, current_delivery, delivery_of, heartbeat
 from chassis.events.envelope import InvalidEvent, open_envelope
 from chassis.events.streams import Streams
+from chassis.identity import claims_metadata
 from chassis.telemetry import consumer_span
 from protomesh.events.v1 import envelope_pb2
 
@@ -136,7 +137,7 @@ class ConsumerRunner:
         incoming = dict(delivery.trace_headers) or dict(_trace_from(envelope))
         span = consumer_span(f"process {envelope.type}", incoming)
         trace = span.__enter__()
-        call_token = current_call.set(CallContext(deadline=None, headers=tuple(trace.items())))
+        call_token = current_call.set(CallContext(deadline=None, headers=(*trace.items(), *claims_metadata())))
         try:
             async with heartbeat(msg, c.ack_wait / 3):
                 handled = await self._handle_once(event, envelope)

@@ -22,6 +22,7 @@ from chassis.events.deadletters import dead_letter
 from chassis.events.delivery import Backoff, Delivery, PullLoop, current_delivery, delivery_of, heartbeat
 from chassis.events.envelope import InvalidEvent, headers_for, new_envelope, open_envelope
 from chassis.events.streams import Streams
+from chassis.identity import claims_metadata
 from chassis.telemetry import consumer_span
 from protomesh.events.v1 import envelope_pb2
 
@@ -183,7 +184,7 @@ class WorkerRunner:
             incoming = {"traceparent": envelope.trace_parent}
         span = consumer_span(f"run task {kind}", incoming)
         trace = span.__enter__()
-        call_token = current_call.set(CallContext(deadline=None, headers=tuple(trace.items())))
+        call_token = current_call.set(CallContext(deadline=None, headers=(*trace.items(), *claims_metadata())))
         try:
             async with heartbeat(msg, w.ack_wait / 3):
                 await w.handler(payload, task)
