@@ -18,22 +18,46 @@ from chassis.registry import Instance, registry_from_env
 from chassis.tooling.bootstrap import bootstrap_database
 from chassis.tooling.catalog import load_catalog
 from chassis.tooling.deadletters_cli import add_commands as add_deadletter_commands
+from chassis.tooling.identity_cli import add_commands as add_identity_commands
+from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.process import InfraError
 from chassis.tooling.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
 from chassis.tooling.supervisor import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
 
 EXAMPLES = """\
+Every call but health, the API documents and the OAuth endpoints needs a credential: a bearer token
+(.venv/bin/protomesh token prints the local admin's) or an API key (protomesh apikeys create).
 REST (JSON over HTTP, transcoded by Envoy):
-  curl -s http://{gw}/v1/agents/types
-  curl -s -X POST http://{gw}/v1/agents -d '{{"name": "calc", "type": "calculator"}}'
-  curl -s -X POST http://{gw}/v1/agents/AGENT_ID/execute -d '{{"input": {{"expression": "2*(3+4)"}}, "wait": true}}'
+  TOKEN=$(.venv/bin/protomesh token)
+  curl -s -H "Authorization: Bearer $TOKEN" http://{gw}/v1/agents/types
+  curl -s -H "Authorization: Bearer $TOKEN" -X POST http://{gw}/v1/agents -d '{{"name": "calc", "type": "calculator"}}'
+  curl -s -H "Authorization: Bearer $(.venv/bin/protomesh token)" http://{gw}/v1/agents
   curl -s http://{gw}/health
 gRPC (same port):
   grpcurl -plaintext {gw} list
-  grpcurl -plaintext -d '{{"type": "calculator"}}' {gw} protomesh.agent.v1.AgentService/DiscoverAgents
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"type": "calculator"}}' {gw} \\
+      protomesh.agent.v1.AgentService/DiscoverAgents
+Identities (.venv/bin/protomesh): login (device flow), users list, apikeys create NAME, keys rotate
 Look inside (another terminal, .venv/bin/protomesh):
   protomesh status        protomesh registry        protomesh traces        protomesh logs -f
 """
+
+
+def _show_admin_password(state_dir: Path) -> None:
+    """Print the local admin's generated password, once: it is then removed from bootstrap.json.
+
+    On the terminal only (never through a logger), and only on the mesh's first start without
+    PROTOMESH_ADMIN_PASSWORD: afterwards only its argon2id hash exists.
+    """
+    taken = take_admin_password(state_dir)
+    if taken is None:
+        return
+    email, password = taken
+    print(f"\nThe local admin is {email}; its generated password (shown this once, keep it now):\n\n"
+          f"    {password}\n\n"
+          "(`protomesh token` and `protomesh users ...` need no password: the mesh kept the admin's session "
+          "for this folder. The password signs in elsewhere, e.g. `protomesh login` or the login page.)",
+          flush=True)
 
 
 def _parse_replicas(values: list[str]) -> tuple[int, dict[str, int]]:
@@ -91,6 +115,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     gw = mesh.gateway
     print(f"\nprotomesh is up. REST and gRPC on {gw}; logs in {mesh.log_dir}\n")
     print(EXAMPLES.format(gw=gw))
+    if not args.background_child:  # a detached mesh's output goes to up.log: `_detach` shows it instead
+        _show_admin_password(state_dir)
     print("Ctrl-C stops everything." if not args.background_child else "`protomesh down` stops everything.",
           flush=True)
     try:
@@ -129,6 +155,9 @@ def _detach(args: argparse.Namespace) -> int:
         state = read_state(args.state_dir)
         if state:
             print(f"protomesh is up. REST and gRPC on {state['gateway']}. `protomesh status`, `protomesh down`.")
+            print(f'Call with a token: curl -H "Authorization: Bearer $(.venv/bin/protomesh token)" '
+                  f"http://{state['gateway']}/v1/agents")
+            _show_admin_password(args.state_dir)
             return 0
         time.sleep(0.5)
     print(f"error: the mesh did not come up within 300s; see {log_path}", file=sys.stderr)
@@ -428,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_logs)
 
     add_deadletter_commands(sub)
+    add_identity_commands(sub)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

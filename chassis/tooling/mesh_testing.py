@@ -1,4 +1,10 @@
-"""Test helpers shared by every service's tests: a real local mesh and a small JSON-over-HTTP client."""
+"""Test helpers shared by every service's tests: a real local mesh and a small JSON-over-HTTP client.
+
+Authentication is on in every mesh (docs/identity.md): a client built from a mesh (`RestClient.for_mesh`,
+`mesh_channel`) sends the local admin's bearer token, refreshed through the CLI session of the mesh's
+state folder as it expires; `rest.anonymous()` / `mesh_channel(mesh, authenticated=False)` call
+without one.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import grpc
+
+from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.ports import free_port
-from chassis.tooling.supervisor import Mesh, MeshOptions
+from chassis.tooling.supervisor import IDENTITY_SERVICE, Mesh, MeshOptions
 
 # Fast health flips and short grace periods keep tests quick; nothing here changes behaviour.
 TEST_SERVICE_ENV = {"HEALTH_INTERVAL_SECONDS": "0.3", "SHUTDOWN_GRACE_SECONDS": "5", "LOG_LEVEL": "INFO",
@@ -24,23 +33,30 @@ TEST_SERVICE_ENV = {"HEALTH_INTERVAL_SECONDS": "0.3", "SHUTDOWN_GRACE_SECONDS": 
 
 @contextlib.contextmanager
 def running_mesh(state_dir: Path | None = None, *, replicas: int = 2, database_url: str | None = None,
-                 extra_env: dict[str, str] | None = None, only: list[str] | None = None) -> Iterator[Mesh]:
+                 extra_env: dict[str, str] | None = None, only: list[str] | None = None,
+                 identity_replicas: int | None = None) -> Iterator[Mesh]:
     """A whole mesh on free ports (PostgreSQL without fsync), stopped by PID afterwards.
 
-    `only` limits which services run (tests of one service need not boot the others). Without
-    `state_dir` the mesh lives in a fresh folder under /tmp that is removed afterwards: not under
-    pytest's tmp_path, whose root every new pytest session resets to 0700, which would lock out
-    PostgreSQL's unprivileged system user in the middle of a run.
+    `only` limits which services run (tests of one service need not boot the others); the identity
+    service always runs too (the supervisor adds it: no protected call passes the gateway without
+    it), with one replica unless `only` names it or `identity_replicas` says otherwise (two cores).
+    Without `state_dir` the mesh lives in a fresh folder under /tmp that is removed afterwards: not
+    under pytest's tmp_path, whose root every new pytest session resets to 0700, which would lock
+    out PostgreSQL's unprivileged system user in the middle of a run.
     """
     own_dir = state_dir is None
     if state_dir is None:
         state_dir = Path(tempfile.mkdtemp(prefix="protomesh-test-"))
+    if identity_replicas is None:
+        identity_replicas = replicas if only is not None and IDENTITY_SERVICE in only else 1
     options = MeshOptions(state_dir=state_dir, gateway_port=free_port(), default_replicas=replicas,
+                          replicas={IDENTITY_SERVICE: identity_replicas},
                           database_url=database_url, durable=False, only=only,
                           service_env={**TEST_SERVICE_ENV, **(extra_env or {})})
     mesh = Mesh(options)
     try:
         mesh.start()
+        take_admin_password(state_dir)  # a generated one is shown to no one in tests: not left in the file
         yield mesh
     finally:
         mesh.stop()
@@ -66,19 +82,50 @@ class Reply:
         return found
 
 
-class RestClient:
-    """JSON over HTTP/1.1 with the standard library, for calls through the gateway."""
+TokenSource = Callable[[], "str | None"]
+"""Gives the bearer token to send now (None: none); called per request, so a long test outlives a token."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+
+class RestClient:
+    """JSON over HTTP/1.1 with the standard library, for calls through the gateway.
+
+    `headers` go with every request; `token` (when given) is asked per request and sent as
+    `Authorization: Bearer`, unless the request sets its own `authorization` header.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 10.0, *, headers: dict[str, str] | None = None,
+                 token: TokenSource | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.token = token
+
+    @classmethod
+    def for_mesh(cls, mesh: Mesh, timeout: float = 10.0, *, authenticated: bool = True) -> RestClient:
+        """A client of the mesh's gateway, calling as the local admin unless `authenticated` is False."""
+        return cls(f"http://{mesh.gateway}", timeout, token=mesh.token if authenticated else None)
+
+    def anonymous(self) -> RestClient:
+        """The same client without the token (to see what a caller without credentials gets)."""
+        return type(self)(self.base_url, self.timeout, headers=self.headers)
+
+    def with_headers(self, headers: dict[str, str]) -> RestClient:
+        """The same client (token included) with more default headers, e.g. an API key."""
+        return type(self)(self.base_url, self.timeout, headers={**self.headers, **headers}, token=self.token)
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header this client sends now (empty when anonymous)."""
+        token = self.token() if self.token else None
+        return {"authorization": f"Bearer {token}"} if token else {}
 
     def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
              headers: dict[str, str] | None = None) -> Reply:
         """Send one request; HTTP errors are returned, not raised."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"content-type": "application/json", **(headers or {})})
+        sent = {"content-type": "application/json", **self.headers, **(headers or {})}
+        if not any(key.lower() == "authorization" for key in sent):
+            sent.update(self.auth_headers())
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=sent)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 status, payload, head = response.status, response.read(), dict(response.headers)
@@ -105,6 +152,63 @@ class RestClient:
     def delete(self, path: str) -> Reply:
         """DELETE path."""
         return self.call("DELETE", path)
+
+
+class _CallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: grpc.CallCredentials | None
+    wait_for_ready: bool | None
+    compression: grpc.Compression | None
+
+
+class _CallDetailsWithMetadata(_CallDetails, grpc.ClientCallDetails):
+    """grpc.ClientCallDetails as the interceptor API wants it (a named tuple that is also the interface)."""
+
+
+class BearerInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                        grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call that does not carry its own authorization."""
+
+    def __init__(self, token: TokenSource) -> None:
+        self._token = token
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = list(details.metadata or ())
+        token = None if any(key == "authorization" for key, _ in metadata) else self._token()
+        if token:
+            metadata.append(("authorization", f"Bearer {token}"))
+        return _CallDetailsWithMetadata(details.method, details.timeout, metadata, details.credentials,
+                                        getattr(details, "wait_for_ready", None),
+                                        getattr(details, "compression", None))
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        """Unary call with the token."""
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        """Server-streaming call with the token."""
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+        """Client-streaming call with the token."""
+        return continuation(self._details(client_call_details), request_iterator)
+
+    def intercept_stream_stream(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+        """Bidirectional call with the token."""
+        return continuation(self._details(client_call_details), request_iterator)
+
+
+@contextlib.contextmanager
+def mesh_channel(mesh: Mesh, *, authenticated: bool = True, target: str | None = None,
+                 options: Sequence[tuple[str, Any]] = ()) -> Iterator[grpc.Channel]:
+    """A gRPC channel to the mesh's gateway (or `target`) whose calls carry the local admin's token.
+
+    Stubs built on it need no metadata argument; a call that passes its own `authorization` keeps it.
+    """
+    with grpc.insecure_channel(target or mesh.gateway, options=list(options)) as channel:
+        yield grpc.intercept_channel(channel, BearerInterceptor(mesh.token)) if authenticated else channel
 
 
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1, what: str = "") -> Any:

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
+import inspect
 import json
 import logging
 import os
 import sys
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from chassis.contracts import mesh_grpc_services
 from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
-from chassis.tooling import bootstrap
+from chassis.tooling import bootstrap, identity_session
 from chassis.tooling.apidocs.served import ServedDocument, write_api_documents
-from chassis.tooling.catalog import Catalog, MeshService, load_catalog
+from chassis.tooling.catalog import Catalog, MeshMethod, MeshService, load_catalog
 from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials, private_dir, write_private
 from chassis.tooling.eds import RegistryBridge
 from chassis.tooling.envoy_config import build_envoy_config
@@ -41,6 +46,61 @@ STATE_FILE = "mesh.json"
 INFRA_RESTART_DELAY_SECONDS = 3.0
 DESIRED_FILE = "desired.json"
 """`protomesh scale` writes the wanted replica counts here; the supervisor applies them."""
+IDENTITY_SERVICE = "identity"
+"""The deployable that issues and checks credentials: every mesh that runs a service runs it too, since
+the gateway refuses protected calls without it (docs/identity.md)."""
+ADMIN_PASSWORD_ENV = "PROTOMESH_ADMIN_PASSWORD"
+"""The local admin's password on the first start (else generated); only identity replicas get it."""
+IDENTITY_READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The read-only method the supervisor calls through the gateway to see which replicas answer."""
+
+    method: MeshMethod
+    public: bool
+    """Callable without a credential (the `access` option): then the probe needs no token."""
+
+
+def probe_method(service: MeshService) -> Probe | None:
+    """A side-effect-free gRPC method of service the gateway routes, a public one if there is one.
+
+    Methods of an `http_served` service (the OAuth endpoints) are HTTP only and never probed over gRPC.
+    """
+    candidates = [m for m in service.methods if m.idempotency_level == "NO_SIDE_EFFECTS"
+                  and not _service_option(m.service, "http_served")]
+    public = [m for m in candidates if _method_public(m)]
+    if public:
+        return Probe(public[0], public=True)
+    return Probe(candidates[0], public=False) if candidates else None
+
+
+def _access_extensions() -> Any:
+    """protomesh.options.v1.access_pb2 when generated (it declares `access` and `http_served`), else None."""
+    try:
+        from protomesh.options.v1 import access_pb2
+    except ImportError:
+        return None
+    return access_pb2
+
+
+def _service_option(grpc_service: str, name: str) -> bool:
+    extensions = _access_extensions()
+    if extensions is None:
+        return False
+    mesh_grpc_services()  # every contract in the default pool
+    options = descriptor_pool.Default().FindServiceByName(grpc_service).GetOptions()
+    return bool(options.HasExtension(getattr(extensions, name)))
+
+
+def _method_public(method: MeshMethod) -> bool:
+    extensions = _access_extensions()
+    if extensions is None:
+        return False
+    mesh_grpc_services()
+    options = descriptor_pool.Default().FindMethodByName(f"{method.service}.{method.name}").GetOptions()
+    return bool(options.Extensions[extensions.access].public)
 
 
 def grpc_serving(address: str, service: str = "", timeout: float = 1.0) -> bool:
@@ -66,8 +126,9 @@ class ReplicaProcess(ManagedProcess):
         self.port = port
         self.instance_id = f"{service.name}-{index}"
         self.name = f"{service.name} replica {index}"
+        inherited = {k: v for k, v in os.environ.items() if k != ADMIN_PASSWORD_ENV}
         child_env = {
-            **os.environ,
+            **inherited,  # the admin password reaches only the replicas `env` gives it to (identity's)
             **env,
             "GRPC_HOST": LOOPBACK,
             "GRPC_PORT": str(port),
@@ -113,7 +174,8 @@ class MeshOptions:
     service_env: dict[str, str] = field(default_factory=dict)
     """Extra environment for every replica (e.g. LOG_LEVEL)."""
     only: list[str] | None = None
-    """Run only these services (the gateway still knows every contract); None runs all."""
+    """Run only these services (the gateway still knows every contract); None runs all. The identity
+    service is always added: without it no protected call passes the gateway."""
 
 
 class Mesh:
@@ -152,6 +214,49 @@ class Mesh:
     def gateway(self) -> str:
         """host:port of Envoy's one listener (REST and gRPC)."""
         return f"{LOOPBACK}:{self.options.gateway_port}"
+
+    @property
+    def issuer(self) -> str:
+        """The identity provider's public URL: the gateway's (tokens' `iss`; the OAuth endpoints are under it)."""
+        return f"http://{self.gateway}"
+
+    @property
+    def runs_identity(self) -> bool:
+        """Whether the contracts declare the identity service and it is implemented (then the mesh runs it)."""
+        if IDENTITY_SERVICE not in self.catalog.names:
+            return False
+        # While the service is being built its contract exists before its package can start.
+        return importlib.util.find_spec(f"{self.catalog.service(IDENTITY_SERVICE).module}.__main__") is not None
+
+    def token(self) -> str | None:
+        """An access token of the CLI session (the local admin's unless `protomesh login` replaced it).
+
+        None when the mesh has no identity service or no usable session: probes then call anonymously.
+        """
+        if not self.runs_identity:
+            return None
+        try:
+            return identity_session.access_token(self.state_dir)
+        except identity_session.SessionError as exc:
+            # A database that was reset gives a new first start, whose bootstrap may land after the
+            # replica reported SERVING: adopt it and try once more.
+            if identity_session.adopt_bootstrap(self.state_dir, self.issuer) is None:
+                logger.debug("no access token for the supervisor's probes: %s", exc)
+                return None
+        try:
+            return identity_session.access_token(self.state_dir)
+        except identity_session.SessionError:
+            return None
+
+    def auth_headers(self) -> dict[str, str]:
+        """HTTP headers carrying the session's bearer token (empty without one)."""
+        token = self.token()
+        return {"authorization": f"Bearer {token}"} if token else {}
+
+    def auth_metadata(self) -> tuple[tuple[str, str], ...]:
+        """gRPC metadata carrying the session's bearer token (empty without one)."""
+        token = self.token()
+        return (("authorization", f"Bearer {token}"),) if token else ()
 
     def replica_count(self, service: str) -> int:
         """How many replicas the options ask for."""
@@ -199,18 +304,55 @@ class Mesh:
             self.admin_port = free_port()
             self.envoy = EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
             self._step(f"Envoy gateway on {self.gateway}", self.envoy.start)
-            # Every replica of every service boots at once; then each service is waited for.
-            names = [s.name for s in self.catalog.services if self.options.only is None or s.name in self.options.only]
+            # Every replica of every service boots at once; then each service is waited for, identity
+            # first: the others' readiness probes go through the gateway with the admin's token.
+            names = self._services_to_run()
             for name in names:
                 self.replicas[name] = []
                 self._scale_to(name, self.replica_count(name), wait=False, ready=False)
             for name in names:
-                self._step(f"{name} service x{self.replica_count(name)}", functools.partial(self._ready, name))
+                what = f"{name} service x{self.replica_count(name)}"
+                if name == IDENTITY_SERVICE:
+                    what += " (and the gateway's token checks)"
+                self._step(what, functools.partial(self._ready, name))
             self._started = True
             self.write_state()
         except BaseException:
             self.stop()
             raise
+
+    def _services_to_run(self) -> list[str]:
+        """The services this start runs, identity first (see MeshOptions.only)."""
+        wanted = set(self.catalog.names if self.options.only is None else self.options.only)
+        if self.runs_identity:
+            wanted.add(IDENTITY_SERVICE)
+        return sorted(wanted, key=lambda name: (name != IDENTITY_SERVICE, name))
+
+    def _identity_ready(self) -> None:
+        """After the identity replicas serve: the CLI session exists and the gateway verifies tokens.
+
+        The replica's first start leaves the admin's refresh token in bootstrap.json; it moves into
+        the CLI session (the admin password, if one was generated, stays for `protomesh up` to show
+        once: see take_admin_password). Then the gateway must serve the JWKS, and a token minted
+        through it must be accepted on a protected route (identity's own probe, in wait_routed),
+        before the mesh reports ready: the first authenticated call a user makes then works.
+        """
+        deadline = time.monotonic() + IDENTITY_READY_TIMEOUT
+        while True:
+            identity_session.adopt_bootstrap(self.state_dir, self.issuer)
+            if identity_session.read_session(self.state_dir) is not None or time.monotonic() > deadline - 30:
+                break
+            time.sleep(0.2)  # a first start writes bootstrap.json while it comes up
+        identity_session.follow_issuer(self.state_dir, self.issuer)
+        if identity_session.read_session(self.state_dir) is None:
+            self.progress(f"!!  no CLI session in {identity_session.session_path(self.state_dir)} (this is not the "
+                          "mesh's first start and the session is gone): run `protomesh login`")
+        jwks = f"{self.issuer}/oauth2/jwks"
+        while not _jwks_served(jwks):
+            if time.monotonic() > deadline:
+                raise InfraError(f"the gateway does not serve the identity service's JWKS at {jwks} after "
+                                 f"{IDENTITY_READY_TIMEOUT:.0f}s; see {self.log_dir}")
+            time.sleep(0.2)
 
     def _private_state(self) -> None:
         """The state folder and what is in it are the owner's alone: 0700 folders, 0600 files.
@@ -245,11 +387,24 @@ class Mesh:
                "PROTOMESH_STATE_DIR": str(self.state_dir), **self.options.service_env}
         if self.options.consul_http_addr:
             env["CONSUL_HTTP_ADDR"] = self.options.consul_http_addr
+        if service == IDENTITY_SERVICE:
+            # The issuer is the gateway's URL (every OAuth endpoint is reached through it); the first
+            # start writes the admin's session there (0600 in a 0700 folder) for _identity_ready.
+            private_dir(identity_session.identity_dir(self.state_dir))
+            env["IDENTITY_ISSUER"] = self.issuer
+            env["IDENTITY_BOOTSTRAP_FILE"] = str(identity_session.bootstrap_path(self.state_dir))
+            password = self.options.service_env.get(ADMIN_PASSWORD_ENV) or os.environ.get(ADMIN_PASSWORD_ENV)
+            if password:
+                env[ADMIN_PASSWORD_ENV] = password
+        else:
+            env.pop(ADMIN_PASSWORD_ENV, None)
         return env
 
     def _ready(self, service: str) -> None:
         for replica in self.replicas[service]:
             replica.ready()
+        if service == IDENTITY_SERVICE:
+            self._identity_ready()
         self.wait_routed(service, timeout=30)
 
     def _scale_to(self, service: str, count: int, *, wait: bool = True, ready: bool = True) -> None:
@@ -291,17 +446,21 @@ class Mesh:
                          f"{timeout:.0f}s (it reached {sorted(seen)}); see {self.log_dir}")
 
     def answering_instances(self, service: str, calls: int) -> set[str]:
-        """Replicas that answer a read-only call sent through the gateway, by their instance header."""
-        probe = next((m for m in self.catalog.service(service).methods
-                      if m.idempotency_level == "NO_SIDE_EFFECTS"), None)
+        """Replicas that answer a read-only call sent through the gateway, by their instance header.
+
+        The probe carries the CLI session's token unless the method is public: an answer (even an error)
+        with an instance header then also shows the gateway verified the token.
+        """
+        probe = probe_method(self.catalog.service(service))
         if probe is None:
             return set()
+        metadata_out = () if probe.public else self.auth_metadata()
         seen: set[str] = set()
         with grpc.insecure_channel(self.gateway) as channel:
-            call_probe: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(probe.grpc_path)
+            call_probe: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(probe.method.grpc_path)
             for _ in range(calls):
                 try:
-                    _, call = call_probe.with_call(b"", timeout=2)
+                    _, call = call_probe.with_call(b"", timeout=2, metadata=metadata_out)
                     metadata = call.trailing_metadata()
                 except grpc.RpcError as error:
                     # The error of a blocking call is also its grpc.Call (the stubs type RpcError's metadata apart).
@@ -333,10 +492,14 @@ class Mesh:
         if self._api_documents is None:
             # Written once per mesh from the contracts it runs; Envoy serves them at /openapi.json etc.
             self._api_documents = write_api_documents(self.catalog, self.state_dir / "apidocs")
+        # The issuer the gateway's jwt_authn expects in `iss`: the same URL the identity replicas sign with.
+        auth: dict[str, Any] = {"issuer": self.issuer} if self.runs_identity else {}
+        if "issuer" not in inspect.signature(build_envoy_config).parameters:
+            auth = {}  # TODO(identity): until the generator takes the issuer (helper C's part)
         return build_envoy_config(self.catalog, {}, listen_port=self.options.gateway_port,
                                   admin_port=self.admin_port, descriptor_set=DESCRIPTOR_SET,
                                   eds_dir=self.state_dir / "eds", api_documents=self._api_documents,
-                                  otlp=(otlp.hostname or LOOPBACK, otlp.port or 4317) if otlp else None)
+                                  otlp=(otlp.hostname or LOOPBACK, otlp.port or 4317) if otlp else None, **auth)
 
     def all_processes(self) -> list[ManagedProcess]:
         """Every process the mesh started, in start order."""
@@ -406,6 +569,7 @@ class Mesh:
         return {
             "supervisor_pid": os.getpid(),
             "gateway": self.gateway,
+            "issuer": self.issuer if self.runs_identity else "",
             "admin": f"{LOOPBACK}:{self.admin_port}",
             "database_url": self.database_url,
             "nats_url": self.nats_url,
@@ -425,6 +589,15 @@ class Mesh:
     def write_state(self) -> None:
         """Write mesh.json atomically, readable by the owner only (it holds the operator's URLs)."""
         write_private(self.state_dir / STATE_FILE, json.dumps(self.state(), indent=2))
+
+
+def _jwks_served(url: str) -> bool:
+    """Whether url answers a JWKS with at least one key."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200 and bool(json.loads(reply.read()).get("keys"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_state(state_dir: Path) -> dict[str, Any] | None:
