@@ -30,8 +30,6 @@ from services.agent.store import AgentStore
 
 logger = logging.getLogger(__name__)
 
-CALLER = "agent"
-"""How the agent service names itself to the context service's access lists."""
 TASK_KIND = "agent.run_execution"
 
 # A stop may arrive at another replica: it flips the row to STOPPED and the runner notices
@@ -71,6 +69,10 @@ class ExecutionRunner:
         return Worker([TASK_KIND], self._run_task, ack_wait=ack_wait, concurrency=concurrency)
 
     # --- contexts -----------------------------------------------------------------------------------
+    # The context service checks its access list against the principal of each call: while
+    # ExecuteAgent is served that is its caller (the chassis client forwards the caller's claims);
+    # in the task worker it is the agent service's own principal, `service:agent`, so a context with
+    # an access list must be shared with `service:agent` for executions to read and write it.
 
     def _context_service(self) -> ContextServiceStub:
         if self._contexts is None:
@@ -81,14 +83,14 @@ class ExecutionRunner:
     async def read_context(self, context_id: str) -> dict[str, Any]:
         """The context's layers merged into one view (through the discovery-aware, resilient client)."""
         reply = await self._context_service().GetResolvedContext(
-            context_service_pb2.GetResolvedContextRequest(context_id=context_id, caller=CALLER))
+            context_service_pb2.GetResolvedContextRequest(context_id=context_id))
         return from_struct(reply.data)
 
     async def _write_result(self, execution: ExecutionRow, agent_type: str, output: dict[str, Any]) -> str:
         request = context_service_pb2.AddLayerRequest(
             context_id=execution.context_id, name=f"execution-{execution.id}", layer_type="agent-result",
-            caller=CALLER, data=to_struct({"agent_id": str(execution.agent_id), "execution_id": str(execution.id),
-                                           "agent_type": agent_type, "output": output}))
+            data=to_struct({"agent_id": str(execution.agent_id), "execution_id": str(execution.id),
+                            "agent_type": agent_type, "output": output}))
         try:
             reply = await self._context_service().AddLayer(request)
         except grpc.aio.AioRpcError as error:
@@ -96,7 +98,7 @@ class ExecutionRunner:
                 raise
             # A worker that took over a redelivered execution finds the first worker's layer.
             layers = await self._context_service().ListLayers(context_service_pb2.ListLayersRequest(
-                context_id=execution.context_id, caller=CALLER, layer_type="agent-result", page_size=1000))
+                context_id=execution.context_id, layer_type="agent-result", page_size=1000))
             return next(layer.layer_id for layer in layers.layers if layer.name == request.name)
         return reply.layer.layer_id
 

@@ -1,36 +1,60 @@
-"""Who may use a context and which states allow which writes; checked under the context's row lock."""
+"""Who may use a context and which states allow which writes; checked under the context's row lock.
+
+Access is decided by the authenticated principal (chassis.identity), never by anything the request
+says: a context's `owner` is the subject of the principal that created it, and its access list holds
+subjects (a user id, `client:<id>`, `apikey:<id>`, `service:<name>`). A service calling on a user's
+behalf forwards the user's claims, so the user is checked; a service's own background work (an agent
+execution on the task queue) is `service:<name>`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from chassis.errors import FailedPrecondition, PermissionDenied
+from chassis.identity import Principal
 from services.context.rows import ContextRow
 
 
 @dataclass(frozen=True)
 class Access:
-    """The caller of a call and what the call needs."""
+    """The principal of a call and what the call needs."""
 
-    caller: str = ""
-    """The calling service; empty means not given (nothing to check)."""
+    principal: Principal
+    """Who is calling (verified by the gateway, or the service's own principal for its background work)."""
     owner_only: bool = False
     """Only the owner may do it (delete, change the access list)."""
 
+    @property
+    def unrestricted(self) -> bool:
+        """A platform admin may use every context (it operates the mesh; issue 12 narrows admin rights)."""
+        return self.principal.platform_admin
+
+    def may_read(self, context: ContextRow) -> bool:
+        """Whether the principal may read and write the context (owner, on the list, or no list)."""
+        subject = self.principal.subject
+        return (self.unrestricted or subject == context.owner or not context.shared_with
+                or subject in context.shared_with)
+
     def check(self, context: ContextRow) -> None:
-        """PERMISSION_DENIED unless the caller may use the context."""
-        if not self.caller or self.caller == context.owner:
+        """PERMISSION_DENIED unless the principal may do the call to the context.
+
+        The message names the caller's own subject (what to share with) but not the owner, whom a
+        principal outside the access list has no business learning.
+        """
+        subject = self.principal.subject
+        if self.unrestricted or subject == context.owner:
             return
         if self.owner_only:
             raise PermissionDenied(
-                f"only the owner ({context.owner}) may do this to context {context.id}; the caller is {self.caller}",
-                metadata={"caller": self.caller, "owner": context.owner},
+                f"only the owner of context {context.id} (or a platform admin) may do this; you are {subject!r}",
+                metadata={"subject": subject},
             )
-        if context.shared_with and self.caller not in context.shared_with:
+        if not self.may_read(context):
             raise PermissionDenied(
-                f"service {self.caller!r} is not on the access list of context {context.id}; "
-                "its owner can share it (POST /v1/contexts/{context_id}/shares)",
-                metadata={"caller": self.caller, "owner": context.owner},
+                f"{subject!r} is not on the access list of context {context.id}; its owner can share it "
+                f"with you (POST /v1/contexts/{context.id}/shares {{\"service\": \"{subject}\"}})",
+                metadata={"subject": subject},
             )
 
 

@@ -1,7 +1,7 @@
 """Request rules of the context service that its contract cannot state.
 
 The contract (context_service.proto's buf.validate rules) has checked every field before a servicer
-runs: names, kinds, service names, tags, ranges, expected_version, ttl and expire_time. What is
+runs: names, kinds, subjects, tags, ranges, expected_version, ttl and expire_time. What is
 left needs the update mask (a path may name a field the request leaves unset, which would clear
 it) or turns checked values into what the store keeps. JSON payloads are checked in payload.py.
 """
@@ -49,6 +49,6 @@ def tags(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def services(values: Iterable[str]) -> list[str]:
-    """An access list as stored: duplicates dropped, sorted."""
+def subjects(values: Iterable[str]) -> list[str]:
+    """An access list (principals' subjects) as stored: duplicates dropped, sorted."""
     return sorted(set(values))

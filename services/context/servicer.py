@@ -6,6 +6,7 @@ before a method here runs; what is left in code needs the update mask, a setting
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -14,8 +15,9 @@ from typing import Any
 import grpc
 
 from chassis import Replica
-from chassis.errors import Violations
+from chassis.errors import NotFound, Violations
 from chassis.idempotency import idempotent
+from chassis.identity import require_principal
 from chassis.protos import timestamp, to_datetime, to_struct
 from chassis.resources import Key, Keyset, UpdateMask, optional_id, resource_id
 from chassis.standard_rpcs import HealthRpcs
@@ -51,6 +53,11 @@ def _layer_id(value: str) -> uuid.UUID:
     return resource_id("layer", value)
 
 
+def _access(*, owner_only: bool = False) -> Access:
+    """What the call's principal may do; UNAUTHENTICATED without one (the interceptor refuses those first)."""
+    return Access(require_principal(), owner_only=owner_only)
+
+
 def _expiry(v: Violations, request: context_service_pb2.CreateContextRequest
             | context_service_pb2.UpdateContextRequest) -> datetime | None:
     return requests.expires_at(
@@ -74,9 +81,11 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def ListContexts(
         self, request: context_service_pb2.ListContextsRequest, context: Context
     ) -> context_service_pb2.ListContextsResponse:
+        access = _access()
         flt = ContextFilter(type=request.type, status=STATUS_FROM_PROTO.get(request.status, ""),
                             tags=tuple(requests.tags(request.tags)), owner=request.owner,
-                            name_contains=request.name_contains, caller=request.caller)
+                            name_contains=request.name_contains, reader=access.principal.subject,
+                            unrestricted=access.unrestricted)
         result = await self._store.contexts.list_page(flt, _CONTEXTS.page(request, flt))
         return context_service_pb2.ListContextsResponse(
             contexts=[context_message(r) for r in result.items], page_info=result.page_info(),
@@ -102,8 +111,8 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         expires_at = _expiry(v, request)
         v.raise_if_any()
         row = await self._store.contexts.create(
-            name=request.name, type_=request.type, owner=request.owner, metadata=metadata,
-            tags=requests.tags(request.tags), shared_with=requests.services(request.shared_with),
+            name=request.name, type_=request.type, owner=require_principal().subject, metadata=metadata,
+            tags=requests.tags(request.tags), shared_with=requests.subjects(request.shared_with),
             expires_at=expires_at,
         )
         logger.info("context created", extra={"context_id": str(row.id), "context_type": row.type})
@@ -112,7 +121,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def GetContext(
         self, request: context_service_pb2.GetContextRequest, context: Context
     ) -> context_service_pb2.GetContextResponse:
-        row = await self._store.contexts.read(_context_id(request.context_id), Access(request.caller))
+        row = await self._store.contexts.read(_context_id(request.context_id), _access())
         return context_service_pb2.GetContextResponse(context=context_message(row))
 
     async def UpdateContext(
@@ -133,14 +142,14 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         if "expire_time" in paths or "ttl" in paths:
             changes["expires_at"] = _expiry(v, request)
         v.raise_if_any()
-        row = await self._store.contexts.update(context_id, Access(request.caller), request.expected_version,
+        row = await self._store.contexts.update(context_id, _access(), request.expected_version,
                                                changes)
         return context_service_pb2.UpdateContextResponse(context=context_message(row))
 
     async def DeleteContext(
         self, request: context_service_pb2.DeleteContextRequest, context: Context
     ) -> context_service_pb2.DeleteContextResponse:
-        access = Access(request.caller, owner_only=True)
+        access = _access(owner_only=True)
         deleted_layers = await self._store.contexts.delete(_context_id(request.context_id), access,
                                                           request.expected_version)
         logger.info("context deleted", extra={"context_id": request.context_id})
@@ -154,7 +163,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     ) -> context_service_pb2.ListLayersResponse:
         context_id = _context_id(request.context_id)
         page = _LAYERS.page(request, (request.context_id, request.layer_type))
-        result = await self._store.layers.list_page(context_id, Access(request.caller), layer_type=request.layer_type,
+        result = await self._store.layers.list_page(context_id, _access(), layer_type=request.layer_type,
                                                page=page)
         return context_service_pb2.ListLayersResponse(
             layers=[layer_message(r) for r in result.items], page_info=result.page_info(),
@@ -169,7 +178,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         data, size = sanitize(request.data, "data", self._layer_limits, v)
         v.raise_if_any()
         layer, row = await self._store.layers.add(
-            context_id, Access(request.caller), name=request.name, layer_type=request.layer_type, data=data,
+            context_id, _access(), name=request.name, layer_type=request.layer_type, data=data,
             size=size, position=request.position, max_context_bytes=self._settings.max_context_bytes,
         )
         return context_service_pb2.AddLayerResponse(layer=layer_message(layer), context=context_message(row))
@@ -178,7 +187,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         self, request: context_service_pb2.GetLayerRequest, context: Context
     ) -> context_service_pb2.GetLayerResponse:
         context_id = _context_id(request.context_id)
-        layer = await self._store.layers.read(context_id, _layer_id(request.layer_id), Access(request.caller))
+        layer = await self._store.layers.read(context_id, _layer_id(request.layer_id), _access())
         return context_service_pb2.GetLayerResponse(layer=layer_message(layer))
 
     async def UpdateLayer(
@@ -192,7 +201,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         if "data" in paths:
             changes["data"], changes["size_bytes"] = sanitize(request.data, "data", self._layer_limits, v)
         v.raise_if_any()
-        layer, row = await self._store.layers.update(context_id, layer_id, Access(request.caller),
+        layer, row = await self._store.layers.update(context_id, layer_id, _access(),
                                                     request.expected_version, changes,
                                                     self._settings.max_context_bytes)
         return context_service_pb2.UpdateLayerResponse(layer=layer_message(layer), context=context_message(row))
@@ -201,13 +210,13 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
         self, request: context_service_pb2.DeleteLayerRequest, context: Context
     ) -> context_service_pb2.DeleteLayerResponse:
         context_id, layer_id = _context_id(request.context_id), _layer_id(request.layer_id)
-        row = await self._store.layers.delete(context_id, layer_id, Access(request.caller), request.expected_version)
+        row = await self._store.layers.delete(context_id, layer_id, _access(), request.expected_version)
         return context_service_pb2.DeleteLayerResponse(layer_id=request.layer_id, context=context_message(row))
 
     async def GetResolvedContext(
         self, request: context_service_pb2.GetResolvedContextRequest, context: Context
     ) -> context_service_pb2.GetResolvedContextResponse:
-        row, layers = await self._store.layers.read_all(_context_id(request.context_id), Access(request.caller))
+        row, layers = await self._store.layers.read_all(_context_id(request.context_id), _access())
         return context_service_pb2.GetResolvedContextResponse(
             context=context_message(row),
             data=to_struct(resolve(layer.data for layer in layers)),
@@ -219,14 +228,14 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def ShareContext(
         self, request: context_service_pb2.ShareContextRequest, context: Context
     ) -> context_service_pb2.ShareContextResponse:
-        access = Access(request.caller, owner_only=True)
+        access = _access(owner_only=True)
         row = await self._store.contexts.change_shares(_context_id(request.context_id), access, add=request.service)
         return context_service_pb2.ShareContextResponse(context=context_message(row))
 
     async def UnshareContext(
         self, request: context_service_pb2.UnshareContextRequest, context: Context
     ) -> context_service_pb2.UnshareContextResponse:
-        access = Access(request.caller, owner_only=True)
+        access = _access(owner_only=True)
         row = await self._store.contexts.change_shares(_context_id(request.context_id), access, remove=request.service)
         return context_service_pb2.UnshareContextResponse(context=context_message(row))
 
@@ -235,7 +244,7 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
     async def GetContextAnalytics(
         self, request: context_service_pb2.GetContextAnalyticsRequest, context: Context
     ) -> context_service_pb2.GetContextAnalyticsResponse:
-        row = await self._store.contexts.peek(_context_id(request.context_id), Access(request.caller))
+        row = await self._store.contexts.peek(_context_id(request.context_id), _access())
         reads, writes, by_type = await self._store.analytics.context_usage(row.id)
         return context_service_pb2.GetContextAnalyticsResponse(
             analytics=context_pb2.ContextAnalytics(
@@ -277,6 +286,8 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
             end=to_datetime(request.end_time) if request.HasField("end_time") else None,
         )
         v.raise_if_any()
+        if context_id is not None:
+            await self._check_trends_access(context_id)
         buckets = await self._store.analytics.usage(bounds, context_id=context_id, type_=request.type)
         return context_service_pb2.GetUsageTrendsResponse(
             window=window,
@@ -285,6 +296,12 @@ class ContextServicer(HealthRpcs, context_service_pb2_grpc.ContextServiceService
             total_reads=sum(b.reads for b in buckets),
             total_writes=sum(b.writes for b in buckets),
         )
+
+    async def _check_trends_access(self, context_id: uuid.UUID) -> None:
+        """One context's trends are for those who may read it; a deleted context's stay readable (its
+        usage rows outlive it, and nobody can be checked against a list that is gone)."""
+        with contextlib.suppress(NotFound):
+            await self._store.contexts.peek(context_id, _access())
 
     # --- replica --------------------------------------------------------------------------------
 

@@ -39,7 +39,10 @@ class ContextFilter:
     tags: tuple[str, ...] = ()
     owner: str = ""
     name_contains: str = ""
-    caller: str = ""
+    reader: str = ""
+    """Subject of the listing principal: only contexts it may read are listed (owner, on the list, no list)."""
+    unrestricted: bool = False
+    """Every context is listed (a platform admin); without it, `reader` always restricts the list."""
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL conditions (joined by AND) and their parameters."""
@@ -60,9 +63,9 @@ class ContextFilter:
         if self.name_contains:
             clauses.append("name ILIKE %s")
             params.append(contains_pattern(self.name_contains))
-        if self.caller:
+        if not self.unrestricted:
             clauses.append("(owner = %s OR cardinality(shared_with) = 0 OR %s = ANY(shared_with))")
-            params += [self.caller, self.caller]
+            params += [self.reader, self.reader]
         return " AND ".join(clauses), params
 
 
@@ -134,7 +137,7 @@ class Contexts:
     async def change_shares(
         self, context_id: uuid.UUID, access: Access, *, add: str = "", remove: str = ""
     ) -> ContextRow:
-        """Add or remove one service on the access list.
+        """Add or remove one principal (subject) on the access list.
 
         The version grows, and ContextShared or ContextUnshared is published, only if the list changed.
         """

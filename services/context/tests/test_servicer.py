@@ -2,7 +2,9 @@
 
 The contract's field rules (buf.validate, checked by the chassis before the servicer runs) are
 broken one by one in RULES; the rest covers what the servicer and store decide: paging tokens,
-update masks, expected_version, unknown ids, payload checks, access lists and states.
+update masks, expected_version, unknown ids, payload checks, access lists and states. Calls carry a
+principal's claims as the gateway would set them (chassis.testing's channels); the access tests call
+as several principals and anonymously.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import descriptor_pb2, duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
 
+from chassis.identity import Principal, service_principal
 from chassis.testing import InProcess
 from protomesh.context.v1 import context_pb2
 from protomesh.context.v1 import context_service_pb2 as pb
@@ -26,10 +29,19 @@ Stub = ContextServiceStub
 ANY_ID = str(uuid.uuid4())
 DAY = 86400
 
+USER = Principal(subject=str(uuid.uuid4()), kind="user", organization="org-a", roles=frozenset({"member"}))
+"""Who the tests call as unless they say otherwise: a user, whose subject is its id."""
+OWNER = Principal(subject=str(uuid.uuid4()), kind="user", organization="org-a", roles=frozenset({"member"}))
+AGENT = service_principal("agent")
+"""The agent service's own principal (its task workers' calls)."""
+CRM = Principal(subject="client:crm", kind="service", organization="org-a", client_id="crm")
+"""A service account (client credentials)."""
+ADMIN = Principal(subject=str(uuid.uuid4()), kind="user", platform_admin=True)
+
 
 @pytest.fixture
 def stub(context_service: InProcess[ContextDeps]) -> Stub:
-    return context_service.stub(ContextServiceStub)
+    return context_service.stub(ContextServiceStub, USER)
 
 
 def struct(**values: Any) -> struct_pb2.Struct:
@@ -50,7 +62,7 @@ def mask(*paths: str) -> field_mask_pb2.FieldMask:
 
 
 async def new_context(stub: Stub, **fields: Any) -> context_pb2.Context:
-    request = pb.CreateContextRequest(**{"name": "ctx", "type": "session", "owner": "agent", **fields})
+    request = pb.CreateContextRequest(**{"name": "ctx", "type": "session", **fields})
     return (await stub.CreateContext(request)).context
 
 
@@ -65,7 +77,7 @@ async def code_of(call: Callable[..., Any], request: Any) -> grpc.StatusCode:
 
 # --- every rule the contract declares: one request breaking it, and the field it names -------------
 
-CREATE: dict[str, Any] = {"name": "n", "type": "t", "owner": "a"}
+CREATE: dict[str, Any] = {"name": "n", "type": "t"}
 RULES: list[tuple[str, str, Callable[[], Any], set[str]]] = [
     ("list page_size < 0", "ListContexts", lambda: pb.ListContextsRequest(page_size=-1), {"page_size"}),
     ("list page_size > 1000", "ListContexts", lambda: pb.ListContextsRequest(page_size=1001), {"page_size"}),
@@ -74,22 +86,22 @@ RULES: list[tuple[str, str, Callable[[], Any], set[str]]] = [
     ("list tag pattern", "ListContexts", lambda: pb.ListContextsRequest(tags=["ok", "bad tag"]), {"tags[1]"}),
     ("list tags <= 32", "ListContexts", lambda: pb.ListContextsRequest(tags=[f"t{i}" for i in range(33)]), {"tags"}),
     ("list owner name", "ListContexts", lambda: pb.ListContextsRequest(owner="Billing"), {"owner"}),
-    ("list caller name", "ListContexts", lambda: pb.ListContextsRequest(caller="x_y"), {"caller"}),
-    ("create required", "CreateContext", lambda: pb.CreateContextRequest(), {"name", "type", "owner"}),
+    ("list owner bare service name", "ListContexts", lambda: pb.ListContextsRequest(owner="agent"), {"owner"}),
+    ("create required", "CreateContext", lambda: pb.CreateContextRequest(), {"name", "type"}),
     ("create name blank", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "name": "  "}), {"name"}),
     ("create name spaces", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "name": " x"}), {"name"}),
     ("create name control", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "name": "a\x07b"}), {"name"}),
     ("create name <= 256", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "name": "n" * 257}), {"name"}),
     ("create type pattern", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "type": "9t"}), {"type"}),
     ("create type <= 64", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "type": "t" * 65}), {"type"}),
-    ("create owner name", "CreateContext", lambda: pb.CreateContextRequest(**{**CREATE, "owner": "A"}), {"owner"}),
     ("create tag pattern", "CreateContext", lambda: pb.CreateContextRequest(**CREATE, tags=["-x"]), {"tags[0]"}),
     ("create tags <= 32", "CreateContext", lambda: pb.CreateContextRequest(**CREATE, tags=[f"t{i}" for i in range(33)]),
      {"tags"}),
-    ("create shared_with name", "CreateContext", lambda: pb.CreateContextRequest(**CREATE, shared_with=["x_y"]),
-     {"shared_with[0]"}),
+    ("create shared_with subject", "CreateContext",
+     lambda: pb.CreateContextRequest(**CREATE, shared_with=["service:crm", "crm", "user:x", str(uuid.uuid4()).upper()]),
+     {"shared_with[1]", "shared_with[2]", "shared_with[3]"}),
     ("create shared_with <= 64", "CreateContext",
-     lambda: pb.CreateContextRequest(**CREATE, shared_with=[f"s{i}" for i in range(65)]), {"shared_with"}),
+     lambda: pb.CreateContextRequest(**CREATE, shared_with=[f"service:s{i}" for i in range(65)]), {"shared_with"}),
     ("create ttl > 0", "CreateContext", lambda: pb.CreateContextRequest(**CREATE, ttl=duration_pb2.Duration()),
      {"ttl"}),
     ("create ttl <= 3650 days", "CreateContext",
@@ -102,7 +114,6 @@ RULES: list[tuple[str, str, Callable[[], Any], set[str]]] = [
      lambda: pb.CreateContextRequest(**CREATE, expire_time=seconds_from_now(-60), ttl=duration_pb2.Duration(seconds=5)),
      {"ttl"}),
     ("get id required", "GetContext", lambda: pb.GetContextRequest(), {"context_id"}),
-    ("get caller name", "GetContext", lambda: pb.GetContextRequest(context_id=ANY_ID, caller="Bad Caller"), {"caller"}),
     ("update id required", "UpdateContext", lambda: pb.UpdateContextRequest(name="x"), {"context_id"}),
     ("update name blank", "UpdateContext", lambda: pb.UpdateContextRequest(context_id=ANY_ID, name=""), {"name"}),
     ("update status EXPIRED", "UpdateContext",
@@ -116,7 +127,6 @@ RULES: list[tuple[str, str, Callable[[], Any], set[str]]] = [
      {"tags[0]"}),
     ("delete expected_version", "DeleteContext",
      lambda: pb.DeleteContextRequest(context_id=ANY_ID, expected_version=-2), {"expected_version"}),
-    ("delete caller name", "DeleteContext", lambda: pb.DeleteContextRequest(context_id=ANY_ID, caller="-"), {"caller"}),
     ("layers id required", "ListLayers", lambda: pb.ListLayersRequest(), {"context_id"}),
     ("layers page_size", "ListLayers", lambda: pb.ListLayersRequest(context_id=ANY_ID, page_size=1001), {"page_size"}),
     ("layers layer_type", "ListLayers", lambda: pb.ListLayersRequest(context_id=ANY_ID, layer_type="UP"),
@@ -166,32 +176,6 @@ RULES: list[tuple[str, str, Callable[[], Any], set[str]]] = [
      lambda: pb.GetUsageTrendsRequest(last=2, start_time=seconds_from_now(-DAY)), {"last"}),
 ]
 
-# `caller` is optional everywhere but must be a service name when given; each request is otherwise valid.
-CALLERS: dict[str, Callable[[], Any]] = {
-    "UpdateContext": lambda: pb.UpdateContextRequest(context_id=ANY_ID, name="x"),
-    "ListLayers": lambda: pb.ListLayersRequest(context_id=ANY_ID),
-    "AddLayer": lambda: pb.AddLayerRequest(context_id=ANY_ID, name="n", layer_type="t"),
-    "GetLayer": lambda: pb.GetLayerRequest(context_id=ANY_ID, layer_id=ANY_ID),
-    "UpdateLayer": lambda: pb.UpdateLayerRequest(context_id=ANY_ID, layer_id=ANY_ID, name="x"),
-    "DeleteLayer": lambda: pb.DeleteLayerRequest(context_id=ANY_ID, layer_id=ANY_ID),
-    "GetResolvedContext": lambda: pb.GetResolvedContextRequest(context_id=ANY_ID),
-    "ShareContext": lambda: pb.ShareContextRequest(context_id=ANY_ID, service="crm"),
-    "UnshareContext": lambda: pb.UnshareContextRequest(context_id=ANY_ID, service="crm"),
-    "GetContextAnalytics": lambda: pb.GetContextAnalyticsRequest(context_id=ANY_ID),
-}
-
-
-def _with_bad_caller(build: Callable[[], Any]) -> Callable[[], Any]:
-    def built() -> Any:
-        request = build()
-        request.caller = "Bad Caller"
-        return request
-    return built
-
-
-RULES += [(f"{method} caller name", method, _with_bad_caller(build), {"caller"}) for method, build in CALLERS.items()]
-
-
 @pytest.mark.parametrize(("method", "build", "fields"), [r[1:] for r in RULES], ids=[r[0] for r in RULES])
 async def test_a_broken_contract_rule_names_its_field(stub: Stub, method: str, build: Callable[[], Any],
                                                       fields: set[str]) -> None:
@@ -223,9 +207,11 @@ def test_the_table_breaks_every_rule_the_contract_declares() -> None:
 
 async def test_context_create_get_update_delete(stub: Stub) -> None:
     ctx = await new_context(stub, metadata=struct(channel="web", n=2), tags=["vip", "eu", "vip"],
-                            shared_with=["crm", "billing", "crm"], ttl=duration_pb2.Duration(seconds=3600))
+                            shared_with=["service:crm", "client:billing", "service:crm"],
+                            ttl=duration_pb2.Duration(seconds=3600))
     assert (ctx.version, ctx.status, list(ctx.tags)) == (1, context_pb2.CONTEXT_STATUS_ACTIVE, ["vip", "eu"])
-    assert list(ctx.shared_with) == ["billing", "crm"] and ctx.HasField("expire_time")
+    assert list(ctx.shared_with) == ["client:billing", "service:crm"] and ctx.HasField("expire_time")
+    assert ctx.owner == USER.subject, "the owner is the principal that created it"
     got = (await stub.GetContext(pb.GetContextRequest(context_id=ctx.context_id))).context
     assert got.access_count == 1 and got.metadata == struct(channel="web", n=2)
 
@@ -260,7 +246,7 @@ async def test_list_contexts_pages_newest_first_with_tokens_bound_to_the_filters
     first = (await stub.ListContexts(pb.ListContextsRequest(type=kind, page_size=2))).page_info.next_page_token
     tampered = first[:-2] + ("A" if first[-2] != "A" else "B") + first[-1]
     for request in (pb.ListContextsRequest(type=kind, page_size=2, page_token=tampered),
-                    pb.ListContextsRequest(type=kind, owner="other", page_size=2, page_token=first),
+                    pb.ListContextsRequest(type=kind, owner="service:other", page_size=2, page_token=first),
                     pb.ListContextsRequest(type=kind, page_size=2, page_token="garbage")):
         assert bad_fields(await async_failure(stub.ListContexts, request)) == {"page_token"}
 
@@ -321,8 +307,8 @@ async def test_unknown_ids_are_not_found_malformed_ones_invalid(stub: Stub) -> N
         (stub.UpdateLayer, pb.UpdateLayerRequest(context_id=ctx.context_id, layer_id=missing, name="x")),
         (stub.DeleteLayer, pb.DeleteLayerRequest(context_id=ctx.context_id, layer_id=missing)),
         (stub.GetResolvedContext, pb.GetResolvedContextRequest(context_id=missing)),
-        (stub.ShareContext, pb.ShareContextRequest(context_id=missing, service="crm")),
-        (stub.UnshareContext, pb.UnshareContextRequest(context_id=missing, service="crm")),
+        (stub.ShareContext, pb.ShareContextRequest(context_id=missing, service="service:crm")),
+        (stub.UnshareContext, pb.UnshareContextRequest(context_id=missing, service="service:crm")),
         (stub.GetContextAnalytics, pb.GetContextAnalyticsRequest(context_id=missing)),
     ]
     for call, request in calls:
@@ -455,24 +441,110 @@ async def test_archived_context_keeps_its_layers_read_only(stub: Stub) -> None:
 # --- sharing, analytics, replica ---------------------------------------------------------------------
 
 
-async def test_access_list_and_owner_only_calls(stub: Stub) -> None:
-    ctx = await new_context(stub, owner="billing", shared_with=["agent"])
-    assert (await stub.GetContext(pb.GetContextRequest(context_id=ctx.context_id, caller="agent"))).context
-    denied = await async_failure(stub.GetContext, pb.GetContextRequest(context_id=ctx.context_id, caller="crm"))
-    assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
-    not_owner = pb.ShareContextRequest(context_id=ctx.context_id, service="crm", caller="agent")
-    assert await code_of(stub.ShareContext, not_owner) == grpc.StatusCode.PERMISSION_DENIED
-    shared = await stub.ShareContext(pb.ShareContextRequest(context_id=ctx.context_id, service="crm"))
-    assert list(shared.context.shared_with) == ["agent", "crm"] and shared.context.version == 2
-    again = await stub.ShareContext(pb.ShareContextRequest(context_id=ctx.context_id, service="crm"))
+def as_(service: InProcess[ContextDeps], principal: Principal | None) -> Stub:
+    return service.stub(ContextServiceStub, principal)
+
+
+async def test_the_creating_principal_owns_the_context_and_the_access_list_holds_subjects(
+        context_service: InProcess[ContextDeps]) -> None:
+    owner, agent, crm, admin = (as_(context_service, p) for p in (OWNER, AGENT, CRM, ADMIN))
+    ctx = await new_context(owner, shared_with=[AGENT.subject])
+    assert ctx.owner == OWNER.subject and list(ctx.shared_with) == ["service:agent"]
+    cid = ctx.context_id
+    assert (await agent.GetContext(pb.GetContextRequest(context_id=cid))).context.owner == OWNER.subject
+    layer = await new_layer(agent, cid, "by-agent")
+
+    denied = await async_failure(crm.GetContext, pb.GetContextRequest(context_id=cid))
+    assert denied.code() == grpc.StatusCode.PERMISSION_DENIED and reason(denied) == "ERROR_REASON_PERMISSION_DENIED"
+    assert "'client:crm' is not on the access list" in str(denied.details())
+    assert OWNER.subject not in str(denied.details()), "a principal off the list does not learn the owner"
+    off_the_list: list[tuple[Any, Any]] = [
+        (crm.UpdateContext, pb.UpdateContextRequest(context_id=cid, name="x")),
+        (crm.ListLayers, pb.ListLayersRequest(context_id=cid)),
+        (crm.AddLayer, pb.AddLayerRequest(context_id=cid, name="l", layer_type="t")),
+        (crm.GetLayer, pb.GetLayerRequest(context_id=cid, layer_id=layer.layer_id)),
+        (crm.UpdateLayer, pb.UpdateLayerRequest(context_id=cid, layer_id=layer.layer_id, name="x")),
+        (crm.DeleteLayer, pb.DeleteLayerRequest(context_id=cid, layer_id=layer.layer_id)),
+        (crm.GetResolvedContext, pb.GetResolvedContextRequest(context_id=cid)),
+        (crm.GetContextAnalytics, pb.GetContextAnalyticsRequest(context_id=cid)),
+        (crm.GetUsageTrends, pb.GetUsageTrendsRequest(context_id=cid)),
+        (crm.ShareContext, pb.ShareContextRequest(context_id=cid, service=CRM.subject)),
+        (crm.DeleteContext, pb.DeleteContextRequest(context_id=cid)),
+        # On the list is not owner: the agent may read and write, not share or delete.
+        (agent.ShareContext, pb.ShareContextRequest(context_id=cid, service=CRM.subject)),
+        (agent.UnshareContext, pb.UnshareContextRequest(context_id=cid, service=AGENT.subject)),
+        (agent.DeleteContext, pb.DeleteContextRequest(context_id=cid)),
+    ]
+    for call, request in off_the_list:
+        assert await code_of(call, request) == grpc.StatusCode.PERMISSION_DENIED, (call, request)
+
+    mine = await owner.ListContexts(pb.ListContextsRequest(owner=OWNER.subject))
+    assert cid in [c.context_id for c in mine.contexts]
+    assert cid not in [c.context_id for c in (await crm.ListContexts(pb.ListContextsRequest())).contexts]
+    assert cid in [c.context_id for c in (await agent.ListContexts(pb.ListContextsRequest())).contexts]
+
+    shared = await owner.ShareContext(pb.ShareContextRequest(context_id=cid, service=CRM.subject))
+    assert list(shared.context.shared_with) == ["client:crm", "service:agent"] and shared.context.version == 2
+    again = await owner.ShareContext(pb.ShareContextRequest(context_id=cid, service=CRM.subject))
     assert again.context.version == 2, "sharing twice changes nothing"
-    unshared = await stub.UnshareContext(pb.UnshareContextRequest(context_id=ctx.context_id, service="crm",
-                                                                  caller="billing"))
-    assert list(unshared.context.shared_with) == ["agent"]
-    visible = await stub.ListContexts(pb.ListContextsRequest(owner="billing", caller="crm"))
-    assert ctx.context_id not in [c.context_id for c in visible.contexts]
-    assert await code_of(stub.DeleteContext, pb.DeleteContextRequest(context_id=ctx.context_id, caller="agent")) \
-        == grpc.StatusCode.PERMISSION_DENIED
+    assert (await crm.GetResolvedContext(pb.GetResolvedContextRequest(context_id=cid))).layer_ids == [layer.layer_id]
+    assert cid in [c.context_id for c in (await crm.ListContexts(pb.ListContextsRequest())).contexts]
+    unshared = await owner.UnshareContext(pb.UnshareContextRequest(context_id=cid, service=AGENT.subject))
+    assert list(unshared.context.shared_with) == ["client:crm"]
+    assert await code_of(agent.GetContext, pb.GetContextRequest(context_id=cid)) == grpc.StatusCode.PERMISSION_DENIED
+
+    # A platform admin may do what the owner may; the owner may delete.
+    assert (await admin.UnshareContext(pb.UnshareContextRequest(context_id=cid, service=CRM.subject))).context
+    assert cid in [c.context_id for c in (await admin.ListContexts(pb.ListContextsRequest())).contexts]
+    assert (await owner.DeleteContext(pb.DeleteContextRequest(context_id=cid))).context_id == cid
+
+
+async def test_an_empty_access_list_admits_every_principal(context_service: InProcess[ContextDeps]) -> None:
+    owner, crm = as_(context_service, OWNER), as_(context_service, CRM)
+    ctx = await new_context(owner)
+    assert (await crm.AddLayer(pb.AddLayerRequest(context_id=ctx.context_id, name="l", layer_type="t"))).layer
+    assert ctx.context_id in [c.context_id for c in (await crm.ListContexts(pb.ListContextsRequest())).contexts]
+    owner_only = await async_failure(crm.DeleteContext, pb.DeleteContextRequest(context_id=ctx.context_id))
+    assert owner_only.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "only the owner" in str(owner_only.details()) and "'client:crm'" in str(owner_only.details())
+
+
+async def test_anonymous_calls_are_unauthenticated(context_service: InProcess[ContextDeps]) -> None:
+    anonymous = as_(context_service, None)
+    for call, request in ((anonymous.ListContexts, pb.ListContextsRequest()),
+                          (anonymous.CreateContext, pb.CreateContextRequest(**CREATE)),
+                          (anonymous.GetContext, pb.GetContextRequest(context_id=ANY_ID))):
+        assert await code_of(call, request) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_the_caller_and_owner_request_fields_are_reserved() -> None:
+    """Deleted with their names and numbers reserved (buf's WIRE_JSON allows exactly that): never reused."""
+    reserved: dict[str, tuple[set[str], set[int]]] = {}
+    for method in pb.DESCRIPTOR.services_by_name["ContextService"].methods:
+        message = descriptor_pb2.DescriptorProto()
+        method.input_type.CopyToProto(message)
+        assert "caller" not in method.input_type.fields_by_name, method.name
+        reserved[method.name] = (set(message.reserved_name), {r.start for r in message.reserved_range})
+    with_caller = {name for name, (names, _) in reserved.items() if "caller" in names}
+    assert with_caller == {"ListContexts", "GetContext", "UpdateContext", "DeleteContext", "ListLayers", "AddLayer",
+                           "GetLayer", "UpdateLayer", "DeleteLayer", "GetResolvedContext", "ShareContext",
+                           "UnshareContext", "GetContextAnalytics"}
+    assert reserved["GetContext"] == ({"caller"}, {2}) and reserved["ListContexts"] == ({"caller"}, {8})
+    assert reserved["CreateContext"] == ({"owner"}, {3})
+
+
+async def test_a_client_claiming_a_caller_or_owner_is_not_believed(context_service: InProcess[ContextDeps]) -> None:
+    """The removed fields are reserved: an old client that still sends them is just the principal it is."""
+    ctx = await new_context(as_(context_service, OWNER), shared_with=[AGENT.subject])
+    # field 2 was GetContextRequest.caller: sent as an unknown field, it is ignored.
+    old_client = pb.GetContextRequest(context_id=ctx.context_id).SerializeToString() + b"\x12\x0dservice:agent"
+    crm = as_(context_service, CRM)
+    error = await async_failure(crm.GetContext, pb.GetContextRequest.FromString(old_client))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    # field 3 was CreateContextRequest.owner.
+    claimed_owner = pb.CreateContextRequest(**CREATE).SerializeToString() + b"\x1a\x0dservice:agent"
+    created = await crm.CreateContext(pb.CreateContextRequest.FromString(claimed_owner))
+    assert created.context.owner == CRM.subject
 
 
 async def test_analytics_summary_trends_and_info(stub: Stub) -> None:

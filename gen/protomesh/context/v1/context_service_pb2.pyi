@@ -22,7 +22,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ListContextsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "type", "status", "tags", "owner", "name_contains", "caller")
+    __slots__ = ("page_size", "page_token", "type", "status", "tags", "owner", "name_contains")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -30,7 +30,6 @@ class ListContextsRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     NAME_CONTAINS_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     type: str
@@ -38,8 +37,7 @@ class ListContextsRequest(_message.Message):
     tags: _containers.RepeatedScalarFieldContainer[str]
     owner: str
     name_contains: str
-    caller: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[_Union[_context_pb2.ContextStatus, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., name_contains: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[_Union[_context_pb2.ContextStatus, str]] = ..., tags: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., name_contains: _Optional[str] = ...) -> None: ...
 
 class ListContextsResponse(_message.Message):
     __slots__ = ("contexts", "page_info")
@@ -50,10 +48,9 @@ class ListContextsResponse(_message.Message):
     def __init__(self, contexts: _Optional[_Iterable[_Union[_context_pb2.Context, _Mapping]]] = ..., page_info: _Optional[_Union[_pagination_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class CreateContextRequest(_message.Message):
-    __slots__ = ("name", "type", "owner", "metadata", "tags", "shared_with", "expire_time", "ttl", "request_id")
+    __slots__ = ("name", "type", "metadata", "tags", "shared_with", "expire_time", "ttl", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
-    OWNER_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     SHARED_WITH_FIELD_NUMBER: _ClassVar[int]
@@ -62,14 +59,13 @@ class CreateContextRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
-    owner: str
     metadata: _struct_pb2.Struct
     tags: _containers.RepeatedScalarFieldContainer[str]
     shared_with: _containers.RepeatedScalarFieldContainer[str]
     expire_time: _timestamp_pb2.Timestamp
     ttl: _duration_pb2.Duration
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., owner: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., shared_with: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., shared_with: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateContextResponse(_message.Message):
     __slots__ = ("context",)
@@ -78,12 +74,10 @@ class CreateContextResponse(_message.Message):
     def __init__(self, context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class GetContextRequest(_message.Message):
-    __slots__ = ("context_id", "caller")
+    __slots__ = ("context_id",)
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ...) -> None: ...
 
 class GetContextResponse(_message.Message):
     __slots__ = ("context",)
@@ -92,7 +86,7 @@ class GetContextResponse(_message.Message):
     def __init__(self, context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class UpdateContextRequest(_message.Message):
-    __slots__ = ("context_id", "name", "metadata", "tags", "status", "expire_time", "ttl", "update_mask", "expected_version", "caller")
+    __slots__ = ("context_id", "name", "metadata", "tags", "status", "expire_time", "ttl", "update_mask", "expected_version")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
@@ -102,7 +96,6 @@ class UpdateContextRequest(_message.Message):
     TTL_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     name: str
     metadata: _struct_pb2.Struct
@@ -112,8 +105,7 @@ class UpdateContextRequest(_message.Message):
     ttl: _duration_pb2.Duration
     update_mask: _field_mask_pb2.FieldMask
     expected_version: int
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., name: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_context_pb2.ContextStatus, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., expected_version: _Optional[int] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., name: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_context_pb2.ContextStatus, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class UpdateContextResponse(_message.Message):
     __slots__ = ("context",)
@@ -122,14 +114,12 @@ class UpdateContextResponse(_message.Message):
     def __init__(self, context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class DeleteContextRequest(_message.Message):
-    __slots__ = ("context_id", "expected_version", "caller")
+    __slots__ = ("context_id", "expected_version")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     expected_version: int
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class DeleteContextResponse(_message.Message):
     __slots__ = ("context_id", "deleted_layers")
@@ -140,18 +130,16 @@ class DeleteContextResponse(_message.Message):
     def __init__(self, context_id: _Optional[str] = ..., deleted_layers: _Optional[int] = ...) -> None: ...
 
 class ListLayersRequest(_message.Message):
-    __slots__ = ("context_id", "page_size", "page_token", "layer_type", "caller")
+    __slots__ = ("context_id", "page_size", "page_token", "layer_type")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     LAYER_TYPE_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     page_size: int
     page_token: str
     layer_type: str
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., layer_type: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., layer_type: _Optional[str] = ...) -> None: ...
 
 class ListLayersResponse(_message.Message):
     __slots__ = ("layers", "page_info")
@@ -162,22 +150,20 @@ class ListLayersResponse(_message.Message):
     def __init__(self, layers: _Optional[_Iterable[_Union[_context_pb2.Layer, _Mapping]]] = ..., page_info: _Optional[_Union[_pagination_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class AddLayerRequest(_message.Message):
-    __slots__ = ("context_id", "name", "layer_type", "data", "position", "caller", "request_id")
+    __slots__ = ("context_id", "name", "layer_type", "data", "position", "request_id")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     LAYER_TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     name: str
     layer_type: str
     data: _struct_pb2.Struct
     position: int
-    caller: str
     request_id: str
-    def __init__(self, context_id: _Optional[str] = ..., name: _Optional[str] = ..., layer_type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., position: _Optional[int] = ..., caller: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., name: _Optional[str] = ..., layer_type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., position: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AddLayerResponse(_message.Message):
     __slots__ = ("layer", "context")
@@ -188,14 +174,12 @@ class AddLayerResponse(_message.Message):
     def __init__(self, layer: _Optional[_Union[_context_pb2.Layer, _Mapping]] = ..., context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class GetLayerRequest(_message.Message):
-    __slots__ = ("context_id", "layer_id", "caller")
+    __slots__ = ("context_id", "layer_id")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     LAYER_ID_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     layer_id: str
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., layer_id: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., layer_id: _Optional[str] = ...) -> None: ...
 
 class GetLayerResponse(_message.Message):
     __slots__ = ("layer",)
@@ -204,7 +188,7 @@ class GetLayerResponse(_message.Message):
     def __init__(self, layer: _Optional[_Union[_context_pb2.Layer, _Mapping]] = ...) -> None: ...
 
 class UpdateLayerRequest(_message.Message):
-    __slots__ = ("context_id", "layer_id", "name", "layer_type", "data", "position", "update_mask", "expected_version", "caller")
+    __slots__ = ("context_id", "layer_id", "name", "layer_type", "data", "position", "update_mask", "expected_version")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     LAYER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -213,7 +197,6 @@ class UpdateLayerRequest(_message.Message):
     POSITION_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     layer_id: str
     name: str
@@ -222,8 +205,7 @@ class UpdateLayerRequest(_message.Message):
     position: int
     update_mask: _field_mask_pb2.FieldMask
     expected_version: int
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., layer_id: _Optional[str] = ..., name: _Optional[str] = ..., layer_type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., position: _Optional[int] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., expected_version: _Optional[int] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., layer_id: _Optional[str] = ..., name: _Optional[str] = ..., layer_type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., position: _Optional[int] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class UpdateLayerResponse(_message.Message):
     __slots__ = ("layer", "context")
@@ -234,16 +216,14 @@ class UpdateLayerResponse(_message.Message):
     def __init__(self, layer: _Optional[_Union[_context_pb2.Layer, _Mapping]] = ..., context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class DeleteLayerRequest(_message.Message):
-    __slots__ = ("context_id", "layer_id", "expected_version", "caller")
+    __slots__ = ("context_id", "layer_id", "expected_version")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     LAYER_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     layer_id: str
     expected_version: int
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., layer_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., layer_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class DeleteLayerResponse(_message.Message):
     __slots__ = ("layer_id", "context")
@@ -254,12 +234,10 @@ class DeleteLayerResponse(_message.Message):
     def __init__(self, layer_id: _Optional[str] = ..., context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class GetResolvedContextRequest(_message.Message):
-    __slots__ = ("context_id", "caller")
+    __slots__ = ("context_id",)
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ...) -> None: ...
 
 class GetResolvedContextResponse(_message.Message):
     __slots__ = ("context", "data", "layer_ids")
@@ -272,14 +250,12 @@ class GetResolvedContextResponse(_message.Message):
     def __init__(self, context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., layer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ShareContextRequest(_message.Message):
-    __slots__ = ("context_id", "service", "caller")
+    __slots__ = ("context_id", "service")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     service: str
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., service: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., service: _Optional[str] = ...) -> None: ...
 
 class ShareContextResponse(_message.Message):
     __slots__ = ("context",)
@@ -288,14 +264,12 @@ class ShareContextResponse(_message.Message):
     def __init__(self, context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class UnshareContextRequest(_message.Message):
-    __slots__ = ("context_id", "service", "caller")
+    __slots__ = ("context_id", "service")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     service: str
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., service: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ..., service: _Optional[str] = ...) -> None: ...
 
 class UnshareContextResponse(_message.Message):
     __slots__ = ("context",)
@@ -304,12 +278,10 @@ class UnshareContextResponse(_message.Message):
     def __init__(self, context: _Optional[_Union[_context_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class GetContextAnalyticsRequest(_message.Message):
-    __slots__ = ("context_id", "caller")
+    __slots__ = ("context_id",)
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
-    CALLER_FIELD_NUMBER: _ClassVar[int]
     context_id: str
-    caller: str
-    def __init__(self, context_id: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, context_id: _Optional[str] = ...) -> None: ...
 
 class GetContextAnalyticsResponse(_message.Message):
     __slots__ = ("analytics",)

@@ -29,9 +29,15 @@ class ContextServiceStub:
     """ContextService stores layered contexts that services share, with access lists,
     optimistic concurrency, expiry and usage analytics.
 
-    Every read and write accepts an optional `caller` (a service name). When the context has an
-    access list and the caller is given, is not the owner and is not on the list, the call fails
-    with PERMISSION_DENIED. Writes that carry `expected_version` fail with ABORTED when the
+    Every call acts as the authenticated principal (the verified token or API key the gateway
+    forwarded; a service calling on behalf of someone forwards that someone). A context's owner is
+    the subject of the principal that created it. Reads and writes of a context whose access list is
+    not empty are PERMISSION_DENIED unless the principal is the owner, is on the list or is a platform
+    admin; deleting a context and changing its list are for its owner and platform admins only.
+    Subjects are a user id (UUID), `client:<client_id>`, `apikey:<key id>` or `service:<name>` (work a
+    service does on its own, such as an agent execution on the task queue: share a context with
+    `service:agent` for agent executions to read and write it). The former `caller` request fields
+    are reserved. Writes that carry `expected_version` fail with ABORTED when the
     current version differs: re-read and retry. 0 means "whatever the version".
     """
 
@@ -147,9 +153,15 @@ class ContextServiceServicer:
     """ContextService stores layered contexts that services share, with access lists,
     optimistic concurrency, expiry and usage analytics.
 
-    Every read and write accepts an optional `caller` (a service name). When the context has an
-    access list and the caller is given, is not the owner and is not on the list, the call fails
-    with PERMISSION_DENIED. Writes that carry `expected_version` fail with ABORTED when the
+    Every call acts as the authenticated principal (the verified token or API key the gateway
+    forwarded; a service calling on behalf of someone forwards that someone). A context's owner is
+    the subject of the principal that created it. Reads and writes of a context whose access list is
+    not empty are PERMISSION_DENIED unless the principal is the owner, is on the list or is a platform
+    admin; deleting a context and changing its list are for its owner and platform admins only.
+    Subjects are a user id (UUID), `client:<client_id>`, `apikey:<key id>` or `service:<name>` (work a
+    service does on its own, such as an agent execution on the task queue: share a context with
+    `service:agent` for agent executions to read and write it). The former `caller` request fields
+    are reserved. Writes that carry `expected_version` fail with ABORTED when the
     current version differs: re-read and retry. 0 means "whatever the version".
     """
 
@@ -233,14 +245,14 @@ class ContextServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ShareContext(self, request, context):
-        """ShareContext adds a service to the context's access list (owner only).
+        """ShareContext adds a principal to the context's access list (owner or platform admin only).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UnshareContext(self, request, context):
-        """UnshareContext removes a service from the context's access list (owner only).
+        """UnshareContext removes a principal from the context's access list (owner or platform admin only).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -410,9 +422,15 @@ class ContextService:
     """ContextService stores layered contexts that services share, with access lists,
     optimistic concurrency, expiry and usage analytics.
 
-    Every read and write accepts an optional `caller` (a service name). When the context has an
-    access list and the caller is given, is not the owner and is not on the list, the call fails
-    with PERMISSION_DENIED. Writes that carry `expected_version` fail with ABORTED when the
+    Every call acts as the authenticated principal (the verified token or API key the gateway
+    forwarded; a service calling on behalf of someone forwards that someone). A context's owner is
+    the subject of the principal that created it. Reads and writes of a context whose access list is
+    not empty are PERMISSION_DENIED unless the principal is the owner, is on the list or is a platform
+    admin; deleting a context and changing its list are for its owner and platform admins only.
+    Subjects are a user id (UUID), `client:<client_id>`, `apikey:<key id>` or `service:<name>` (work a
+    service does on its own, such as an agent execution on the task queue: share a context with
+    `service:agent` for agent executions to read and write it). The former `caller` request fields
+    are reserved. Writes that carry `expected_version` fail with ABORTED when the
     current version differs: re-read and retry. 0 means "whatever the version".
     """
 

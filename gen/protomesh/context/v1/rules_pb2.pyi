@@ -5,8 +5,8 @@ from typing import ClassVar as _ClassVar
 DESCRIPTOR: _descriptor.FileDescriptor
 KIND_FIELD_NUMBER: _ClassVar[int]
 kind: _descriptor.FieldDescriptor
-SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
-service_name: _descriptor.FieldDescriptor
+SUBJECT_FIELD_NUMBER: _ClassVar[int]
+subject: _descriptor.FieldDescriptor
 TAG_FIELD_NUMBER: _ClassVar[int]
 tag: _descriptor.FieldDescriptor
 SETTABLE_STATUS_FIELD_NUMBER: _ClassVar[int]
