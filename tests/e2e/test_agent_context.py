@@ -20,11 +20,11 @@ def mesh() -> Iterator[Mesh]:
 
 @pytest.fixture(scope="module")
 def rest(mesh: Mesh) -> RestClient:
-    return RestClient(f"http://{mesh.gateway}")
+    return RestClient.for_mesh(mesh)
 
 
 def make_context(rest: RestClient, name: str, data: dict) -> str:
-    created = rest.post("/v1/contexts", {"name": name, "type": "working", "owner": "tests"})
+    created = rest.post("/v1/contexts", {"name": name, "type": "working"})
     assert created.status == 200, created.body
     context_id = created.body["context"]["context_id"]
     layer = rest.post(f"/v1/contexts/{context_id}/layers", {"name": "input", "layer_type": "user", "data": data})

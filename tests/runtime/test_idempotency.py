@@ -111,7 +111,7 @@ async def test_an_expired_key_is_forgotten(agent: InProcess[AgentDeps]) -> None:
 
 async def test_another_service_uses_its_own_schema(context: InProcess[object]) -> None:
     contexts = context.stub(ContextServiceStub)
-    request = context_pb.CreateContextRequest(name="keyed", type="session", owner="o", request_id=str(uuid.uuid4()))
+    request = context_pb.CreateContextRequest(name="keyed", type="session", request_id=str(uuid.uuid4()))
     first = await contexts.CreateContext(request, timeout=10)
     assert await contexts.CreateContext(request, timeout=10) == first
     layer = context_pb.AddLayerRequest(context_id=first.context.context_id, name="l1", layer_type="base",
