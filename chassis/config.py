@@ -107,8 +107,8 @@ class Settings:
     metrics_port: int = 0
     """Port of the Prometheus /metrics endpoint (METRICS_PORT); 0 picks a free one, -1 turns it off."""
     http_port: int = 0
-    """Port of the service's own HTTP listener (HTTP_PORT), for a service that declares `http`; 0 picks a
-    free one. The bound port is registered as the replica's `http_port` metadata."""
+    """Port of the service's own HTTP listener (<SERVICE>_HTTP_PORT, else HTTP_PORT), for a service that
+    declares `http`; 0 picks a free one. The bound port is registered as the replica's `http_port` metadata."""
     breaker_state: str = "local"
     """Where circuit breaker state lives (BREAKER_STATE): "local" to this process, or "shared" by every
     replica of the service through NATS KV."""
@@ -146,7 +146,8 @@ class Settings:
             db_acquire_timeout_seconds=env_float(env, "DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, low=0.1, high=120),
             startup_timeout_seconds=env_float(env, "STARTUP_TIMEOUT_SECONDS", 60.0, low=1, high=3600),
             metrics_port=env_int(env, "METRICS_PORT", 0, low=-1, high=65535),
-            http_port=env_int(env, "HTTP_PORT", 0, low=0, high=65535),
+            http_port=env_int(env, f"{service.upper().replace('-', '_')}_HTTP_PORT",
+                              env_int(env, "HTTP_PORT", 0, low=0, high=65535), low=0, high=65535),
             breaker_state=_choice(env, "BREAKER_STATE", "local", ("local", "shared")),
             version=_text(env, "SERVICE_VERSION", "0.1.0"),
         )

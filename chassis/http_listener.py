@@ -8,7 +8,7 @@ chassis runs next to the gRPC server:
     chassis.Service(..., http=lambda replica, deps: build_http_app(deps))
 
 The chassis builds the application once the lifespan is open (so handlers get the typed deps), serves
-it on the replica's host at HTTP_PORT (0 picks a free port), registers the bound port as `http_port`
+it on the replica's host at <SERVICE>_HTTP_PORT or HTTP_PORT (0: a free port), registers the bound port as `http_port`
 in the replica's registry metadata (Envoy's generated `<service>_http` cluster is built from it), and
 stops it on shutdown before the lifespan closes what its handlers use.
 """
@@ -51,7 +51,7 @@ async def serving_http(replica: Replica, deps: Any) -> AsyncIterator[None]:
             await site.start()
         except OSError as exc:
             raise RuntimeError(f"cannot listen for HTTP on {settings.grpc_host}:{settings.http_port}: "
-                               "is the port taken? set HTTP_PORT (0 picks a free one)") from exc
+                               "is the port taken? set <SERVICE>_HTTP_PORT (0 picks a free one)") from exc
         replica.http_port = _bound_port(runner)
         logger.info("http listener", extra={"url": f"http://{settings.grpc_host}:{replica.http_port}/"})
         yield
