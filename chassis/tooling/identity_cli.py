@@ -51,7 +51,8 @@ def add_commands(subparsers: Any) -> None:
                     "URL in any browser, enter the code, sign in and approve; the CLI waits and then keeps the "
                     "new session (replacing the current one). Ctrl-C cancels.")
     login.add_argument("--issuer", help="the identity provider's URL (default: the running mesh's gateway)")
-    login.add_argument("--scope", default="", help="scopes to ask for, space separated (default: the client's)")
+    login.add_argument("--scope", default="openid profile email offline_access",
+                       help="scopes to ask for, space separated (default: %(default)s)")
     login.set_defaults(func=cmd_login)
 
     users = subparsers.add_parser("users", help="list, create, disable or enable users",

@@ -226,7 +226,8 @@ class Mesh:
         if IDENTITY_SERVICE not in self.catalog.names:
             return False
         # While the service is being built its contract exists before its package can start.
-        return importlib.util.find_spec(f"{self.catalog.service(IDENTITY_SERVICE).module}.__main__") is not None
+        module = self.catalog.service(IDENTITY_SERVICE).module
+        return all(importlib.util.find_spec(f"{module}.{part}") is not None for part in ("__main__", "app"))
 
     def token(self) -> str | None:
         """An access token of the CLI session (the local admin's unless `protomesh login` replaced it).
