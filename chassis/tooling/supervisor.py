@@ -327,6 +327,8 @@ class Mesh:
         wanted = set(self.catalog.names if self.options.only is None else self.options.only)
         if self.runs_identity:
             wanted.add(IDENTITY_SERVICE)
+        else:
+            wanted.discard(IDENTITY_SERVICE)  # declared, not implemented yet: nothing to start
         return sorted(wanted, key=lambda name: (name != IDENTITY_SERVICE, name))
 
     def _identity_ready(self) -> None:
