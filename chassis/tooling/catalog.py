@@ -1,4 +1,4 @@
-"""The service catalog, read from the contracts' descriptor set: services, methods, HTTP rules, idempotency."""
+"""The service catalog, read from the contracts' descriptor set: services, methods, HTTP rules, idempotency, access."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
 from chassis.contracts import mesh_grpc_services
+from chassis.identity import HTTP_SERVED_OPTION, declared_public
 from chassis.paths import DESCRIPTOR_SET
 from chassis.resilience.policy import MethodPolicy, PolicyBook
 
@@ -59,6 +60,9 @@ class MeshMethod:
     policy: MethodPolicy = field(default_factory=MethodPolicy)
     """Timeout and retries from the contract's protomesh.options.v1 options: the runtime's clients and
     Envoy's routes both use this one value."""
+    public: bool = False
+    """Whether the contract declares it public (`(protomesh.options.v1.access) = {public: true}`): callable
+    without a credential. Every other method needs an authenticated principal."""
 
     @property
     def grpc_path(self) -> str:
@@ -77,6 +81,32 @@ class MeshMethod:
 
 
 @dataclass(frozen=True)
+class HttpServedService:
+    """A gRPC service of the contracts whose REST paths the replica answers itself over HTTP (not transcoded).
+
+    Declared with `option (protomesh.options.v1.http_served) = {deployable: "..."}`: the gateway routes
+    its google.api.http paths to that deployable's HTTP listener (the `<deployable>_http` cluster).
+    """
+
+    name: str
+    """Full name, e.g. ``protomesh.identity.v1.OidcService``."""
+    deployable: str
+    """The mesh service whose replicas serve it (their registry entries carry ``http_port``)."""
+    methods: list[MeshMethod]
+    """Its methods, each with its HTTP rules."""
+
+    @property
+    def cluster(self) -> str:
+        """Envoy's cluster of the deployable's HTTP listeners."""
+        return http_cluster(self.deployable)
+
+
+def http_cluster(deployable: str) -> str:
+    """The Envoy cluster name of a deployable's HTTP listeners, e.g. ``identity_http``."""
+    return f"{deployable}_http"
+
+
+@dataclass(frozen=True)
 class MeshService:
     """A deployable mesh service: one proto package ``protomesh.<name>.v<N>`` that declares services."""
 
@@ -90,6 +120,8 @@ class MeshService:
     """Full names of its gRPC services; the first is the one health checks ask about."""
     methods: list[MeshMethod]
     """Every method of every one of its gRPC services."""
+    http_served: list[HttpServedService] = field(default_factory=list)
+    """Services of its packages served over HTTP by a deployable, not over gRPC (not in grpc_services)."""
 
     def method(self, name: str) -> MeshMethod:
         """The method called `name` (short name, or full ``Service/Method`` / gRPC path)."""
@@ -130,6 +162,15 @@ class Catalog:
         for service in self.services:
             yield from service.methods
 
+    def public_methods(self) -> list[MeshMethod]:
+        """Methods served over gRPC (and transcoded REST) that the contracts declare public."""
+        return [method for method in self.methods() if method.public]
+
+    @property
+    def http_served(self) -> list[HttpServedService]:
+        """Every service answered over HTTP by a deployable's own listener."""
+        return [served for service in self.services for served in service.http_served]
+
     def __iter__(self) -> Iterator[MeshService]:
         return iter(self.services)
 
@@ -148,18 +189,23 @@ def load_catalog(descriptor_set: Path = DESCRIPTOR_SET) -> Catalog:
     files = descriptor_pb2.FileDescriptorSet.FromString(data).file
     mesh_grpc_services()  # loads every contract into the default pool, where PolicyBook reads options
     policies = PolicyBook()
-    by_name: dict[str, tuple[list[str], list[str], list[MeshMethod]]] = {}
+    by_name: dict[str, tuple[list[str], list[str], list[MeshMethod], list[HttpServedService]]] = {}
     for file in files:
         match = _PACKAGE.match(file.package)
         if match is None or not file.service:
             continue
-        packages, grpc_services, methods = by_name.setdefault(match["name"], ([], [], []))
+        packages, grpc_services, methods, http_served = by_name.setdefault(match["name"], ([], [], [], []))
         if file.package not in packages:
             packages.append(file.package)
         for service in file.service:
             full_name = f"{file.package}.{service.name}"
+            served = [_method(full_name, m, policies) for m in service.method]
+            if service.options.HasExtension(HTTP_SERVED_OPTION):
+                deployable = service.options.Extensions[HTTP_SERVED_OPTION].deployable or match["name"]
+                http_served.append(HttpServedService(full_name, deployable, served))
+                continue
             grpc_services.append(full_name)
-            methods.extend(_method(full_name, m, policies) for m in service.method)
+            methods.extend(served)
     services = [
         MeshService(
             name=name,
@@ -167,8 +213,9 @@ def load_catalog(descriptor_set: Path = DESCRIPTOR_SET) -> Catalog:
             packages=packages,
             grpc_services=grpc_services,
             methods=methods,
+            http_served=http_served,
         )
-        for name, (packages, grpc_services, methods) in sorted(by_name.items())
+        for name, (packages, grpc_services, methods, http_served) in sorted(by_name.items())
     ]
     return Catalog(services=services, descriptor_set=Path(descriptor_set))
 
@@ -191,6 +238,7 @@ def _method(service: str, proto: descriptor_pb2.MethodDescriptorProto, policies:
         client_streaming=proto.client_streaming,
         server_streaming=proto.server_streaming,
         policy=policies.method(service, proto.name),
+        public=declared_public(options),
     )
 
 

@@ -18,7 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from chassis.http_listener import HTTP_PORT_META
 from chassis.registry import Instance, Registry
+from chassis.tooling.catalog import http_cluster
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,16 @@ def load_assignment(service: str, endpoints: Sequence[tuple[str, int]]) -> dict[
     }
 
 
+def http_endpoints(instances: Sequence[Instance]) -> list[tuple[str, int]]:
+    """The HTTP listeners of the instances that registered one (`http_port` in their metadata)."""
+    endpoints = []
+    for instance in instances:
+        port = instance.meta.get(HTTP_PORT_META, "")
+        if port.isdigit() and int(port) > 0:
+            endpoints.append((instance.address, int(port)))
+    return endpoints
+
+
 def write_endpoints(eds_dir: Path, service: str, endpoints: Sequence[tuple[str, int]], version: int) -> None:
     """Replace a service's endpoint file atomically (Envoy must never read half a file)."""
     eds_dir.mkdir(parents=True, exist_ok=True)
@@ -55,9 +67,13 @@ class RegistryBridge:
     """Watches every service in the registry and keeps Envoy's endpoint files in step, in its own thread."""
 
     def __init__(self, registry_factory: Callable[[], Any], services: Sequence[str], eds_dir: Path,
-                 on_change: Callable[[str, list[Instance]], None] | None = None) -> None:
+                 on_change: Callable[[str, list[Instance]], None] | None = None,
+                 http_services: Sequence[str] = ()) -> None:
+        """`http_services`: services whose replicas' HTTP listeners Envoy reaches too (the `<name>_http`
+        cluster: HTTP-served routes, the JWKS, API-key checks); they must be among `services`."""
         self._registry_factory = registry_factory
         self._services = list(services)
+        self._http_services = set(http_services)
         self.eds_dir = eds_dir
         self._on_change = on_change or (lambda service, instances: None)
         self._views: dict[str, list[Instance]] = {s: [] for s in self._services}
@@ -71,6 +87,8 @@ class RegistryBridge:
         """Write empty endpoint files (Envoy needs them at start) and start following the registry."""
         for service in self._services:
             write_endpoints(self.eds_dir, service, [], 0)
+        for service in self._http_services:
+            write_endpoints(self.eds_dir, http_cluster(service), [], 0)
         self._thread = threading.Thread(target=self._run, name="registry-bridge", daemon=True)
         self._thread.start()
 
@@ -108,6 +126,9 @@ class RegistryBridge:
                         self._views[service] = instances
                         write_endpoints(self.eds_dir, service, [(i.address, i.port) for i in instances],
                                         self._version)
+                        if service in self._http_services:
+                            write_endpoints(self.eds_dir, http_cluster(service), http_endpoints(instances),
+                                            self._version)
                     self._on_change(service, instances)
             except asyncio.CancelledError:
                 raise

@@ -12,7 +12,16 @@ import grpc
 from google.protobuf import descriptor_pool
 
 from chassis.tooling.apidocs.served import MAX_DOCUMENT_BYTES, ServedDocument
-from chassis.tooling.catalog import Catalog, MeshMethod, MeshService
+from chassis.tooling.catalog import Catalog, HttpServedService, MeshMethod, MeshService
+from chassis.tooling.gateway_auth import (
+    COMPOSE_HTTP_PORT,
+    GatewayAuth,
+    auth_filters,
+    compose_issuer,
+    http_served_paths,
+    is_internal,
+    public_route_configs,
+)
 from chassis.tooling.gateway_limits import GATEWAY_LIMITS, GatewayLimits
 from chassis.tooling.infra.ports import LOOPBACK
 
@@ -57,6 +66,9 @@ def build_envoy_config(
     otlp: Endpoint | None = None,
     limits: GatewayLimits = GATEWAY_LIMITS,
     api_documents: Sequence[ServedDocument] = (),
+    issuer: str | None = None,
+    verify_callers: bool = True,
+    jwks_cache_seconds: float = 30.0,
 ) -> dict[str, Any]:
     """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
 
@@ -67,8 +79,16 @@ def build_envoy_config(
     (`dns_upstreams`, compose/Kubernetes service names), or the fixed `upstreams` map. `limits`
     (chassis.tooling.gateway_limits) bounds what a client may send and how long it may take.
     `api_documents` (chassis.tooling.apidocs.served) are answered by Envoy itself at their paths.
+
+    Callers are verified (chassis.tooling.gateway_auth): tokens issued by `issuer` (default
+    `http://<listen_host>:<listen_port>`, the local mesh's gateway URL) or API keys, except on the
+    routes the contracts declare public. `verify_callers=False` leaves only the removal of a
+    client-sent claims header, for gateway tests of routing alone.
     """
-    unknown = sorted(set(upstreams) - set(catalog.names))
+    auth = GatewayAuth(issuer=issuer or f"http://{LOOPBACK if listen_host == '0.0.0.0' else listen_host}:{listen_port}",
+                       jwks_cache_seconds=jwks_cache_seconds) if verify_callers else None
+    http_clusters = _http_clusters(catalog, auth)
+    unknown = sorted(set(upstreams) - set(catalog.names) - set(http_clusters))
     if unknown:
         raise ValueError(f"upstreams for services not in the catalog: {unknown}; known: {catalog.names}")
     _check_limits(catalog, limits)
@@ -78,12 +98,17 @@ def build_envoy_config(
         "admin": {"address": _socket_address(admin_host, admin_port)},
         "static_resources": {
             "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set), limits,
-                                    tracing=otlp is not None, api_documents=api_documents)],
+                                    tracing=otlp is not None, api_documents=api_documents, auth=auth)],
             "clusters": [
                 *(
                     _cluster(service, _endpoint_source(service.name, upstreams.get(service.name, ()), eds_dir,
                                                        dns_upstreams), limits)
                     for service in catalog
+                ),
+                *(
+                    _http_cluster(name, _endpoint_source(name, upstreams.get(name, ()), eds_dir, dns_upstreams,
+                                                         dns_name=deployable, dns_port=COMPOSE_HTTP_PORT))
+                    for name, deployable in http_clusters.items()
                 ),
                 *([_any_replica_cluster(catalog)] if catalog.services else []),
                 *([_otlp_cluster(otlp)] if otlp else []),
@@ -212,7 +237,8 @@ def _tracing() -> dict[str, Any]:
 
 
 def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limits: GatewayLimits, *,
-              tracing: bool = False, api_documents: Sequence[ServedDocument] = ()) -> dict[str, Any]:
+              tracing: bool = False, api_documents: Sequence[ServedDocument] = (),
+              auth: GatewayAuth | None = None) -> dict[str, Any]:
     hcm = _any(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="ingress",
@@ -239,9 +265,12 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limi
             "name": "mesh",
             **({"max_direct_response_body_size_bytes": MAX_DOCUMENT_BYTES} if api_documents else {}),
             "virtual_hosts": [{"name": "mesh", "domains": ["*"],
-                               "routes": [*_document_routes(api_documents), *_routes(catalog, limits)]}],
+                               "routes": [*_document_routes(api_documents, auth),
+                                          *_http_served_routes(catalog, auth), *_routes(catalog, limits, auth)]}],
         },
         http_filters=[
+            # Who is calling, first: a caller without a valid credential costs no body reading or transcoding.
+            *(auth_filters(auth) if auth else [_claims_stripper()]),
             *_body_limit_filters(limits),
             {"name": "envoy.filters.http.grpc_json_transcoder",
              "typed_config": _transcoder(catalog, descriptor_set, limits)},
@@ -345,7 +374,16 @@ def _transcoder(catalog: Catalog, descriptor_set: Path, limits: GatewayLimits) -
     )
 
 
-def _document_routes(documents: Sequence[ServedDocument]) -> list[dict[str, Any]]:
+def _claims_stripper() -> dict[str, Any]:
+    # Without verification (routing tests) a client still may not claim to be someone.
+    return auth_filters(GatewayAuth(issuer="unused"))[0]
+
+
+def _public(auth: GatewayAuth | None) -> dict[str, Any]:
+    return public_route_configs() if auth else {}
+
+
+def _document_routes(documents: Sequence[ServedDocument], auth: GatewayAuth | None = None) -> list[dict[str, Any]]:
     """GET routes Envoy answers from the generated API documents; no transcoder on them (no RPC has these paths)."""
     return [{
         "name": f"apidoc {doc.path}",
@@ -354,50 +392,104 @@ def _document_routes(documents: Sequence[ServedDocument]) -> list[dict[str, Any]
         "response_headers_to_add": [{"header": {"key": "content-type", "value": doc.content_type},
                                      "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
         "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": _any(
-            "envoy.config.route.v3.FilterConfig", disabled=True)},
+            "envoy.config.route.v3.FilterConfig", disabled=True), **_public(auth)},
     } for doc in documents]
 
 
-def _routes(catalog: Catalog, limits: GatewayLimits) -> list[dict[str, Any]]:
-    """Routes on the gRPC path (the transcoder rewrites REST paths to it before routing).
+def _http_served_routes(catalog: Catalog, auth: GatewayAuth | None) -> list[dict[str, Any]]:
+    """Routes of the HTTP-served services (the OIDC endpoints) to their deployable's HTTP listeners.
+
+    Not transcoded: the replica answers the protocol itself (form bodies, redirects, its own error
+    JSON). Matched on the path alone (the replica answers a wrong verb), exactly or, where the path
+    has a variable, by the prefix before it. Public: the endpoints authenticate their callers
+    themselves (client credentials, the login form, a bearer token on userinfo).
+    """
+    routes: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for served in catalog.http_served:
+        for method in served.methods:
+            for rule in method.http_rules:
+                kind, path = http_served_paths(rule)
+                if (kind, path) in seen or is_internal(path):
+                    continue
+                seen.add((kind, path))
+                routes.append(_http_served_route(served, kind, path, auth))
+    # Exact paths first, then longer prefixes before shorter ones, so no prefix shadows a path.
+    return sorted(routes, key=lambda r: ("prefix" in r["match"], -len(next(iter(r["match"].values())))))
+
+
+def _http_served_route(served: HttpServedService, kind: str, path: str, auth: GatewayAuth | None) -> dict[str, Any]:
+    return {
+        "name": f"{served.cluster} {path}",
+        "match": {kind: path},
+        "route": {"cluster": served.cluster, "timeout": ROUTE_TIMEOUT,
+                  "retry_policy": {"retry_on": SAFE_RETRY_ON, "num_retries": NUM_RETRIES}},
+        "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": _any(
+            "envoy.config.route.v3.FilterConfig", disabled=True), **_public(auth)},
+    }
+
+
+def _routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | None = None) -> list[dict[str, Any]]:
+    """Routes on the gRPC path (the transcoder rewrites REST paths to it before routing), then on REST paths.
 
     Literal path segments beat variables without help from the routes: the transcoder's path
     matcher tries a literal child before a ``{variable}`` one, so ``GET /v1/agents/discover``
     is DiscoverAgents, not GetAgent(agent_id="discover") (tests/infra prove it on Envoy 1.40).
-    Idempotent methods get an exact route each, carrying the wider retry policy; every other
-    method falls through to its package's prefix route, which retries only when safe.
+    Idempotent methods get an exact route each, carrying the wider retry policy; so do public ones
+    (their route turns the credential check off for native gRPC calls); every other method falls
+    through to its package's prefix route, which retries only when safe.
 
-    A method with a larger body limit than the default also gets routes on its REST paths: Envoy
-    picks a route, and so the filters it runs, from the path the client sent, before the
-    transcoder rewrites it; those routes lift the limit for that method only. (After transcoding
-    the route is chosen again on the gRPC path, so they never route a call themselves.)
+    Every REST binding also gets a route on its REST path (_rest_routes): Envoy picks a route, and
+    so what the filters before the transcoder do (credential checks, body limits), from the path the
+    client sent; after transcoding the route is chosen again on the gRPC path, so those routes never
+    route a call themselves. The last route answers 404 for any other path, so even an unknown path
+    has a route, and with it the credential check.
     """
     routes: list[dict[str, Any]] = []
     for service in catalog:
         for method in service.methods:
             limit = limits.body_limit(method.grpc_path)
-            if limit == limits.max_request_bytes:
-                continue
-            for index, rule in enumerate(method.http_rules):
-                match = {"safe_regex": {"regex": _rest_path_regex(rule.path)},
-                         "headers": [{"name": ":method", "string_match": {"exact": rule.verb}}]}
-                routes.append(_route(f"{method.grpc_path} REST {index}", match, service, method,
-                                     _route_filter_configs(limit, limits)))
-    for service in catalog:
-        for method in service.methods:
-            limit = limits.body_limit(method.grpc_path)
+            filter_configs = {**_route_filter_configs(limit, limits), **(_public(auth) if method.public else {})}
             if _keyable(method):
-                routes.append(_keyed_route(service, method, _route_filter_configs(limit, limits)))
-            if method.idempotent or limit != limits.max_request_bytes:
+                routes.append(_keyed_route(service, method, filter_configs))
+            if method.idempotent or method.public or limit != limits.max_request_bytes:
                 routes.append(_route(method.grpc_path, {"path": method.grpc_path}, service,
-                                     method if method.idempotent else None, _route_filter_configs(limit, limits)))
+                                     method if method.idempotent else None, filter_configs))
         for package in service.packages:
             routes.append(_route(package, {"prefix": f"/{package}."}, service, None))
     if catalog.services:
         # Every replica's reflection describes the whole mesh's contracts, so any replica of any
         # service can answer grpcurl's list/describe through the gateway.
-        routes.append(_route("reflection", {"prefix": "/grpc.reflection."}, ANY_REPLICA_CLUSTER, None))
+        routes.append(_route("reflection", {"prefix": "/grpc.reflection."}, ANY_REPLICA_CLUSTER, None,
+                             _public(auth)))
+    routes += _rest_routes(catalog, limits, auth)
+    routes.append({"name": "unknown path", "match": {"prefix": "/"},
+                   "direct_response": {"status": 404, "body": {"inline_string": (
+                       "no API of this mesh has this path; GET /openapi.json lists them")}}})
     return routes
+
+
+def _rest_routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | None) -> list[dict[str, Any]]:
+    """A route per REST binding, on its path and verb, ordered as the transcoder matches (literals first)."""
+    bindings = []
+    for service in catalog:
+        for method in service.methods:
+            limit = limits.body_limit(method.grpc_path)
+            filter_configs = {**_route_filter_configs(limit, limits), **(_public(auth) if method.public else {})}
+            for index, rule in enumerate(method.http_rules):
+                match = {"safe_regex": {"regex": _rest_path_regex(rule.path)},
+                         "headers": [{"name": ":method", "string_match": {"exact": rule.verb}}]}
+                route = _route(f"{method.grpc_path} REST {index}", match, service, method, filter_configs)
+                bindings.append((_specificity(rule.path), route))
+    return [route for _, route in sorted(bindings, key=lambda binding: binding[0])]
+
+
+def _specificity(template: str) -> tuple[int, ...]:
+    """Sort key of a path template: at the first segment where two differ, a literal before a variable."""
+    kinds = []
+    for segment in template.strip("/").split("/"):
+        kinds.append(0 if "{" not in segment else 2 if "**" in segment else 1)
+    return tuple(kinds)
 
 
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
@@ -480,7 +572,7 @@ def _any_replica_cluster(catalog: Catalog) -> dict[str, Any]:
 
 
 def _endpoint_source(name: str, endpoints: Sequence[Endpoint], eds_dir: Path | None,
-                     dns: bool) -> dict[str, Any]:
+                     dns: bool, *, dns_name: str | None = None, dns_port: int = 50051) -> dict[str, Any]:
     if eds_dir is not None:
         return {
             "type": "EDS",
@@ -498,8 +590,28 @@ def _endpoint_source(name: str, endpoints: Sequence[Endpoint], eds_dir: Path | N
         }
     if dns:
         return {"type": "STRICT_DNS", "dns_lookup_family": "V4_ONLY",
-                "load_assignment": cluster_load_assignment(name, endpoints or [(name, 50051)])}
+                "load_assignment": cluster_load_assignment(name, endpoints or [(dns_name or name, dns_port)])}
     return {"type": "STATIC", "load_assignment": cluster_load_assignment(name, endpoints)}
+
+
+def _http_clusters(catalog: Catalog, auth: GatewayAuth | None) -> dict[str, str]:
+    """Cluster name -> deployable of every HTTP listener the gateway reaches (HTTP-served routes, JWKS, ext_authz)."""
+    clusters = {served.cluster: served.deployable for served in catalog.http_served}
+    if auth is not None:
+        clusters.setdefault(auth.cluster, auth.cluster.removesuffix("_http"))
+    return dict(sorted(clusters.items()))
+
+
+def _http_cluster(name: str, source: dict[str, Any]) -> dict[str, Any]:
+    """A deployable's HTTP/1.1 listeners (chassis http= apps): endpoints from the registry's `http_port`."""
+    return {
+        "name": name,
+        **source,
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "outlier_detection": {"split_external_local_origin_errors": True, "consecutive_local_origin_failure": 2,
+                              "interval": "1s", "base_ejection_time": "5s", "max_ejection_percent": 50},
+    }
 
 
 def _cluster(service: MeshService, source: dict[str, Any], limits: GatewayLimits) -> dict[str, Any]:
@@ -629,7 +741,7 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
             _GRPC_CODE_FOR_HTTP[400], "the URL contains an escaped NUL byte, which no id or query value may contain; "
                                       "remove it"),
     }
-    mappers = [too_large, nul_in_url] + [
+    mappers = [*_token_refusals(), too_large, nul_in_url] + [
         {
             "filter": {
                 "and_filter": {
@@ -651,6 +763,30 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
     return {"mappers": mappers}
 
 
+# jwt_authn answers a token for another audience with 403; RFC 6750 names it invalid_token, a 401 with a
+# challenge like every other bad token. Told apart from other 403s by the filter's response code details.
+_JWT_REFUSED = {"extension_filter": {
+    "name": "envoy.access_loggers.extension_filters.cel",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                     "expression": "response.code_details.startsWith('jwt_authn_access_denied')"},
+}}
+_INVALID_TOKEN_CHALLENGE = [{"header": {"key": "www-authenticate",
+                                        "value": 'Bearer realm="protomesh", error="invalid_token"'},
+                             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
+
+
+def _token_refusals() -> list[dict[str, Any]]:
+    """A token jwt_authn refused with 403 is a 401 with a Bearer challenge, for REST and gRPC alike."""
+    refused = [_status_filter(403), _JWT_REFUSED]
+    return [
+        {"filter": {"and_filter": {"filters": [_REST_CALL, *refused]}}, "status_code": 401,
+         "headers_to_add": _INVALID_TOKEN_CHALLENGE,
+         "body_format_override": _status_json(_GRPC_CODE_FOR_HTTP[401], _LOCAL_MESSAGES[401])},
+        {"filter": {"and_filter": {"filters": [_NATIVE_GRPC_CALL, *refused]}}, "status_code": 401,
+         "headers_to_add": _INVALID_TOKEN_CHALLENGE},
+    ]
+
+
 def _status_filter(http: int) -> dict[str, Any]:
     return {
         "status_code_filter": {
@@ -663,6 +799,10 @@ def _status_filter(http: int) -> dict[str, Any]:
 
 
 _LOCAL_MESSAGES = {
+    # Envoy's own 401s: jwt_authn refusing a token (its reason in the parentheses), or ext_authz finding no
+    # credential; the Bearer challenge is in WWW-Authenticate.
+    401: "the call needs a valid credential (%LOCAL_REPLY_BODY%): send 'Authorization: Bearer <access token>' "
+         "(e.g. from `protomesh token`) or an API key in 'Authorization: ApiKey <key>' or 'x-api-key'",
     # Envoy's own 400s come from the transcoder reading the body or the query string (malformed JSON, a
     # value of the wrong type, an unknown query parameter): its text, with what to do about it.
     400: "the request does not fit the API (%LOCAL_REPLY_BODY%); send JSON with the fields and types that "
@@ -723,14 +863,16 @@ COMPOSE_DESCRIPTOR_PATH = Path("/etc/envoy/protomesh.binpb")
 
 
 def compose_envoy_config(*, listen_port: int = 8080, admin_port: int = 9901, catalog: Catalog | None = None,
-                         descriptor_path: Path = COMPOSE_DESCRIPTOR_PATH) -> dict[str, Any]:
+                         descriptor_path: Path = COMPOSE_DESCRIPTOR_PATH, issuer: str | None = None) -> dict[str, Any]:
     """Envoy's config for containers: services reached by their DNS names on port 50051.
 
     Listens on 0.0.0.0 inside the container (the compose file publishes it on the host's loopback).
+    The token issuer is `issuer`, else PROTOMESH_ISSUER, else the gateway's published address; the
+    JWKS and API-key checks reach the identity service's HTTP listener by its DNS name.
     """
     from chassis.tooling.catalog import load_catalog
 
     catalog = catalog or load_catalog()
     return build_envoy_config(catalog, {}, listen_port=listen_port, admin_port=admin_port,
                               descriptor_set=descriptor_path, listen_host="0.0.0.0", admin_host="0.0.0.0",
-                              dns_upstreams=True)
+                              dns_upstreams=True, issuer=issuer or compose_issuer())

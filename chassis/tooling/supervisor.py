@@ -32,6 +32,7 @@ from chassis.tooling.catalog import Catalog, MeshMethod, MeshService, load_catal
 from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials, private_dir, write_private
 from chassis.tooling.eds import RegistryBridge
 from chassis.tooling.envoy_config import build_envoy_config
+from chassis.tooling.gateway_auth import http_deployables
 from chassis.tooling.infra.envoy import EnvoyProcess
 from chassis.tooling.infra.nats import NatsProcess
 from chassis.tooling.infra.ports import LOOPBACK, free_port
@@ -300,7 +301,8 @@ class Mesh:
                 self.otlp_endpoint = self.collector.endpoint
             self.bridge = RegistryBridge(
                 lambda: registry_from_env(self.options.consul_http_addr, self.nats_url),
-                self.catalog.names, self.state_dir / "eds", on_change=self._registry_changed)
+                self.catalog.names, self.state_dir / "eds", on_change=self._registry_changed,
+                http_services=http_deployables(self.catalog))
             self.bridge.start()
             self.admin_port = free_port()
             self.envoy = EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
