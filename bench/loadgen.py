@@ -150,9 +150,10 @@ class HttpConnection(asyncio.Protocol):
             self._transport.close()
 
 
-def http_request(method: str, path: str, body: Any = None) -> bytes:
-    """The bytes of one request (JSON body when given)."""
+def http_request(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> bytes:
+    """The bytes of one request (JSON body when given; `headers`, e.g. the bearer token, on every one)."""
     head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: protomesh-bench\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     if body is None:
         return (head + "\r\n").encode()
     data = json.dumps(body, separators=(",", ":")).encode()
@@ -188,13 +189,14 @@ def grpc_get_workload(spec: dict[str, Any], channels: list[grpc.aio.Channel]) ->
     payloads = [bytes.fromhex(p) for p in spec["payloads"]]
     method = spec["method"]
     op = spec.get("op", method.rpartition("/")[2])
+    metadata = tuple((name.lower(), value) for name, value in spec.get("headers", {}).items())
 
     def for_worker(index: int) -> Call:
         call = channels[index % len(channels)].unary_unary(method)  # no (de)serializers: bytes in and out
         cycle = itertools.cycle(payloads[index % len(payloads):] + payloads[: index % len(payloads)])
 
         async def one() -> str:
-            await call(next(cycle), timeout=10)
+            await call(next(cycle), timeout=10, metadata=metadata)
             return op
 
         return one
@@ -204,7 +206,7 @@ def grpc_get_workload(spec: dict[str, Any], channels: list[grpc.aio.Channel]) ->
 
 def http_get_workload(spec: dict[str, Any], targets: list[str], clients: list[HttpClient]) -> Callable[[int], Call]:
     """GETs of a list of paths."""
-    requests = [http_request("GET", path) for path in spec["paths"]]
+    requests = [http_request("GET", path, headers=spec.get("headers")) for path in spec["paths"]]
     op = spec.get("op", "GET")
 
     def for_worker(index: int) -> Call:
@@ -225,6 +227,7 @@ def crud_workload(spec: dict[str, Any], targets: list[str], clients: list[HttpCl
     """The Agent service's CRUD mix over REST: register, get x3, update, list, deregister, per cycle."""
     agent_type = spec.get("agent_type", "calculator")
     run = uuid.uuid4().hex[:6]
+    headers: dict[str, str] = spec.get("headers", {})
 
     def for_worker(index: int) -> Call:
         client = HttpClient(targets[index % len(targets)])
@@ -238,18 +241,18 @@ def crud_workload(spec: dict[str, Any], targets: list[str], clients: list[HttpCl
                 state["n"] += 1
                 _, body = await client.send(http_request("POST", "/v1/agents", {
                     "name": f"bench-{run}-{index}-{state['n']}", "type": agent_type,
-                    "description": "created by the benchmark's CRUD mix", "labels": {"bench": "crud"}}))
+                    "description": "created by the benchmark's CRUD mix", "labels": {"bench": "crud"}}, headers))
                 agent = json.loads(body)["agent"]
                 state["id"] = agent.get("agentId") or agent["agent_id"]
             elif step == "get":
-                await client.send(http_request("GET", f"/v1/agents/{state['id']}"))
+                await client.send(http_request("GET", f"/v1/agents/{state['id']}", headers=headers))
             elif step == "update":
                 await client.send(http_request("PUT", f"/v1/agents/{state['id']}",
-                                               {"description": f"updated {random.random():.6f}"}))
+                                               {"description": f"updated {random.random():.6f}"}, headers))
             elif step == "list":
-                await client.send(http_request("GET", "/v1/agents?page_size=10"))
+                await client.send(http_request("GET", "/v1/agents?page_size=10", headers=headers))
             else:
-                await client.send(http_request("DELETE", f"/v1/agents/{state['id']}"))
+                await client.send(http_request("DELETE", f"/v1/agents/{state['id']}", headers=headers))
             state["step"] = (state["step"] + 1) % len(steps)
             return step
 

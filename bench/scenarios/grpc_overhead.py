@@ -13,15 +13,21 @@ import grpc
 from bench.core import Context, Side, add_target, load_row, measure, ratio
 from bench.peers.handler import METHOD, request_payloads
 from bench.procs import Proc, python, wait_until
+from chassis.identity import CLAIMS_HEADER, encode_claims
 from chassis.tooling.infra.ports import free_port
 from chassis.tooling.trace_store import TraceCollector
 
 SCENARIO = "grpc_overhead"
 
 
+# What the gateway forwards for a verified token: every call names its principal, as in the mesh (the
+# chassis refuses a protected method without one; the bare server ignores it).
+CLAIMS = {CLAIMS_HEADER: encode_claims({"sub": "service:bench", "kind": "service", "scope": "mesh"})}
+
+
 def _answers(port: int) -> bool:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        channel.unary_unary(METHOD)(request_payloads()[0], timeout=1)
+        channel.unary_unary(METHOD)(request_payloads()[0], timeout=1, metadata=tuple(CLAIMS.items()))
     return True
 
 
@@ -49,7 +55,8 @@ def run(ctx: Context) -> None:
 
         def side(key: str, proc: Proc) -> Side:
             return Side(key, {"protocol": "grpc", "targets": [f"127.0.0.1:{ports[key]}"],
-                              "workload": {"kind": "grpc_get", "method": METHOD, "payloads": payloads}},
+                              "workload": {"kind": "grpc_get", "method": METHOD, "payloads": payloads,
+                                           "headers": CLAIMS}},
                         lambda: [proc.pid])
 
         results = measure(ctx, [side(k, p) for k, p in zip(ports, procs, strict=True)])

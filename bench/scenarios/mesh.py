@@ -6,8 +6,9 @@ envoy  gRPC GetAgent through Envoy to 2 replicas vs straight to one replica and 
 crud   the Agent service's CRUD mix over REST through Envoy (register, get x3, update, list, get,
        deregister per cycle) at fixed concurrency.
 
-The mesh runs only the agent service (`only=["agent"]`) with its usual settings: durable
-PostgreSQL and JetStream, tracing to the local collector, INFO logs, default pool size.
+The mesh runs only the agent service (`only=["agent"]`, plus the identity service every mesh runs) with
+its usual settings: durable PostgreSQL and JetStream, tracing to the local collector, INFO logs, default
+pool size. Every call carries the local admin's bearer token, verified by Envoy as in production.
 """
 
 from __future__ import annotations
@@ -30,21 +31,37 @@ SEED_AGENTS = 200
 
 
 def seed(mesh: Mesh, count: int) -> list[str]:
-    """Register `count` agents through the gateway; their ids."""
+    """Register `count` agents through the gateway (as the local admin); their ids."""
     ids = []
     with grpc.insecure_channel(mesh.gateway) as channel:
         stub = agent_service_pb2_grpc.AgentServiceStub(channel)
         for n in range(count):
             reply = stub.RegisterAgent(agent_service_pb2.RegisterAgentRequest(
                 name=f"bench-seed-{n}", type="calculator", description="read by the benchmark",
-                labels={"bench": "seed"}), timeout=10)
+                labels={"bench": "seed"}), timeout=10, metadata=mesh.auth_metadata())
             ids.append(reply.agent.agent_id)
     return ids
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
         return json.loads(response.read())
+
+
+def gateway_headers(mesh: Mesh) -> dict[str, str]:
+    """What every call through the gateway carries: the local admin's bearer token (one per scenario; the
+    bench mesh issues 30-minute tokens so none expires under load)."""
+    headers = mesh.auth_headers()
+    if not headers:
+        raise BenchError("no access token from the mesh's identity service")
+    return headers
+
+
+def replica_headers(mesh: Mesh) -> dict[str, str]:
+    """What Envoy forwards to a replica for that token: its verified payload as x-protomesh-claims (the
+    JWT's payload segment, base64url), so calls straight to a replica carry the same principal."""
+    token = gateway_headers(mesh)["authorization"].removeprefix("Bearer ")
+    return {"x-protomesh-claims": token.split(".")[1]}
 
 
 class FastApiPeer:
@@ -65,7 +82,7 @@ class FastApiPeer:
 
 def run(ctx: Context, wanted: list[str]) -> None:
     ctx.say(f"==> mesh scenarios {', '.join(wanted)}: starting PostgreSQL, NATS, Envoy and the agent service")
-    env = {"LOG_LEVEL": "INFO"}
+    env = {"LOG_LEVEL": "INFO", "IDENTITY_ACCESS_TOKEN_TTL": "30m"}
     if not ctx.options.replica_tracing:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = ""  # replicas untraced; Envoy still sends its spans
         ctx.say("    replicas run without tracing (--no-replica-tracing)")
@@ -81,7 +98,7 @@ def run(ctx: Context, wanted: list[str]) -> None:
     mesh.start()
     try:
         ids = seed(mesh, 20 if ctx.options.smoke else SEED_AGENTS)
-        gateway_json = get_json(f"http://{mesh.gateway}/v1/agents/{ids[0]}")
+        gateway_json = get_json(f"http://{mesh.gateway}/v1/agents/{ids[0]}", gateway_headers(mesh))
         if "rest" in wanted:
             rest(ctx, mesh, ids, replicas=1, gateway_json=gateway_json)
         ctx.say("    scaling the agent service to 2 replicas")
@@ -116,7 +133,8 @@ def rest(ctx: Context, mesh: Mesh, ids: list[str], *, replicas: int, gateway_jso
         if set(theirs["agent"]) != set(gateway_json["agent"]) or next(untimed) != next(untimed):
             raise BenchError(f"the FastAPI peer answers another shape than the gateway: {theirs} vs {gateway_json}")
         paths = [f"/v1/agents/{agent_id}" for agent_id in ids]
-        workload = {"kind": "http_get", "paths": paths, "op": "GetAgent"}
+        # The peer gets the same Authorization header (it ignores it): the same bytes on the wire.
+        workload = {"kind": "http_get", "paths": paths, "op": "GetAgent", "headers": gateway_headers(mesh)}
         results = measure(ctx, [
             Side(f"envoy+{replicas}r", {"protocol": "http", "targets": [mesh.gateway], "workload": workload},
                  lambda: _mesh_pids(mesh)),
@@ -149,16 +167,19 @@ def envoy(ctx: Context, mesh: Mesh, ids: list[str]) -> None:
     scenario = "grpc_envoy"
     ctx.say(f"==> {scenario}: gRPC GetAgent through Envoy to 2 replicas vs direct")
     payloads = [agent_service_pb2.GetAgentRequest(agent_id=i).SerializeToString().hex() for i in ids]
-    workload = {"kind": "grpc_get", "method": "/protomesh.agent.v1.AgentService/GetAgent", "payloads": payloads}
+    workload = {"kind": "grpc_get", "method": "/protomesh.agent.v1.AgentService/GetAgent", "payloads": payloads,
+                "headers": gateway_headers(mesh)}
+    # Straight to a replica there is no gateway to verify the token: the calls carry what it would forward.
+    direct = {**workload, "headers": replica_headers(mesh)}
     replicas = mesh.replicas["agent"]
     if len(replicas) != 2:
         raise BenchError(f"expected 2 agent replicas, found {len(replicas)}")
     results = measure(ctx, [
         Side("grpc-envoy-2r", {"protocol": "grpc", "targets": [mesh.gateway], "workload": workload},
              lambda: _mesh_pids(mesh)),
-        Side("grpc-direct-2r", {"protocol": "grpc", "targets": [r.address for r in replicas], "workload": workload},
+        Side("grpc-direct-2r", {"protocol": "grpc", "targets": [r.address for r in replicas], "workload": direct},
              lambda: [r.pid for r in replicas if r.pid]),
-        Side("grpc-direct-1r", {"protocol": "grpc", "targets": [replicas[0].address], "workload": workload},
+        Side("grpc-direct-1r", {"protocol": "grpc", "targets": [replicas[0].address], "workload": direct},
              lambda: [replicas[0].pid] if replicas[0].pid else []),
     ])
     via, direct2, direct1 = results["grpc-envoy-2r"], results["grpc-direct-2r"], results["grpc-direct-1r"]
@@ -177,7 +198,8 @@ def crud(ctx: Context, mesh: Mesh) -> None:
     scenario = "agent_crud"
     ctx.say(f"==> {scenario}: the Agent service's CRUD mix over REST through Envoy, 2 replicas")
     results = measure(ctx, [Side("crud-envoy-2r", {"protocol": "http", "targets": [mesh.gateway],
-                                                   "workload": {"kind": "crud", "agent_type": "calculator"}},
+                                                   "workload": {"kind": "crud", "agent_type": "calculator",
+                                                                "headers": gateway_headers(mesh)}},
                                  lambda: _mesh_pids(mesh))])
     result = results["crud-envoy-2r"]
     ops = result.get("by_op", {})

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import grpc
 import pytest
 
-from chassis.tooling.mesh_testing import RestClient, running_mesh
+from chassis.tooling.mesh_testing import RestClient, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_service_pb2_grpc
 
@@ -22,11 +21,11 @@ def mesh() -> Iterator[Mesh]:
 @pytest.fixture(scope="module")
 def rest(mesh: Mesh) -> RestClient:
     """JSON over HTTP through Envoy."""
-    return RestClient(f"http://{mesh.gateway}")
+    return RestClient.for_mesh(mesh)
 
 
 @pytest.fixture(scope="module")
 def agents(mesh: Mesh) -> Iterator[agent_service_pb2_grpc.AgentServiceStub]:
     """A gRPC stub for AgentService through Envoy."""
-    with grpc.insecure_channel(mesh.gateway) as channel:
+    with mesh_channel(mesh) as channel:
         yield agent_service_pb2_grpc.AgentServiceStub(channel)

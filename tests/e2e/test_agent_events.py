@@ -47,7 +47,7 @@ def stream_events(mesh: Mesh, event_type: type) -> list[events_pb2.ExecutionSucc
 
 
 def test_worker_killed_mid_job_has_its_job_finished_by_another(mesh: Mesh) -> None:
-    rest = RestClient(f"http://{mesh.gateway}")
+    rest = RestClient.for_mesh(mesh)
     agent_id = rest.post("/v1/agents", {"name": "long", "type": "prime-finder"}).body["agent"]["agent_id"]
     started = rest.post(f"/v1/agents/{agent_id}/execute", {"input": {"limit": 60_000_000}})
     assert started.status == 200, started.body
@@ -71,7 +71,7 @@ def test_worker_killed_mid_job_has_its_job_finished_by_another(mesh: Mesh) -> No
 
 
 def test_executions_and_their_events_survive_a_nats_restart(mesh: Mesh) -> None:
-    rest = RestClient(f"http://{mesh.gateway}")
+    rest = RestClient.for_mesh(mesh)
     agents = [rest.post("/v1/agents", {"name": f"calc-{i}", "type": "calculator"}).body["agent"]["agent_id"]
               for i in range(6)]
     accepted: list[str] = []

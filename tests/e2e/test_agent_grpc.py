@@ -109,11 +109,18 @@ def test_grpcurl_lists_describes_and_calls_through_the_gateway(mesh: Mesh) -> No
     described = subprocess.run([grpcurl, "-plaintext", mesh.gateway, "describe", "protomesh.agent.v1.AgentService"],
                                capture_output=True, text=True, timeout=30, check=True).stdout
     assert "rpc ExecuteAgent" in described
-    called = subprocess.run([grpcurl, "-plaintext", "-d", '{"name": "grpcurl-agent", "type": "calculator"}',
+    # Calls carry the token as the README shows: -H "authorization: Bearer $(.venv/bin/protomesh token)".
+    bearer = f"authorization: Bearer {mesh.token()}"
+    called = subprocess.run([grpcurl, "-plaintext", "-H", bearer, "-d",
+                             '{"name": "grpcurl-agent", "type": "calculator"}',
                              mesh.gateway, "protomesh.agent.v1.AgentService/RegisterAgent"],
                             capture_output=True, text=True, timeout=30, check=True).stdout
     assert json.loads(called)["agent"]["name"] == "grpcurl-agent"
-    failed = subprocess.run([grpcurl, "-plaintext", "-d", '{"type": "calculator"}', mesh.gateway,
+    failed = subprocess.run([grpcurl, "-plaintext", "-H", bearer, "-d", '{"type": "calculator"}', mesh.gateway,
                              "protomesh.agent.v1.AgentService/RegisterAgent"], capture_output=True, text=True,
                             timeout=30)
     assert failed.returncode != 0 and "InvalidArgument" in failed.stderr
+    anonymous = subprocess.run([grpcurl, "-plaintext", "-d", '{"name": "nobody", "type": "calculator"}', mesh.gateway,
+                                "protomesh.agent.v1.AgentService/RegisterAgent"], capture_output=True, text=True,
+                               timeout=30)
+    assert anonymous.returncode != 0 and "Unauthenticated" in anonymous.stderr, anonymous.stderr

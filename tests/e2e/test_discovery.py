@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from chassis.tooling.mesh_testing import eventually, running_mesh
+from chassis.tooling.mesh_testing import eventually, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
@@ -26,16 +26,16 @@ def mesh() -> Iterator[Mesh]:
 class Load:
     """A bounded stream of idempotent calls through the gateway, counting who answered and what failed."""
 
-    def __init__(self, gateway: str, seconds: float) -> None:
+    def __init__(self, mesh: Mesh, seconds: float) -> None:
         self.answers: Counter[str] = Counter()
         self.failures: list[str] = []
         self.first_seen: dict[str, float] = {}
-        self._gateway = gateway
+        self._mesh = mesh
         self._until = time.monotonic() + seconds
         self._thread = threading.Thread(target=self._run)
 
     def _run(self) -> None:
-        with grpc.insecure_channel(self._gateway) as channel:
+        with mesh_channel(self._mesh) as channel:
             stub = AgentServiceStub(channel)
             while time.monotonic() < self._until:
                 try:
@@ -62,7 +62,7 @@ def endpoint_ports(mesh: Mesh) -> set[int]:
 
 def test_new_replica_gets_traffic_and_killed_one_is_dropped_without_failed_calls(mesh: Mesh) -> None:
     assert {i.instance_id for i in mesh.bridge.view("agent")} == {"agent-1", "agent-2"}
-    with Load(mesh.gateway, seconds=12) as load:
+    with Load(mesh, seconds=12) as load:
         time.sleep(1)
         added_at = time.monotonic()
         mesh._scale_to("agent", 3, wait=False)

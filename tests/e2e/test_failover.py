@@ -47,7 +47,7 @@ def timed(call: object) -> tuple[Reply, float]:
 
 
 def test_a_hung_replica_leaves_rotation_and_reads_on_it_are_answered_elsewhere(fresh_mesh: Mesh) -> None:
-    rest = RestClient(f"http://{fresh_mesh.gateway}", timeout=15)
+    rest = RestClient.for_mesh(fresh_mesh, timeout=15)
     agent_id = rest.post("/v1/agents", {"name": "steady", "type": "calculator"}).body["agent"]["agent_id"]
     victim = fresh_mesh.replicas["agent"][0]
     assert victim.pid is not None
@@ -97,7 +97,7 @@ def test_a_hung_replica_is_out_of_rotation_within_about_a_second(fresh_mesh: Mes
 
 
 def test_calls_fail_fast_naming_postgres_during_an_outage_and_recover_when_it_returns(fresh_mesh: Mesh) -> None:
-    rest = RestClient(f"http://{fresh_mesh.gateway}", timeout=15)
+    rest = RestClient.for_mesh(fresh_mesh, timeout=15)
     postgres = fresh_mesh.postgres
     assert postgres is not None
     agent_id = rest.post("/v1/agents", {"name": "before", "type": "calculator"}).body["agent"]["agent_id"]

@@ -26,7 +26,7 @@ from grpc_status import rpc_status
 from chassis import validation
 from chassis.contracts import mesh_grpc_services
 from chassis.tooling.catalog import MeshMethod, load_catalog
-from chassis.tooling.mesh_testing import RestClient, running_mesh
+from chassis.tooling.mesh_testing import RestClient, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 
 _STRINGS = ("", "x" * 5000, " padded ", "Not A Valid Value!", "ctl\u0001", "a" * 300, "-", "x")
@@ -197,9 +197,9 @@ def test_the_contracts_declare_enough_rules_to_test() -> None:
 
 
 def test_every_declared_rule_is_enforced_over_rest_and_grpc(mesh: Mesh) -> None:
-    rest = RestClient(f"http://{mesh.gateway}")
+    rest = RestClient.for_mesh(mesh)
     failures, rest_checked = [], 0
-    with grpc.insecure_channel(mesh.gateway) as channel:
+    with mesh_channel(mesh) as channel:
         for case in CASES:
             code, named = _grpc_call(channel, case)
             if code != grpc.StatusCode.INVALID_ARGUMENT or not _names(case.field, named):

@@ -97,7 +97,7 @@ def check_applied_once(rest: RestClient, prefix: str, seen: Stream) -> None:
 
 
 def test_keyed_posts_survive_a_hung_replica_applied_once(fresh_mesh: Mesh) -> None:
-    rest = RestClient(f"http://{fresh_mesh.gateway}", timeout=15)
+    rest = RestClient.for_mesh(fresh_mesh, timeout=15)
     victim = fresh_mesh.replicas["agent"][0]
     assert victim.pid is not None
     pid = victim.pid
@@ -119,7 +119,7 @@ def test_keyed_posts_survive_a_hung_replica_applied_once(fresh_mesh: Mesh) -> No
 
 
 def test_keyed_posts_survive_a_postgres_crash_applied_once(fresh_mesh: Mesh) -> None:
-    rest = RestClient(f"http://{fresh_mesh.gateway}", timeout=15)
+    rest = RestClient.for_mesh(fresh_mesh, timeout=15)
     postgres = fresh_mesh.postgres
     assert postgres is not None
     restart = threading.Timer(OUTAGE_SECONDS, postgres.start)

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 
-from chassis.tooling.mesh_testing import running_mesh
+from chassis.tooling.mesh_testing import mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.common.v1 import service_info_pb2
 from protomesh.integration.v1 import integration_pb2
@@ -38,7 +38,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 
 @pytest.fixture(scope="module")
 def stub(mesh: Mesh) -> Iterator[IntegrationServiceStub]:
-    with grpc.insecure_channel(mesh.gateway) as channel:
+    with mesh_channel(mesh) as channel:
         yield IntegrationServiceStub(channel)
 
 

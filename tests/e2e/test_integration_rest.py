@@ -116,7 +116,7 @@ def external_nats() -> Iterator[NatsProcess]:
 
 @pytest.fixture(scope="module")
 def rest(mesh: Mesh) -> RecordingClient:
-    return RecordingClient(f"http://{mesh.gateway}", timeout=30)
+    return RecordingClient(f"http://{mesh.gateway}", timeout=30, token=mesh.token)
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, api: FaultServer, redirector:
 
 @pytest.fixture(scope="module")
 def rest(mesh: Mesh) -> RestClient:
-    return RestClient(f"http://{mesh.gateway}", timeout=30)
+    return RestClient.for_mesh(mesh, timeout=30)
 
 
 def create(rest: RestClient, kind: str, config: dict[str, Any], credentials: dict[str, str] | None = None) -> Reply:

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from chassis.tooling.mesh_testing import RestClient, running_mesh
+from chassis.tooling.mesh_testing import RestClient, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.common.v1 import service_info_pb2
 from protomesh.notification.v1 import notification_pb2
@@ -36,13 +36,13 @@ def mesh() -> Iterator[Mesh]:
 @pytest.fixture(scope="module")
 def rest(mesh: Mesh) -> RestClient:
     """JSON over HTTP through Envoy."""
-    return RestClient(f"http://{mesh.gateway}")
+    return RestClient.for_mesh(mesh)
 
 
 @pytest.fixture(scope="module")
 def stub(mesh: Mesh) -> Iterator[NotificationServiceStub]:
     """A gRPC stub for NotificationService through Envoy."""
-    with grpc.insecure_channel(mesh.gateway) as channel:
+    with mesh_channel(mesh) as channel:
         yield NotificationServiceStub(channel)
 
 

@@ -24,7 +24,6 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import grpc
 import nats
 import psycopg
 import pytest
@@ -35,7 +34,7 @@ from chassis.crypto import key_id
 from chassis.events import subjects
 from chassis.events.envelope import headers_for, new_envelope
 from chassis.tooling.infra.ports import free_port
-from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
+from chassis.tooling.mesh_testing import RestClient, eventually, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import events_pb2
 from protomesh.notification.v1 import notification_pb2
@@ -155,7 +154,7 @@ def mesh(mailbox: tuple[Mailbox, int]) -> Iterator[Mesh]:
 @pytest.fixture(scope="module")
 def rest(mesh: Mesh) -> RestClient:
     """JSON over HTTP through Envoy."""
-    return RestClient(f"http://{mesh.gateway}")
+    return RestClient.for_mesh(mesh)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -395,7 +394,7 @@ def test_grpc_reads_and_resends_a_delivered_notification(mesh: Mesh, rest: RestC
                     webhook=webhook(receiver, "/grpc"))
     publish(mesh, event, subject)
     (delivered,) = settled(rest, sub["subscription_id"])
-    with grpc.insecure_channel(mesh.gateway) as channel:
+    with mesh_channel(mesh) as channel:
         stub = NotificationServiceStub(channel)
         listed = stub.ListNotifications(pb.ListNotificationsRequest(
             subscription_id=sub["subscription_id"], event_subject=subject,

@@ -37,7 +37,7 @@ def trace_with(mesh: Mesh, span_name: str) -> list[dict]:
 
 
 def test_a_rest_call_is_one_trace_from_envoy_through_the_service_to_sql(mesh: Mesh) -> None:
-    rest = RestClient(f"http://{mesh.gateway}")
+    rest = RestClient.for_mesh(mesh)
     assert rest.post("/v1/agents", {"name": "traced", "type": "calculator"}).status == 200
     spans = trace_with(mesh, "AgentService/RegisterAgent")
     assert len({s["trace_id"] for s in spans}) == 1
@@ -74,7 +74,7 @@ def test_a_rest_call_is_one_trace_from_envoy_through_the_service_to_sql(mesh: Me
 
 
 def test_logs_filter_by_level(mesh: Mesh) -> None:
-    rest = RestClient(f"http://{mesh.gateway}")
+    rest = RestClient.for_mesh(mesh)
     rest.post("/v1/agents", {"type": "calculator"})  # a 400: logged at info, not error
     errors = protomesh(mesh, "logs", "--level", "error", "-n", "0")
     assert errors.returncode == 0
@@ -99,7 +99,7 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 
 
 def test_metrics_count_calls_and_errors(mesh: Mesh) -> None:
-    rest = RestClient(f"http://{mesh.gateway}")
+    rest = RestClient.for_mesh(mesh)
     method = "/protomesh.agent.v1.AgentService/GetAgent"
     listing = "/protomesh.agent.v1.AgentService/ListAgents"
     before = scrape(mesh, "agent")
@@ -119,7 +119,7 @@ def test_metrics_count_calls_and_errors(mesh: Mesh) -> None:
 
 
 def test_work_caused_by_a_rest_call_continues_its_trace_through_nats(mesh: Mesh) -> None:
-    rest = RestClient(f"http://{mesh.gateway}")
+    rest = RestClient.for_mesh(mesh)
     agent = rest.post("/v1/agents", {"name": "traced-exec", "type": "calculator"}).body["agent"]
     reply = rest.post(f"/v1/agents/{agent['agent_id']}/execute", {"input": {"expression": "1+2"}, "wait": True})
     assert reply.body["execution"]["state"] == "EXECUTION_STATE_SUCCEEDED"

@@ -39,7 +39,7 @@ def mesh() -> Iterator[Mesh]:
 
 @pytest.fixture(scope="module")
 def rest(mesh: Mesh) -> RestClient:
-    return RestClient(f"http://{mesh.gateway}")
+    return RestClient.for_mesh(mesh)
 
 
 @pytest.fixture(scope="module")
@@ -205,4 +205,4 @@ def test_the_gateway_serves_the_documents_generated_from_the_contracts(mesh: Mes
     text = body.decode()
     assert kind == "application/yaml" and text.startswith("openapi: ") and agent["info"]["title"] in text
     # Only GET: the documents are not an RPC, and another method on their path is unknown to the gateway.
-    assert RestClient(f"http://{mesh.gateway}").post("/openapi.json", {}).status == 404
+    assert RestClient.for_mesh(mesh).post("/openapi.json", {}).status == 404

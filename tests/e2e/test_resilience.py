@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
+from chassis.tooling.mesh_testing import RestClient, eventually, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh, grpc_serving
 from protomesh.agent.v1 import agent_pb2
 from protomesh.agent.v1 import agent_service_pb2 as pb
@@ -28,14 +28,14 @@ def fresh_mesh() -> Iterator[Mesh]:
 
 
 def test_sigkill_one_of_two_replicas_under_load_loses_no_idempotent_request(fresh_mesh: Mesh) -> None:
-    rest = RestClient(f"http://{fresh_mesh.gateway}")
+    rest = RestClient.for_mesh(fresh_mesh)
     agent_id = rest.post("/v1/agents", {"name": "survivor", "type": "calculator"}).body["agent"]["agent_id"]
     victim = fresh_mesh.replicas["agent"][0]
     results: list[int] = []
     failures: list[object] = []
     grpc_errors: list[str] = []
 
-    with grpc.insecure_channel(fresh_mesh.gateway) as channel:
+    with mesh_channel(fresh_mesh) as channel:
         stub = AgentServiceStub(channel)
 
         def one_round(i: int) -> None:
@@ -62,7 +62,7 @@ def test_sigkill_one_of_two_replicas_under_load_loses_no_idempotent_request(fres
 
 
 def test_health_flips_when_postgres_stops_and_recovers_when_it_returns(fresh_mesh: Mesh) -> None:
-    rest = RestClient(f"http://{fresh_mesh.gateway}")
+    rest = RestClient.for_mesh(fresh_mesh)
     replica = fresh_mesh.replicas["agent"][0]
     assert fresh_mesh.postgres is not None
     assert grpc_serving(replica.address, AGENT_SERVICE)

@@ -17,15 +17,18 @@ from chassis.paths import REPO_ROOT
 
 NAME = "orders"
 
-# Runs inside the copy: a mesh with only the new service, then one REST and one gRPC call (grpcurl,
-# through the gateway's reflection) — printed as JSON for the test to read.
+# Runs inside the copy: a mesh with only the new service (and identity, which every mesh runs), then one
+# REST and one gRPC call (grpcurl, through the gateway's reflection) as the local admin — printed as JSON
+# for the test to read.
 DRIVER = """
 import json, subprocess, sys, urllib.request
 from chassis.tooling.mesh_testing import running_mesh
 with running_mesh(replicas=1, only=[sys.argv[1]]) as mesh:
-    with urllib.request.urlopen(f"http://{mesh.gateway}/v1/{sys.argv[1]}/info", timeout=10) as reply:
+    request = urllib.request.Request(f"http://{mesh.gateway}/v1/{sys.argv[1]}/info", headers=mesh.auth_headers())
+    with urllib.request.urlopen(request, timeout=10) as reply:
         rest = json.loads(reply.read())
-    grpc = subprocess.run([sys.argv[2], "-plaintext", "-d", "{}", mesh.gateway,
+    grpc = subprocess.run([sys.argv[2], "-plaintext", "-H", f"authorization: Bearer {mesh.token()}", "-d", "{}",
+                           mesh.gateway,
                            f"protomesh.{sys.argv[1]}.v1.{sys.argv[1].capitalize()}Service/GetInfo"],
                           capture_output=True, text=True, timeout=30)
     print(json.dumps({"rest": rest, "grpc": grpc.stdout, "grpc_error": grpc.stderr}))

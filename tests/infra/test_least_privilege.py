@@ -231,7 +231,7 @@ def test_a_service_publishes_its_own_events_only_and_reads_no_other_stream(mesh:
 
 
 def test_the_services_own_work_is_never_refused(mesh: Mesh) -> None:
-    rest = RestClient(f"http://{mesh.gateway}")
+    rest = RestClient.for_mesh(mesh)
     agent = rest.post("/v1/agents", {"name": "least-privilege", "type": "calculator"}).body["agent"]["agent_id"]
     run = rest.post(f"/v1/agents/{agent}/execute", {"input": {"expression": "6*7"}, "wait": True}).body
     assert run["execution"]["state"] == "EXECUTION_STATE_SUCCEEDED", run
