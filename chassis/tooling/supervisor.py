@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import inspect
 import json
 import logging
 import os
@@ -499,8 +498,6 @@ class Mesh:
             self._api_documents = write_api_documents(self.catalog, self.state_dir / "apidocs")
         # The issuer the gateway's jwt_authn expects in `iss`: the same URL the identity replicas sign with.
         auth: dict[str, Any] = {"issuer": self.issuer} if self.runs_identity else {}
-        if "issuer" not in inspect.signature(build_envoy_config).parameters:
-            auth = {}  # TODO(identity): until the generator takes the issuer (helper C's part)
         return build_envoy_config(self.catalog, {}, listen_port=self.options.gateway_port,
                                   admin_port=self.admin_port, descriptor_set=DESCRIPTOR_SET,
                                   eds_dir=self.state_dir / "eds", api_documents=self._api_documents,
