@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from chassis.contracts import mesh_grpc_services
 from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
@@ -66,41 +64,13 @@ class Probe:
 def probe_method(service: MeshService) -> Probe | None:
     """A side-effect-free gRPC method of service the gateway routes, a public one if there is one.
 
-    Methods of an `http_served` service (the OAuth endpoints) are HTTP only and never probed over gRPC.
+    The catalog leaves out `http_served` services (the OAuth endpoints): they are HTTP only.
     """
-    candidates = [m for m in service.methods if m.idempotency_level == "NO_SIDE_EFFECTS"
-                  and not _service_option(m.service, "http_served")]
-    public = [m for m in candidates if _method_public(m)]
+    candidates = [m for m in service.methods if m.idempotency_level == "NO_SIDE_EFFECTS"]
+    public = [m for m in candidates if m.public]
     if public:
         return Probe(public[0], public=True)
     return Probe(candidates[0], public=False) if candidates else None
-
-
-def _access_extensions() -> Any:
-    """protomesh.options.v1.access_pb2 when generated (it declares `access` and `http_served`), else None."""
-    try:
-        from protomesh.options.v1 import access_pb2
-    except ImportError:
-        return None
-    return access_pb2
-
-
-def _service_option(grpc_service: str, name: str) -> bool:
-    extensions = _access_extensions()
-    if extensions is None:
-        return False
-    mesh_grpc_services()  # every contract in the default pool
-    options = descriptor_pool.Default().FindServiceByName(grpc_service).GetOptions()
-    return bool(options.HasExtension(getattr(extensions, name)))
-
-
-def _method_public(method: MeshMethod) -> bool:
-    extensions = _access_extensions()
-    if extensions is None:
-        return False
-    mesh_grpc_services()
-    options = descriptor_pool.Default().FindMethodByName(f"{method.service}.{method.name}").GetOptions()
-    return bool(options.Extensions[extensions.access].public)
 
 
 def grpc_serving(address: str, service: str = "", timeout: float = 1.0) -> bool:
