@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chassis.crypto import Cipher, Sealed
 from chassis.errors import FailedPrecondition
+from chassis.idempotency import claim
 from services.identity.oauth.config import ALG, OAuthConfig
 
 logger = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class SigningKeys:
         """
         lead = self._config.key_publish_lead
         async with self._pool.connection() as conn, conn.transaction():
+            await claim(conn)  # the call's idempotency key (RotateSigningKeyRequest.request_id), if any
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_LOCK,))
             cur = await conn.execute("SELECT kid, extract(epoch FROM now() - created_at) FROM signing_keys"
                                      " WHERE state = 'next'")

@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from chassis.crypto import Cipher
 from chassis.replica import Replica
+from services.identity.oauth.clients import ClientStore
 from services.identity.oauth.config import OAuthConfig
 from services.identity.oauth.keys import SigningKeys
 from services.identity.oauth.logins import LoginGuard
@@ -40,6 +41,7 @@ class OAuthProvider:
     keys: SigningKeys
     server: OAuthServer
     logins: LoginGuard
+    clients: ClientStore
     api_keys: ApiKeyCheck | None = None
 
 
@@ -75,7 +77,7 @@ async def open_provider(replica: Replica, config: OAuthConfig, cipher: Cipher,
     await keys.ensure()
     store = OAuthStore(pool)
     provider = OAuthProvider(config, store, keys, OAuthServer(store, keys, config), LoginGuard(store, config),
-                             api_keys)
+                             ClientStore(replica.db), api_keys)
     reloading = asyncio.create_task(keys.run_reload(), name="identity-signing-key-reload")
     try:
         yield provider
