@@ -148,7 +148,8 @@ def test_nats_config_denies_cross_service_publish(catalog: Catalog) -> None:
             for subject in _own_subjects(catalog, other):
                 assert not any(matches(p, subject) for p in allowed), f"{service} may publish {other}'s {subject}"
         assert not any(matches(p, "events.protomesh.nobody.v1.X") for p in allowed)
-        assert users[service].subscribe is not None and not any(p == ">" for p in users[service].subscribe)
+        subscribe = users[service].subscribe
+        assert subscribe is not None and not any(p == ">" for p in subscribe)
 
 
 def test_nats_config_is_what_nats_server_loads(catalog: Catalog, dotenv: dict[str, str]) -> None:
@@ -221,3 +222,52 @@ def test_k8s_bootstrap_and_nats_cover_every_service(catalog: Catalog) -> None:
     config = yaml.safe_load_all((K8S_DIR / "config.yaml").read_text())
     shared = next(d for d in config if d["kind"] == "ConfigMap")["data"]
     assert "DATABASE_URL" not in shared and "NATS_URL" not in shared, "credentials are per service, not shared"
+
+
+# --- no secret in clear ------------------------------------------------------------------------------------
+
+
+def _secret_values(dotenv: dict[str, str]) -> dict[str, str]:
+    """Every credential .env holds (passwords, keys, the API-key pepper), by variable name."""
+    return {name: value for name, value in dotenv.items()
+            if value and name.endswith(("_PASSWORD", "_KEY", "_PEPPER"))}
+
+
+def _generated_and_compose_files() -> list[Path]:
+    """What the generator writes (compose.yaml, every Kubernetes manifest it makes, Envoy's and NATS's config)."""
+    k8s = [*sorted((K8S_DIR / "services").glob("*.yaml")), *sorted((K8S_DIR / "access").glob("*.yaml")),
+           K8S_DIR / "nats.yaml", K8S_DIR / "envoy.yaml"]
+    return [REPO_ROOT / "compose.yaml", *k8s, NATS_CONF, REPO_ROOT / "envoy" / "compose" / "envoy.json"]
+
+
+def test_no_secret_is_written_in_clear(dotenv: dict[str, str]) -> None:
+    """compose.yaml and the generated files only name secrets (${VAR}, secretKeyRef): none holds a value."""
+    secrets = _secret_values(dotenv)
+    assert {"IDENTITY_ENCRYPTION_KEY", "IDENTITY_APIKEY_PEPPER", "PROTOMESH_ADMIN_PASSWORD",
+            "POSTGRES_PASSWORD", access.db_password_var("identity")} <= secrets.keys()
+    for path in _generated_and_compose_files():
+        text = path.read_text()
+        leaked = sorted(name for name, value in secrets.items() if value in text)
+        assert not leaked, f"{path.relative_to(REPO_ROOT)} holds the value of {leaked}"
+
+
+def test_the_leak_check_can_fail(dotenv: dict[str, str], tmp_path: Path) -> None:
+    """The check above finds a key pasted into a manifest."""
+    secrets = _secret_values(dotenv)
+    pasted = (REPO_ROOT / "compose.yaml").read_text().replace(
+        "${IDENTITY_APIKEY_PEPPER:?", secrets["IDENTITY_APIKEY_PEPPER"] + "${IDENTITY_APIKEY_PEPPER:?")
+    assert [name for name, value in secrets.items() if value in pasted] == ["IDENTITY_APIKEY_PEPPER"]
+
+
+def test_identity_keys_reach_only_the_identity_service(compose_services: dict[str, dict[str, Any]],
+                                                        dotenv: dict[str, str]) -> None:
+    """The signing-key cipher key, the API-key pepper and the admin password: one service's, in compose and k8s."""
+    identity_secrets = ("IDENTITY_ENCRYPTION_KEY", "IDENTITY_APIKEY_PEPPER", "PROTOMESH_ADMIN_PASSWORD")
+    for name, spec in compose_services.items():
+        env = spec.get("environment") or {}
+        holds = [s for s in identity_secrets if any(dotenv[s] in str(v) for v in env.values())]
+        assert holds == (list(identity_secrets) if name == "identity" else []), f"{name} holds {holds}"
+    workloads = {r["metadata"]["name"]: r for _, r in k8s_resources() if r["kind"] in ("Deployment", "StatefulSet")}
+    for name, workload in workloads.items():
+        refs = {ref["name"] for c in _containers(workload) for ref in _secret_refs(c).values()}
+        assert ("protomesh-identity" in refs) == (name == "identity"), f"{name} reads the identity Secret"

@@ -30,8 +30,10 @@ from chassis.tooling.catalog import Catalog, MeshService, load_catalog
 from chassis.tooling.deploy import render, stale_files, write_files
 from chassis.tooling.deploy.compose import BOOTSTRAP
 from chassis.tooling.deploy.declaration import DeclarationError, ServiceDeploy, parse_declaration
+from chassis.tooling.deploy.derived import ISSUER_ENV, http_deployables
 from chassis.tooling.deploy.generate import FIX, GenError, load_declarations
 from chassis.tooling.deploy.regions import RegionError, fill_regions
+from chassis.tooling.gateway_auth import COMPOSE_HTTP_PORT, IDENTITY_DEPLOYABLE, compose_issuer
 
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"
 ENV_FILE = REPO_ROOT / ".env"
@@ -256,7 +258,7 @@ def _by_kind(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def test_k8s_wires_the_mesh() -> None:
-    """A Deployment + Service per mesh service with gRPC probes; NATS/Postgres StatefulSets; Envoy."""
+    """A Deployment + Service per mesh service with gRPC probes (and its HTTP port if it has a listener)."""
     deployments, services = _by_kind("Deployment"), _by_kind("Service")
     assert set(_by_kind("StatefulSet")) == {"nats", "postgres"}
     assert "envoy" in deployments
@@ -275,7 +277,9 @@ def test_k8s_wires_the_mesh() -> None:
         assert services[name]["spec"].get("clusterIP") == "None", f"{name}: headless, so clients balance per request"
         (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
         assert container["command"] == ["python", "-m", f"services.{name}"]
-        assert {p["containerPort"] for p in container["ports"]} == {GRPC_PORT}
+        http = {COMPOSE_HTTP_PORT} if name in http_deployables(load_catalog()) else set()
+        assert {p["containerPort"] for p in container["ports"]} == {GRPC_PORT, *http}
+        assert {p["port"] for p in services[name]["spec"]["ports"]} == {GRPC_PORT, *http}
         for probe in ("readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"]["port"] == GRPC_PORT, f"{name}: {probe} must be a gRPC probe"
         env = {e["name"]: e for e in container.get("env", [])}
@@ -390,12 +394,12 @@ def test_a_new_service_needs_only_gen(catalog: Catalog, tmp_path: Path) -> None:
     # them, naming them.
     refused = compose_config(tmp_path)
     assert refused.model is None and "ORDERS_" in refused.problems and "set it in .env" in refused.problems
-    with (tmp_path / ".env").open("a") as env:
-        env.write("ORDERS_DB_PASSWORD=devOrdersDb000000\nORDERS_NATS_PASSWORD=devOrdersNats0000\n")
+    with (tmp_path / ".env").open("a") as dotenv:
+        dotenv.write("ORDERS_DB_PASSWORD=devOrdersDb000000\nORDERS_NATS_PASSWORD=devOrdersNats0000\n")
     refused = compose_config(tmp_path)
     assert refused.model is None and "ORDERS_KEY" in refused.problems and "set it in .env" in refused.problems
-    with (tmp_path / ".env").open("a") as env:
-        env.write("ORDERS_KEY=dev-only\nORDERS_REGION=us\n")
+    with (tmp_path / ".env").open("a") as dotenv:
+        dotenv.write("ORDERS_KEY=dev-only\nORDERS_REGION=us\n")
     model = compose_config(tmp_path).model
     assert model is not None
     orders = model["services"]["orders"]
@@ -441,6 +445,9 @@ def test_a_service_name_kubernetes_cannot_use_is_refused(catalog: Catalog) -> No
         pytest.param({"env": {"X": [1]}}, "expected text", id="list-value"),
         pytest.param({"env": {"X": "1"}, "secrets": {"X": "twice"}}, "more than once", id="env-and-secret"),
         pytest.param({"secrets": {"X": ""}}, "one line saying what", id="secret-without-purpose"),
+        pytest.param({"required_secrets": {"X": " "}}, "[required_secrets] X", id="required-without-purpose"),
+        pytest.param({"secrets": {"X": "a"}, "required_secrets": {"X": "b"}}, "more than once", id="secret-twice"),
+        pytest.param({"env": {"HTTP_PORT": "8081"}}, "set for every service", id="http-port-is-derived"),
     ],
 )
 def test_bad_declarations_are_refused(declaration: dict[str, Any], expected: str) -> None:
@@ -460,3 +467,67 @@ def test_regions_must_be_present_once_and_closed() -> None:
     ):
         with pytest.raises(RegionError, match=re.escape(says)):
             fill_regions(broken, {"names": "x\n"}, where="f")
+
+
+# --- the identity service: derived settings and required secrets ----------------------------------------------
+
+
+def test_required_secrets_are_parsed_after_the_others() -> None:
+    declared = parse_declaration("orders", {"secrets": {"A": "may be empty"}, "required_secrets": {"B": "may not"}},
+                                 where="test")
+    assert [(x.name, x.required) for x in declared.secrets] == [("A", False), ("B", True)]
+
+
+def test_what_the_contracts_imply_is_derived_not_declared(catalog: Catalog) -> None:
+    """The identity deployable gets its HTTP port and issuer from the generator; declaring either is refused."""
+    assert IDENTITY_DEPLOYABLE in http_deployables(catalog)
+    deploys = load_declarations(catalog)
+    identity = deploys[IDENTITY_DEPLOYABLE]
+    deploys[IDENTITY_DEPLOYABLE] = ServiceDeploy(
+        IDENTITY_DEPLOYABLE, env=(*identity.env, *parse_declaration(
+            IDENTITY_DEPLOYABLE, {"env": {ISSUER_ENV: "https://elsewhere.example"}}, where="test").env),
+        secrets=identity.secrets)
+    with pytest.raises(GenError, match=f"declares {ISSUER_ENV}, which the generator derives"):
+        render(catalog, deploys=deploys)
+
+
+def test_compose_runs_the_identity_service_with_its_keys_from_env() -> None:
+    """HTTP port and issuer as Envoy expects them; the keys, pepper and admin password come from .env."""
+    model = compose_config(REPO_ROOT).model
+    assert model is not None
+    env = model["services"][IDENTITY_DEPLOYABLE]["environment"]
+    assert (env["HTTP_PORT"], env[ISSUER_ENV]) == (str(COMPOSE_HTTP_PORT), compose_issuer())
+    dotenv = dict(line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line and line[0] != "#")
+    for secret in ("IDENTITY_ENCRYPTION_KEY", "IDENTITY_APIKEY_PEPPER", "PROTOMESH_ADMIN_PASSWORD"):
+        assert dotenv[secret], f".env must give {secret} a (development) value: compose refuses an empty one"
+        assert env[secret] == dotenv[secret]
+        # Written as a reference that refuses an unset or empty value, never as the value itself.
+        assert f'{secret}: "${{{secret}:?set it in .env' in COMPOSE_FILE.read_text()
+
+
+@pytest.mark.parametrize("secret", ["IDENTITY_ENCRYPTION_KEY", "IDENTITY_APIKEY_PEPPER", "PROTOMESH_ADMIN_PASSWORD"])
+def test_compose_refuses_to_start_identity_without_a_required_secret(tmp_path: Path, secret: str) -> None:
+    """Two replicas that each made up a key could not read each other's signing keys: empty is refused."""
+    shutil.copy2(COMPOSE_FILE, tmp_path / "compose.yaml")
+    env = ENV_FILE.read_text()
+    assert f"\n{secret}=" in env
+    (tmp_path / ".env").write_text(re.sub(rf"(?m)^{secret}=.*$", f"{secret}=", env))
+    refused = compose_config(tmp_path)
+    assert refused.model is None and secret in refused.problems and "set it in .env" in refused.problems
+
+
+def test_k8s_gives_the_identity_service_its_keys_from_a_secret() -> None:
+    (deployment,) = [r for _, r in k8s_resources() if r["kind"] == "Deployment"
+                     and r["metadata"]["name"] == IDENTITY_DEPLOYABLE]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HTTP_PORT"]["value"] == str(COMPOSE_HTTP_PORT) and env[ISSUER_ENV]["value"] == compose_issuer()
+    assert {"name": "http", "containerPort": COMPOSE_HTTP_PORT} in container["ports"]
+    for secret in ("IDENTITY_ENCRYPTION_KEY", "IDENTITY_APIKEY_PEPPER", "PROTOMESH_ADMIN_PASSWORD"):
+        assert env[secret] == {"name": secret, "valueFrom": {"secretKeyRef": {
+            "name": f"protomesh-{IDENTITY_DEPLOYABLE}", "key": secret}}}, env[secret]
+    # The Secret itself is not committed: the manifest says how to create it, naming every key.
+    text = (K8S_DIR / "services" / f"{IDENTITY_DEPLOYABLE}.yaml").read_text()
+    assert f"create secret generic protomesh-{IDENTITY_DEPLOYABLE}" in text
+    assert not [r for _, r in k8s_resources() if r["kind"] == "Secret"
+                and r["metadata"]["name"] == f"protomesh-{IDENTITY_DEPLOYABLE}"]

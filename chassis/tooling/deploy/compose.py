@@ -83,6 +83,12 @@ def _block(service: MeshService, deploy: ServiceDeploy) -> str:
         f"    DATABASE_URL: {_quoted(access.database_url(service.name, _db_password(service.name), DATABASE))}",
         f"    NATS_URL: {_quoted(access.nats_url(service.name, _nats_password(service.name)))}",
     ]
+    if deploy.http_port:
+        lines.append("    # Its HTTP listener's port, derived from the contracts (Envoy's <name>_http cluster).")
+        lines.append(f"    HTTP_PORT: {_quoted(str(deploy.http_port))}")
+    for env in deploy.derived_env:
+        lines.append("    # Derived from the contracts by `protomesh gen` (chassis/tooling/deploy/derived.py).")
+        lines.append(f"    {env.name}: {_quoted(env.value)}")
     for env in deploy.env:
         # An overridable value is only the default: .env or the shell may set the variable instead.
         value = "${" + env.name + ":-" + env.value + "}" if env.overridable else env.value
@@ -90,8 +96,10 @@ def _block(service: MeshService, deploy: ServiceDeploy) -> str:
     for secret in deploy.secrets:
         lines += _comment(secret.about, "    ")
         # `?` makes compose refuse to start, naming the variable, when neither .env nor the shell sets it;
-        # an empty value is allowed (a service may then fall back, e.g. to a generated key).
-        required = "${" + secret.name + "?set it in .env (a secret of " + service.name + ")}"
+        # an empty value is allowed (a service may then fall back, e.g. to a generated key). `:?` refuses an
+        # empty one too, for a required secret.
+        check = ":?" if secret.required else "?"
+        required = "${" + secret.name + check + "set it in .env (a secret of " + service.name + ")}"
         lines.append(f"    {secret.name}: {_quoted(required)}")
     lines += ["  deploy:", f"    replicas: {deploy.compose_replicas}"]
     return "\n".join(lines) + "\n"

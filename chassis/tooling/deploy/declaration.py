@@ -16,6 +16,12 @@ environment). The format:
 
     [secrets]                        # NAME = "what it is for"; the value comes from the operator
     ORDERS_ENCRYPTION_KEY = "Seals order notes at rest; every replica needs the same key."
+
+    [required_secrets]               # as [secrets], but an empty value is refused too (compose will not
+    ORDERS_SIGNING_KEY = "..."       # start): for a secret the service cannot make up on its own
+
+What the contracts already say is not declared here but derived by the generator (derived.py): the
+HTTP listener's port of a deployable that serves `http_served` contracts, the identity service's issuer.
 """
 
 from __future__ import annotations
@@ -34,10 +40,11 @@ TARGETS = ("compose", "kubernetes")
 
 RUNTIME_ENV = frozenset({
     "GRPC_HOST", "GRPC_PORT", "DATABASE_URL", "NATS_URL", "CONSUL_HTTP_ADDR", "LOG_LEVEL",
-    "SHUTDOWN_GRACE_SECONDS", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT",
+    "SHUTDOWN_GRACE_SECONDS", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT", "HTTP_PORT",
 })
 """Set for every service by the shared parts of compose.yaml and deploy/k8s/config.yaml; a service
-redefining one would get it twice in its Kubernetes env list, so a declaration may not."""
+redefining one would get it twice in its Kubernetes env list, so a declaration may not. (HTTP_PORT is
+derived from the contracts for the services that have an HTTP listener: derived.py.)"""
 
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Compose and Kubernetes both expand `$` in values; an overridable one is written `${NAME:-value}` for
@@ -69,6 +76,8 @@ class Secret:
     """Environment variable, e.g. ``NOTIFICATION_ENCRYPTION_KEY``."""
     about: str
     """What it is for; written as a comment beside it in every generated file."""
+    required: bool = False
+    """Whether an empty value is refused as well as a missing one ([required_secrets])."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,11 @@ class ServiceDeploy:
     env: tuple[EnvVar, ...] = ()
     """[env], then [overridable_env], each in the order the file lists them."""
     secrets: tuple[Secret, ...] = ()
+    """[secrets], then [required_secrets]."""
+    http_port: int = 0
+    """Port of the replicas' HTTP listener (HTTP_PORT), 0 for none: derived from the contracts, never declared."""
+    derived_env: tuple[EnvVar, ...] = ()
+    """Settings the generator derives from the contracts (derived.py), after HTTP_PORT."""
 
     @property
     def secret_name(self) -> str:
@@ -101,7 +115,7 @@ def load_declaration(service: str, path: Path) -> ServiceDeploy:
 
 def parse_declaration(service: str, data: Mapping[str, Any], *, where: str) -> ServiceDeploy:
     """Check a parsed deploy.toml; unknown keys are errors, so a typo never silently does nothing."""
-    _only(data, {"replicas", *TARGETS, "env", "overridable_env", "secrets"}, where)
+    _only(data, {"replicas", *TARGETS, "env", "overridable_env", "secrets", "required_secrets"}, where)
     replicas = _replicas(data.get("replicas", DEFAULT_REPLICAS), f"{where}: replicas")
     per_target: dict[str, int] = {}
     for target in TARGETS:
@@ -110,8 +124,9 @@ def parse_declaration(service: str, data: Mapping[str, Any], *, where: str) -> S
         per_target[target] = _replicas(table.get("replicas", replicas), f"{where}: [{target}] replicas")
 
     env = _env(data, "env", where) + _env(data, "overridable_env", where)
-    secrets = tuple(Secret(name, _about(about, f"{where}: [secrets] {name}"))
-                    for name, about in _table(data.get("secrets", {}), f"{where}: [secrets]").items())
+    secrets = tuple(Secret(name, _about(about, f"{where}: [{key}] {name}"), required=key == "required_secrets")
+                    for key in ("secrets", "required_secrets")
+                    for name, about in _table(data.get(key, {}), f"{where}: [{key}]").items())
     names = [e.name for e in env] + [s.name for s in secrets]
     for name in names:
         if not _ENV_NAME.match(name):
@@ -122,7 +137,7 @@ def parse_declaration(service: str, data: Mapping[str, Any], *, where: str) -> S
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise DeclarationError(f"{where}: {', '.join(twice)} declared more than once ([env], [overridable_env], "
-                               "[secrets])")
+                               "[secrets], [required_secrets])")
     return ServiceDeploy(service=service, compose_replicas=per_target["compose"],
                          kubernetes_replicas=per_target["kubernetes"], env=env, secrets=secrets)
 

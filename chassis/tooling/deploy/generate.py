@@ -16,6 +16,7 @@ from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.tooling.catalog import Catalog, MeshService, load_catalog
 from chassis.tooling.deploy import compose, k8s_access, kubernetes, nats_config, observability
 from chassis.tooling.deploy.declaration import FILE_NAME, DeclarationError, ServiceDeploy, load_declaration
+from chassis.tooling.deploy.derived import derive
 from chassis.tooling.deploy.regions import RegionError, fill_regions
 from chassis.tooling.envoy_config import compose_envoy_config
 
@@ -48,7 +49,10 @@ def render(catalog: Catalog, root: Path = REPO_ROOT,
     """Every generated file's text by path relative to `root` (whose hand-written parts it reads)."""
     services = catalog.services
     _check_names(services)
-    chosen = dict(deploys) if deploys is not None else load_declarations(catalog, root)
+    try:
+        chosen = derive(catalog, deploys if deploys is not None else load_declarations(catalog, root))
+    except ValueError as exc:
+        raise GenError(str(exc)) from None
     out = kubernetes.files(services, chosen)
     nats_conf = nats_config.render(catalog)
     out[nats_config.FILE] = nats_conf

@@ -43,6 +43,7 @@ spec:
       port: $port
       targetPort: grpc
       appProtocol: kubernetes.io/h2c
+${http_service_port}\
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -108,6 +109,7 @@ ${env}\
           ports:
             - name: grpc
               containerPort: $port
+${http_container_port}\
           # All three ask the gRPC health service. It turns NOT_SERVING while a dependency is down,
           # which should take the pod out of rotation, not restart it: hence liveness's long threshold.
           startupProbe:
@@ -160,12 +162,35 @@ def manifest(service: MeshService, deploy: ServiceDeploy) -> str:
         env=_env(deploy),
         credentials=credentials_secret(service.name),
         secrets_note=_secrets_note(deploy),
+        http_service_port=_http_service_port(deploy),
+        http_container_port=_http_container_port(deploy),
     )
+
+
+def _http_service_port(deploy: ServiceDeploy) -> str:
+    if not deploy.http_port:
+        return ""
+    # Its HTTP listener (OAuth endpoints, ext_authz): Envoy's <service>_http cluster resolves this headless
+    # Service to every ready pod and dials the port; it is never exposed outside the cluster.
+    return (f"    - name: http\n      port: {deploy.http_port}\n      targetPort: http\n"
+            "      appProtocol: http\n")
+
+
+def _http_container_port(deploy: ServiceDeploy) -> str:
+    if not deploy.http_port:
+        return ""
+    return f"            - name: http\n              containerPort: {deploy.http_port}\n"
 
 
 def _env(deploy: ServiceDeploy) -> str:
     indent = " " * 12
     lines: list[str] = []
+    if deploy.http_port:
+        lines += [f"{indent}# The HTTP listener's port, derived from the contracts (the port Envoy dials).",
+                  f"{indent}- name: HTTP_PORT", f"{indent}  value: {json.dumps(str(deploy.http_port))}"]
+    for env in deploy.derived_env:
+        lines += [f"{indent}# Derived from the contracts by `protomesh gen` (chassis/tooling/deploy/derived.py).",
+                  f"{indent}- name: {env.name}", f"{indent}  value: {json.dumps(env.value)}"]
     for env in deploy.env:
         # JSON strings are valid YAML scalars: "25" stays text, as Kubernetes requires of env values.
         lines += [f"{indent}- name: {env.name}", f"{indent}  value: {json.dumps(env.value)}"]
