@@ -11,6 +11,7 @@ The verdicts use RSS, the stricter of the two.
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import time
 from collections import defaultdict
@@ -55,7 +56,9 @@ def run(ctx: Context) -> None:
     argv = [sys.executable, "-m", "chassis.tooling.cli", "--state-dir", str(state_dir), "up", "--port", str(port)]
     if smoke:
         argv += ["--only", "agent", "--replicas", "1"]
-    supervisor = Proc("protomesh-up", argv, ctx.log_dir)
+    # A password given up front: `up` prints a generated one, and its output goes to a log file here.
+    supervisor = Proc("protomesh-up", argv, ctx.log_dir,
+                      env={"PROTOMESH_ADMIN_PASSWORD": secrets.token_urlsafe(24)})
     try:
         wait_until(lambda: "protomesh is up" in supervisor.log_path.read_text(errors="replace"), 240,
                    "`protomesh up` to report the mesh up")
