@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from chassis.client import ServiceClient
+from chassis.identity import CLAIMS_HEADER, Principal
 from chassis.interceptors import CallInterceptor
 from chassis.registry import Instance, NatsKvRegistry
 from chassis.tooling.infra.nats import NatsProcess
@@ -123,12 +124,16 @@ async def test_deadline_and_trace_headers_are_passed_on(registry: NatsKvRegistry
         async with grpc.aio.insecure_channel(f"127.0.0.1:{up_port}") as channel:
             stub = agent_service_pb2_grpc.AgentServiceStub(channel)
             traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-            reply = await stub.GetInfo(pb.GetInfoRequest(), timeout=2.0, metadata=(("traceparent", traceparent),))
+            # The verified claims the gateway forwarded: the downstream call acts for the same principal.
+            claims = Principal(subject="user-1", organization="org-a", roles=frozenset({"member"})).header()
+            reply = await stub.GetInfo(pb.GetInfoRequest(), timeout=2.0,
+                                       metadata=(("traceparent", traceparent), (CLAIMS_HEADER, claims)))
         assert reply.info.instance_id == "down"
         remaining, headers = downstream.seen[-1]
         # The caller's budget (2 s, give or take clock reads), not the policy's 5 s default.
         assert remaining is not None and remaining <= 2.05
         assert headers.get("traceparent") == traceparent
+        assert headers.get(CLAIMS_HEADER) == claims
     finally:
         await client.close()
         await up_server.stop(0)
