@@ -156,12 +156,13 @@ async def authorize(request: web.Request) -> web.Response:
                                       client_address(request))
     if outcome.limited:
         return _with_csrf_cookie(_html(pages.login_page(
-            client_name=client_name, params=params, csrf=csrf, email=email,
+            client_name=client_name, params=params, csrf=csrf,
             error="Too many failed sign-ins: try again later."), status=429,
             headers={"Retry-After": str(outcome.retry_after)}), csrf)
     if outcome.user is None:
+        # Not even the email is echoed: an unknown account and a wrong password get the same page.
         return _with_csrf_cookie(_html(pages.login_page(client_name=client_name, params=params, csrf=csrf,
-                                                        email=email, error=FAILED), status=401), csrf)
+                                                        error=FAILED), status=401), csrf)
     try:
         organization = outcome.user.choose_organization(form.values().get("org"))
     except ValueError:

@@ -38,13 +38,12 @@ def _error(message: str) -> str:
     return f'<p class=error role=alert>{html.escape(message)}</p>' if message else ""
 
 
-def login_page(*, client_name: str, params: Iterable[tuple[str, str]], csrf: str, error: str = "",
-               email: str = "") -> str:
+def login_page(*, client_name: str, params: Iterable[tuple[str, str]], csrf: str, error: str = "") -> str:
     """Sign in to let `client_name` act for you (POSTs back to /oauth2/authorize with the request's params)."""
     return _page("Sign in to protomesh", (
         f"<p><b>{html.escape(client_name)}</b> asks to act for you.</p>{_error(error)}"
         f'<form method=post action="/oauth2/authorize">{_hidden(params)}{_hidden([(CSRF_FIELD, csrf)])}'
-        f'<label for=email>Email</label><input id=email name=email type=email required value="{html.escape(email)}">'
+        f'<label for=email>Email</label><input id=email name=email type=email required>'
         "<label for=password>Password</label><input id=password name=password type=password required>"
         "<button type=submit>Sign in</button></form>"))
 
