@@ -8,6 +8,7 @@ on this project wrote.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import stat
 import uuid
@@ -189,7 +190,8 @@ async def test_plain_or_missing_pkce_is_refused(provider: Provider, public_clien
     assert error["error"] == "invalid_request" and "code" not in error and error["state"].startswith("st-")
 
 
-@pytest.mark.parametrize("redirect_uri", ["http://evil.example/callback", REDIRECT_URI + "/more", REDIRECT_URI + "?x=1"])
+@pytest.mark.parametrize("redirect_uri", ["http://evil.example/callback", REDIRECT_URI + "/more",
+                                          REDIRECT_URI + "?x=1"])
 async def test_an_unregistered_redirect_uri_is_never_redirected_to(provider: Provider, public_client: str,
                                                                    redirect_uri: str) -> None:
     _, challenge = pkce()
@@ -353,12 +355,14 @@ async def test_failed_logins_are_limited_and_unknown_users_look_like_wrong_passw
     assert "Location" not in right.headers and password not in right.text
 
 
-async def test_the_bootstrap_file_holds_a_working_cli_session(provider: Provider, tmp_path: Path) -> None:
-    import json
+def _read_private(path: Path) -> tuple[int, dict[str, Any]]:
+    document: dict[str, Any] = json.loads(path.read_text())
+    return stat.S_IMODE(path.stat().st_mode), document
 
-    path = Path(provider.service.deps.settings.bootstrap_file or "")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    document = json.loads(path.read_text())
+
+async def test_the_bootstrap_file_holds_a_working_cli_session(provider: Provider) -> None:
+    mode, document = await run(_read_private, Path(provider.service.deps.settings.bootstrap_file or ""))
+    assert mode == 0o600
     assert document["client_id"] == "protomesh-cli" and document["admin_email"] == ADMIN_EMAIL
     assert "admin_password" not in document  # it came from PROTOMESH_ADMIN_PASSWORD
     refreshed = await run(_refresh, provider, "protomesh-cli", document["refresh_token"])
