@@ -40,7 +40,7 @@ class Client(ClientMixin):
     scopes: tuple[str, ...]
     roles: tuple[str, ...]
     public: bool
-    secret_hash: str | None
+    secret_hash: str | None = field(repr=False)
     created_by: str = ""
     created_at: datetime | None = None
     disabled_at: datetime | None = None
@@ -170,7 +170,7 @@ class AuthorizationCode(AuthorizationCodeMixin):
 class RefreshToken(TokenMixin):
     """A refresh token row: one link of a rotation family."""
 
-    token_hash: bytes
+    token_hash: bytes = field(repr=False)
     family_id: str
     family_created_at: datetime
     client_id: str

@@ -49,6 +49,12 @@ PROVIDER = web.AppKey("provider", OAuthProvider)
 """Where the HTTP application keeps the provider."""
 
 
+def _quiet_authlib() -> None:
+    # Authlib logs whole token responses and clients at DEBUG ("Issue token %r to %r"): with LOG_LEVEL=DEBUG
+    # access and refresh tokens would reach the logs. Its messages stop at INFO whatever the replica's level.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))
+
+
 def _allow_http_issuer(issuer: str) -> None:
     # Authlib refuses OAuth over plain HTTP unless told otherwise. The local mesh's gateway is
     # http://127.0.0.1:<port>; anything else should be https (TLS at the gateway).
@@ -65,6 +71,7 @@ async def open_provider(replica: Replica, config: OAuthConfig, cipher: Cipher,
                         api_keys: ApiKeyCheck | None = None) -> AsyncIterator[OAuthProvider]:
     """Open the synchronous pool Authlib's threads use, make sure a signing key exists, reload keys while open."""
     _allow_http_issuer(config.issuer)
+    _quiet_authlib()
     url = replica.settings.database_url
     if not url:
         raise RuntimeError("the identity service needs DATABASE_URL")
@@ -78,10 +85,25 @@ async def open_provider(replica: Replica, config: OAuthConfig, cipher: Cipher,
     store = OAuthStore(pool)
     provider = OAuthProvider(config, store, keys, OAuthServer(store, keys, config), LoginGuard(store, config),
                              ClientStore(replica.db), api_keys)
-    reloading = asyncio.create_task(keys.run_reload(), name="identity-signing-key-reload")
+    tasks = [asyncio.create_task(keys.run_reload(), name="identity-signing-key-reload"),
+             asyncio.create_task(_sweep(store, config), name="identity-oauth-sweep")]
     try:
         yield provider
     finally:
-        reloading.cancel()
-        await asyncio.gather(reloading, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.to_thread(pool.close)
+
+
+SWEEP_INTERVAL = 600.0
+
+
+async def _sweep(store: OAuthStore, config: OAuthConfig) -> None:
+    """Delete what can no longer be used: expired codes, device codes, refresh tokens, failure windows."""
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL)
+        try:
+            await asyncio.to_thread(store.sweep, config.login_failure_window)
+        except Exception:
+            logger.warning("the OAuth sweep failed; it runs again later", exc_info=True)

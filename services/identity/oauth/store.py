@@ -133,14 +133,17 @@ class OAuthStore:
 
     def save_refresh(self, token: str, *, family_id: str | None, family_created_at: datetime | None,
                      client_id: str, user: User, scope: str, ttl: int) -> str:
-        """Store a refresh token (its hash) in a family (a new one when family_id is None); the family id."""
+        """Store a refresh token (its hash) in a family (a new one when family_id is None); the family id.
+
+        Every token of a family expires when the family does (its first issue + the refresh lifetime):
+        rotation does not stretch a session forever."""
         family = family_id or str(uuid.uuid4())
         self.execute(
             "INSERT INTO refresh_tokens (token_hash, family_id, family_created_at, client_id, user_id,"
             " organization_id, scope, auth_time, expires_at) VALUES (%s, %s, coalesce(%s, now()), %s, %s, %s, %s,"
-            " to_timestamp(%s), now() + make_interval(secs => %s))",
+            " to_timestamp(%s), coalesce(%s, now()) + make_interval(secs => %s))",
             (digest(token), family, family_created_at, client_id, user.user_id, user.organization_id, scope,
-             user.auth_time, ttl))
+             user.auth_time, family_created_at, ttl))
         return family
 
     def claim_refresh(self, token: str, client_id: str) -> RefreshToken | None:
@@ -174,6 +177,17 @@ class OAuthStore:
 
     def access_token_revoked(self, jti: str) -> bool:
         return self.fetch_one("SELECT 1 AS x FROM revoked_access_tokens WHERE jti = %s", (jti,)) is not None
+
+    # --- housekeeping ---------------------------------------------------------------------------------
+
+    def sweep(self, failure_window: int) -> None:
+        """Delete expired rows (a day after expiry, so a replay within it is still recognised as one)."""
+        self.execute("DELETE FROM authorization_codes WHERE expires_at < now() - interval '1 day'")
+        self.execute("DELETE FROM device_codes WHERE expires_at < now() - interval '1 day'")
+        self.execute("DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'")
+        self.execute("DELETE FROM revoked_access_tokens WHERE expires_at < now()")
+        self.execute("DELETE FROM login_failures WHERE window_start < now() - make_interval(secs => %s)",
+                     (failure_window,))
 
     # --- device codes ---------------------------------------------------------------------------------
 
