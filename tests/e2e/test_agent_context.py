@@ -49,6 +49,22 @@ def test_execution_reads_the_context_and_writes_its_result_as_a_layer(rest: Rest
     assert resolved["output"]["words"] == 6 and resolved["execution_id"] == execution["execution_id"]
 
 
+def test_executions_on_the_queue_act_as_service_agent(rest: RestClient) -> None:
+    """ExecuteAgent reads the context as its caller, the worker as `service:agent`: a context with an access
+    list must name service:agent for the execution to read it and write its result."""
+    context_id = make_context(rest, "private", {"expression": "3 * 3"})
+    assert rest.post(f"/v1/contexts/{context_id}/shares", {"service": "client:someone-else"}).status == 200
+    agent = rest.post("/v1/agents", {"name": "ctx-private", "type": "calculator"}).body["agent"]
+    refused = rest.post(f"/v1/agents/{agent['agent_id']}/execute", {"context_id": context_id, "wait": True})
+    assert refused.status == 200, refused.body
+    assert refused.body["execution"]["state"] == "EXECUTION_STATE_FAILED"
+    assert "service:agent" in refused.body["execution"]["error"], refused.body["execution"]
+    assert rest.post(f"/v1/contexts/{context_id}/shares", {"service": "service:agent"}).status == 200
+    done = rest.post(f"/v1/agents/{agent['agent_id']}/execute", {"context_id": context_id, "wait": True})
+    assert done.body["execution"]["state"] == "EXECUTION_STATE_SUCCEEDED", done.body
+    assert done.body["execution"]["output"]["result"] == 9
+
+
 def test_input_overrides_the_context(rest: RestClient) -> None:
     context_id = make_context(rest, "calc", {"expression": "1 + 1"})
     agent = rest.post("/v1/agents", {"name": "ctx-calc", "type": "calculator"}).body["agent"]

@@ -30,7 +30,7 @@ def mesh() -> Iterator[Mesh]:
 
 
 def create(rest: RestClient, **extra: Any) -> dict:
-    reply = rest.post("/v1/contexts", {"name": "concurrent", "type": "session", "owner": "agent", **extra})
+    reply = rest.post("/v1/contexts", {"name": "concurrent", "type": "session", **extra})
     assert reply.status == 200, reply.body
     return reply.body["context"]
 

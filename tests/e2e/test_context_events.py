@@ -1,7 +1,8 @@
 """Context domain events through the transactional outbox: one event per committed write, none for a failed one.
 
 Two context replicas (each with an outbox relay) behind Envoy; the events are read back from the
-context event stream with an ordered JetStream consumer, as any subscriber would receive them.
+context event stream with an ordered JetStream consumer, as any subscriber would receive them. Writes
+come from the local admin; the refused ones from a service account the context is not shared with.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.context.v1 import events_pb2
 from protomesh.events.v1 import envelope_pb2
+from tests.e2e.context_principals import ServiceAccount, service_account
 
 PACKAGE = events_pb2.DESCRIPTOR.package
 STREAM = subjects.package_stream(PACKAGE)
@@ -37,7 +39,13 @@ def mesh() -> Iterator[Mesh]:
 
 @pytest.fixture(scope="module")
 def rest(mesh: Mesh) -> RestClient:
-    return RestClient(f"http://{mesh.gateway}")
+    return RestClient.for_mesh(mesh)
+
+
+@pytest.fixture(scope="module")
+def outsider(mesh: Mesh, rest: RestClient) -> ServiceAccount:
+    """A principal that neither owns nor is on the access list of the contexts here."""
+    return service_account(mesh, rest, "context-events-outsider")
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ def check_envelope(received: Received, subject: str) -> None:
 
 
 def create(rest: RestClient, **extra: Any) -> dict:
-    reply = rest.post("/v1/contexts", {"name": "evented", "type": "session", "owner": "agent", **extra})
+    reply = rest.post("/v1/contexts", {"name": "evented", "type": "session", **extra})
     assert reply.status == 200, reply.body
     return reply.body["context"]
 
@@ -119,15 +127,16 @@ def add_layer(rest: RestClient, cid: str, name: str = "base", **extra: Any) -> d
 
 
 def test_every_write_publishes_one_event_with_its_ids_and_versions(mesh: Mesh, rest: RestClient) -> None:
-    cid = create(rest, tags=["vip"])["context_id"]
+    context = create(rest, tags=["vip"])
+    cid, owner = context["context_id"], context["owner"]
     assert rest.put(f"/v1/contexts/{cid}", {"name": "renamed", "ttl": "3600s", "expected_version": 1}).status == 200
     layer = add_layer(rest, cid)
     lid = layer["layer_id"]
     updated = rest.put(f"/v1/contexts/{cid}/layers/{lid}", {"data": {"a": 2, "b": [1, 2]}, "expected_version": 1})
     assert updated.status == 200, updated.body
     assert rest.delete(f"/v1/contexts/{cid}/layers/{lid}?expected_version=2").status == 200
-    assert rest.post(f"/v1/contexts/{cid}/shares", {"service": "billing", "caller": "agent"}).status == 200
-    assert rest.delete(f"/v1/contexts/{cid}/shares/billing?caller=agent").status == 200
+    assert rest.post(f"/v1/contexts/{cid}/shares", {"service": "service:billing"}).status == 200
+    assert rest.delete(f"/v1/contexts/{cid}/shares/service:billing").status == 200
     assert rest.delete(f"/v1/contexts/{cid}?expected_version=4").status == 200
 
     received = about(mesh, cid)
@@ -146,7 +155,7 @@ def test_every_write_publishes_one_event_with_its_ids_and_versions(mesh: Mesh, r
 
     created = event("ContextCreated")
     assert (created.name, created.type, created.owner, list(created.tags), created.version) == (
-        "evented", "session", "agent", ["vip"], 1)
+        "evented", "session", owner, ["vip"], 1)
     assert not created.HasField("expire_time") and created.HasField("create_time")
     change = event("ContextUpdated")
     assert (change.name, change.version, list(change.updated_fields)) == ("renamed", 2, ["expire_time", "name"])
@@ -161,15 +170,15 @@ def test_every_write_publishes_one_event_with_its_ids_and_versions(mesh: Mesh, r
     assert (removed.name, removed.position, removed.version, removed.size_bytes) == (
         "base", 1, 2, layer_change.size_bytes)
     shared, unshared = event("ContextShared"), event("ContextUnshared")
-    assert (shared.service, list(shared.shared_with), shared.version) == ("billing", ["billing"], 3)
-    assert (unshared.service, list(unshared.shared_with), unshared.version) == ("billing", [], 4)
+    assert (shared.service, list(shared.shared_with), shared.version) == ("service:billing", ["service:billing"], 3)
+    assert (unshared.service, list(unshared.shared_with), unshared.version) == ("service:billing", [], 4)
     deleted = event("ContextDeleted")
-    assert (deleted.name, deleted.owner, deleted.version, deleted.deleted_layers) == ("renamed", "agent", 4, 0)
+    assert (deleted.name, deleted.owner, deleted.version, deleted.deleted_layers) == ("renamed", owner, 4, 0)
     assert len({r.envelope.id for r in received}) == len(received)
 
 
-def test_failed_and_no_op_writes_publish_nothing(mesh: Mesh, rest: RestClient) -> None:
-    cid = create(rest, shared_with=["billing"])["context_id"]
+def test_failed_and_no_op_writes_publish_nothing(mesh: Mesh, rest: RestClient, outsider: ServiceAccount) -> None:
+    cid = create(rest, shared_with=["service:billing"])["context_id"]
     lid = add_layer(rest, cid, "only")["layer_id"]
     path = f"/v1/contexts/{cid}"
     assert rest.put(path, {"name": "stale", "expected_version": 7}).status == 409
@@ -177,11 +186,11 @@ def test_failed_and_no_op_writes_publish_nothing(mesh: Mesh, rest: RestClient) -
     assert rest.put(f"{path}/layers/{lid}", {"data": {"x": 1}, "expected_version": 9}).status == 409
     assert rest.delete(f"{path}/layers/{lid}?expected_version=9").status == 409
     assert rest.post(f"{path}/layers", {"name": "only", "layer_type": "user", "data": {}}).status == 409
-    assert rest.post(f"{path}/shares", {"service": "workflow", "caller": "billing"}).status == 403
-    assert rest.put(path, {"name": "intruder", "caller": "workflow"}).status == 403
+    assert outsider.rest().post(f"{path}/shares", {"service": "service:workflow"}).status == 403
+    assert outsider.rest().put(path, {"name": "intruder"}).status == 403
     # Changes nothing, so no ContextShared / ContextUnshared (and no version bump).
-    assert rest.post(f"{path}/shares", {"service": "billing"}).body["context"]["version"] == "1"
-    assert rest.delete(f"{path}/shares/nobody").body["context"]["version"] == "1"
+    assert rest.post(f"{path}/shares", {"service": "service:billing"}).body["context"]["version"] == "1"
+    assert rest.delete(f"{path}/shares/service:nobody").body["context"]["version"] == "1"
 
     assert Counter(r.kind for r in about(mesh, cid)) == {"ContextCreated": 1, "LayerAdded": 1}
     queued = outbox_subjects(mesh, f"contexts/{cid}")
@@ -203,7 +212,7 @@ def test_cleanup_publishes_one_context_expired_per_context(mesh: Mesh, rest: Res
     assert sorted(r.event.context_id for r in found) == sorted(ids), "one event per context, from one replica"
     for r in found:
         check_envelope(r, f"contexts/{r.event.context_id}")
-        assert r.event.version == 2 and r.event.owner == "agent" and r.event.name == "evented"
+        assert r.event.version == 2 and r.event.owner == ids[r.event.context_id]["owner"] and r.event.name == "evented"
         assert r.event.expire_time.ToJsonString() == _rfc3339(ids[r.event.context_id]["expire_time"])
         assert r.event.cleanup_time.ToDatetime() >= r.event.expire_time.ToDatetime()
     assert {r.event.context_id: r.event.deleted_layers for r in found} == {cid: 2 if cid == first else 0 for cid in ids}

@@ -1,7 +1,12 @@
-"""Every ContextService operation as native gRPC through Envoy, with status codes and error details."""
+"""Every ContextService operation as native gRPC through Envoy, with status codes and error details.
+
+The stub calls as the local admin (its bearer token on every call); access-list cases call as service
+accounts (tests/e2e/context_principals.py) by passing their token as metadata.
+"""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,12 +16,13 @@ import pytest
 from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
 from grpc_status import rpc_status
 
-from chassis.tooling.mesh_testing import running_mesh
+from chassis.tooling.mesh_testing import RestClient, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.common.v1 import service_info_pb2
 from protomesh.context.v1 import context_pb2
 from protomesh.context.v1 import context_service_pb2 as pb
 from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
+from tests.e2e.context_principals import ServiceAccount, service_account
 from tests.support.errors import bad_fields, failure, reason
 
 T = 10  # seconds per call
@@ -32,8 +38,15 @@ def mesh() -> Iterator[Mesh]:
 @pytest.fixture(scope="module")
 def stub(mesh: Mesh) -> Iterator[ContextServiceStub]:
     """A gRPC stub for ContextService through Envoy."""
-    with grpc.insecure_channel(mesh.gateway) as channel:
+    with mesh_channel(mesh) as channel:
         yield ContextServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def accounts(mesh: Mesh) -> dict[str, ServiceAccount]:
+    """A service account a context is shared with and one it is not."""
+    admin = RestClient.for_mesh(mesh)
+    return {role: service_account(mesh, admin, f"context-grpc-{role}") for role in ("reader", "outsider")}
 
 
 def struct(**values: Any) -> struct_pb2.Struct:
@@ -43,7 +56,7 @@ def struct(**values: Any) -> struct_pb2.Struct:
 
 
 def new_context(stub: ContextServiceStub, **fields: Any) -> context_pb2.Context:
-    fields = {"name": "grpc", "type": "session", "owner": "agent", **fields}
+    fields = {"name": "grpc", "type": "session", **fields}
     return stub.CreateContext(pb.CreateContextRequest(**fields), timeout=T).context
 
 
@@ -74,10 +87,11 @@ def test_every_operation(stub: ContextServiceStub) -> None:
     assert resolved.data == struct(x={"y": 1}, w=True)
     assert list(resolved.layer_ids) == [base.layer.layer_id, top.layer_id]
 
-    shared = stub.ShareContext(pb.ShareContextRequest(context_id=ctx.context_id, service="billing"), timeout=T)
-    assert list(shared.context.shared_with) == ["billing"]
-    unshared = stub.UnshareContext(pb.UnshareContextRequest(context_id=ctx.context_id, service="billing",
-                                                            caller="agent"), timeout=T)
+    shared = stub.ShareContext(pb.ShareContextRequest(context_id=ctx.context_id, service="service:billing"),
+                               timeout=T)
+    assert list(shared.context.shared_with) == ["service:billing"]
+    unshared = stub.UnshareContext(pb.UnshareContextRequest(context_id=ctx.context_id, service="service:billing"),
+                                   timeout=T)
     assert list(unshared.context.shared_with) == []
 
     analytics = stub.GetContextAnalytics(pb.GetContextAnalyticsRequest(context_id=ctx.context_id),
@@ -90,12 +104,12 @@ def test_every_operation(stub: ContextServiceStub) -> None:
     trends = stub.GetUsageTrends(pb.GetUsageTrendsRequest(context_id=ctx.context_id, last=2), timeout=T)
     assert len(trends.buckets) == 2 and (trends.total_reads, trends.total_writes) == (4, 6)
 
-    found = stub.ListContexts(pb.ListContextsRequest(tags=["g"], owner="agent"), timeout=T)
+    found = stub.ListContexts(pb.ListContextsRequest(tags=["g"], owner=ctx.owner), timeout=T)
     assert ctx.context_id in [c.context_id for c in found.contexts]
     gone = stub.DeleteLayer(pb.DeleteLayerRequest(context_id=ctx.context_id, layer_id=top.layer_id,
                                                   expected_version=2), timeout=T)
     assert gone.context.layer_count == 1
-    deleted = stub.DeleteContext(pb.DeleteContextRequest(context_id=ctx.context_id, caller="agent"), timeout=T)
+    deleted = stub.DeleteContext(pb.DeleteContextRequest(context_id=ctx.context_id), timeout=T)
     assert deleted.deleted_layers == 1
     assert failure(stub.GetContext, pb.GetContextRequest(context_id=ctx.context_id)).code() == grpc.StatusCode.NOT_FOUND
 
@@ -109,7 +123,7 @@ def test_replica_endpoints(stub: ContextServiceStub) -> None:
 
 
 def test_invalid_argument_names_fields_even_for_values_json_cannot_carry(stub: ContextServiceStub) -> None:
-    assert bad_fields(failure(stub.CreateContext, pb.CreateContextRequest())) == {"name", "type", "owner"}
+    assert bad_fields(failure(stub.CreateContext, pb.CreateContextRequest())) == {"name", "type"}
     ctx = new_context(stub)
     data = struct(ok=1, nested={"k": 1})
     data.fields["nan"].number_value = float("nan")
@@ -119,13 +133,13 @@ def test_invalid_argument_names_fields_even_for_values_json_cannot_carry(stub: C
     error = failure(stub.AddLayer, pb.AddLayerRequest(context_id=ctx.context_id, name="l", layer_type="t", data=data))
     assert bad_fields(error) == {"data.nan", "data.nested.inf", "data.nul", "data.unset"}
     assert reason(error) == "ERROR_REASON_INVALID_ARGUMENT"
-    both = pb.CreateContextRequest(name="n", type="t", owner="a", ttl=duration_pb2.Duration(seconds=5))
+    both = pb.CreateContextRequest(name="n", type="t", ttl=duration_pb2.Duration(seconds=5))
     both.expire_time.GetCurrentTime()
     assert bad_fields(failure(stub.CreateContext, both)) == {"ttl"}
 
 
-def test_error_codes_and_reasons(stub: ContextServiceStub) -> None:
-    ctx = new_context(stub, owner="billing", shared_with=["agent"])
+def test_error_codes_and_reasons(mesh: Mesh, stub: ContextServiceStub, accounts: dict[str, ServiceAccount]) -> None:
+    ctx = new_context(stub, shared_with=[accounts["reader"].subject])
     layer = stub.AddLayer(pb.AddLayerRequest(context_id=ctx.context_id, name="l", layer_type="t"), timeout=T).layer
 
     missing = failure(stub.GetLayer, pb.GetLayerRequest(context_id=ctx.context_id, layer_id=str(uuid.uuid4())))
@@ -133,17 +147,26 @@ def test_error_codes_and_reasons(stub: ContextServiceStub) -> None:
 
     stale = failure(stub.UpdateLayer, pb.UpdateLayerRequest(context_id=ctx.context_id, layer_id=layer.layer_id,
                                                             name="x", expected_version=9))
-    assert stale.code() == grpc.StatusCode.ABORTED and "re-read" in stale.details()
+    assert stale.code() == grpc.StatusCode.ABORTED and "re-read" in (stale.details() or "")
     assert rpc_status.from_call(stale) is not None and reason(stale) == "ERROR_REASON_ABORTED"
 
     duplicate = failure(stub.AddLayer, pb.AddLayerRequest(context_id=ctx.context_id, name="l", layer_type="t"))
     assert duplicate.code() == grpc.StatusCode.ALREADY_EXISTS
 
-    denied = failure(stub.GetResolvedContext, pb.GetResolvedContextRequest(context_id=ctx.context_id, caller="crm"))
+    # The admin owns it; the outsider is not on its list; the reader is, which does not make it the owner.
+    outsider, reader = (accounts[role].metadata() for role in ("outsider", "reader"))
+    resolved = pb.GetResolvedContextRequest(context_id=ctx.context_id)
+    assert stub.GetResolvedContext(resolved, timeout=T, metadata=reader).context.context_id == ctx.context_id
+    denied = failure(functools.partial(stub.GetResolvedContext, metadata=outsider), resolved)
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED and reason(denied) == "ERROR_REASON_PERMISSION_DENIED"
-    not_owner = failure(stub.ShareContext, pb.ShareContextRequest(context_id=ctx.context_id, service="crm",
-                                                                  caller="agent"))
+    assert accounts["outsider"].subject in (denied.details() or "")
+    not_owner = failure(functools.partial(stub.ShareContext, metadata=reader),
+                        pb.ShareContextRequest(context_id=ctx.context_id, service="service:crm"))
     assert not_owner.code() == grpc.StatusCode.PERMISSION_DENIED
+    with mesh_channel(mesh, authenticated=False) as anonymous:
+        unauthenticated = failure(ContextServiceStub(anonymous).GetContext,
+                                  pb.GetContextRequest(context_id=ctx.context_id))
+    assert unauthenticated.code() == grpc.StatusCode.UNAUTHENTICATED
 
     stub.UpdateContext(pb.UpdateContextRequest(context_id=ctx.context_id, status=context_pb2.CONTEXT_STATUS_ARCHIVED),
                        timeout=T)

@@ -1,4 +1,8 @@
-"""Every ContextService operation as REST/JSON through Envoy, with its error cases."""
+"""Every ContextService operation as REST/JSON through Envoy, with its error cases.
+
+`rest` calls as the local admin (a platform admin); the access-list tests call as service accounts
+registered with the identity service (tests/e2e/context_principals.py), each its own principal.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 
 from chassis.tooling.mesh_testing import RestClient, running_mesh
 from chassis.tooling.supervisor import Mesh
+from tests.e2e.context_principals import ServiceAccount, service_account
 from tests.support.errors import violations
 
 
@@ -21,8 +26,14 @@ def mesh() -> Iterator[Mesh]:
         yield started
 
 
-def create(rest: RestClient, name: str = "ctx", type_: str = "session", owner: str = "agent", **extra: Any) -> dict:
-    reply = rest.post("/v1/contexts", {"name": name, "type": type_, "owner": owner, **extra})
+@pytest.fixture(scope="module")
+def accounts(mesh: Mesh, rest: RestClient) -> dict[str, ServiceAccount]:
+    """Three service accounts: one owns contexts, one is shared with, one is neither."""
+    return {role: service_account(mesh, rest, f"context-e2e-{role}") for role in ("owner", "reader", "outsider")}
+
+
+def create(rest: RestClient, name: str = "ctx", type_: str = "session", **extra: Any) -> dict:
+    reply = rest.post("/v1/contexts", {"name": name, "type": type_, **extra})
     assert reply.status == 200, reply.body
     return reply.body["context"]
 
@@ -81,16 +92,16 @@ def test_create_get_update_delete_round_trip(rest: RestClient) -> None:
 
 
 def test_create_names_every_bad_field(rest: RestClient) -> None:
-    assert set(violations(rest.post("/v1/contexts", {}))) == {"name", "type", "owner"}
+    assert set(violations(rest.post("/v1/contexts", {}))) == {"name", "type"}
     bad = violations(rest.post("/v1/contexts", {
-        "name": "a\u0007b", "type": "Not A Type", "owner": "Billing Service", "tags": ["ok", "bad tag"],
-        "shared_with": ["x_y"], "metadata": {"deep": {"k\u0001": 1}}, "ttl": "-5s",
+        "name": "a\u0007b", "type": "Not A Type", "tags": ["ok", "bad tag"],
+        "shared_with": ["service:agent", "agent"], "metadata": {"deep": {"k\u0001": 1}}, "ttl": "-5s",
     }))
-    assert set(bad) == {"name", "type", "owner", "tags[1]", "shared_with[0]", 'metadata.deep["k\\u0001"]', "ttl"}
-    past = violations(rest.post("/v1/contexts", {"name": "n", "type": "t", "owner": "a",
-                                                  "expire_time": "2001-01-01T00:00:00Z"}))
+    assert set(bad) == {"name", "type", "tags[1]", "shared_with[1]", 'metadata.deep["k\\u0001"]', "ttl"}
+    assert "service:<name>" in bad["shared_with[1]"], "a bare service name is refused, saying what a subject is"
+    past = violations(rest.post("/v1/contexts", {"name": "n", "type": "t", "expire_time": "2001-01-01T00:00:00Z"}))
     assert past == {"expire_time": "must be in the future"}
-    both = violations(rest.post("/v1/contexts", {"name": "n", "type": "t", "owner": "a", "ttl": "60s",
+    both = violations(rest.post("/v1/contexts", {"name": "n", "type": "t", "ttl": "60s",
                                                  "expire_time": "2999-01-01T00:00:00Z"}))
     assert set(both) == {"ttl"}
 
@@ -125,13 +136,13 @@ def test_unknown_ids_are_404(rest: RestClient) -> None:
         ("GET", f"/v1/contexts/{missing}"), ("DELETE", f"/v1/contexts/{missing}"),
         ("GET", f"/v1/contexts/{missing}/layers"), ("GET", f"/v1/contexts/{missing}/layers/{layer}"),
         ("DELETE", f"/v1/contexts/{missing}/layers/{layer}"), ("GET", f"/v1/contexts/{missing}/resolved"),
-        ("GET", f"/v1/contexts/{missing}/analytics"), ("DELETE", f"/v1/contexts/{missing}/shares/billing"),
+        ("GET", f"/v1/contexts/{missing}/analytics"), ("DELETE", f"/v1/contexts/{missing}/shares/service:billing"),
     ]:
         assert rest.call(method, path).status == 404, (method, path)
     assert rest.put(f"/v1/contexts/{missing}", {"name": "x"}).status == 404
     assert rest.post(f"/v1/contexts/{missing}/layers", {"name": "l", "layer_type": "t"}).status == 404
     assert rest.put(f"/v1/contexts/{missing}/layers/{layer}", {"name": "x"}).status == 404
-    assert rest.post(f"/v1/contexts/{missing}/shares", {"service": "billing"}).status == 404
+    assert rest.post(f"/v1/contexts/{missing}/shares", {"service": "service:billing"}).status == 404
     context = create(rest, "has no such layer")
     reply = rest.get(f"/v1/contexts/{context['context_id']}/layers/{layer}")
     assert reply.status == 404 and "layer" in reply.body["message"]
@@ -279,8 +290,8 @@ def test_layers_page_in_position_order_and_filter_by_type(rest: RestClient) -> N
 
 def test_list_filters_and_pagination(rest: RestClient) -> None:
     marker = uuid.uuid4().hex[:8]
-    made = [create(rest, f"{marker}-{i}", "pagetest", owner="lister", tags=["t-all", f"t-{i % 2}"])
-            for i in range(5)]
+    made = [create(rest, f"{marker}-{i}", "pagetest", tags=["t-all", f"t-{i % 2}"]) for i in range(5)]
+    admin = made[0]["owner"]
     seen: list[str] = []
     token = ""
     while True:
@@ -299,8 +310,9 @@ def test_list_filters_and_pagination(rest: RestClient) -> None:
     assert [c["context_id"] for c in archived["contexts"]] == [made[1]["context_id"]]
     active = rest.get(f"/v1/contexts?name_contains={marker}&status=context_status_active").body
     assert active["page_info"]["total_size"] == 4
-    assert rest.get(f"/v1/contexts?owner=lister&name_contains={marker}").body["page_info"]["total_size"] == 5
-    assert rest.get(f"/v1/contexts?owner=nobody&name_contains={marker}").body["contexts"] == []
+    assert rest.get(f"/v1/contexts?owner={admin}&name_contains={marker}").body["page_info"]["total_size"] == 5
+    assert rest.get(f"/v1/contexts?owner=service:nobody&name_contains={marker}").body["contexts"] == []
+    assert "owner" in violations(rest.get("/v1/contexts?owner=nobody"))
 
     assert "page_token" in violations(rest.get("/v1/contexts?page_token=garbage"))
     assert "page_size" in violations(rest.get("/v1/contexts?page_size=5000"))
@@ -308,49 +320,82 @@ def test_list_filters_and_pagination(rest: RestClient) -> None:
     assert rest.get("/v1/contexts?colour=red").status == 400
 
 
-def test_access_list_denies_other_callers_with_403(rest: RestClient) -> None:
-    context = create(rest, "private", owner="billing", shared_with=["agent"])
+def test_the_caller_is_the_token_not_a_field(rest: RestClient, accounts: dict[str, ServiceAccount]) -> None:
+    """The owner is whoever created the context; the removed `caller`/`owner` fields are never believed."""
+    owner = accounts["owner"]
+    context = create(owner.rest(), "mine")
+    assert context["owner"] == owner.subject
+    admin = create(rest, "admins")
+    assert admin["owner"] != owner.subject and admin["owner"], "the admin's own subject (its user id)"
+    # An old client's body field is an unknown JSON field, which the gateway skips: the token decides.
+    claimed = rest.post("/v1/contexts", {"name": "claim", "type": "t", "owner": owner.subject})
+    assert claimed.status == 200 and claimed.body["context"]["owner"] == admin["owner"], claimed.body
+    # A query parameter the contract lacks is refused (400), so an old GET learns the field is gone.
+    stale_query = rest.get(f"/v1/contexts/{context['context_id']}?caller=agent")
+    assert stale_query.status == 400 and "caller" in stale_query.body["message"], stale_query.body
+    assert rest.anonymous().get(f"/v1/contexts/{context['context_id']}").status == 401
+
+
+def test_access_list_denies_other_principals_with_403(accounts: dict[str, ServiceAccount]) -> None:
+    owner, reader, outsider = (accounts[r].rest() for r in ("owner", "reader", "outsider"))
+    reader_subject, outsider_subject = accounts["reader"].subject, accounts["outsider"].subject
+    context = create(owner, "private", shared_with=[reader_subject])
     cid = context["context_id"]
-    assert context["shared_with"] == ["agent"]
-    add_layer(rest, cid, "l", {"a": 1}, caller="agent")
+    assert context["shared_with"] == [reader_subject] and context["owner"] == accounts["owner"].subject
+    add_layer(reader, cid, "l", {"a": 1})
     for path in (f"/v1/contexts/{cid}", f"/v1/contexts/{cid}/layers", f"/v1/contexts/{cid}/resolved",
-                 f"/v1/contexts/{cid}/analytics"):
-        assert rest.get(f"{path}?caller=agent").status == 200
-        assert rest.get(f"{path}?caller=billing").status == 200, "the owner is always allowed"
-        denied = rest.get(f"{path}?caller=workflow")
+                 f"/v1/contexts/{cid}/analytics", f"/v1/contexts/analytics/trends?context_id={cid}"):
+        assert reader.get(path).status == 200, path
+        assert owner.get(path).status == 200, "the owner is always allowed"
+        denied = outsider.get(path)
         assert denied.status == 403, path
         assert denied.body["code"] == 7 and "access list" in denied.body["message"]
-    assert rest.post(f"/v1/contexts/{cid}/layers", {"name": "m", "layer_type": "t", "caller": "workflow"}).status == 403
-    assert rest.put(f"/v1/contexts/{cid}", {"name": "x", "caller": "workflow"}).status == 403
-    before = rest.get(f"/v1/contexts/{cid}").body["context"]["access_count"]
-    rest.get(f"/v1/contexts/{cid}?caller=workflow")
-    after = rest.get(f"/v1/contexts/{cid}").body["context"]["access_count"]
+        assert outsider_subject in denied.body["message"], "the message names who was refused"
+    assert outsider.post(f"/v1/contexts/{cid}/layers", {"name": "m", "layer_type": "t"}).status == 403
+    assert outsider.put(f"/v1/contexts/{cid}", {"name": "x"}).status == 403
+    before = owner.get(f"/v1/contexts/{cid}").body["context"]["access_count"]
+    outsider.get(f"/v1/contexts/{cid}")
+    after = owner.get(f"/v1/contexts/{cid}").body["context"]["access_count"]
     assert int(after) == int(before) + 1, "a denied read is not counted"
+    assert cid not in [c["context_id"] for c in outsider.get("/v1/contexts").body["contexts"]]
+    assert cid in [c["context_id"] for c in reader.get("/v1/contexts").body["contexts"]]
 
-    # Only the owner manages the list and deletes.
-    assert rest.post(f"/v1/contexts/{cid}/shares", {"service": "workflow", "caller": "agent"}).status == 403
-    assert rest.delete(f"/v1/contexts/{cid}?caller=agent").status == 403
-    shared = rest.post(f"/v1/contexts/{cid}/shares", {"service": "workflow", "caller": "billing"})
-    assert shared.status == 200 and shared.body["context"]["shared_with"] == ["agent", "workflow"]
+    # Only the owner manages the list and deletes; on the list is not enough.
+    assert reader.post(f"/v1/contexts/{cid}/shares", {"service": outsider_subject}).status == 403
+    assert reader.delete(f"/v1/contexts/{cid}").status == 403
+    shared = owner.post(f"/v1/contexts/{cid}/shares", {"service": outsider_subject})
+    assert shared.status == 200 and shared.body["context"]["shared_with"] == sorted([reader_subject, outsider_subject])
     version = shared.body["context"]["version"]
-    again = rest.post(f"/v1/contexts/{cid}/shares", {"service": "workflow"})
+    again = owner.post(f"/v1/contexts/{cid}/shares", {"service": outsider_subject})
     assert again.status == 200 and again.body["context"]["version"] == version, "sharing twice changes nothing"
-    assert rest.get(f"/v1/contexts/{cid}?caller=workflow").status == 200
-    visible = rest.get("/v1/contexts?caller=workflow&owner=billing").body["contexts"]
+    assert outsider.get(f"/v1/contexts/{cid}").status == 200
+    visible = outsider.get(f"/v1/contexts?owner={accounts['owner'].subject}").body["contexts"]
     assert cid in [c["context_id"] for c in visible]
-    unshared = rest.delete(f"/v1/contexts/{cid}/shares/workflow?caller=billing")
-    assert unshared.status == 200 and unshared.body["context"]["shared_with"] == ["agent"]
-    assert rest.get(f"/v1/contexts/{cid}?caller=workflow").status == 403
-    assert cid not in [c["context_id"] for c in rest.get("/v1/contexts?caller=workflow&owner=billing").body["contexts"]]
-    assert "service" in violations(rest.post(f"/v1/contexts/{cid}/shares", {"service": "Not Valid"}))
-    assert "caller" in violations(rest.get(f"/v1/contexts/{cid}?caller=Bad%20Caller"))
-    assert rest.delete(f"/v1/contexts/{cid}?caller=billing").status == 200
+    # A subject in the path: ':' as it is, or escaped.
+    unshared = owner.delete(f"/v1/contexts/{cid}/shares/{outsider_subject.replace(':', '%3A')}")
+    assert unshared.status == 200 and unshared.body["context"]["shared_with"] == [reader_subject]
+    assert outsider.get(f"/v1/contexts/{cid}").status == 403
+    assert cid not in [c["context_id"] for c in outsider.get("/v1/contexts").body["contexts"]]
+    assert "service" in violations(owner.post(f"/v1/contexts/{cid}/shares", {"service": "Not Valid"}))
+    assert owner.delete(f"/v1/contexts/{cid}/shares/{reader_subject}").body["context"]["shared_with"] == []
+    assert owner.delete(f"/v1/contexts/{cid}").status == 200
 
 
-def test_context_without_access_list_is_open_to_every_caller(rest: RestClient) -> None:
-    cid = create(rest, "open", owner="billing")["context_id"]
-    assert rest.get(f"/v1/contexts/{cid}?caller=anyone").status == 200
-    assert rest.post(f"/v1/contexts/{cid}/layers", {"name": "l", "layer_type": "t", "caller": "anyone"}).status == 200
+def test_a_platform_admin_may_do_what_the_owner_may(rest: RestClient, accounts: dict[str, ServiceAccount]) -> None:
+    owner = accounts["owner"].rest()
+    cid = create(owner, "admin-managed", shared_with=[accounts["reader"].subject])["context_id"]
+    assert rest.get(f"/v1/contexts/{cid}/resolved").status == 200
+    assert rest.post(f"/v1/contexts/{cid}/shares", {"service": accounts["outsider"].subject}).status == 200
+    assert rest.delete(f"/v1/contexts/{cid}").status == 200
+
+
+def test_context_without_access_list_is_open_to_every_principal(accounts: dict[str, ServiceAccount]) -> None:
+    cid = create(accounts["owner"].rest(), "open")["context_id"]
+    outsider = accounts["outsider"].rest()
+    assert outsider.get(f"/v1/contexts/{cid}").status == 200
+    assert outsider.post(f"/v1/contexts/{cid}/layers", {"name": "l", "layer_type": "t"}).status == 200
+    refused = outsider.delete(f"/v1/contexts/{cid}")
+    assert refused.status == 403 and "only the owner" in refused.body["message"]
 
 
 # --- analytics, info, health -------------------------------------------------------------------
