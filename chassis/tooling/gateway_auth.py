@@ -115,6 +115,9 @@ def _jwt_authn(auth: GatewayAuth) -> dict[str, Any]:
         "forward_payload_header": CLAIMS_HEADER,
         "payload_in_metadata": PAYLOAD_METADATA,
         "clock_skew_seconds": auth.clock_skew_seconds,
+        # Envoy accepts a token without `exp` unless told otherwise: every token the identity service
+        # signs has one, so one without it was not made by it as issued (a forged or replayed-forever token).
+        "require_expiration": True,
     }
     verified = {"provider_name": PROVIDER}
     return _any(
