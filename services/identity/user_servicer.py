@@ -54,6 +54,11 @@ class UserServicer(HealthRpcs, user_service_pb2_grpc.UserServiceServicer):
 
     async def CreateUser(self, request: user_service_pb2.CreateUserRequest,
                          context: grpc.aio.ServicerContext) -> user_service_pb2.CreateUserResponse:
+        # Who may create users at all is issue 12's; making someone a platform admin is refused here
+        # already, because any caller could otherwise grant themselves every organization.
+        if request.platform_admin and not callers.is_platform_admin():
+            raise PermissionDenied("only a platform admin may create a platform admin",
+                                   metadata={"field": "platform_admin"})
         row = await self._users.create(
             email=normalise_email(request.email), display_name=request.display_name,
             password_hash=await hash_password(request.password), platform_admin=request.platform_admin,

@@ -144,3 +144,13 @@ async def test_change_password_needs_the_old_one_unless_a_platform_admin_calls(
     await identity.stub(UserServiceStub, principal=admin).ChangePassword(
         pb.ChangePasswordRequest(user_id=user.user_id, new_password="set by the admin now"))
     assert await _events(identity, "protomesh.identity.v1.PasswordChanged") >= 2
+
+
+async def test_only_a_platform_admin_creates_a_platform_admin(identity: InProcess[IdentityDeps]) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _create(identity, platform_admin=True)  # TEST_PRINCIPAL is an org admin, not a platform admin
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    admin = Principal(subject=str(uuid.uuid4()), kind="user", platform_admin=True)
+    reply = await identity.stub(UserServiceStub, principal=admin).CreateUser(pb.CreateUserRequest(
+        email=_email("admin"), display_name="Grace", password=PASSWORD, platform_admin=True))
+    assert reply.user.platform_admin and (await _row(identity, reply.user.user_id))["created_by"] == admin.subject
