@@ -86,7 +86,7 @@ def test_up_status_twice_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         again = protomesh(tmp_path, "up", "--port", str(free_port()))
         assert again.returncode == 1 and "already running" in again.stderr
 
-        assert RestClient(f"http://127.0.0.1:{port}").get("/health/live").status == 200
+        assert rest.get("/health/live").status == 200
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
         assert up.returncode == 0
