@@ -477,3 +477,7 @@ def test_info_and_health_endpoints(rest: RestClient) -> None:
     assert health.body["health"]["dependencies"][0]["name"] == "postgres"
     assert rest.get("/v1/contexts/health/ready").status == 200
     assert rest.get("/v1/contexts/health/live").body["state"] == "HEALTH_STATE_SERVING"
+    # Health needs no credential (the contract declares it public); the replica's info does.
+    for path in ("/v1/contexts/health", "/v1/contexts/health/ready", "/v1/contexts/health/live"):
+        assert rest.anonymous().get(path).status == 200, path
+    assert rest.anonymous().get("/v1/contexts/info").status == 401

@@ -515,6 +515,9 @@ async def test_anonymous_calls_are_unauthenticated(context_service: InProcess[Co
                           (anonymous.CreateContext, pb.CreateContextRequest(**CREATE)),
                           (anonymous.GetContext, pb.GetContextRequest(context_id=ANY_ID))):
         assert await code_of(call, request) == grpc.StatusCode.UNAUTHENTICATED
+    # Health is public in the contract: a load balancer's probe carries no token.
+    assert (await anonymous.GetLiveness(pb.GetLivenessRequest())).state
+    assert (await anonymous.GetReadiness(pb.GetReadinessRequest())).health.service == "context"
 
 
 def test_the_caller_and_owner_request_fields_are_reserved() -> None:

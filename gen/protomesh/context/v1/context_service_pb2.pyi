@@ -12,6 +12,7 @@ from protomesh.common.v1 import rules_pb2 as _rules_pb2
 from protomesh.common.v1 import service_info_pb2 as _service_info_pb2
 from protomesh.context.v1 import context_pb2 as _context_pb2
 from protomesh.context.v1 import rules_pb2 as _rules_pb2_1
+from protomesh.options.v1 import access_pb2 as _access_pb2
 from protomesh.options.v1 import resilience_pb2 as _resilience_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor

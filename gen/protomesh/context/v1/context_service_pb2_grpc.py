@@ -37,8 +37,10 @@ class ContextServiceStub:
     Subjects are a user id (UUID), `client:<client_id>`, `apikey:<key id>` or `service:<name>` (work a
     service does on its own, such as an agent execution on the task queue: share a context with
     `service:agent` for agent executions to read and write it). The former `caller` request fields
-    are reserved. Writes that carry `expected_version` fail with ABORTED when the
-    current version differs: re-read and retry. 0 means "whatever the version".
+    are reserved. Health, readiness and liveness need no credential.
+
+    Writes that carry `expected_version` fail with ABORTED when the current version differs: re-read
+    and retry. 0 means "whatever the version".
     """
 
     def __init__(self, channel):
@@ -161,8 +163,10 @@ class ContextServiceServicer:
     Subjects are a user id (UUID), `client:<client_id>`, `apikey:<key id>` or `service:<name>` (work a
     service does on its own, such as an agent execution on the task queue: share a context with
     `service:agent` for agent executions to read and write it). The former `caller` request fields
-    are reserved. Writes that carry `expected_version` fail with ABORTED when the
-    current version differs: re-read and retry. 0 means "whatever the version".
+    are reserved. Health, readiness and liveness need no credential.
+
+    Writes that carry `expected_version` fail with ABORTED when the current version differs: re-read
+    and retry. 0 means "whatever the version".
     """
 
     def ListContexts(self, request, context):
@@ -430,8 +434,10 @@ class ContextService:
     Subjects are a user id (UUID), `client:<client_id>`, `apikey:<key id>` or `service:<name>` (work a
     service does on its own, such as an agent execution on the task queue: share a context with
     `service:agent` for agent executions to read and write it). The former `caller` request fields
-    are reserved. Writes that carry `expected_version` fail with ABORTED when the
-    current version differs: re-read and retry. 0 means "whatever the version".
+    are reserved. Health, readiness and liveness need no credential.
+
+    Writes that carry `expected_version` fail with ABORTED when the current version differs: re-read
+    and retry. 0 means "whatever the version".
     """
 
     @staticmethod
