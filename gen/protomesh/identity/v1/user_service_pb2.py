@@ -31,10 +31,11 @@ from protomesh.common.v1 import rules_pb2 as protomesh_dot_common_dot_v1_dot_rul
 from protomesh.common.v1 import service_info_pb2 as protomesh_dot_common_dot_v1_dot_service__info__pb2
 from protomesh.identity.v1 import identity_pb2 as protomesh_dot_identity_dot_v1_dot_identity__pb2
 from protomesh.identity.v1 import rules_pb2 as protomesh_dot_identity_dot_v1_dot_rules__pb2
+from protomesh.options.v1 import access_pb2 as protomesh_dot_options_dot_v1_dot_access__pb2
 from protomesh.options.v1 import resilience_pb2 as protomesh_dot_options_dot_v1_dot_resilience__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(protomesh/identity/v1/user_service.proto\x12\x15protomesh.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a$protomesh/common/v1/pagination.proto\x1a\x1fprotomesh/common/v1/rules.proto\x1a&protomesh/common/v1/service_info.proto\x1a$protomesh/identity/v1/identity.proto\x1a!protomesh/identity/v1/rules.proto\x1a%protomesh/options/v1/resilience.proto\"\xca\x01\n\x10ListUsersRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x06status\x18\x03 \x01(\x0e\x32!.protomesh.identity.v1.UserStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12 \n\x0e\x65mail_contains\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xfe\x01\x12$\n\x0forganization_id\x18\x05 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\"q\n\x11ListUsersResponse\x12*\n\x05users\x18\x01 \x03(\x0b\x32\x1b.protomesh.identity.v1.User\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\x96\x01\n\x11\x43reateUserRequest\x12\x1d\n\x05\x65mail\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\xe0\xa3\xb6\x04\x01\x12\'\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x08\x18\x80\x01\xd0\xf5\xb5\x04\x01\x12!\n\x08password\x18\x03 \x01(\tB\x0f\xe2\x41\x02\x02\x04\xbaH\x07r\x05\xe8\xa3\xb6\x04\x01\x12\x16\n\x0eplatform_admin\x18\x04 \x01(\x08\"?\n\x12\x43reateUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"-\n\x0eGetUserRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"<\n\x0fGetUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"\x9c\x01\n\x11UpdateUserRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12(\n\x0c\x64isplay_name\x18\x02 \x01(\tB\r\xbaH\nr\x08\x18\x80\x01\xd0\xf5\xb5\x04\x01H\x00\x88\x01\x01\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x0f\n\r_display_name\"?\n\x12UpdateUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"1\n\x12\x44isableUserRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"@\n\x13\x44isableUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"0\n\x11\x45nableUserRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"?\n\x12\x45nableUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"\x7f\n\x15\x43hangePasswordRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\"\n\x0cold_password\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x04\xbaH\x05r\x03\x18\x80\x02\x12%\n\x0cnew_password\x18\x03 \x01(\tB\x0f\xe2\x41\x02\x02\x04\xbaH\x07r\x05\xe8\xa3\xb6\x04\x01\"C\n\x16\x43hangePasswordResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"\x10\n\x0eGetInfoRequest\"A\n\x0fGetInfoResponse\x12.\n\x04info\x18\x01 \x01(\x0b\x32 .protomesh.common.v1.ServiceInfo\"\x12\n\x10GetHealthRequest\"F\n\x11GetHealthResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x15\n\x13GetReadinessRequest\"I\n\x14GetReadinessResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x14\n\x12GetLivenessRequest\"F\n\x13GetLivenessResponse\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState2\xf3\x0b\n\x0bUserService\x12t\n\tListUsers\x12\'.protomesh.identity.v1.ListUsersRequest\x1a(.protomesh.identity.v1.ListUsersResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12w\n\nCreateUser\x12(.protomesh.identity.v1.CreateUserRequest\x1a).protomesh.identity.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/users:\x01*\x12x\n\x07GetUser\x12%.protomesh.identity.v1.GetUserRequest\x1a&.protomesh.identity.v1.GetUserResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/users/{user_id}\x12\x84\x01\n\nUpdateUser\x12(.protomesh.identity.v1.UpdateUserRequest\x1a).protomesh.identity.v1.UpdateUserResponse\"!\x90\x02\x02\x82\xd3\xe4\x93\x02\x18\x1a\x13/v1/users/{user_id}:\x01*\x12\x8f\x01\n\x0b\x44isableUser\x12).protomesh.identity.v1.DisableUserRequest\x1a*.protomesh.identity.v1.DisableUserResponse\")\x90\x02\x02\x82\xd3\xe4\x93\x02 \"\x1b/v1/users/{user_id}/disable:\x01*\x12\x8b\x01\n\nEnableUser\x12(.protomesh.identity.v1.EnableUserRequest\x1a).protomesh.identity.v1.EnableUserResponse\"(\x90\x02\x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/users/{user_id}/enable:\x01*\x12\x96\x01\n\x0e\x43hangePassword\x12,.protomesh.identity.v1.ChangePasswordRequest\x1a-.protomesh.identity.v1.ChangePasswordResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/users/{user_id}/password:\x01*\x12v\n\x07GetInfo\x12%.protomesh.identity.v1.GetInfoRequest\x1a&.protomesh.identity.v1.GetInfoResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/identity/info\x12~\n\tGetHealth\x12\'.protomesh.identity.v1.GetHealthRequest\x1a(.protomesh.identity.v1.GetHealthResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/identity/health\x12\x8d\x01\n\x0cGetReadiness\x12*.protomesh.identity.v1.GetReadinessRequest\x1a+.protomesh.identity.v1.GetReadinessResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/identity/health/ready\x12\x89\x01\n\x0bGetLiveness\x12).protomesh.identity.v1.GetLivenessRequest\x1a*.protomesh.identity.v1.GetLivenessResponse\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/identity/health/live\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(protomesh/identity/v1/user_service.proto\x12\x15protomesh.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a$protomesh/common/v1/pagination.proto\x1a\x1fprotomesh/common/v1/rules.proto\x1a&protomesh/common/v1/service_info.proto\x1a$protomesh/identity/v1/identity.proto\x1a!protomesh/identity/v1/rules.proto\x1a!protomesh/options/v1/access.proto\x1a%protomesh/options/v1/resilience.proto\"\xca\x01\n\x10ListUsersRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x06status\x18\x03 \x01(\x0e\x32!.protomesh.identity.v1.UserStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12 \n\x0e\x65mail_contains\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xfe\x01\x12$\n\x0forganization_id\x18\x05 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\"q\n\x11ListUsersResponse\x12*\n\x05users\x18\x01 \x03(\x0b\x32\x1b.protomesh.identity.v1.User\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\x96\x01\n\x11\x43reateUserRequest\x12\x1d\n\x05\x65mail\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\xe0\xa3\xb6\x04\x01\x12\'\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x08\x18\x80\x01\xd0\xf5\xb5\x04\x01\x12!\n\x08password\x18\x03 \x01(\tB\x0f\xe2\x41\x02\x02\x04\xbaH\x07r\x05\xe8\xa3\xb6\x04\x01\x12\x16\n\x0eplatform_admin\x18\x04 \x01(\x08\"?\n\x12\x43reateUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"-\n\x0eGetUserRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"<\n\x0fGetUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"\x9c\x01\n\x11UpdateUserRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12(\n\x0c\x64isplay_name\x18\x02 \x01(\tB\r\xbaH\nr\x08\x18\x80\x01\xd0\xf5\xb5\x04\x01H\x00\x88\x01\x01\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x0f\n\r_display_name\"?\n\x12UpdateUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"1\n\x12\x44isableUserRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"@\n\x13\x44isableUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"0\n\x11\x45nableUserRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"?\n\x12\x45nableUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"\x7f\n\x15\x43hangePasswordRequest\x12\x1b\n\x07user_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\"\n\x0cold_password\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x04\xbaH\x05r\x03\x18\x80\x02\x12%\n\x0cnew_password\x18\x03 \x01(\tB\x0f\xe2\x41\x02\x02\x04\xbaH\x07r\x05\xe8\xa3\xb6\x04\x01\"C\n\x16\x43hangePasswordResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x1b.protomesh.identity.v1.User\"\x10\n\x0eGetInfoRequest\"A\n\x0fGetInfoResponse\x12.\n\x04info\x18\x01 \x01(\x0b\x32 .protomesh.common.v1.ServiceInfo\"\x12\n\x10GetHealthRequest\"F\n\x11GetHealthResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x15\n\x13GetReadinessRequest\"I\n\x14GetReadinessResponse\x12\x31\n\x06health\x18\x01 \x01(\x0b\x32!.protomesh.common.v1.HealthReport\"\x14\n\x12GetLivenessRequest\"F\n\x13GetLivenessResponse\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState2\x86\x0c\n\x0bUserService\x12t\n\tListUsers\x12\'.protomesh.identity.v1.ListUsersRequest\x1a(.protomesh.identity.v1.ListUsersResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12w\n\nCreateUser\x12(.protomesh.identity.v1.CreateUserRequest\x1a).protomesh.identity.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/users:\x01*\x12x\n\x07GetUser\x12%.protomesh.identity.v1.GetUserRequest\x1a&.protomesh.identity.v1.GetUserResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/users/{user_id}\x12\x84\x01\n\nUpdateUser\x12(.protomesh.identity.v1.UpdateUserRequest\x1a).protomesh.identity.v1.UpdateUserResponse\"!\x90\x02\x02\x82\xd3\xe4\x93\x02\x18\x1a\x13/v1/users/{user_id}:\x01*\x12\x8f\x01\n\x0b\x44isableUser\x12).protomesh.identity.v1.DisableUserRequest\x1a*.protomesh.identity.v1.DisableUserResponse\")\x90\x02\x02\x82\xd3\xe4\x93\x02 \"\x1b/v1/users/{user_id}/disable:\x01*\x12\x8b\x01\n\nEnableUser\x12(.protomesh.identity.v1.EnableUserRequest\x1a).protomesh.identity.v1.EnableUserResponse\"(\x90\x02\x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/users/{user_id}/enable:\x01*\x12\x96\x01\n\x0e\x43hangePassword\x12,.protomesh.identity.v1.ChangePasswordRequest\x1a-.protomesh.identity.v1.ChangePasswordResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/users/{user_id}/password:\x01*\x12v\n\x07GetInfo\x12%.protomesh.identity.v1.GetInfoRequest\x1a&.protomesh.identity.v1.GetInfoResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/identity/info\x12\x84\x01\n\tGetHealth\x12\'.protomesh.identity.v1.GetHealthRequest\x1a(.protomesh.identity.v1.GetHealthResponse\"$\x90\x02\x01\xfa\xe0\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/identity/health\x12\x93\x01\n\x0cGetReadiness\x12*.protomesh.identity.v1.GetReadinessRequest\x1a+.protomesh.identity.v1.GetReadinessResponse\"*\x90\x02\x01\xfa\xe0\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/identity/health/ready\x12\x8f\x01\n\x0bGetLiveness\x12).protomesh.identity.v1.GetLivenessRequest\x1a*.protomesh.identity.v1.GetLivenessResponse\")\x90\x02\x01\xfa\xe0\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/identity/health/live\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -90,55 +91,55 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERSERVICE'].methods_by_name['GetInfo']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['GetInfo']._serialized_options = b'\220\002\001\202\323\344\223\002\023\022\021/v1/identity/info'
   _globals['_USERSERVICE'].methods_by_name['GetHealth']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['GetHealth']._serialized_options = b'\220\002\001\202\323\344\223\002\025\022\023/v1/identity/health'
+  _globals['_USERSERVICE'].methods_by_name['GetHealth']._serialized_options = b'\220\002\001\372\340\030\002\010\001\202\323\344\223\002\025\022\023/v1/identity/health'
   _globals['_USERSERVICE'].methods_by_name['GetReadiness']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['GetReadiness']._serialized_options = b'\220\002\001\202\323\344\223\002\033\022\031/v1/identity/health/ready'
+  _globals['_USERSERVICE'].methods_by_name['GetReadiness']._serialized_options = b'\220\002\001\372\340\030\002\010\001\202\323\344\223\002\033\022\031/v1/identity/health/ready'
   _globals['_USERSERVICE'].methods_by_name['GetLiveness']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['GetLiveness']._serialized_options = b'\220\002\001\202\323\344\223\002\032\022\030/v1/identity/health/live'
-  _globals['_LISTUSERSREQUEST']._serialized_start=417
-  _globals['_LISTUSERSREQUEST']._serialized_end=619
-  _globals['_LISTUSERSRESPONSE']._serialized_start=621
-  _globals['_LISTUSERSRESPONSE']._serialized_end=734
-  _globals['_CREATEUSERREQUEST']._serialized_start=737
-  _globals['_CREATEUSERREQUEST']._serialized_end=887
-  _globals['_CREATEUSERRESPONSE']._serialized_start=889
-  _globals['_CREATEUSERRESPONSE']._serialized_end=952
-  _globals['_GETUSERREQUEST']._serialized_start=954
-  _globals['_GETUSERREQUEST']._serialized_end=999
-  _globals['_GETUSERRESPONSE']._serialized_start=1001
-  _globals['_GETUSERRESPONSE']._serialized_end=1061
-  _globals['_UPDATEUSERREQUEST']._serialized_start=1064
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1220
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=1222
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=1285
-  _globals['_DISABLEUSERREQUEST']._serialized_start=1287
-  _globals['_DISABLEUSERREQUEST']._serialized_end=1336
-  _globals['_DISABLEUSERRESPONSE']._serialized_start=1338
-  _globals['_DISABLEUSERRESPONSE']._serialized_end=1402
-  _globals['_ENABLEUSERREQUEST']._serialized_start=1404
-  _globals['_ENABLEUSERREQUEST']._serialized_end=1452
-  _globals['_ENABLEUSERRESPONSE']._serialized_start=1454
-  _globals['_ENABLEUSERRESPONSE']._serialized_end=1517
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1519
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1646
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1648
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1715
-  _globals['_GETINFOREQUEST']._serialized_start=1717
-  _globals['_GETINFOREQUEST']._serialized_end=1733
-  _globals['_GETINFORESPONSE']._serialized_start=1735
-  _globals['_GETINFORESPONSE']._serialized_end=1800
-  _globals['_GETHEALTHREQUEST']._serialized_start=1802
-  _globals['_GETHEALTHREQUEST']._serialized_end=1820
-  _globals['_GETHEALTHRESPONSE']._serialized_start=1822
-  _globals['_GETHEALTHRESPONSE']._serialized_end=1892
-  _globals['_GETREADINESSREQUEST']._serialized_start=1894
-  _globals['_GETREADINESSREQUEST']._serialized_end=1915
-  _globals['_GETREADINESSRESPONSE']._serialized_start=1917
-  _globals['_GETREADINESSRESPONSE']._serialized_end=1990
-  _globals['_GETLIVENESSREQUEST']._serialized_start=1992
-  _globals['_GETLIVENESSREQUEST']._serialized_end=2012
-  _globals['_GETLIVENESSRESPONSE']._serialized_start=2014
-  _globals['_GETLIVENESSRESPONSE']._serialized_end=2084
-  _globals['_USERSERVICE']._serialized_start=2087
-  _globals['_USERSERVICE']._serialized_end=3610
+  _globals['_USERSERVICE'].methods_by_name['GetLiveness']._serialized_options = b'\220\002\001\372\340\030\002\010\001\202\323\344\223\002\032\022\030/v1/identity/health/live'
+  _globals['_LISTUSERSREQUEST']._serialized_start=452
+  _globals['_LISTUSERSREQUEST']._serialized_end=654
+  _globals['_LISTUSERSRESPONSE']._serialized_start=656
+  _globals['_LISTUSERSRESPONSE']._serialized_end=769
+  _globals['_CREATEUSERREQUEST']._serialized_start=772
+  _globals['_CREATEUSERREQUEST']._serialized_end=922
+  _globals['_CREATEUSERRESPONSE']._serialized_start=924
+  _globals['_CREATEUSERRESPONSE']._serialized_end=987
+  _globals['_GETUSERREQUEST']._serialized_start=989
+  _globals['_GETUSERREQUEST']._serialized_end=1034
+  _globals['_GETUSERRESPONSE']._serialized_start=1036
+  _globals['_GETUSERRESPONSE']._serialized_end=1096
+  _globals['_UPDATEUSERREQUEST']._serialized_start=1099
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1255
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=1257
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=1320
+  _globals['_DISABLEUSERREQUEST']._serialized_start=1322
+  _globals['_DISABLEUSERREQUEST']._serialized_end=1371
+  _globals['_DISABLEUSERRESPONSE']._serialized_start=1373
+  _globals['_DISABLEUSERRESPONSE']._serialized_end=1437
+  _globals['_ENABLEUSERREQUEST']._serialized_start=1439
+  _globals['_ENABLEUSERREQUEST']._serialized_end=1487
+  _globals['_ENABLEUSERRESPONSE']._serialized_start=1489
+  _globals['_ENABLEUSERRESPONSE']._serialized_end=1552
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1554
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1681
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1683
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1750
+  _globals['_GETINFOREQUEST']._serialized_start=1752
+  _globals['_GETINFOREQUEST']._serialized_end=1768
+  _globals['_GETINFORESPONSE']._serialized_start=1770
+  _globals['_GETINFORESPONSE']._serialized_end=1835
+  _globals['_GETHEALTHREQUEST']._serialized_start=1837
+  _globals['_GETHEALTHREQUEST']._serialized_end=1855
+  _globals['_GETHEALTHRESPONSE']._serialized_start=1857
+  _globals['_GETHEALTHRESPONSE']._serialized_end=1927
+  _globals['_GETREADINESSREQUEST']._serialized_start=1929
+  _globals['_GETREADINESSREQUEST']._serialized_end=1950
+  _globals['_GETREADINESSRESPONSE']._serialized_start=1952
+  _globals['_GETREADINESSRESPONSE']._serialized_end=2025
+  _globals['_GETLIVENESSREQUEST']._serialized_start=2027
+  _globals['_GETLIVENESSREQUEST']._serialized_end=2047
+  _globals['_GETLIVENESSRESPONSE']._serialized_start=2049
+  _globals['_GETLIVENESSRESPONSE']._serialized_end=2119
+  _globals['_USERSERVICE']._serialized_start=2122
+  _globals['_USERSERVICE']._serialized_end=3664
 # @@protoc_insertion_point(module_scope)
