@@ -33,6 +33,7 @@ from services.identity.oauth.clients import ClientStore
 from services.identity.oauth.config import OAuthConfig
 from services.identity.oauth.store import digest
 from services.identity.passwords import hash_password
+from services.identity.store import OrganizationStore, UserStore
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,8 @@ PASSWORD_ENV = "PROTOMESH_ADMIN_PASSWORD"
 _LOCK = "protomesh.identity.bootstrap"
 
 
-async def bootstrap(pool: Any, clients: ClientStore, config: OAuthConfig, bootstrap_file: Path | None,
-                    env: dict[str, str] | None = None) -> bool:
+async def bootstrap(pool: Any, users: UserStore, organizations: OrganizationStore, clients: ClientStore,
+                    config: OAuthConfig, bootstrap_file: Path | None, env: dict[str, str] | None = None) -> bool:
     """Create the first organization, admin, CLI client and CLI session if there is no organization.
 
     Returns True when this call did the bootstrap (and wrote the file), False when it was done before.
@@ -63,15 +64,13 @@ async def bootstrap(pool: Any, clients: ClientStore, config: OAuthConfig, bootst
         cur = await conn.execute("SELECT 1 FROM organizations LIMIT 1")
         if await cur.fetchone() is not None:
             return False
-        organization_id, user_id = uuid.uuid4(), uuid.uuid4()
-        await conn.execute("INSERT INTO organizations (id, name, display_name, created_by) VALUES (%s, %s, %s, %s)",
-                           (organization_id, ORGANIZATION, "Local mesh", "bootstrap"))
-        await conn.execute(
-            "INSERT INTO users (id, email, display_name, password_hash, platform_admin, created_by)"
-            " VALUES (%s, %s, %s, %s, true, %s)", (user_id, ADMIN_EMAIL, "Mesh admin", await hash_password(password),
-                                                  "bootstrap"))
-        await conn.execute("INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, 'owner')",
-                           (organization_id, user_id))
+        # Through the users' and organizations' stores, in this transaction: their events go out too.
+        admin = await users.create(email=ADMIN_EMAIL, display_name="Mesh admin",
+                                   password_hash=await hash_password(password), platform_admin=True,
+                                   created_by="bootstrap", conn=conn)
+        organization, _ = await organizations.create(name=ORGANIZATION, display_name="Local mesh",
+                                                     created_by="bootstrap", owner=admin, conn=conn)
+        organization_id, user_id = organization.id, admin.id
         await clients.register(name="protomesh CLI", organization_id=str(organization_id), grant_types=CLI_GRANTS,
                                redirect_uris=CLI_REDIRECT_URIS, scopes=CLI_SCOPES, roles=(), public=True,
                                created_by="bootstrap", client_id=CLI_CLIENT_ID, conn=conn)

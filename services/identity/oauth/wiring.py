@@ -23,6 +23,7 @@ from services.identity.oauth.config import OAuthConfig
 from services.identity.oauth.http import build_app
 from services.identity.oauth.provider import OAuthProvider, open_provider
 from services.identity.settings import IdentitySettings
+from services.identity.store import OrganizationStore, UserStore
 
 if TYPE_CHECKING:
     from services.identity.apikeys import ApiKeyVerifier
@@ -50,7 +51,8 @@ async def open_oauth(replica: Replica, settings: IdentitySettings,
     cipher = load_cipher("identity", default_state_dir=RUN_DIR)
     async with open_provider(replica, oauth_config(settings), cipher,
                              api_keys=verifier.authenticate if verifier else None) as oauth:
-        await bootstrap(replica.db, oauth.clients, oauth.config, settings.bootstrap_file)
+        await bootstrap(replica.db, UserStore(replica.db), OrganizationStore(replica.db), oauth.clients, oauth.config,
+                        settings.bootstrap_file)
         yield oauth
 
 
