@@ -1,10 +1,11 @@
 """A signing key rotation under a bounded stream of authenticated calls: no call fails.
 
-Two threads call the agent service through the gateway for ~12 s (one over REST, one over native
+Two threads call the agent service through the gateway for ~10 s (one over REST, one over native
 gRPC), each getting a fresh client-credentials token every few calls; the key is rotated with
 `protomesh keys rotate` in the middle. Afterwards the keys are next/current/retiring as designed
 (docs/identity.md), the JWKS publishes exactly those three, tokens signed after the rotation carry
-the promoted key's kid, and a token signed by the old key before the rotation still passes.
+the promoted key's kid, a token signed by the old key before the rotation still passes, and the
+retiring key leaves the JWKS once the last token it signed has expired (a 12 s token lifetime here).
 
 The publish lead is 2 s here (60 s by default) so the test can rotate soon after start: the `next`
 key exists since the identity service's first start, so the gateway had it in its JWKS from its first
@@ -24,6 +25,7 @@ import grpc
 import pytest
 import requests
 
+from chassis.tooling.mesh_testing import eventually
 from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
@@ -37,14 +39,17 @@ from tests.e2e.identity_support import (
     token_request,
 )
 
-STREAM_SECONDS = 12.0
-ROTATE_AFTER = 4.0
+STREAM_SECONDS = 10.0
+ROTATE_AFTER = 3.0
 CALLS_PER_TOKEN = 5
+ACCESS_TOKEN_TTL = 12
+"""Short, so the retiring key is seen leaving the JWKS once the last token it signed has expired."""
 
 
 @pytest.fixture(scope="module")
 def mesh() -> Iterator[Mesh]:
-    with identity_mesh("agent", env={"IDENTITY_KEY_PUBLISH_LEAD": "2s"}) as started:
+    with identity_mesh("agent", env={"IDENTITY_KEY_PUBLISH_LEAD": "2s",
+                                     "IDENTITY_ACCESS_TOKEN_TTL": f"{ACCESS_TOKEN_TTL}s"}) as started:
         yield started
 
 
@@ -134,6 +139,11 @@ def test_a_rotation_under_a_stream_of_calls(mesh: Mesh, service_client: tuple[st
     time.sleep(ROTATE_AFTER)
     rotated = rotate(mesh)
     assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    # A token the old key signed before the rotation keeps working (it has not expired yet).
+    reply = requests.get(base_url(mesh) + "/v1/agents", headers={"authorization": f"Bearer {old_token}"},
+                         timeout=10)
+    assert reply.status_code == 200, reply.text
+    assert time.time() < jwt_parts(old_token)[1]["exp"], "checked before it expired"
     time.sleep(max(0.0, STREAM_SECONDS - (time.monotonic() - started)))
     for stream in streams:
         stream.stop.set()
@@ -156,8 +166,7 @@ def test_a_rotation_under_a_stream_of_calls(mesh: Mesh, service_client: tuple[st
     assert set(kids) <= {before["current"], after["current"]}, "the next key never signs"
     assert jwt_parts(fresh_token(mesh, service_client))[0]["kid"] == after["current"]
 
-    # A token the old key signed before the rotation keeps working until it expires.
-    reply = requests.get(base_url(mesh) + "/v1/agents", headers={"authorization": f"Bearer {old_token}"},
-                         timeout=10)
-    assert reply.status_code == 200, reply.text
-
+    # Then the retiring key goes: once the last token it could have signed has expired (retired + TTL).
+    eventually(lambda: before["current"] not in jwks_kids(mesh), timeout=ACCESS_TOKEN_TTL + 10, interval=0.5,
+               what="the retiring key to leave the JWKS")
+    assert set(keys_by_state(mesh)) == {"next", "current"}

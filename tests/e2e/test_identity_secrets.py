@@ -195,6 +195,8 @@ def forms(secret: str) -> tuple[str, ...]:
 def test_no_secret_in_any_other_response(admin: dict[str, Any]) -> None:
     assert len(LEDGER.exchanges) > 30
     for secret, (what, issuing) in LEDGER.secrets.items():
+        if issuing is not None:  # the recording works: the secret is where it was issued
+            assert secret in LEDGER.exchanges[issuing].text, f"{what} is not in the answer that issued it"
         for index, exchange in enumerate(LEDGER.exchanges):
             if index != issuing:
                 assert not any(f in exchange.text for f in forms(secret)), \
