@@ -370,3 +370,56 @@ async def test_the_bootstrap_file_holds_a_working_cli_session(provider: Provider
     assert refreshed.status_code == 200, refreshed.text
     claims = (await run(provider.decode, refreshed.json()["access_token"])).claims
     assert claims["sub"] == provider.admin_id and "mesh" in claims["scope"].split()
+
+
+# --- ClientService, organizations --------------------------------------------------------------------------------
+
+async def test_client_service_lists_gets_and_disables(provider: Provider) -> None:
+    from protomesh.identity.v1 import client_service_pb2 as cpb
+
+    client_id, secret = await provider.register(grant_types=["client_credentials"], scopes=["mesh"])
+    public_client, _ = await provider.register(grant_types=["authorization_code", "refresh_token"],
+                                               redirect_uris=[REDIRECT_URI], scopes=USER_SCOPES, public=True)
+    stub = provider.clients()
+    got = (await stub.GetClient(cpb.GetClientRequest(client_id=client_id))).client
+    assert got.client_id == client_id and not got.public and not got.disabled and got.create_time.seconds > 0
+    listed = [c.client_id for c in (await stub.ListClients(cpb.ListClientsRequest(page_size=1000))).clients]
+    assert client_id in listed and public_client in listed
+    refresh = (await _user_tokens(provider, public_client))["refresh_token"]
+
+    disabled = (await stub.DisableClient(cpb.DisableClientRequest(client_id=public_client))).client
+    assert disabled.disabled and disabled.disable_time.seconds > 0
+    refused = await run(_refresh, provider, public_client, refresh)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client"  # 400: no Basic auth sent
+    assert public_client not in [c.client_id for c in (await stub.ListClients(cpb.ListClientsRequest())).clients]
+    await provider.sql("UPDATE oauth_clients SET disabled_at = NULL WHERE client_id = %s", (public_client,))
+    # Its refresh tokens were revoked with it, and stay so when it is enabled again.
+    refused = await run(_refresh, provider, public_client, refresh)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    # The secret is shown once: never in a later answer.
+    assert secret not in str(got) and secret not in str(listed)
+
+
+async def test_the_org_parameter_picks_the_tokens_organization(provider: Provider, public_client: str) -> None:
+    email, password = f"u-{uuid.uuid4().hex[:8]}@example.com", "a long enough password 2"
+    user_id = await provider.add_user(email, password, role="viewer")
+    other, name = uuid.uuid4(), f"other-{uuid.uuid4().hex[:6]}"
+    await provider.sql("INSERT INTO organizations (id, name, display_name) VALUES (%s, %s, %s)", (other, name, name))
+    await provider.sql("INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, 'admin')",
+                       (other, user_id))
+    first = (await run(provider.decode, (await _user_tokens(provider, public_client, email, password))
+                       ["access_token"])).claims
+    assert first["org"] == provider.organization_id and first["roles"] == ["viewer"] and "admin" not in first
+
+    verifier, challenge = pkce()
+
+    def flow() -> dict[str, Any]:
+        url = authorization_url(provider, public_client, challenge, org=name)
+        code = location_params(sign_in(requests.Session(), url, email, password))["code"]
+        body: dict[str, Any] = token(provider, {"grant_type": "authorization_code", "code": code,
+                                                "client_id": public_client, "redirect_uri": REDIRECT_URI,
+                                                "code_verifier": verifier}).json()
+        return body
+
+    chosen = (await run(provider.decode, (await run(flow))["access_token"])).claims
+    assert chosen["org"] == str(other) and chosen["roles"] == ["admin"]
