@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 import requests
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from chassis.tooling.catalog import MeshMethod, load_catalog
 from chassis.tooling.mesh_testing import eventually
@@ -181,3 +182,15 @@ def test_a_rotation_before_the_next_key_was_published_for_the_lead_is_refused(me
     answer = rest_call(mesh, load_catalog().service("identity").method("RotateSigningKey"), {}, token=token)
     assert answer.status == 400, answer
     assert answer.body["code"] in (9, "FAILED_PRECONDITION"), answer.body
+
+
+def test_reflection_needs_no_credential(mesh: Mesh) -> None:
+    """Public by design (docs/identity.md): grpcurl's list/describe work through the gateway before anyone
+    logs in. (grpc.health.v1 is public on the replicas, for Envoy's own health checks; the gateway does
+    not route it.)"""
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                                                  timeout=10)
+        names = {s.name for reply in replies for s in reply.list_services_response.service}
+    assert {"protomesh.agent.v1.AgentService", "protomesh.identity.v1.ApiKeyService"} <= names
