@@ -36,6 +36,7 @@ from tests.e2e.identity_support import (
     identity_mesh,
     is_http_served,
     is_public,
+    jwt_parts,
     rest_call,
 )
 
@@ -194,3 +195,16 @@ def test_reflection_needs_no_credential(mesh: Mesh) -> None:
                                                   timeout=10)
         names = {s.name for reply in replies for s in reply.list_services_response.service}
     assert {"protomesh.agent.v1.AgentService", "protomesh.identity.v1.ApiKeyService"} <= names
+
+
+def test_a_client_sent_claims_header_never_replaces_the_real_principal(mesh: Mesh, token: str, api_key: str) -> None:
+    """With a real credential the forged header is dropped: a context's owner is the caller's real subject."""
+    forged = b64url(json.dumps({"sub": "forged-admin", "kind": "user", "admin": True, "roles": ["owner"],
+                                "scope": "mesh"}).encode())
+    create = load_catalog().service("context").method("CreateContext")
+    for credential, expected in ((f"Bearer {token}", jwt_parts(token)[1]["sub"]), (f"ApiKey {api_key}", "apikey:")):
+        answer = rest_call(mesh, create, {"name": f"owned-{uuid.uuid4().hex[:6]}", "type": "session"},
+                           headers={"authorization": credential, "x-protomesh-claims": forged})
+        assert answer.status == 200, answer.body
+        owner = answer.body["context"]["owner"]
+        assert owner != "forged-admin" and owner.startswith(expected), owner
