@@ -288,7 +288,8 @@ def _refresh(mesh: Mesh, refresh_token: str) -> requests.Response:
                                 "client_id": "protomesh-cli"})
 
 
-def test_a_disabled_users_refresh_is_invalid_grant(mesh: Mesh, admin: dict[str, Any]) -> None:
+def test_a_disabled_users_refresh_is_invalid_grant(mesh: Mesh, admin: dict[str, Any],
+                                                   client: dict[str, str]) -> None:
     email = f"disabled-{uuid.uuid4().hex[:8]}@example.com"
     user_id = _user(mesh, admin, email)
     session = device_login(mesh, email, USER_PASSWORD)
@@ -297,6 +298,11 @@ def test_a_disabled_users_refresh_is_invalid_grant(mesh: Mesh, admin: dict[str, 
     identity_call(mesh, "DisableUser", {"user_id": user_id}, token=admin["access_token"])
     refused = _refresh(mesh, renewed.json()["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text
+    # Signing in with the right password now: refused with the page an unknown account gets.
+    disabled = _login(mesh, client, email, USER_PASSWORD)
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
+    assert disabled.status_code not in (302, 303)
+    assert _visible(disabled, email) == _visible(_login(mesh, client, unknown, USER_PASSWORD), unknown)
 
 
 def test_a_password_change_revokes_the_other_sessions(mesh: Mesh, admin: dict[str, Any]) -> None:
@@ -308,6 +314,13 @@ def test_a_password_change_revokes_the_other_sessions(mesh: Mesh, admin: dict[st
     refused = _refresh(mesh, phone["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text
     assert device_login(mesh, email, USER_PASSWORD + "-new")["access_token"]
+
+
+def _login(mesh: Mesh, client: dict[str, str], email: str, password: str) -> requests.Response:
+    """One sign-in on the authorization page of `client`; the answer, unfollowed."""
+    session = requests.Session()
+    _, url, _ = _start(mesh, client)
+    return submit_form(session, session.get(url, timeout=10), email=email, password=password)
 
 
 def _visible(page: requests.Response, email: str) -> str:
@@ -324,10 +337,7 @@ def test_failed_logins_are_limited_with_the_same_answer_for_unknown_and_wrong(me
     unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
 
     def attempt(who: str, password: str) -> requests.Response:
-        session = requests.Session()
-        _, url, _ = _start(mesh, client)
-        page = session.get(url, timeout=10)
-        return submit_form(session, page, email=who, password=password)
+        return _login(mesh, client, who, password)
 
     wrong, nobody = attempt(email, "not-the-password"), attempt(unknown, "not-the-password")
     assert wrong.status_code not in (302, 303) and wrong.status_code < 500

@@ -250,6 +250,15 @@ def test_revocation_then_introspection(mesh: Mesh, provider: dict[str, Any], cli
         oauth.refresh_token(provider["token_endpoint"], refresh_token=token["refresh_token"])
     assert refused.value.error == "invalid_grant"
 
+    # A revoked access token: inactive for introspection and refused by userinfo (the gateway only checks
+    # signatures, so elsewhere it runs out within its short lifetime: docs/identity.md).
+    assert oauth.revoke_token(provider["revocation_endpoint"], token=token["access_token"],
+                              token_type_hint="access_token").status_code == 200
+    assert oauth.introspect_token(endpoint, token=token["access_token"]).json() == {"active": False}
+    userinfo = requests.get(provider["userinfo_endpoint"], headers={"authorization": f"Bearer {token['access_token']}"},
+                            timeout=10)
+    assert userinfo.status_code == 401 and "invalid_token" in userinfo.headers.get("WWW-Authenticate", "")
+
     # RFC 7009 2.2: an unknown or already revoked token is still a 200.
     assert oauth.revoke_token(provider["revocation_endpoint"], token="never-issued").status_code == 200
     assert oauth.introspect_token(endpoint, token="never-issued").json() == {"active": False}
