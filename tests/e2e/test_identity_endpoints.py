@@ -131,7 +131,8 @@ def test_native_grpc_needs_a_credential_too(mesh: Mesh, token: str, api_key: str
         for rpc in GRPC_METHODS:
             anonymous = grpc_code(channel, rpc)
             assert (anonymous == grpc.StatusCode.UNAUTHENTICATED) != is_public(rpc), (rpc.grpc_path, anonymous)
-            for metadata in ((("authorization", f"Bearer {token}"),), (("x-api-key", api_key),)):
+            for metadata in ((("authorization", f"Bearer {token}"),), (("x-api-key", api_key),),
+                             (("authorization", f"ApiKey {api_key}"),)):
                 code = grpc_code(channel, rpc, metadata)
                 assert code != grpc.StatusCode.UNAUTHENTICATED, (rpc.grpc_path, metadata[0][0], code)
 
