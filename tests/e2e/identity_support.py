@@ -30,7 +30,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from chassis.contracts import mesh_grpc_services
-from chassis.crypto import Sealed, load_cipher
+from chassis.crypto import KEY_FILE_NAME, Sealed, load_cipher
 from chassis.tooling.catalog import HttpRule, MeshMethod, load_catalog
 from chassis.tooling.mesh_testing import running_mesh
 from chassis.tooling.supervisor import Mesh
@@ -415,20 +415,21 @@ def first(body: Any, *names: str) -> Any:
 # ---------------------------------------------------------------------------------------------------------
 
 def signing_key(mesh: Mesh, state: str = "current") -> ECKey:
-    """The private key in `state` (current/next), opened with the identity service's cipher of this mesh."""
+    """The private key in `state` (current/next), opened with the identity service's cipher of this mesh.
+
+    The local mesh gives identity no key variable: its replicas generate <state>/identity/encryption.key.
+    """
+    key_file = mesh.state_dir / "identity" / KEY_FILE_NAME
+    assert key_file.exists(), f"no {key_file}: the identity replica was given its key another way"
     with psycopg.connect(mesh.database_url) as conn:
         row = conn.execute("SELECT kid, private_sealed, private_nonce, cipher_key_id FROM identity.signing_keys"
                            " WHERE state = %s", (state,)).fetchone()
     assert row, f"no {state} signing key"
     kid, sealed, nonce, key_id = row
     cipher = load_cipher("identity", env={"PROTOMESH_STATE_DIR": str(mesh.state_dir)})
+    # Sealed as the private JWK's JSON, bound to its kid (services/identity/oauth/keys.py).
     private = cipher.open_bytes(Sealed(bytes(sealed), bytes(nonce), key_id), kid, what="signing key")
-    try:
-        key = ECKey.import_key(json.loads(private))
-    except ValueError:  # a PEM rather than a JWK
-        key = ECKey.import_key(private)
-    key.ensure_kid()
-    return ECKey.import_key(key.as_dict(private=True), {"kid": kid})
+    return ECKey.import_key(json.loads(private), {"kid": kid})
 
 
 def sign(key: ECKey, claims: Mapping[str, Any], **header: Any) -> str:
