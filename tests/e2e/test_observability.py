@@ -29,7 +29,7 @@ def trace_with(mesh: Mesh, span_name: str) -> list[dict]:
     def find() -> list[dict] | None:
         for spans in load_traces(mesh.state_dir / "traces").values():
             if (any(s["name"].endswith(span_name) for s in spans) and any(s["kind"] == "client" for s in spans)
-                    and any(s["service"] == "gateway" for s in spans)):
+                    and any(s["service"] == "gateway" and s["kind"] == "server" for s in spans)):
                 return spans
         return None
 
@@ -42,7 +42,8 @@ def test_a_rest_call_is_one_trace_from_envoy_through_the_service_to_sql(mesh: Me
     spans = trace_with(mesh, "AgentService/RegisterAgent")
     assert len({s["trace_id"] for s in spans}) == 1
     by_id = {s["span_id"]: s for s in spans}
-    gateway = next(s for s in spans if s["service"] == "gateway")
+    # Envoy's ingress span (the trace may also hold its client span of a JWKS fetch the call waited for).
+    gateway = next(s for s in spans if s["service"] == "gateway" and s["kind"] == "server")
     server = next(s for s in spans if s["name"].endswith("RegisterAgent") and s["service"] == "agent")
     sql = [s for s in spans if s["service"] == "agent" and s["kind"] == "client"]
     assert server["parent_span_id"] == gateway["span_id"]
