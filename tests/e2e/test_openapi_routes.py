@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from chassis.tooling.apidocs import build_openapi, load_contracts
 from chassis.tooling.apidocs.bindings import openapi_path
+from chassis.tooling.catalog import load_catalog
 from chassis.tooling.infra.ports import LOOPBACK
 from chassis.tooling.mesh_testing import RestClient, running_mesh
 from chassis.tooling.supervisor import Mesh
@@ -171,8 +172,15 @@ def test_the_gateway_route_table_and_the_document_match(mesh: Mesh, rest: RestCl
     assert transcoded - documented == set(), "REST routes the gateway serves but the document lacks"
     assert documented - transcoded == set(), "documented routes the gateway does not serve"
 
+    # The OAuth / OIDC endpoints a replica serves itself over HTTP (`http_served`, not transcoded) are
+    # described by OIDC discovery, not by the OpenAPI document: they must be exactly the declared paths.
+    served = load_catalog().http_served
+    http_clusters = {s.cluster for s in served}
+    to_http = [r for r in routes if r.get("route", {}).get("cluster") in http_clusters]
+    declared = {rule.path for s in served for m in s.methods for rule in m.http_rules}
+    assert {r["match"].get("path") for r in to_http} == declared
     kept = [r for r in routes if not r["match"].get("prefix", "").startswith(EXCLUDED_ROUTE_PREFIXES)
-            and "direct_response" not in r]
+            and "direct_response" not in r and r not in to_http]
     excluded = len(routes) - len(kept)
 
     grpc_paths = {grpc for _, _, grpc in documented}
@@ -184,7 +192,8 @@ def test_the_gateway_route_table_and_the_document_match(mesh: Mesh, rest: RestCl
 
     # A path the document lacks is refused by the gateway itself, not passed on.
     assert rest.get("/v1/undocumented").status == 404
-    print(f"gateway: {len(routes)} routes ({excluded} excluded: gRPC reflection, direct responses; "
+    print(f"gateway: {len(routes)} routes ({excluded} excluded: gRPC reflection, direct responses, "
+          f"{len(to_http)} HTTP-served OAuth routes; "
           f"{rest_routes} on REST paths), {len(transcoded)} transcoded REST routes; "
           f"document: {len(documented)} operations; differences: 0")
 
