@@ -20,7 +20,7 @@ EXPECTED_ROWS = {
     "grpc_envoy": 3,  # direct to 1, direct to 2, through Envoy
     "agent_crud": 1,
     "events": 6,  # naive, windowed, outbox, naive paced, outbox paced, outbox at half its own rate
-    "memory": 6,  # the agent replica, postgresql, nats-server, envoy, supervisor, the whole mesh
+    "memory": 7,  # the agent and identity replicas, postgresql, nats-server, envoy, supervisor, the whole mesh
 }
 
 
