@@ -55,8 +55,8 @@ def _show_admin_password(state_dir: Path) -> None:
     email, password = taken
     print(f"\nThe local admin is {email}; its generated password (shown this once, keep it now):\n\n"
           f"    {password}\n\n"
-          "(`protomesh token` and `protomesh users ...` need no password: the mesh kept the admin's session "
-          "for this folder. The password signs in elsewhere, e.g. `protomesh login` or the login page.)",
+          "(`protomesh token` and `protomesh users ...` need no password: the mesh kept the admin's session\n"
+          "for this folder. The password signs in elsewhere: `protomesh login`, the login page.)\n",
           flush=True)
 
 

@@ -416,8 +416,15 @@ class Mesh:
             if seen == wanted:
                 return
             time.sleep(0.1)
+        probe = probe_method(self.catalog.service(service))
+        unauthenticated = ""
+        if probe is not None and not probe.public and self.runs_identity and self.token() is None:
+            # Without a token every probe is refused at the gateway: say so, not just "no route".
+            unauthenticated = (f"; the probes had no access token (the CLI session in "
+                               f"{identity_session.session_path(self.state_dir)} was refused or is missing: "
+                               "`protomesh login`)")
         raise InfraError(f"the gateway does not route to the {service} replicas {sorted(wanted)} after "
-                         f"{timeout:.0f}s (it reached {sorted(seen)}); see {self.log_dir}")
+                         f"{timeout:.0f}s (it reached {sorted(seen)}){unauthenticated}; see {self.log_dir}")
 
     def answering_instances(self, service: str, calls: int) -> set[str]:
         """Replicas that answer a read-only call sent through the gateway, by their instance header.
