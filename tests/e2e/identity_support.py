@@ -27,7 +27,7 @@ import psycopg
 import requests
 from google.protobuf import descriptor_pool
 from joserfc import jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import RSAKey
 
 from chassis.contracts import mesh_grpc_services
 from chassis.crypto import KEY_FILE_NAME, Sealed, load_cipher
@@ -414,7 +414,7 @@ def first(body: Any, *names: str) -> Any:
 # White box: the signing key, to make tokens that are validly signed and wrong in one claim only
 # ---------------------------------------------------------------------------------------------------------
 
-def signing_key(mesh: Mesh, state: str = "current") -> ECKey:
+def signing_key(mesh: Mesh, state: str = "current") -> RSAKey:
     """The private key in `state` (current/next), opened with the identity service's cipher of this mesh.
 
     The local mesh gives identity no key variable: its replicas generate <state>/identity/encryption.key.
@@ -429,13 +429,13 @@ def signing_key(mesh: Mesh, state: str = "current") -> ECKey:
     cipher = load_cipher("identity", env={"PROTOMESH_STATE_DIR": str(mesh.state_dir)})
     # Sealed as the private JWK's JSON, bound to its kid (services/identity/oauth/keys.py).
     private = cipher.open_bytes(Sealed(bytes(sealed), bytes(nonce), key_id), kid, what="signing key")
-    return ECKey.import_key(json.loads(private), {"kid": kid})
+    return RSAKey.import_key(json.loads(private), {"kid": kid})
 
 
-def sign(key: ECKey, claims: Mapping[str, Any], **header: Any) -> str:
-    """A compact ES256 JWS of `claims` with `key` (its kid in the header unless `header` says otherwise)."""
-    return jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": key.kid, **header}, dict(claims), key,
-                      algorithms=["ES256"])
+def sign(key: RSAKey, claims: Mapping[str, Any], **header: Any) -> str:
+    """A compact RS256 JWS of `claims` with `key` (its kid in the header unless `header` says otherwise)."""
+    return jwt.encode({"alg": "RS256", "typ": "at+jwt", "kid": key.kid, **header}, dict(claims), key,
+                      algorithms=["RS256"])
 
 
 def access_claims(mesh: Mesh, **overrides: Any) -> dict[str, Any]:

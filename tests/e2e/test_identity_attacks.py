@@ -24,7 +24,7 @@ import pytest
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
-from joserfc.jwk import ECKey
+from joserfc.jwk import RSAKey
 
 from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_service_pb2 as pb
@@ -70,7 +70,7 @@ def admin(mesh: Mesh) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def key(mesh: Mesh) -> ECKey:
+def key(mesh: Mesh) -> RSAKey:
     """The identity service's current private signing key."""
     return signing_key(mesh)
 
@@ -118,20 +118,20 @@ def _now() -> int:
     return int(time.time())
 
 
-def _hs256_with_public_key(mesh: Mesh, key: ECKey, secret: bytes) -> str:
+def _hs256_with_public_key(mesh: Mesh, key: RSAKey, secret: bytes) -> str:
     header = b64url(json.dumps({"alg": "HS256", "typ": "at+jwt", "kid": key.kid}).encode())
     payload = b64url(json.dumps(access_claims(mesh)).encode())
     mac = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{b64url(mac)}"
 
 
-def _alg_none(mesh: Mesh, key: ECKey) -> str:
+def _alg_none(mesh: Mesh, key: RSAKey) -> str:
     header = b64url(json.dumps({"alg": "none", "typ": "at+jwt", "kid": key.kid}).encode())
     return f"{header}.{b64url(json.dumps(access_claims(mesh)).encode())}."
 
 
 # Envoy allows 60 s of clock skew: the times here are well beyond it.
-FORGED: dict[str, Callable[[Mesh, ECKey], str]] = {
+FORGED: dict[str, Callable[[Mesh, RSAKey], str]] = {
     "expired": lambda mesh, key: sign(key, access_claims(mesh, iat=_now() - 900, nbf=_now() - 900,
                                                          exp=_now() - 300)),
     "not_yet_valid": lambda mesh, key: sign(key, access_claims(mesh, nbf=_now() + 600, exp=_now() + 900)),
@@ -139,8 +139,8 @@ FORGED: dict[str, Callable[[Mesh, ECKey], str]] = {
     "wrong_aud": lambda mesh, key: sign(key, access_claims(mesh, aud="someone-else")),
     "no_exp": lambda mesh, key: sign(key, access_claims(mesh, exp=None)),
     "unknown_kid": lambda mesh, key: sign(key, access_claims(mesh), kid="no-such-key"),
-    "another_key": lambda mesh, _: sign(ECKey.generate_key("P-256", {"kid": "attacker"}), access_claims(mesh)),
-    "another_key_with_a_known_kid": lambda mesh, key: sign(ECKey.generate_key("P-256", {"kid": key.kid or ""}),
+    "another_key": lambda mesh, _: sign(RSAKey.generate_key(2048, {"kid": "attacker"}), access_claims(mesh)),
+    "another_key_with_a_known_kid": lambda mesh, key: sign(RSAKey.generate_key(2048, {"kid": key.kid or ""}),
                                                            access_claims(mesh)),
     "alg_none": _alg_none,
     "hs256_with_the_public_pem": lambda mesh, key: _hs256_with_public_key(mesh, key, key.as_pem(private=False)),
@@ -150,7 +150,7 @@ FORGED: dict[str, Callable[[Mesh, ECKey], str]] = {
 }
 
 
-def test_a_token_signed_right_with_every_claim_right_passes(mesh: Mesh, key: ECKey,
+def test_a_token_signed_right_with_every_claim_right_passes(mesh: Mesh, key: RSAKey,
                                                             agents: AgentServiceStub) -> None:
     """The control: the forged tokens below differ from this one in one thing each."""
     token = sign(key, access_claims(mesh))
@@ -159,7 +159,7 @@ def test_a_token_signed_right_with_every_claim_right_passes(mesh: Mesh, key: ECK
 
 
 @pytest.mark.parametrize("attack", sorted(FORGED))
-def test_a_bad_token_is_refused(mesh: Mesh, key: ECKey, agents: AgentServiceStub, attack: str) -> None:
+def test_a_bad_token_is_refused(mesh: Mesh, key: RSAKey, agents: AgentServiceStub, attack: str) -> None:
     assert_refused(mesh, agents, FORGED[attack](mesh, key))
 
 
@@ -172,7 +172,7 @@ def test_no_token_is_refused_with_a_challenge(mesh: Mesh, agents: AgentServiceSt
 
 
 def test_a_tampered_payload_is_refused(mesh: Mesh, admin: dict[str, Any], agents: AgentServiceStub,
-                                       key: ECKey) -> None:
+                                       key: RSAKey) -> None:
     real = admin["access_token"]
     assert rest_status(mesh, real).status_code == 200
     header, payload, signature = real.split(".")

@@ -6,7 +6,7 @@
 -- `retiring` is published until the last token it signed has expired, then the row is deleted.
 CREATE TABLE signing_keys (
     kid               text PRIMARY KEY,
-    alg               text NOT NULL DEFAULT 'ES256',
+    alg               text NOT NULL DEFAULT 'RS256',
     state             text NOT NULL CHECK (state IN ('next', 'current', 'retiring')),
     public_jwk        jsonb NOT NULL,
     -- The private JWK sealed with the identity cipher (chassis.crypto), bound to the kid.

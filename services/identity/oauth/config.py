@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 AUDIENCE = "protomesh"
 """The `aud` of every access token (the gateway's jwt_authn provider checks it)."""
-ALG = "ES256"
+ALG = "RS256"
+"""Every token (access and ID) is RS256: OIDC Discovery requires RS256 among the ID token algorithms, so
+clients that only know the default verify ID tokens, and Envoy's jwt_authn verifies RS256 cheaply."""
 SCOPES = ("openid", "profile", "email", "offline_access", "mesh")
 """Scopes the provider knows; `mesh` is the scope of calls into the mesh's services."""
 

@@ -80,7 +80,7 @@ class S256CodeChallenge(CodeChallenge):
 
 
 class OpenIDConnect(OpenIDCode):
-    """ID tokens (ES256, the current key) for code grants that asked for the `openid` scope."""
+    """ID tokens (RS256, the current key) for code grants that asked for the `openid` scope."""
 
     def __init__(self, server: OAuthServer) -> None:
         super().__init__(require_nonce=False)

@@ -1,4 +1,4 @@
-"""Signing keys: ES256 (P-256) keys in PostgreSQL, their private halves sealed with the identity cipher.
+"""Signing keys: RS256 (RSA 2048) keys in PostgreSQL, their private halves sealed with the identity cipher.
 
 States (docs/identity.md): `next` is published in the JWKS and signs nothing yet, `current` signs,
 `retiring` signs nothing more and stays published until the last token it signed has expired
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import KeySet, RSAKey
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -54,8 +54,8 @@ class KeyRow:
         return self.retired_at + timedelta(seconds=access_token_ttl) if self.retired_at else None
 
 
-def _new_key() -> ECKey:
-    return ECKey.generate_key("P-256", parameters={"use": "sig", "alg": ALG}, private=True, auto_kid=True)
+def _new_key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, private=True, auto_kid=True)
 
 
 class SigningKeys:
@@ -65,12 +65,12 @@ class SigningKeys:
         self._pool = pool
         self._cipher = cipher
         self._config = config
-        self._current: ECKey | None = None
+        self._current: RSAKey | None = None
         self._published = KeySet([])
 
     # --- what token issuing reads (from worker threads too: a plain attribute read) -----------------
 
-    def signing_key(self) -> ECKey:
+    def signing_key(self) -> RSAKey:
         """The private key new tokens are signed with."""
         if self._current is None:
             raise RuntimeError("no current signing key loaded yet")
@@ -133,7 +133,7 @@ class SigningKeys:
             return
         sealed = Sealed(bytes(row["private_sealed"]), bytes(row["private_nonce"]), row["cipher_key_id"])
         private = json.loads(self._cipher.open_bytes(sealed, row["kid"], what="signing key"))
-        self._current = ECKey.import_key(private)
+        self._current = RSAKey.import_key(private)
         logger.info("signing with key", extra={"kid": row["kid"]})
 
     async def run_reload(self) -> None:

@@ -1,4 +1,4 @@
-"""Access tokens (RFC 9068 JWTs, ES256) with the claims of docs/identity.md, and their verification."""
+"""Access tokens (RFC 9068 JWTs, RS256) with the claims of docs/identity.md, and their verification."""
 
 from __future__ import annotations
 

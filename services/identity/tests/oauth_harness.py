@@ -110,8 +110,8 @@ class Provider:
         return KeySet.import_key_set(requests.get(self.url("/oauth2/jwks"), timeout=TIMEOUT).json())
 
     def decode(self, token: str) -> jwt.Token:
-        """A token verified against the published JWKS (ES256 only)."""
-        return jwt.decode(token, self.jwks(), algorithms=["ES256"])
+        """A token verified against the published JWKS (RS256 only)."""
+        return jwt.decode(token, self.jwks(), algorithms=["RS256"])
 
 
 @contextlib.asynccontextmanager

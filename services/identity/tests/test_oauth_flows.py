@@ -84,24 +84,20 @@ def code_for(provider: Provider, client_id: str, challenge: str, **extra: str) -
 async def test_discovery_is_a_valid_openid_configuration(provider: Provider) -> None:
     document = (await run(requests.get, provider.url("/.well-known/openid-configuration"), timeout=TIMEOUT)).json()
     metadata = OpenIDProviderMetadata(document)
-    # Authlib's checks of OIDC Discovery and RFC 8414, field by field; but one: OIDC Discovery wants RS256
-    # among the ID token algorithms, and this provider signs everything with ES256 (docs/identity.md).
-    for name in metadata.REGISTRY_KEYS:
-        if name != "id_token_signing_alg_values_supported":
-            getattr(metadata, f"validate_{name}")()
-    assert document["id_token_signing_alg_values_supported"] == ["ES256"]
+    metadata.validate()  # Authlib's checks of OIDC Discovery and RFC 8414, every field
+    assert document["id_token_signing_alg_values_supported"] == ["RS256"]
     assert document["issuer"] == provider.issuer
     assert document["code_challenge_methods_supported"] == ["S256"]
     assert "password" not in document["grant_types_supported"]
     assert document["jwks_uri"] == provider.url("/oauth2/jwks")
 
 
-async def test_jwks_publishes_public_p256_keys_only(provider: Provider) -> None:
+async def test_jwks_publishes_public_rsa_keys_only(provider: Provider) -> None:
     keys = (await run(requests.get, provider.url("/oauth2/jwks"), timeout=TIMEOUT)).json()["keys"]
     assert len(keys) == 2  # the current key and the next one
     for key in keys:
-        assert key["kty"] == "EC" and key["crv"] == "P-256" and key["alg"] == "ES256" and key["kid"]
-        assert "d" not in key
+        assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["kid"] and len(key["n"]) >= 342  # 2048 bits
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
 
 
 # --- client credentials ----------------------------------------------------------------------------------
