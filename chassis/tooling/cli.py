@@ -25,14 +25,14 @@ from chassis.tooling.observe import LEVELS, LogFilter, follow_logs, format_entry
 from chassis.tooling.supervisor import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
 
 EXAMPLES = """\
-Every call but the API documents, reflection and the OAuth endpoints needs a credential: a bearer
-token (.venv/bin/protomesh token prints the local admin's) or an API key (protomesh apikeys create).
+Every call but health, the API documents, reflection and the OAuth endpoints needs a credential: a
+bearer token (.venv/bin/protomesh token prints the local admin's) or an API key (protomesh apikeys create).
 REST (JSON over HTTP, transcoded by Envoy):
   TOKEN=$(.venv/bin/protomesh token)
   curl -s -H "Authorization: Bearer $TOKEN" http://{gw}/v1/agents/types
   curl -s -H "Authorization: Bearer $TOKEN" -X POST http://{gw}/v1/agents -d '{{"name": "calc", "type": "calculator"}}'
   curl -s -H "Authorization: Bearer $(.venv/bin/protomesh token)" http://{gw}/v1/agents
-  curl -s -H "Authorization: Bearer $TOKEN" http://{gw}/health
+  curl -s http://{gw}/health
 gRPC (same port):
   grpcurl -plaintext {gw} list
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"type": "calculator"}}' {gw} \\

@@ -380,6 +380,8 @@ class Mesh:
         if service == IDENTITY_SERVICE:
             self._identity_ready()
         self.wait_routed(service, timeout=30)
+        if service == IDENTITY_SERVICE:
+            self._wait_token_accepted(timeout=30)
 
     def _scale_to(self, service: str, count: int, *, wait: bool = True, ready: bool = True) -> None:
         """Start or stop replicas until `count` run; wait until they serve (`ready`) and until the gateway
@@ -426,13 +428,32 @@ class Mesh:
         raise InfraError(f"the gateway does not route to the {service} replicas {sorted(wanted)} after "
                          f"{timeout:.0f}s (it reached {sorted(seen)}){unauthenticated}; see {self.log_dir}")
 
-    def answering_instances(self, service: str, calls: int) -> set[str]:
+    def _wait_token_accepted(self, timeout: float) -> None:
+        """Wait until the gateway lets the session's token through to a protected identity method.
+
+        Readiness probes may use public methods (health), so this is what shows Envoy has fetched the
+        JWKS and verifies tokens: the first authenticated call after `up` then works.
+        """
+        protected = [m for m in self.catalog.service(IDENTITY_SERVICE).methods
+                     if m.idempotency_level == "NO_SIDE_EFFECTS" and not m.public]
+        if not protected or identity_session.read_session(self.state_dir) is None:
+            return  # nothing to check with (the missing session was reported)
+        probe = Probe(protected[0], public=False)
+        deadline = time.monotonic() + timeout
+        while not self.answering_instances(IDENTITY_SERVICE, calls=1, probe=probe):
+            if time.monotonic() > deadline:
+                raise InfraError(f"the gateway refuses the CLI session's token after {timeout:.0f}s (its JWKS "
+                                 f"fetch, or the session in {identity_session.session_path(self.state_dir)}); "
+                                 f"see {self.log_dir}")
+            time.sleep(0.2)
+
+    def answering_instances(self, service: str, calls: int, probe: Probe | None = None) -> set[str]:
         """Replicas that answer a read-only call sent through the gateway, by their instance header.
 
         The probe carries the CLI session's token unless the method is public: an answer (even an error)
         with an instance header then also shows the gateway verified the token.
         """
-        probe = probe_method(self.catalog.service(service))
+        probe = probe or probe_method(self.catalog.service(service))
         if probe is None:
             return set()
         metadata_out = () if probe.public else self.auth_metadata()
