@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import grpc
 
+from chassis.identity import CLAIMS_HEADER
 from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.ports import free_port
 from chassis.tooling.supervisor import IDENTITY_SERVICE, Mesh, MeshOptions
@@ -169,16 +170,21 @@ class _CallDetailsWithMetadata(_CallDetails, grpc.ClientCallDetails):
 
 class BearerInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
                         grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
-    """Adds `authorization: Bearer <token>` to every call that does not carry its own authorization."""
+    """Adds `authorization: Bearer <token>` to every call that does not carry its own authorization.
 
-    def __init__(self, token: TokenSource) -> None:
+    With `header` set to another name (the claims header), it adds `header: <value>` instead, the value
+    from `token` as it is: what a call straight to a replica carries in place of the gateway's work.
+    """
+
+    def __init__(self, token: TokenSource, header: str = "authorization") -> None:
         self._token = token
+        self._header = header
 
     def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
         metadata = list(details.metadata or ())
-        token = None if any(key == "authorization" for key, _ in metadata) else self._token()
-        if token:
-            metadata.append(("authorization", f"Bearer {token}"))
+        value = None if any(key == self._header for key, _ in metadata) else self._token()
+        if value:
+            metadata.append((self._header, f"Bearer {value}" if self._header == "authorization" else value))
         return _CallDetailsWithMetadata(details.method, details.timeout, metadata, details.credentials,
                                         getattr(details, "wait_for_ready", None),
                                         getattr(details, "compression", None))
@@ -203,12 +209,26 @@ class BearerInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
 @contextlib.contextmanager
 def mesh_channel(mesh: Mesh, *, authenticated: bool = True, target: str | None = None,
                  options: Sequence[tuple[str, Any]] = ()) -> Iterator[grpc.Channel]:
-    """A gRPC channel to the mesh's gateway (or `target`) whose calls carry the local admin's token.
+    """A gRPC channel to the mesh's gateway whose calls carry the local admin's token.
 
-    Stubs built on it need no metadata argument; a call that passes its own `authorization` keeps it.
+    With `target` (a replica's address: no gateway in between) the calls carry what the gateway would
+    forward for that token instead, its verified claims as `x-protomesh-claims`. Stubs built on it
+    need no metadata argument; a call that passes its own `authorization` (or claims) keeps it.
     """
     with grpc.insecure_channel(target or mesh.gateway, options=list(options)) as channel:
-        yield grpc.intercept_channel(channel, BearerInterceptor(mesh.token)) if authenticated else channel
+        if not authenticated:
+            yield channel
+        elif target is None:
+            yield grpc.intercept_channel(channel, BearerInterceptor(mesh.token))
+        else:
+            yield grpc.intercept_channel(channel, BearerInterceptor(lambda: forwarded_claims(mesh), CLAIMS_HEADER))
+
+
+def forwarded_claims(mesh: Mesh) -> str | None:
+    """What Envoy forwards to a replica for the admin's token: its verified payload, base64url (the JWT's
+    payload segment, as `forward_payload_header` sends it)."""
+    token = mesh.token()
+    return token.split(".")[1] if token else None
 
 
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1, what: str = "") -> Any:

@@ -84,7 +84,7 @@ def test_health_flips_when_postgres_stops_and_recovers_when_it_returns(fresh_mes
 
 def test_graceful_shutdown_lets_an_in_flight_call_finish(fresh_mesh: Mesh) -> None:
     replica = fresh_mesh.replicas["agent"][1]
-    with grpc.insecure_channel(replica.address) as channel:
+    with mesh_channel(fresh_mesh, target=replica.address) as channel:  # straight to it, with forwarded claims
         stub = AgentServiceStub(channel)
         agent = stub.RegisterAgent(pb.RegisterAgentRequest(name="slow", type="prime-finder"), timeout=10).agent
         request = pb.ExecuteAgentRequest(agent_id=agent.agent_id, wait=True, input=struct_pb2.Struct())
