@@ -119,7 +119,8 @@ async def discovery(request: web.Request) -> web.Response:
 
 
 async def jwks(request: web.Request) -> web.Response:
-    document = await request.app[PROVIDER].keys.jwks()
+    keys = request.app[PROVIDER].keys
+    document = keys.published_document() or await keys.jwks()
     return web.json_response(document, headers={"Cache-Control": "no-cache"})
 
 

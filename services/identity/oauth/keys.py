@@ -67,6 +67,7 @@ class SigningKeys:
         self._config = config
         self._current: RSAKey | None = None
         self._published = KeySet([])
+        self._published_document: dict[str, Any] | None = None
 
     # --- what token issuing reads (from worker threads too: a plain attribute read) -----------------
 
@@ -75,6 +76,12 @@ class SigningKeys:
         if self._current is None:
             raise RuntimeError("no current signing key loaded yet")
         return self._current
+
+    def published_document(self) -> dict[str, Any] | None:
+        """The JWKS document as last loaded (None before the first load). The JWKS endpoint serves this, not a
+        fresh read: the keys are public and change only by a rotation published a lead time ahead, so a gateway
+        refetching while PostgreSQL is away still gets them (a failed refetch would fail every bearer call)."""
+        return self._published_document
 
     def published_keys(self) -> KeySet:
         """The published public keys as last loaded (at most a reload interval old), to verify our tokens."""
@@ -122,7 +129,9 @@ class SigningKeys:
 
     async def reload(self) -> None:
         """Load the published keys, and the current private key if it changed since the last load."""
-        self._published = await self.verification_keys()
+        document = await self.jwks()
+        self._published = KeySet.import_key_set(document)  # type: ignore[arg-type]
+        self._published_document = document
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute("SELECT kid, private_sealed, private_nonce, cipher_key_id FROM signing_keys"
                               " WHERE state = 'current'")
