@@ -130,7 +130,7 @@ def _alg_none(mesh: Mesh, key: RSAKey) -> str:
     return f"{header}.{b64url(json.dumps(access_claims(mesh)).encode())}."
 
 
-# Envoy allows 60 s of clock skew: the times here are well beyond it.
+# The gateway allows 30 s of clock skew (chassis/tooling/gateway_auth.py): the times here are well beyond it.
 FORGED: dict[str, Callable[[Mesh, RSAKey], str]] = {
     "expired": lambda mesh, key: sign(key, access_claims(mesh, iat=_now() - 900, nbf=_now() - 900,
                                                          exp=_now() - 300)),
