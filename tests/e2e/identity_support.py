@@ -53,12 +53,13 @@ IDENTITY_TEST_ENV = {
 
 
 @contextlib.contextmanager
-def identity_mesh(*services: str, replicas: int = 1, env: Mapping[str, str] | None = None) -> Iterator[Mesh]:
+def identity_mesh(*services: str, replicas: int = 1, identity_replicas: int = 1,
+                  env: Mapping[str, str] | None = None) -> Iterator[Mesh]:
     """A mesh with the identity service and `services`, the admin password known to the tests.
 
     The supervisor hands PROTOMESH_ADMIN_PASSWORD from the service environment to identity replicas only.
     """
-    with running_mesh(only=["identity", *services], replicas=replicas,
+    with running_mesh(only=["identity", *services], replicas=replicas, identity_replicas=identity_replicas,
                       extra_env={**IDENTITY_TEST_ENV, **(env or {})}) as mesh:
         yield mesh
 

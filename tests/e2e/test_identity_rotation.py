@@ -48,8 +48,10 @@ ACCESS_TOKEN_TTL = 12
 
 @pytest.fixture(scope="module")
 def mesh() -> Iterator[Mesh]:
-    with identity_mesh("agent", env={"IDENTITY_KEY_PUBLISH_LEAD": "2s",
-                                     "IDENTITY_ACCESS_TOKEN_TTL": f"{ACCESS_TOKEN_TTL}s"}) as started:
+    """Two identity replicas: one rotates, the other learns of it on its next key reload (every 3 s) and
+    meanwhile still signs with the retiring key, which stays published."""
+    env = {"IDENTITY_KEY_PUBLISH_LEAD": "2s", "IDENTITY_ACCESS_TOKEN_TTL": f"{ACCESS_TOKEN_TTL}s"}
+    with identity_mesh("agent", identity_replicas=2, env=env) as started:
         yield started
 
 
