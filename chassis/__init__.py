@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from chassis.authz import Tenant, acting_for, permissions_of, tenant
     from chassis.config import Settings, load_settings, setting
     from chassis.identity import Principal, current_principal, require_principal, service_principal
     from chassis.replica import Replica
     from chassis.server import main, run, serve
     from chassis.service import Loop, Service
 
-__all__ = ["Loop", "Principal", "Replica", "Service", "Settings", "current_principal", "load_settings", "main",
-           "require_principal", "run", "serve", "service_principal", "setting"]
+__all__ = ["Loop", "Principal", "Replica", "Service", "Settings", "Tenant", "acting_for", "current_principal",
+           "load_settings", "main", "permissions_of", "require_principal", "run", "serve", "service_principal",
+           "setting", "tenant"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +23,10 @@ def __getattr__(name: str) -> Any:
         from chassis import config
 
         return getattr(config, name)
+    if name in {"Tenant", "acting_for", "permissions_of", "tenant"}:
+        from chassis import authz
+
+        return getattr(authz, name)
     if name in {"Principal", "current_principal", "require_principal", "service_principal"}:
         from chassis import identity
 

@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!protomesh/options/v1/access.proto\x12\x14protomesh.options.v1\x1a google/protobuf/descriptor.proto\"\x18\n\x06\x41\x63\x63\x65ss\x12\x0e\n\x06public\x18\x01 \x01(\x08\" \n\nHttpServed\x12\x12\n\ndeployable\x18\x01 \x01(\t:N\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\x8f\x8c\x03 \x01(\x0b\x32\x1c.protomesh.options.v1.Access:X\n\x0bhttp_served\x12\x1f.google.protobuf.ServiceOptions\x18\x90\x8c\x03 \x01(\x0b\x32 .protomesh.options.v1.HttpServedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!protomesh/options/v1/access.proto\x12\x14protomesh.options.v1\x1a google/protobuf/descriptor.proto\"u\n\x06\x41\x63\x63\x65ss\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x15\n\rauthenticated\x18\x02 \x01(\x08\x12\x12\n\npermission\x18\x03 \x01(\t\x12\x30\n\x08resource\x18\x04 \x01(\x0e\x32\x1e.protomesh.options.v1.Resource\" \n\nHttpServed\x12\x12\n\ndeployable\x18\x01 \x01(\t*h\n\x08Resource\x12\x18\n\x14RESOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15RESOURCE_ORGANIZATION\x10\x01\x12\x12\n\x0eRESOURCE_OWNER\x10\x02\x12\x13\n\x0fRESOURCE_SHARED\x10\x03:N\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\x8f\x8c\x03 \x01(\x0b\x32\x1c.protomesh.options.v1.Access:X\n\x0bhttp_served\x12\x1f.google.protobuf.ServiceOptions\x18\x90\x8c\x03 \x01(\x0b\x32 .protomesh.options.v1.HttpServedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.options.v1.access_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RESOURCE']._serialized_start=246
+  _globals['_RESOURCE']._serialized_end=350
   _globals['_ACCESS']._serialized_start=93
-  _globals['_ACCESS']._serialized_end=117
-  _globals['_HTTPSERVED']._serialized_start=119
-  _globals['_HTTPSERVED']._serialized_end=151
+  _globals['_ACCESS']._serialized_end=210
+  _globals['_HTTPSERVED']._serialized_start=212
+  _globals['_HTTPSERVED']._serialized_end=244
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,237 @@
+"""What a principal may do: roles to permissions (from the contracts), the permission each RPC needs,
+and the tenant the stores filter by. See docs/authorization.md.
+
+Everything here is read from the descriptors once (cached) and then looked up per call:
+
+    permissions_of(principal)   # frozenset of permission names, cached per (immutable) principal
+    chassis.tenant()            # Tenant(organization, subject, cross_org) for the stores' queries
+
+Roles are `enum Role` in proto/protomesh/options/v1/roles.proto, each value carrying a
+`(protomesh.options.v1.role)` definition; the permission of a method is its
+`(protomesh.options.v1.access)` option. The call interceptor (chassis.interceptors) asks
+`method_rule()` once per method when it wraps the handler and `check()` on every call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.descriptor import MethodDescriptor
+
+from chassis.errors import PermissionDenied
+from chassis.identity import (
+    ACCESS_OPTION,
+    HOW_TO_AUTHENTICATE,
+    Principal,
+    Unauthenticated,
+    acting_as,
+    current_principal,
+    require_principal,
+)
+from protomesh.options.v1 import access_pb2, roles_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.extension_dict import _ExtensionFieldDescriptor
+
+ROLE_OPTION = cast("_ExtensionFieldDescriptor[descriptor_pb2.EnumValueOptions, roles_pb2.RoleDefinition]",
+                   roles_pb2.role)
+"""`(protomesh.options.v1.role)` on a value of `enum Role`."""
+
+PLATFORM_PERMISSIONS: frozenset[str] = frozenset({"keys.rotate", "users.write"})
+"""Permissions no role grants: only a platform admin (`admin: true` claim) holds them."""
+
+MESH_SCOPE = "mesh"
+"""The scope API keys and OAuth clients were given before issue 12 ("may call the mesh"). On an API key it
+stands for the `member` role's permissions (bounded: only an admin, who holds them, can create a key);
+new keys should list permission names instead."""
+
+SERVICE_ROLE = "member"
+"""The role a mesh service acting on its own (`service:<name>`) holds in the organization of the work it
+handles (chassis.acting_for)."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Whose data a call may touch: what the stores put in their WHERE clauses (stores never read claims)."""
+
+    organization: str | None
+    """The principal's organization (None when it has none: a platform admin without `org`, or a mesh service
+    outside `acting_for`)."""
+    subject: str
+    """The principal's subject, for owner/share rules (`created_by = %(subject)s`)."""
+    cross_org: bool
+    """True only for a platform admin: its queries drop the organization filter (and the audit says so)."""
+
+
+class MissingPermission(PermissionDenied):
+    """The principal lacks the permission the method declares (HTTP 403); names the permission.
+
+    ErrorInfo: reason PERMISSION_DENIED, metadata `permission` and `organization`.
+    """
+
+    def __init__(self, permission: str, organization: str) -> None:
+        self.permission = permission
+        where = f"organization {organization!r}" if organization else "no organization"
+        super().__init__(
+            f"this method needs the permission {permission!r}, which the caller does not hold in {where}; "
+            "an organization admin grants it through a role (docs/authorization.md)",
+            metadata={"permission": permission, "organization": organization},
+        )
+
+
+# --- roles, from the contracts ---------------------------------------------------------------------
+
+
+@functools.cache
+def role_definitions() -> Mapping[str, roles_pb2.RoleDefinition]:
+    """Each role's definition by name, in the enum's order (least to most privileged)."""
+    found: dict[str, roles_pb2.RoleDefinition] = {}
+    for value in roles_pb2.Role.DESCRIPTOR.values:
+        options = value.GetOptions()
+        if options.HasExtension(ROLE_OPTION):
+            definition = options.Extensions[ROLE_OPTION]
+            found[definition.name] = definition
+    return found
+
+
+@functools.cache
+def role_permissions(role: str) -> frozenset[str]:
+    """The permissions `role` holds, those of the roles it includes (transitively) included; empty if unknown."""
+    definitions = role_definitions()
+    held: set[str] = set()
+    pending, seen = [role], set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in definitions:
+            continue
+        seen.add(name)
+        held.update(definitions[name].permissions)
+        pending.extend(definitions[name].includes)
+    return frozenset(held)
+
+
+@functools.cache
+def all_permissions() -> frozenset[str]:
+    """Every permission that exists: those the roles grant and the platform-only ones."""
+    return frozenset().union(*(role_permissions(r) for r in role_definitions())) | PLATFORM_PERMISSIONS
+
+
+# --- principals ------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def permissions_of(principal: Principal) -> frozenset[str]:
+    """The permissions `principal` holds in its organization (docs/authorization.md, Principals).
+
+    - platform admin: every permission;
+    - user, service account (client credentials), mesh service: its roles' permissions;
+    - API key: its scopes that name permissions (`mesh` standing for the member role), never more than
+      the key's organization's roles could grant.
+    Cached: principals are immutable and a client repeats its token on every call.
+    """
+    if principal.platform_admin:
+        return all_permissions()
+    if principal.kind == "api_key":
+        granted = principal.scopes & all_permissions() - PLATFORM_PERMISSIONS
+        if MESH_SCOPE in principal.scopes:
+            granted |= role_permissions(SERVICE_ROLE)
+        return frozenset(granted)
+    return frozenset().union(*(role_permissions(r) for r in principal.roles))
+
+
+def tenant() -> Tenant:
+    """The tenant of the current call (or of the work `acting_for` runs); UNAUTHENTICATED without a principal."""
+    principal = require_principal()
+    return _tenant(principal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant(principal: Principal) -> Tenant:
+    return Tenant(organization=principal.organization or None, subject=principal.subject,
+                  cross_org=principal.platform_admin)
+
+
+@contextlib.contextmanager
+def acting_for(organization: str) -> Iterator[Principal]:
+    """Run the block as this mesh service acting in `organization` (an event's or task's), as a `member`.
+
+    For consumers and task workers, whose own principal (`service:<name>`) has no organization: inside
+    the block chassis.tenant() is that organization and outbound calls carry it.
+    """
+    current = current_principal()
+    if current is None or current.kind != "service" or not current.subject.startswith("service:"):
+        raise RuntimeError("acting_for is for a mesh service's own work (its consumers, tasks and loops)")
+    with acting_as(_service_in(current.subject, organization)) as principal:
+        yield principal
+
+
+@functools.lru_cache(maxsize=1024)
+def _service_in(subject: str, organization: str) -> Principal:
+    return Principal(subject=subject, kind="service", organization=organization,
+                     roles=frozenset({SERVICE_ROLE}), scopes=frozenset({MESH_SCOPE}))
+
+
+# --- methods ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MethodRule:
+    """What a method needs, read once from its access option."""
+
+    public: bool = False
+    """No principal needed."""
+    permission: str = ""
+    """The permission needed ("" for public or any authenticated principal)."""
+    resource: int = access_pb2.RESOURCE_UNSPECIFIED
+    """The object rule the service's store applies (informational here)."""
+
+
+AUTHENTICATED = MethodRule()
+PUBLIC = MethodRule(public=True)
+
+# Standard RPCs every replica serves that the contracts do not declare: health checks (Envoy's and the
+# supervisor's probes) and reflection (grpcurl) need no credential.
+_STANDARD_PUBLIC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def access_of(method: MethodDescriptor) -> access_pb2.Access | None:
+    """The method's declared access, or None when it declares none."""
+    options = method.GetOptions()
+    return options.Extensions[ACCESS_OPTION] if options.HasExtension(ACCESS_OPTION) else None
+
+
+def method_rule(method: str) -> MethodRule:
+    """The rule for a gRPC path (/pkg.Service/Method), from the default descriptor pool.
+
+    A method the pool does not know, or that declares nothing, needs an authenticated principal (the
+    contract test makes every contract method declare its access).
+    """
+    if method.startswith(_STANDARD_PUBLIC):
+        return PUBLIC
+    service, _, name = method.strip("/").partition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
+    except KeyError:
+        return AUTHENTICATED
+    access = access_of(descriptor)
+    if access is None:
+        return AUTHENTICATED
+    if access.public:
+        return PUBLIC
+    return MethodRule(permission=access.permission, resource=access.resource)
+
+
+def check(rule: MethodRule, principal: Principal | None) -> None:
+    """Refuse the call unless `principal` satisfies `rule`: UNAUTHENTICATED without one, PERMISSION_DENIED
+    naming the permission when it lacks it. The interceptor calls this after identity, before validation."""
+    if rule.public:
+        return
+    if principal is None:
+        raise Unauthenticated(HOW_TO_AUTHENTICATE)
+    if rule.permission and rule.permission not in permissions_of(principal):
+        raise MissingPermission(rule.permission, principal.organization)
