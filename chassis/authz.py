@@ -42,7 +42,7 @@ ROLE_OPTION = cast("_ExtensionFieldDescriptor[descriptor_pb2.EnumValueOptions, r
                    roles_pb2.role)
 """`(protomesh.options.v1.role)` on a value of `enum Role`."""
 
-PLATFORM_PERMISSIONS: frozenset[str] = frozenset({"keys.rotate", "users.write"})
+PLATFORM_PERMISSIONS: frozenset[str] = frozenset({"keys.rotate", "users.write", "organizations.create"})
 """Permissions no role grants: only a platform admin (`admin: true` claim) holds them."""
 
 MESH_SCOPE = "mesh"

@@ -31,10 +31,11 @@ from protomesh.common.v1 import pagination_pb2 as protomesh_dot_common_dot_v1_do
 from protomesh.common.v1 import rules_pb2 as protomesh_dot_common_dot_v1_dot_rules__pb2
 from protomesh.identity.v1 import identity_pb2 as protomesh_dot_identity_dot_v1_dot_identity__pb2
 from protomesh.identity.v1 import rules_pb2 as protomesh_dot_identity_dot_v1_dot_rules__pb2
+from protomesh.options.v1 import access_pb2 as protomesh_dot_options_dot_v1_dot_access__pb2
 from protomesh.options.v1 import resilience_pb2 as protomesh_dot_options_dot_v1_dot_resilience__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+protomesh/identity/v1/api_key_service.proto\x12\x15protomesh.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$protomesh/common/v1/pagination.proto\x1a\x1fprotomesh/common/v1/rules.proto\x1a$protomesh/identity/v1/identity.proto\x1a!protomesh/identity/v1/rules.proto\x1a%protomesh/options/v1/resilience.proto\"\xac\x01\n\x12ListApiKeysRequest\x12$\n\x0forganization_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x03 \x01(\t\x12=\n\x06status\x18\x04 \x01(\x0e\x32#.protomesh.identity.v1.ApiKeyStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\"x\n\x13ListApiKeysResponse\x12/\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\xbb\x05\n\x13\x43reateApiKeyRequest\x12$\n\x0forganization_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x1f\n\x04name\x18\x02 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x08\x18\x80\x01\xd0\xf5\xb5\x04\x01\x12%\n\x06scopes\x18\x03 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x08\x01\x10 \x18\x01\"\x07r\x05\xf8\xa3\xb6\x04\x01\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n\"\x06\x08\x80\x86\xb0\x96\x01*\x00\x12\x36\n\x15rate_limit_per_second\x18\x06 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x88\xc3@)\x00\x00\x00\x00\x00\x00\x00\x00\x12%\n\x10rate_limit_burst\x18\x07 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xa0\x8d\x06(\x00:\xeb\x02\xbaH\xe7\x02\x1ag\n\x18ttl.not_with_expire_time\x12!give expire_time or ttl, not both\x1a(!has(this.ttl) || !has(this.expire_time)\x1an\n\x12\x65xpire_time.future\x12\x15must be in the future\x1a\x41!has(this.expire_time) || has(this.ttl) || this.expire_time > now\x1a\x8b\x01\n\x13\x65xpire_time.horizon\x12\x17\x61t most 3650 days ahead\x1a[!has(this.expire_time) || has(this.ttl) || this.expire_time <= now + duration(\'315360000s\')\"\\\n\x14\x43reateApiKeyResponse\x12.\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"2\n\x10GetApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"C\n\x11GetApiKeyResponse\x12.\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\"5\n\x13RevokeApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"F\n\x14RevokeApiKeyResponse\x12.\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\"r\n\x13RotateApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12;\n\x07overlap\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x9a\x9e\x01\x32\x00\"\x8d\x01\n\x14RotateApiKeyResponse\x12.\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x08previous\x18\x03 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey2\xec\x05\n\rApiKeyService\x12|\n\x0bListApiKeys\x12).protomesh.identity.v1.ListApiKeysRequest\x1a*.protomesh.identity.v1.ListApiKeysResponse\"\x16\x90\x02\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/apikeys\x12\x7f\n\x0c\x43reateApiKey\x12*.protomesh.identity.v1.CreateApiKeyRequest\x1a+.protomesh.identity.v1.CreateApiKeyResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/apikeys:\x01*\x12\x83\x01\n\tGetApiKey\x12\'.protomesh.identity.v1.GetApiKeyRequest\x1a(.protomesh.identity.v1.GetApiKeyResponse\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/apikeys/{api_key_id}\x12\x96\x01\n\x0cRevokeApiKey\x12*.protomesh.identity.v1.RevokeApiKeyRequest\x1a+.protomesh.identity.v1.RevokeApiKeyResponse\"-\x90\x02\x02\x82\xd3\xe4\x93\x02$\"\x1f/v1/apikeys/{api_key_id}/revoke:\x01*\x12\x93\x01\n\x0cRotateApiKey\x12*.protomesh.identity.v1.RotateApiKeyRequest\x1a+.protomesh.identity.v1.RotateApiKeyResponse\"*\x82\xd3\xe4\x93\x02$\"\x1f/v1/apikeys/{api_key_id}/rotate:\x01*\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+protomesh/identity/v1/api_key_service.proto\x12\x15protomesh.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$protomesh/common/v1/pagination.proto\x1a\x1fprotomesh/common/v1/rules.proto\x1a$protomesh/identity/v1/identity.proto\x1a!protomesh/identity/v1/rules.proto\x1a!protomesh/options/v1/access.proto\x1a%protomesh/options/v1/resilience.proto\"\xac\x01\n\x12ListApiKeysRequest\x12$\n\x0forganization_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x03 \x01(\t\x12=\n\x06status\x18\x04 \x01(\x0e\x32#.protomesh.identity.v1.ApiKeyStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\"x\n\x13ListApiKeysResponse\x12/\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\xbb\x05\n\x13\x43reateApiKeyRequest\x12$\n\x0forganization_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x1f\n\x04name\x18\x02 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x08\x18\x80\x01\xd0\xf5\xb5\x04\x01\x12%\n\x06scopes\x18\x03 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x08\x01\x10 \x18\x01\"\x07r\x05\xf8\xa3\xb6\x04\x01\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n\"\x06\x08\x80\x86\xb0\x96\x01*\x00\x12\x36\n\x15rate_limit_per_second\x18\x06 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x88\xc3@)\x00\x00\x00\x00\x00\x00\x00\x00\x12%\n\x10rate_limit_burst\x18\x07 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xa0\x8d\x06(\x00:\xeb\x02\xbaH\xe7\x02\x1ag\n\x18ttl.not_with_expire_time\x12!give expire_time or ttl, not both\x1a(!has(this.ttl) || !has(this.expire_time)\x1an\n\x12\x65xpire_time.future\x12\x15must be in the future\x1a\x41!has(this.expire_time) || has(this.ttl) || this.expire_time > now\x1a\x8b\x01\n\x13\x65xpire_time.horizon\x12\x17\x61t most 3650 days ahead\x1a[!has(this.expire_time) || has(this.ttl) || this.expire_time <= now + duration(\'315360000s\')\"\\\n\x14\x43reateApiKeyResponse\x12.\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"2\n\x10GetApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"C\n\x11GetApiKeyResponse\x12.\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\"5\n\x13RevokeApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"F\n\x14RevokeApiKeyResponse\x12.\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\"r\n\x13RotateApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12;\n\x07overlap\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x9a\x9e\x01\x32\x00\"\x8d\x01\n\x14RotateApiKeyResponse\x12.\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x08previous\x18\x03 \x01(\x0b\x32\x1d.protomesh.identity.v1.ApiKey2\xd5\x06\n\rApiKeyService\x12\x90\x01\n\x0bListApiKeys\x12).protomesh.identity.v1.ListApiKeysRequest\x1a*.protomesh.identity.v1.ListApiKeysResponse\"*\x90\x02\x01\xfa\xe0\x18\x10\x1a\x0c\x61pikeys.read \x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/apikeys\x12\x94\x01\n\x0c\x43reateApiKey\x12*.protomesh.identity.v1.CreateApiKeyRequest\x1a+.protomesh.identity.v1.CreateApiKeyResponse\"+\xfa\xe0\x18\x11\x1a\rapikeys.write \x01\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/apikeys:\x01*\x12\x97\x01\n\tGetApiKey\x12\'.protomesh.identity.v1.GetApiKeyRequest\x1a(.protomesh.identity.v1.GetApiKeyResponse\"7\x90\x02\x01\xfa\xe0\x18\x10\x1a\x0c\x61pikeys.read \x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/apikeys/{api_key_id}\x12\xab\x01\n\x0cRevokeApiKey\x12*.protomesh.identity.v1.RevokeApiKeyRequest\x1a+.protomesh.identity.v1.RevokeApiKeyResponse\"B\x90\x02\x02\xfa\xe0\x18\x11\x1a\rapikeys.write \x01\x82\xd3\xe4\x93\x02$\"\x1f/v1/apikeys/{api_key_id}/revoke:\x01*\x12\xa8\x01\n\x0cRotateApiKey\x12*.protomesh.identity.v1.RotateApiKeyRequest\x1a+.protomesh.identity.v1.RotateApiKeyResponse\"?\xfa\xe0\x18\x11\x1a\rapikeys.write \x01\x82\xd3\xe4\x93\x02$\"\x1f/v1/apikeys/{api_key_id}/rotate:\x01*\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -76,35 +77,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEYSERVICE']._loaded_options = None
   _globals['_APIKEYSERVICE']._serialized_options = b'\362\340\030#\n\027\n\002\010\005\022\021\010\003\022\002\001\002\032\005\020\200\341\353\027\"\002\010\001\022\006\010\005\022\002\010\003\030@'
   _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
-  _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\220\002\001\202\323\344\223\002\r\022\013/v1/apikeys'
+  _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\220\002\001\372\340\030\020\032\014apikeys.read \001\202\323\344\223\002\r\022\013/v1/apikeys'
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
-  _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\202\323\344\223\002\020\"\013/v1/apikeys:\001*'
+  _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\372\340\030\021\032\rapikeys.write \001\202\323\344\223\002\020\"\013/v1/apikeys:\001*'
   _globals['_APIKEYSERVICE'].methods_by_name['GetApiKey']._loaded_options = None
-  _globals['_APIKEYSERVICE'].methods_by_name['GetApiKey']._serialized_options = b'\220\002\001\202\323\344\223\002\032\022\030/v1/apikeys/{api_key_id}'
+  _globals['_APIKEYSERVICE'].methods_by_name['GetApiKey']._serialized_options = b'\220\002\001\372\340\030\020\032\014apikeys.read \001\202\323\344\223\002\032\022\030/v1/apikeys/{api_key_id}'
   _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
-  _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\220\002\002\202\323\344\223\002$\"\037/v1/apikeys/{api_key_id}/revoke:\001*'
+  _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\220\002\002\372\340\030\021\032\rapikeys.write \001\202\323\344\223\002$\"\037/v1/apikeys/{api_key_id}/revoke:\001*'
   _globals['_APIKEYSERVICE'].methods_by_name['RotateApiKey']._loaded_options = None
-  _globals['_APIKEYSERVICE'].methods_by_name['RotateApiKey']._serialized_options = b'\202\323\344\223\002$\"\037/v1/apikeys/{api_key_id}/rotate:\001*'
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=411
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=583
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=585
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=705
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=708
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1407
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1409
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1501
-  _globals['_GETAPIKEYREQUEST']._serialized_start=1503
-  _globals['_GETAPIKEYREQUEST']._serialized_end=1553
-  _globals['_GETAPIKEYRESPONSE']._serialized_start=1555
-  _globals['_GETAPIKEYRESPONSE']._serialized_end=1622
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1624
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1677
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1679
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1749
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1751
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1865
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1868
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=2009
-  _globals['_APIKEYSERVICE']._serialized_start=2012
-  _globals['_APIKEYSERVICE']._serialized_end=2760
+  _globals['_APIKEYSERVICE'].methods_by_name['RotateApiKey']._serialized_options = b'\372\340\030\021\032\rapikeys.write \001\202\323\344\223\002$\"\037/v1/apikeys/{api_key_id}/rotate:\001*'
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=446
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=618
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=620
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=740
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=743
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1442
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1444
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1536
+  _globals['_GETAPIKEYREQUEST']._serialized_start=1538
+  _globals['_GETAPIKEYREQUEST']._serialized_end=1588
+  _globals['_GETAPIKEYRESPONSE']._serialized_start=1590
+  _globals['_GETAPIKEYRESPONSE']._serialized_end=1657
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1659
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1712
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1714
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1784
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1786
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1900
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1903
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=2044
+  _globals['_APIKEYSERVICE']._serialized_start=2047
+  _globals['_APIKEYSERVICE']._serialized_end=2900
 # @@protoc_insertion_point(module_scope)

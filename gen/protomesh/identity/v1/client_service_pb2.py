@@ -29,10 +29,11 @@ from protomesh.common.v1 import pagination_pb2 as protomesh_dot_common_dot_v1_do
 from protomesh.common.v1 import rules_pb2 as protomesh_dot_common_dot_v1_dot_rules__pb2
 from protomesh.identity.v1 import identity_pb2 as protomesh_dot_identity_dot_v1_dot_identity__pb2
 from protomesh.identity.v1 import rules_pb2 as protomesh_dot_identity_dot_v1_dot_rules__pb2
+from protomesh.options.v1 import access_pb2 as protomesh_dot_options_dot_v1_dot_access__pb2
 from protomesh.options.v1 import resilience_pb2 as protomesh_dot_options_dot_v1_dot_resilience__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*protomesh/identity/v1/client_service.proto\x12\x15protomesh.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a$protomesh/common/v1/pagination.proto\x1a\x1fprotomesh/common/v1/rules.proto\x1a$protomesh/identity/v1/identity.proto\x1a!protomesh/identity/v1/rules.proto\x1a%protomesh/options/v1/resilience.proto\"\x87\x01\n\x12ListClientsRequest\x12$\n\x0forganization_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x18\n\x10include_disabled\x18\x04 \x01(\x08\"w\n\x13ListClientsResponse\x12.\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x1d.protomesh.identity.v1.Client\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\x8c\x05\n\x15RegisterClientRequest\x12\x1f\n\x04name\x18\x01 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x08\x18\x80\x01\xd0\xf5\xb5\x04\x01\x12$\n\x0forganization_id\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12*\n\x0bgrant_types\x18\x03 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x08\x01\x10\x04\x18\x01\"\x07r\x05\x88\xa4\xb6\x04\x01\x12*\n\rredirect_uris\x18\x04 \x03(\tB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\x07r\x05\x80\xa4\xb6\x04\x01\x12#\n\x06scopes\x18\x05 \x03(\tB\x13\xbaH\x10\x92\x01\r\x10 \x18\x01\"\x07r\x05\xf8\xa3\xb6\x04\x01\x12?\n\x05roles\x18\x06 \x03(\x0e\x32\x1b.protomesh.identity.v1.RoleB\x13\xbaH\x10\x92\x01\r\x10\x04\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\x12\x0e\n\x06public\x18\x07 \x01(\x08:\xdd\x02\xbaH\xd9\x02\x1a\xa6\x01\n%grant_types.public_client_credentials\x12@a public client cannot use client_credentials (it has no secret)\x1a;!this.public || !(\'client_credentials\' in this.grant_types)\x1a\xad\x01\n redirect_uris.authorization_code\x12<the authorization_code grant needs at least one redirect URI\x1aK!(\'authorization_code\' in this.grant_types) || size(this.redirect_uris) > 0\"d\n\x16RegisterClientResponse\x12-\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.Client\x12\x1b\n\rclient_secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"5\n\x10GetClientRequest\x12!\n\tclient_id\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x01\"B\n\x11GetClientResponse\x12-\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.Client\"9\n\x14\x44isableClientRequest\x12!\n\tclient_id\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x01\"F\n\x15\x44isableClientResponse\x12-\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.Client2\xf8\x04\n\rClientService\x12\x82\x01\n\x0bListClients\x12).protomesh.identity.v1.ListClientsRequest\x1a*.protomesh.identity.v1.ListClientsResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/oauth/clients\x12\x8b\x01\n\x0eRegisterClient\x12,.protomesh.identity.v1.RegisterClientRequest\x1a-.protomesh.identity.v1.RegisterClientResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/oauth/clients:\x01*\x12\x88\x01\n\tGetClient\x12\'.protomesh.identity.v1.GetClientRequest\x1a(.protomesh.identity.v1.GetClientResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/oauth/clients/{client_id}\x12\x9f\x01\n\rDisableClient\x12+.protomesh.identity.v1.DisableClientRequest\x1a,.protomesh.identity.v1.DisableClientResponse\"3\x90\x02\x02\x82\xd3\xe4\x93\x02*\"%/v1/oauth/clients/{client_id}/disable:\x01*\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*protomesh/identity/v1/client_service.proto\x12\x15protomesh.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a$protomesh/common/v1/pagination.proto\x1a\x1fprotomesh/common/v1/rules.proto\x1a$protomesh/identity/v1/identity.proto\x1a!protomesh/identity/v1/rules.proto\x1a!protomesh/options/v1/access.proto\x1a%protomesh/options/v1/resilience.proto\"\x87\x01\n\x12ListClientsRequest\x12$\n\x0forganization_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x18\n\x10include_disabled\x18\x04 \x01(\x08\"w\n\x13ListClientsResponse\x12.\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x1d.protomesh.identity.v1.Client\x12\x30\n\tpage_info\x18\x02 \x01(\x0b\x32\x1d.protomesh.common.v1.PageInfo\"\x8c\x05\n\x15RegisterClientRequest\x12\x1f\n\x04name\x18\x01 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x08\x18\x80\x01\xd0\xf5\xb5\x04\x01\x12$\n\x0forganization_id\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12*\n\x0bgrant_types\x18\x03 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x08\x01\x10\x04\x18\x01\"\x07r\x05\x88\xa4\xb6\x04\x01\x12*\n\rredirect_uris\x18\x04 \x03(\tB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\x07r\x05\x80\xa4\xb6\x04\x01\x12#\n\x06scopes\x18\x05 \x03(\tB\x13\xbaH\x10\x92\x01\r\x10 \x18\x01\"\x07r\x05\xf8\xa3\xb6\x04\x01\x12?\n\x05roles\x18\x06 \x03(\x0e\x32\x1b.protomesh.identity.v1.RoleB\x13\xbaH\x10\x92\x01\r\x10\x04\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\x12\x0e\n\x06public\x18\x07 \x01(\x08:\xdd\x02\xbaH\xd9\x02\x1a\xa6\x01\n%grant_types.public_client_credentials\x12@a public client cannot use client_credentials (it has no secret)\x1a;!this.public || !(\'client_credentials\' in this.grant_types)\x1a\xad\x01\n redirect_uris.authorization_code\x12<the authorization_code grant needs at least one redirect URI\x1aK!(\'authorization_code\' in this.grant_types) || size(this.redirect_uris) > 0\"d\n\x16RegisterClientResponse\x12-\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.Client\x12\x1b\n\rclient_secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"5\n\x10GetClientRequest\x12!\n\tclient_id\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x01\"B\n\x11GetClientResponse\x12-\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.Client\"9\n\x14\x44isableClientRequest\x12!\n\tclient_id\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x01\"F\n\x15\x44isableClientResponse\x12-\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x1d.protomesh.identity.v1.Client2\xca\x05\n\rClientService\x12\x96\x01\n\x0bListClients\x12).protomesh.identity.v1.ListClientsRequest\x1a*.protomesh.identity.v1.ListClientsResponse\"0\x90\x02\x01\xfa\xe0\x18\x10\x1a\x0c\x63lients.read \x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/oauth/clients\x12\xa0\x01\n\x0eRegisterClient\x12,.protomesh.identity.v1.RegisterClientRequest\x1a-.protomesh.identity.v1.RegisterClientResponse\"1\xfa\xe0\x18\x11\x1a\rclients.write \x01\x82\xd3\xe4\x93\x02\x16\"\x11/v1/oauth/clients:\x01*\x12\x9c\x01\n\tGetClient\x12\'.protomesh.identity.v1.GetClientRequest\x1a(.protomesh.identity.v1.GetClientResponse\"<\x90\x02\x01\xfa\xe0\x18\x10\x1a\x0c\x63lients.read \x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/oauth/clients/{client_id}\x12\xb4\x01\n\rDisableClient\x12+.protomesh.identity.v1.DisableClientRequest\x1a,.protomesh.identity.v1.DisableClientResponse\"H\x90\x02\x02\xfa\xe0\x18\x11\x1a\rclients.write \x01\x82\xd3\xe4\x93\x02*\"%/v1/oauth/clients/{client_id}/disable:\x01*\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -66,29 +67,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLIENTSERVICE']._loaded_options = None
   _globals['_CLIENTSERVICE']._serialized_options = b'\362\340\030#\n\027\n\002\010\005\022\021\010\003\022\002\001\002\032\005\020\200\341\353\027\"\002\010\001\022\006\010\005\022\002\010\003\030@'
   _globals['_CLIENTSERVICE'].methods_by_name['ListClients']._loaded_options = None
-  _globals['_CLIENTSERVICE'].methods_by_name['ListClients']._serialized_options = b'\220\002\001\202\323\344\223\002\023\022\021/v1/oauth/clients'
+  _globals['_CLIENTSERVICE'].methods_by_name['ListClients']._serialized_options = b'\220\002\001\372\340\030\020\032\014clients.read \001\202\323\344\223\002\023\022\021/v1/oauth/clients'
   _globals['_CLIENTSERVICE'].methods_by_name['RegisterClient']._loaded_options = None
-  _globals['_CLIENTSERVICE'].methods_by_name['RegisterClient']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/oauth/clients:\001*'
+  _globals['_CLIENTSERVICE'].methods_by_name['RegisterClient']._serialized_options = b'\372\340\030\021\032\rclients.write \001\202\323\344\223\002\026\"\021/v1/oauth/clients:\001*'
   _globals['_CLIENTSERVICE'].methods_by_name['GetClient']._loaded_options = None
-  _globals['_CLIENTSERVICE'].methods_by_name['GetClient']._serialized_options = b'\220\002\001\202\323\344\223\002\037\022\035/v1/oauth/clients/{client_id}'
+  _globals['_CLIENTSERVICE'].methods_by_name['GetClient']._serialized_options = b'\220\002\001\372\340\030\020\032\014clients.read \001\202\323\344\223\002\037\022\035/v1/oauth/clients/{client_id}'
   _globals['_CLIENTSERVICE'].methods_by_name['DisableClient']._loaded_options = None
-  _globals['_CLIENTSERVICE'].methods_by_name['DisableClient']._serialized_options = b'\220\002\002\202\323\344\223\002*\"%/v1/oauth/clients/{client_id}/disable:\001*'
-  _globals['_LISTCLIENTSREQUEST']._serialized_start=345
-  _globals['_LISTCLIENTSREQUEST']._serialized_end=480
-  _globals['_LISTCLIENTSRESPONSE']._serialized_start=482
-  _globals['_LISTCLIENTSRESPONSE']._serialized_end=601
-  _globals['_REGISTERCLIENTREQUEST']._serialized_start=604
-  _globals['_REGISTERCLIENTREQUEST']._serialized_end=1256
-  _globals['_REGISTERCLIENTRESPONSE']._serialized_start=1258
-  _globals['_REGISTERCLIENTRESPONSE']._serialized_end=1358
-  _globals['_GETCLIENTREQUEST']._serialized_start=1360
-  _globals['_GETCLIENTREQUEST']._serialized_end=1413
-  _globals['_GETCLIENTRESPONSE']._serialized_start=1415
-  _globals['_GETCLIENTRESPONSE']._serialized_end=1481
-  _globals['_DISABLECLIENTREQUEST']._serialized_start=1483
-  _globals['_DISABLECLIENTREQUEST']._serialized_end=1540
-  _globals['_DISABLECLIENTRESPONSE']._serialized_start=1542
-  _globals['_DISABLECLIENTRESPONSE']._serialized_end=1612
-  _globals['_CLIENTSERVICE']._serialized_start=1615
-  _globals['_CLIENTSERVICE']._serialized_end=2247
+  _globals['_CLIENTSERVICE'].methods_by_name['DisableClient']._serialized_options = b'\220\002\002\372\340\030\021\032\rclients.write \001\202\323\344\223\002*\"%/v1/oauth/clients/{client_id}/disable:\001*'
+  _globals['_LISTCLIENTSREQUEST']._serialized_start=380
+  _globals['_LISTCLIENTSREQUEST']._serialized_end=515
+  _globals['_LISTCLIENTSRESPONSE']._serialized_start=517
+  _globals['_LISTCLIENTSRESPONSE']._serialized_end=636
+  _globals['_REGISTERCLIENTREQUEST']._serialized_start=639
+  _globals['_REGISTERCLIENTREQUEST']._serialized_end=1291
+  _globals['_REGISTERCLIENTRESPONSE']._serialized_start=1293
+  _globals['_REGISTERCLIENTRESPONSE']._serialized_end=1393
+  _globals['_GETCLIENTREQUEST']._serialized_start=1395
+  _globals['_GETCLIENTREQUEST']._serialized_end=1448
+  _globals['_GETCLIENTRESPONSE']._serialized_start=1450
+  _globals['_GETCLIENTRESPONSE']._serialized_end=1516
+  _globals['_DISABLECLIENTREQUEST']._serialized_start=1518
+  _globals['_DISABLECLIENTREQUEST']._serialized_end=1575
+  _globals['_DISABLECLIENTRESPONSE']._serialized_start=1577
+  _globals['_DISABLECLIENTRESPONSE']._serialized_end=1647
+  _globals['_CLIENTSERVICE']._serialized_start=1650
+  _globals['_CLIENTSERVICE']._serialized_end=2364
 # @@protoc_insertion_point(module_scope)

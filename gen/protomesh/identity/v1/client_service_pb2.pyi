@@ -5,6 +5,7 @@ from protomesh.common.v1 import pagination_pb2 as _pagination_pb2
 from protomesh.common.v1 import rules_pb2 as _rules_pb2
 from protomesh.identity.v1 import identity_pb2 as _identity_pb2
 from protomesh.identity.v1 import rules_pb2 as _rules_pb2_1
+from protomesh.options.v1 import access_pb2 as _access_pb2
 from protomesh.options.v1 import resilience_pb2 as _resilience_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor

@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from protomesh.identity.v1 import identity_pb2 as protomesh_dot_identity_dot_v1_dot_identity__pb2
+from protomesh.options.v1 import access_pb2 as protomesh_dot_options_dot_v1_dot_access__pb2
 from protomesh.options.v1 import resilience_pb2 as protomesh_dot_options_dot_v1_dot_resilience__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/protomesh/identity/v1/signing_key_service.proto\x12\x15protomesh.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a$protomesh/identity/v1/identity.proto\x1a%protomesh/options/v1/resilience.proto\"\x18\n\x16ListSigningKeysRequest\"R\n\x17ListSigningKeysResponse\x12\x37\n\x0csigning_keys\x18\x01 \x03(\x0b\x32!.protomesh.identity.v1.SigningKey\"X\n\x17RotateSigningKeyRequest\x12=\n\nrequest_id\x18\x01 \x01(\tB)\xbaH&r!\x18@2\x1d^[A-Za-z0-9][A-Za-z0-9._:-]*$\xd8\x01\x01\"\xb4\x01\n\x18RotateSigningKeyResponse\x12\x32\n\x07\x63urrent\x18\x01 \x01(\x0b\x32!.protomesh.identity.v1.SigningKey\x12/\n\x04next\x18\x02 \x01(\x0b\x32!.protomesh.identity.v1.SigningKey\x12\x33\n\x08retiring\x18\x03 \x01(\x0b\x32!.protomesh.identity.v1.SigningKey2\xf2\x02\n\x11SigningKeyService\x12\x93\x01\n\x0fListSigningKeys\x12-.protomesh.identity.v1.ListSigningKeysRequest\x1a..protomesh.identity.v1.ListSigningKeysResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/oauth/signing-keys\x12\x9d\x01\n\x10RotateSigningKey\x12..protomesh.identity.v1.RotateSigningKeyRequest\x1a/.protomesh.identity.v1.RotateSigningKeyResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/oauth/signing-keys/rotate:\x01*\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/protomesh/identity/v1/signing_key_service.proto\x12\x15protomesh.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a$protomesh/identity/v1/identity.proto\x1a!protomesh/options/v1/access.proto\x1a%protomesh/options/v1/resilience.proto\"\x18\n\x16ListSigningKeysRequest\"R\n\x17ListSigningKeysResponse\x12\x37\n\x0csigning_keys\x18\x01 \x03(\x0b\x32!.protomesh.identity.v1.SigningKey\"X\n\x17RotateSigningKeyRequest\x12=\n\nrequest_id\x18\x01 \x01(\tB)\xbaH&r!\x18@2\x1d^[A-Za-z0-9][A-Za-z0-9._:-]*$\xd8\x01\x01\"\xb4\x01\n\x18RotateSigningKeyResponse\x12\x32\n\x07\x63urrent\x18\x01 \x01(\x0b\x32!.protomesh.identity.v1.SigningKey\x12/\n\x04next\x18\x02 \x01(\x0b\x32!.protomesh.identity.v1.SigningKey\x12\x33\n\x08retiring\x18\x03 \x01(\x0b\x32!.protomesh.identity.v1.SigningKey2\x94\x03\n\x11SigningKeyService\x12\xa4\x01\n\x0fListSigningKeys\x12-.protomesh.identity.v1.ListSigningKeysRequest\x1a..protomesh.identity.v1.ListSigningKeysResponse\"2\x90\x02\x01\xfa\xe0\x18\r\x1a\x0bkeys.rotate\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/oauth/signing-keys\x12\xae\x01\n\x10RotateSigningKey\x12..protomesh.identity.v1.RotateSigningKeyRequest\x1a/.protomesh.identity.v1.RotateSigningKeyResponse\"9\xfa\xe0\x18\r\x1a\x0bkeys.rotate\x82\xd3\xe4\x93\x02\"\"\x1d/v1/oauth/signing-keys/rotate:\x01*\x1a\'\xf2\xe0\x18#\n\x17\n\x02\x08\x05\x12\x11\x08\x03\x12\x02\x01\x02\x1a\x05\x10\x80\xe1\xeb\x17\"\x02\x08\x01\x12\x06\x08\x05\x12\x02\x08\x03\x18@b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,17 +41,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNINGKEYSERVICE']._loaded_options = None
   _globals['_SIGNINGKEYSERVICE']._serialized_options = b'\362\340\030#\n\027\n\002\010\005\022\021\010\003\022\002\001\002\032\005\020\200\341\353\027\"\002\010\001\022\006\010\005\022\002\010\003\030@'
   _globals['_SIGNINGKEYSERVICE'].methods_by_name['ListSigningKeys']._loaded_options = None
-  _globals['_SIGNINGKEYSERVICE'].methods_by_name['ListSigningKeys']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/v1/oauth/signing-keys'
+  _globals['_SIGNINGKEYSERVICE'].methods_by_name['ListSigningKeys']._serialized_options = b'\220\002\001\372\340\030\r\032\013keys.rotate\202\323\344\223\002\030\022\026/v1/oauth/signing-keys'
   _globals['_SIGNINGKEYSERVICE'].methods_by_name['RotateSigningKey']._loaded_options = None
-  _globals['_SIGNINGKEYSERVICE'].methods_by_name['RotateSigningKey']._serialized_options = b'\202\323\344\223\002\"\"\035/v1/oauth/signing-keys/rotate:\001*'
-  _globals['_LISTSIGNINGKEYSREQUEST']._serialized_start=210
-  _globals['_LISTSIGNINGKEYSREQUEST']._serialized_end=234
-  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_start=236
-  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_end=318
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=320
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=408
-  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_start=411
-  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_end=591
-  _globals['_SIGNINGKEYSERVICE']._serialized_start=594
-  _globals['_SIGNINGKEYSERVICE']._serialized_end=964
+  _globals['_SIGNINGKEYSERVICE'].methods_by_name['RotateSigningKey']._serialized_options = b'\372\340\030\r\032\013keys.rotate\202\323\344\223\002\"\"\035/v1/oauth/signing-keys/rotate:\001*'
+  _globals['_LISTSIGNINGKEYSREQUEST']._serialized_start=245
+  _globals['_LISTSIGNINGKEYSREQUEST']._serialized_end=269
+  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_start=271
+  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_end=353
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=355
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=443
+  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_start=446
+  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_end=626
+  _globals['_SIGNINGKEYSERVICE']._serialized_start=629
+  _globals['_SIGNINGKEYSERVICE']._serialized_end=1033
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from protomesh.identity.v1 import identity_pb2 as _identity_pb2
+from protomesh.options.v1 import access_pb2 as _access_pb2
 from protomesh.options.v1 import resilience_pb2 as _resilience_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
