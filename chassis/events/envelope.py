@@ -20,6 +20,9 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 """Envelope layouts consumers accept; anything else is dead-lettered unread."""
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+ORGANIZATION_HEADER = "pm-organization"
+"""The organization an event belongs to (docs/authorization.md, Tenancy), also `Envelope.organization_id`."""
+ORGANIZATION_FIELD = "organization_id"
 TRACE_HEADERS = ("traceparent", "tracestate")
 CONTENT_TYPE = "application/protobuf; messageType=protomesh.events.v1.Envelope"
 
@@ -43,6 +46,7 @@ def new_envelope(
         type=subjects.type_name(event),
         subject=subject,
         schema_version=SCHEMA_VERSION,
+        organization_id=organization_of(event),
     )
     stamp = timestamp_pb2.Timestamp()
     if time is None:
@@ -63,6 +67,13 @@ def new_envelope(
     return envelope
 
 
+def organization_of(event: message.Message) -> str:
+    """The event message's own `organization_id` ("" for a message without one): the envelope carries it so a
+    consumer (or a NATS filter) knows the organization without decoding the payload."""
+    field = event.DESCRIPTOR.fields_by_name.get(ORGANIZATION_FIELD)
+    return str(getattr(event, ORGANIZATION_FIELD)) if field is not None and field.type == field.TYPE_STRING else ""
+
+
 def headers_for(envelope: envelope_pb2.Envelope, msg_id: str | None = None) -> dict[str, str]:
     """NATS headers of an envelope: the de-duplication id, CloudEvents attributes and trace context."""
     headers = {
@@ -78,6 +89,8 @@ def headers_for(envelope: envelope_pb2.Envelope, msg_id: str | None = None) -> d
         headers["traceparent"] = envelope.trace_parent
     if envelope.trace_state:
         headers["tracestate"] = envelope.trace_state
+    if envelope.organization_id:
+        headers[ORGANIZATION_HEADER] = envelope.organization_id
     return headers
 
 

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotomesh/agent/v1/agent.proto\x12\x12protomesh.agent.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x03\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\'\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x06labels\x18\x07 \x03(\x0b\x32%.protomesh.agent.v1.Agent.LabelsEntry\x12/\n\x06status\x18\x08 \x01(\x0e\x32\x1f.protomesh.agent.v1.AgentStatus\x12\x1c\n\x14\x63urrent_execution_id\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa4\x03\n\tExecution\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".protomesh.agent.v1.ExecutionState\x12&\n\x05input\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06output\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08progress\x18\x07 \x01(\x01\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncontext_id\x18\x0b \x01(\t\x12\x17\n\x0fresult_layer_id\x18\x0c \x01(\t\x12\x0e\n\x06runner\x18\r \x01(\t\"\xbe\x01\n\tAgentType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12\x44\n\x0cinput_fields\x18\x04 \x03(\x0b\x32..protomesh.agent.v1.AgentType.InputFieldsEntry\x1a\x32\n\x10InputFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*Y\n\x0b\x41gentStatus\x12\x1c\n\x18\x41GENT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41GENT_STATUS_IDLE\x10\x01\x12\x15\n\x11\x41GENT_STATUS_BUSY\x10\x02*\xc3\x01\n\x0e\x45xecutionState\x12\x1f\n\x1b\x45XECUTION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_STATE_PENDING\x10\x01\x12\x1b\n\x17\x45XECUTION_STATE_RUNNING\x10\x02\x12\x1d\n\x19\x45XECUTION_STATE_SUCCEEDED\x10\x03\x12\x1a\n\x16\x45XECUTION_STATE_FAILED\x10\x04\x12\x1b\n\x17\x45XECUTION_STATE_STOPPED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotomesh/agent/v1/agent.proto\x12\x12protomesh.agent.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x03\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\'\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x06labels\x18\x07 \x03(\x0b\x32%.protomesh.agent.v1.Agent.LabelsEntry\x12/\n\x06status\x18\x08 \x01(\x0e\x32\x1f.protomesh.agent.v1.AgentStatus\x12\x1c\n\x14\x63urrent_execution_id\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x0forganization_id\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc3\x03\n\tExecution\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".protomesh.agent.v1.ExecutionState\x12&\n\x05input\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06output\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08progress\x18\x07 \x01(\x01\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncontext_id\x18\x0b \x01(\t\x12\x17\n\x0fresult_layer_id\x18\x0c \x01(\t\x12\x0e\n\x06runner\x18\r \x01(\t\x12\x1d\n\x0forganization_id\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\"\xbe\x01\n\tAgentType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12\x44\n\x0cinput_fields\x18\x04 \x03(\x0b\x32..protomesh.agent.v1.AgentType.InputFieldsEntry\x1a\x32\n\x10InputFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*Y\n\x0b\x41gentStatus\x12\x1c\n\x18\x41GENT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41GENT_STATUS_IDLE\x10\x01\x12\x15\n\x11\x41GENT_STATUS_BUSY\x10\x02*\xc3\x01\n\x0e\x45xecutionState\x12\x1f\n\x1b\x45XECUTION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_STATE_PENDING\x10\x01\x12\x1b\n\x17\x45XECUTION_STATE_RUNNING\x10\x02\x12\x1d\n\x19\x45XECUTION_STATE_SUCCEEDED\x10\x03\x12\x1a\n\x16\x45XECUTION_STATE_FAILED\x10\x04\x12\x1b\n\x17\x45XECUTION_STATE_STOPPED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +36,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AGENT_LABELSENTRY']._loaded_options = None
   _globals['_AGENT_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_AGENT'].fields_by_name['organization_id']._loaded_options = None
+  _globals['_AGENT'].fields_by_name['organization_id']._serialized_options = b'\342A\001\003'
+  _globals['_EXECUTION'].fields_by_name['organization_id']._loaded_options = None
+  _globals['_EXECUTION'].fields_by_name['organization_id']._serialized_options = b'\342A\001\003'
   _globals['_AGENTTYPE_INPUTFIELDSENTRY']._loaded_options = None
   _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_AGENTSTATUS']._serialized_start=1152
-  _globals['_AGENTSTATUS']._serialized_end=1241
-  _globals['_EXECUTIONSTATE']._serialized_start=1244
-  _globals['_EXECUTIONSTATE']._serialized_end=1439
-  _globals['_AGENT']._serialized_start=118
-  _globals['_AGENT']._serialized_end=534
-  _globals['_AGENT_LABELSENTRY']._serialized_start=489
-  _globals['_AGENT_LABELSENTRY']._serialized_end=534
-  _globals['_EXECUTION']._serialized_start=537
-  _globals['_EXECUTION']._serialized_end=957
-  _globals['_AGENTTYPE']._serialized_start=960
-  _globals['_AGENTTYPE']._serialized_end=1150
-  _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_start=1100
-  _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_end=1150
+  _globals['_AGENTSTATUS']._serialized_start=1247
+  _globals['_AGENTSTATUS']._serialized_end=1336
+  _globals['_EXECUTIONSTATE']._serialized_start=1339
+  _globals['_EXECUTIONSTATE']._serialized_end=1534
+  _globals['_AGENT']._serialized_start=151
+  _globals['_AGENT']._serialized_end=598
+  _globals['_AGENT_LABELSENTRY']._serialized_start=553
+  _globals['_AGENT_LABELSENTRY']._serialized_end=598
+  _globals['_EXECUTION']._serialized_start=601
+  _globals['_EXECUTION']._serialized_end=1052
+  _globals['_AGENTTYPE']._serialized_start=1055
+  _globals['_AGENTTYPE']._serialized_end=1245
+  _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_start=1195
+  _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_end=1245
 # @@protoc_insertion_point(module_scope)

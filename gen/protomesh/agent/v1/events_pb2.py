@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fprotomesh/agent/v1/events.proto\x12\x12protomesh.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x01\n\x0f\x41gentRegistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x0c\x41gentUpdated\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x16\n\x0eupdated_fields\x18\x04 \x03(\t\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x94\x01\n\x11\x41gentDeregistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x1c\n\x14stopped_execution_id\x18\x04 \x01(\t\x12\x33\n\x0f\x64\x65register_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x10\x45xecutionStarted\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\x12\x45xecutionSucceeded\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12\x16\n\x0eoutput_summary\x18\x04 \x01(\t\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x0f\x45xecutionFailed\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8c\x01\n\x10\x45xecutionStopped\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fprotomesh/agent/v1/events.proto\x12\x12protomesh.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n\x0f\x41gentRegistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0forganization_id\x18\x06 \x01(\t\"\x9e\x01\n\x0c\x41gentUpdated\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x16\n\x0eupdated_fields\x18\x04 \x03(\t\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0forganization_id\x18\x06 \x01(\t\"\xad\x01\n\x11\x41gentDeregistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x1c\n\x14stopped_execution_id\x18\x04 \x01(\t\x12\x33\n\x0f\x64\x65register_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0forganization_id\x18\x06 \x01(\t\"\x97\x01\n\x10\x45xecutionStarted\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0forganization_id\x18\x05 \x01(\t\"\xaf\x01\n\x12\x45xecutionSucceeded\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12\x16\n\x0eoutput_summary\x18\x04 \x01(\t\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0forganization_id\x18\x06 \x01(\t\"\xa3\x01\n\x0f\x45xecutionFailed\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0forganization_id\x18\x06 \x01(\t\"\xa5\x01\n\x10\x45xecutionStopped\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0forganization_id\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,17 +33,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.agent.v1.events_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AGENTREGISTERED']._serialized_start=89
-  _globals['_AGENTREGISTERED']._serialized_end=223
-  _globals['_AGENTUPDATED']._serialized_start=226
-  _globals['_AGENTUPDATED']._serialized_end=359
-  _globals['_AGENTDEREGISTERED']._serialized_start=362
-  _globals['_AGENTDEREGISTERED']._serialized_end=510
-  _globals['_EXECUTIONSTARTED']._serialized_start=512
-  _globals['_EXECUTIONSTARTED']._serialized_end=638
-  _globals['_EXECUTIONSUCCEEDED']._serialized_start=641
-  _globals['_EXECUTIONSUCCEEDED']._serialized_end=791
-  _globals['_EXECUTIONFAILED']._serialized_start=794
-  _globals['_EXECUTIONFAILED']._serialized_end=932
-  _globals['_EXECUTIONSTOPPED']._serialized_start=935
-  _globals['_EXECUTIONSTOPPED']._serialized_end=1075
+  _globals['_AGENTREGISTERED']._serialized_end=248
+  _globals['_AGENTUPDATED']._serialized_start=251
+  _globals['_AGENTUPDATED']._serialized_end=409
+  _globals['_AGENTDEREGISTERED']._serialized_start=412
+  _globals['_AGENTDEREGISTERED']._serialized_end=585
+  _globals['_EXECUTIONSTARTED']._serialized_start=588
+  _globals['_EXECUTIONSTARTED']._serialized_end=739
+  _globals['_EXECUTIONSUCCEEDED']._serialized_start=742
+  _globals['_EXECUTIONSUCCEEDED']._serialized_end=917
+  _globals['_EXECUTIONFAILED']._serialized_start=920
+  _globals['_EXECUTIONFAILED']._serialized_end=1083
+  _globals['_EXECUTIONSTOPPED']._serialized_start=1086
+  _globals['_EXECUTIONSTOPPED']._serialized_end=1251
 # @@protoc_insertion_point(module_scope)

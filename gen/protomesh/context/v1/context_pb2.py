@@ -22,31 +22,36 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protomesh/context/v1/context.proto\x12\x14protomesh.context.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\x03\n\x07\x43ontext\x12\x12\n\ncontext_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x33\n\x06status\x18\x04 \x01(\x0e\x32#.protomesh.context.v1.ContextStatus\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x13\n\x0bshared_with\x18\x06 \x03(\t\x12)\n\x08metadata\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x13\n\x0blayer_count\x18\t \x01(\x05\x12\x12\n\nsize_bytes\x18\n \x01(\x03\x12\x0f\n\x07size_mb\x18\x0b \x01(\x01\x12\x14\n\x0c\x61\x63\x63\x65ss_count\x18\x0c \x01(\x03\x12\x0f\n\x07version\x18\r \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10last_access_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x02\n\x05Layer\x12\x10\n\x08layer_id\x18\x01 \x01(\t\x12\x12\n\ncontext_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\nlayer_type\x18\x04 \x01(\t\x12\x10\n\x08position\x18\x05 \x01(\x05\x12%\n\x04\x64\x61ta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xca\x03\n\x10\x43ontextAnalytics\x12\x12\n\ncontext_id\x18\x01 \x01(\t\x12\x33\n\x06status\x18\x02 \x01(\x0e\x32#.protomesh.context.v1.ContextStatus\x12\x13\n\x0blayer_count\x18\x03 \x01(\x05\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0f\n\x07size_mb\x18\x05 \x01(\x01\x12\x14\n\x0c\x61\x63\x63\x65ss_count\x18\x06 \x01(\x03\x12\x16\n\x0ereads_last_24h\x18\x07 \x01(\x03\x12\x17\n\x0fwrites_last_24h\x18\x08 \x01(\x03\x12\x34\n\x10last_access_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12P\n\x0elayers_by_type\x18\n \x03(\x0b\x32\x38.protomesh.context.v1.ContextAnalytics.LayersByTypeEntry\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x33\n\x11LayersByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"Q\n\x0bStatusCount\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.protomesh.context.v1.ContextStatus\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xa3\x01\n\x0bUsageBucket\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05reads\x18\x03 \x01(\x03\x12\x0e\n\x06writes\x18\x04 \x01(\x03\x12\x17\n\x0f\x61\x63tive_contexts\x18\x05 \x01(\x03*\x83\x01\n\rContextStatus\x12\x1e\n\x1a\x43ONTEXT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43ONTEXT_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17\x43ONTEXT_STATUS_ARCHIVED\x10\x02\x12\x1a\n\x16\x43ONTEXT_STATUS_EXPIRED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protomesh/context/v1/context.proto\x12\x14protomesh.context.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x04\n\x07\x43ontext\x12\x12\n\ncontext_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x33\n\x06status\x18\x04 \x01(\x0e\x32#.protomesh.context.v1.ContextStatus\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x13\n\x0bshared_with\x18\x06 \x03(\t\x12)\n\x08metadata\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x13\n\x0blayer_count\x18\t \x01(\x05\x12\x12\n\nsize_bytes\x18\n \x01(\x03\x12\x0f\n\x07size_mb\x18\x0b \x01(\x01\x12\x14\n\x0c\x61\x63\x63\x65ss_count\x18\x0c \x01(\x03\x12\x0f\n\x07version\x18\r \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10last_access_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x0forganization_id\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\"\xae\x02\n\x05Layer\x12\x10\n\x08layer_id\x18\x01 \x01(\t\x12\x12\n\ncontext_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\nlayer_type\x18\x04 \x01(\t\x12\x10\n\x08position\x18\x05 \x01(\x05\x12%\n\x04\x64\x61ta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x0forganization_id\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\"\xca\x03\n\x10\x43ontextAnalytics\x12\x12\n\ncontext_id\x18\x01 \x01(\t\x12\x33\n\x06status\x18\x02 \x01(\x0e\x32#.protomesh.context.v1.ContextStatus\x12\x13\n\x0blayer_count\x18\x03 \x01(\x05\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0f\n\x07size_mb\x18\x05 \x01(\x01\x12\x14\n\x0c\x61\x63\x63\x65ss_count\x18\x06 \x01(\x03\x12\x16\n\x0ereads_last_24h\x18\x07 \x01(\x03\x12\x17\n\x0fwrites_last_24h\x18\x08 \x01(\x03\x12\x34\n\x10last_access_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12P\n\x0elayers_by_type\x18\n \x03(\x0b\x32\x38.protomesh.context.v1.ContextAnalytics.LayersByTypeEntry\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x33\n\x11LayersByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"Q\n\x0bStatusCount\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.protomesh.context.v1.ContextStatus\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xa3\x01\n\x0bUsageBucket\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05reads\x18\x03 \x01(\x03\x12\x0e\n\x06writes\x18\x04 \x01(\x03\x12\x17\n\x0f\x61\x63tive_contexts\x18\x05 \x01(\x03*\x83\x01\n\rContextStatus\x12\x1e\n\x1a\x43ONTEXT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43ONTEXT_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17\x43ONTEXT_STATUS_ARCHIVED\x10\x02\x12\x1a\n\x16\x43ONTEXT_STATUS_EXPIRED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.context.v1.context_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CONTEXT'].fields_by_name['organization_id']._loaded_options = None
+  _globals['_CONTEXT'].fields_by_name['organization_id']._serialized_options = b'\342A\001\003'
+  _globals['_LAYER'].fields_by_name['organization_id']._loaded_options = None
+  _globals['_LAYER'].fields_by_name['organization_id']._serialized_options = b'\342A\001\003'
   _globals['_CONTEXTANALYTICS_LAYERSBYTYPEENTRY']._loaded_options = None
   _globals['_CONTEXTANALYTICS_LAYERSBYTYPEENTRY']._serialized_options = b'8\001'
-  _globals['_CONTEXTSTATUS']._serialized_start=1612
-  _globals['_CONTEXTSTATUS']._serialized_end=1743
-  _globals['_CONTEXT']._serialized_start=124
-  _globals['_CONTEXT']._serialized_end=625
-  _globals['_LAYER']._serialized_start=628
-  _globals['_LAYER']._serialized_end=899
-  _globals['_CONTEXTANALYTICS']._serialized_start=902
-  _globals['_CONTEXTANALYTICS']._serialized_end=1360
-  _globals['_CONTEXTANALYTICS_LAYERSBYTYPEENTRY']._serialized_start=1309
-  _globals['_CONTEXTANALYTICS_LAYERSBYTYPEENTRY']._serialized_end=1360
-  _globals['_STATUSCOUNT']._serialized_start=1362
-  _globals['_STATUSCOUNT']._serialized_end=1443
-  _globals['_USAGEBUCKET']._serialized_start=1446
-  _globals['_USAGEBUCKET']._serialized_end=1609
+  _globals['_CONTEXTSTATUS']._serialized_start=1707
+  _globals['_CONTEXTSTATUS']._serialized_end=1838
+  _globals['_CONTEXT']._serialized_start=157
+  _globals['_CONTEXT']._serialized_end=689
+  _globals['_LAYER']._serialized_start=692
+  _globals['_LAYER']._serialized_end=994
+  _globals['_CONTEXTANALYTICS']._serialized_start=997
+  _globals['_CONTEXTANALYTICS']._serialized_end=1455
+  _globals['_CONTEXTANALYTICS_LAYERSBYTYPEENTRY']._serialized_start=1404
+  _globals['_CONTEXTANALYTICS_LAYERSBYTYPEENTRY']._serialized_end=1455
+  _globals['_STATUSCOUNT']._serialized_start=1457
+  _globals['_STATUSCOUNT']._serialized_end=1538
+  _globals['_USAGEBUCKET']._serialized_start=1541
+  _globals['_USAGEBUCKET']._serialized_end=1704
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -23,7 +24,7 @@ CONTEXT_STATUS_ARCHIVED: ContextStatus
 CONTEXT_STATUS_EXPIRED: ContextStatus
 
 class Context(_message.Message):
-    __slots__ = ("context_id", "name", "type", "status", "owner", "shared_with", "metadata", "tags", "layer_count", "size_bytes", "size_mb", "access_count", "version", "expire_time", "create_time", "update_time", "last_access_time")
+    __slots__ = ("context_id", "name", "type", "status", "owner", "shared_with", "metadata", "tags", "layer_count", "size_bytes", "size_mb", "access_count", "version", "expire_time", "create_time", "update_time", "last_access_time", "organization_id")
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +42,7 @@ class Context(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_ACCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     context_id: str
     name: str
     type: str
@@ -58,10 +60,11 @@ class Context(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     last_access_time: _timestamp_pb2.Timestamp
-    def __init__(self, context_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[_Union[ContextStatus, str]] = ..., owner: _Optional[str] = ..., shared_with: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., layer_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., size_mb: _Optional[float] = ..., access_count: _Optional[int] = ..., version: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    organization_id: str
+    def __init__(self, context_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[_Union[ContextStatus, str]] = ..., owner: _Optional[str] = ..., shared_with: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., layer_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., size_mb: _Optional[float] = ..., access_count: _Optional[int] = ..., version: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., organization_id: _Optional[str] = ...) -> None: ...
 
 class Layer(_message.Message):
-    __slots__ = ("layer_id", "context_id", "name", "layer_type", "position", "data", "size_bytes", "version", "create_time", "update_time")
+    __slots__ = ("layer_id", "context_id", "name", "layer_type", "position", "data", "size_bytes", "version", "create_time", "update_time", "organization_id")
     LAYER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +75,7 @@ class Layer(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     layer_id: str
     context_id: str
     name: str
@@ -82,7 +86,8 @@ class Layer(_message.Message):
     version: int
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, layer_id: _Optional[str] = ..., context_id: _Optional[str] = ..., name: _Optional[str] = ..., layer_type: _Optional[str] = ..., position: _Optional[int] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., size_bytes: _Optional[int] = ..., version: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    organization_id: str
+    def __init__(self, layer_id: _Optional[str] = ..., context_id: _Optional[str] = ..., name: _Optional[str] = ..., layer_type: _Optional[str] = ..., position: _Optional[int] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., size_bytes: _Optional[int] = ..., version: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., organization_id: _Optional[str] = ...) -> None: ...
 
 class ContextAnalytics(_message.Message):
     __slots__ = ("context_id", "status", "layer_count", "size_bytes", "size_mb", "access_count", "reads_last_24h", "writes_last_24h", "last_access_time", "layers_by_type", "create_time")

@@ -26,7 +26,7 @@ from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protomesh/events/v1/envelope.proto\x12\x13protomesh.events.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x01\n\x08\x45nvelope\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eschema_version\x18\x06 \x01(\r\x12\x14\n\x0ctrace_parent\x18\x07 \x01(\t\x12\x13\n\x0btrace_state\x18\x08 \x01(\t\x12\"\n\x04\x64\x61ta\x18\t \x01(\x0b\x32\x14.google.protobuf.Any\"\xa3\x03\n\nDeadLetter\x12\x35\n\x06reason\x18\x01 \x01(\x0e\x32%.protomesh.events.v1.DeadLetterReason\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x16\n\x0e\x64\x65livery_count\x18\x04 \x01(\r\x12\x18\n\x10original_subject\x18\x05 \x01(\t\x12\x17\n\x0foriginal_stream\x18\x06 \x01(\t\x12\x19\n\x11original_sequence\x18\x07 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x08 \x01(\x0c\x12=\n\x07headers\x18\t \x03(\x0b\x32,.protomesh.events.v1.DeadLetter.HeadersEntry\x12\x10\n\x08\x65vent_id\x18\n \x01(\t\x12\x12\n\nevent_type\x18\x0b \x01(\t\x12\x34\n\x10\x64\x65\x61\x64_letter_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x91\x01\n\x0cTaskProgress\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06worker\x18\x05 \x01(\t\x12/\n\x0breport_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x83\x01\n\x10\x44\x65\x61\x64LetterReason\x12\"\n\x1e\x44\x45\x41\x44_LETTER_REASON_UNSPECIFIED\x10\x00\x12%\n!DEAD_LETTER_REASON_HANDLER_FAILED\x10\x01\x12$\n DEAD_LETTER_REASON_INVALID_EVENT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protomesh/events/v1/envelope.proto\x12\x13protomesh.events.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x01\n\x08\x45nvelope\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eschema_version\x18\x06 \x01(\r\x12\x14\n\x0ctrace_parent\x18\x07 \x01(\t\x12\x13\n\x0btrace_state\x18\x08 \x01(\t\x12\"\n\x04\x64\x61ta\x18\t \x01(\x0b\x32\x14.google.protobuf.Any\x12\x17\n\x0forganization_id\x18\n \x01(\t\"\xa3\x03\n\nDeadLetter\x12\x35\n\x06reason\x18\x01 \x01(\x0e\x32%.protomesh.events.v1.DeadLetterReason\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x16\n\x0e\x64\x65livery_count\x18\x04 \x01(\r\x12\x18\n\x10original_subject\x18\x05 \x01(\t\x12\x17\n\x0foriginal_stream\x18\x06 \x01(\t\x12\x19\n\x11original_sequence\x18\x07 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x08 \x01(\x0c\x12=\n\x07headers\x18\t \x03(\x0b\x32,.protomesh.events.v1.DeadLetter.HeadersEntry\x12\x10\n\x08\x65vent_id\x18\n \x01(\t\x12\x12\n\nevent_type\x18\x0b \x01(\t\x12\x34\n\x10\x64\x65\x61\x64_letter_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x91\x01\n\x0cTaskProgress\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06worker\x18\x05 \x01(\t\x12/\n\x0breport_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x83\x01\n\x10\x44\x65\x61\x64LetterReason\x12\"\n\x1e\x44\x45\x41\x44_LETTER_REASON_UNSPECIFIED\x10\x00\x12%\n!DEAD_LETTER_REASON_HANDLER_FAILED\x10\x01\x12$\n DEAD_LETTER_REASON_INVALID_EVENT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,14 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DEADLETTER_HEADERSENTRY']._loaded_options = None
   _globals['_DEADLETTER_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_DEADLETTERREASON']._serialized_start=907
-  _globals['_DEADLETTERREASON']._serialized_end=1038
+  _globals['_DEADLETTERREASON']._serialized_start=932
+  _globals['_DEADLETTERREASON']._serialized_end=1063
   _globals['_ENVELOPE']._serialized_start=120
-  _globals['_ENVELOPE']._serialized_end=334
-  _globals['_DEADLETTER']._serialized_start=337
-  _globals['_DEADLETTER']._serialized_end=756
-  _globals['_DEADLETTER_HEADERSENTRY']._serialized_start=710
-  _globals['_DEADLETTER_HEADERSENTRY']._serialized_end=756
-  _globals['_TASKPROGRESS']._serialized_start=759
-  _globals['_TASKPROGRESS']._serialized_end=904
+  _globals['_ENVELOPE']._serialized_end=359
+  _globals['_DEADLETTER']._serialized_start=362
+  _globals['_DEADLETTER']._serialized_end=781
+  _globals['_DEADLETTER_HEADERSENTRY']._serialized_start=735
+  _globals['_DEADLETTER_HEADERSENTRY']._serialized_end=781
+  _globals['_TASKPROGRESS']._serialized_start=784
+  _globals['_TASKPROGRESS']._serialized_end=929
 # @@protoc_insertion_point(module_scope)

@@ -21,7 +21,7 @@ DEAD_LETTER_REASON_HANDLER_FAILED: DeadLetterReason
 DEAD_LETTER_REASON_INVALID_EVENT: DeadLetterReason
 
 class Envelope(_message.Message):
-    __slots__ = ("id", "source", "type", "subject", "time", "schema_version", "trace_parent", "trace_state", "data")
+    __slots__ = ("id", "source", "type", "subject", "time", "schema_version", "trace_parent", "trace_state", "data", "organization_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class Envelope(_message.Message):
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
     TRACE_STATE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     source: str
     type: str
@@ -40,7 +41,8 @@ class Envelope(_message.Message):
     trace_parent: str
     trace_state: str
     data: _any_pb2.Any
-    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., type: _Optional[str] = ..., subject: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., trace_parent: _Optional[str] = ..., trace_state: _Optional[str] = ..., data: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
+    organization_id: str
+    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., type: _Optional[str] = ..., subject: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., trace_parent: _Optional[str] = ..., trace_state: _Optional[str] = ..., data: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., organization_id: _Optional[str] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "error", "consumer", "delivery_count", "original_subject", "original_stream", "original_sequence", "data", "headers", "event_id", "event_type", "dead_letter_time")
