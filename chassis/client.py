@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import grpc
 
+from chassis import tls
 from chassis.callcontext import outbound_metadata
 from chassis.contracts import mesh_grpc_services
 from chassis.errors import Unavailable
@@ -32,7 +33,11 @@ EJECT_SECONDS = 2.0
 class _Endpoint:
     def __init__(self, instance: Instance, stub_factory: Callable[[grpc.aio.Channel], Any]) -> None:
         self.instance = instance
-        self.channel = grpc.aio.insecure_channel(instance.target, interceptors=client_interceptors())
+        mesh_tls = tls.current()
+        # Over mTLS (this replica's certificate; the callee's must name its service) unless configured plaintext.
+        self.generation = mesh_tls.generation if mesh_tls else 0
+        self.channel = (mesh_tls.secure_channel(instance.target, instance.service, interceptors=client_interceptors())
+                        if mesh_tls else grpc.aio.insecure_channel(instance.target, interceptors=client_interceptors()))
         self.stub = stub_factory(self.channel)
         self.ejected_until = 0.0
 
@@ -96,7 +101,21 @@ class ServiceClient(Generic[StubT]):
         """host:port of every replica currently known."""
         return sorted(self._endpoints)
 
+    def _renew_channels(self) -> None:
+        """After a certificate rotation, new channels present the new certificate (old ones close gracefully)."""
+        mesh_tls = tls.current()
+        if mesh_tls is None:
+            return
+        mesh_tls.refresh()
+        for target, endpoint in list(self._endpoints.items()):
+            if endpoint.generation != mesh_tls.generation:
+                renewed = _Endpoint(endpoint.instance, self._stub_factory)
+                renewed.ejected_until = endpoint.ejected_until
+                self._endpoints[target] = renewed
+                asyncio.get_running_loop().create_task(endpoint.channel.close(grace=5))
+
     def _pick(self) -> _Endpoint:
+        self._renew_channels()
         endpoints = list(self._endpoints.values())
         if not endpoints:
             raise Unavailable(f"no healthy {self.service} replica is registered")

@@ -17,6 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from chassis.tls import TlsFiles
+
 
 class ConfigError(ValueError):
     """An environment variable has a value the runtime cannot use."""
@@ -114,6 +116,9 @@ class Settings:
     replica of the service through NATS KV."""
     version: str = "0.1.0"
     """Release version reported by GetInfo (SERVICE_VERSION)."""
+    tls: TlsFiles | None = None
+    """The replica's mesh certificate, key and CA (MESH_TLS_CERT, MESH_TLS_KEY, MESH_TLS_CA; chassis.tls):
+    gRPC and HTTP over mTLS. None (plaintext) only when set so: MESH_TLS=off, or a Settings built in code."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -150,7 +155,30 @@ class Settings:
                               env_int(env, "HTTP_PORT", 0, low=0, high=65535), low=0, high=65535),
             breaker_state=_choice(env, "BREAKER_STATE", "local", ("local", "shared")),
             version=_text(env, "SERVICE_VERSION", "0.1.0"),
+            tls=_tls_files(env),
         )
+
+
+TLS_VARIABLES = ("MESH_TLS_CERT", "MESH_TLS_KEY", "MESH_TLS_CA")
+
+
+def _tls_files(env: Mapping[str, str]) -> TlsFiles | None:
+    """The mesh credentials' files; None only with MESH_TLS=off. A replica never falls back to plaintext."""
+    mode = _choice(env, "MESH_TLS", "on", ("on", "off"))
+    paths = {name: _optional(env, name) for name in TLS_VARIABLES}
+    if mode == "off":
+        if any(paths.values()):
+            raise ConfigError(f"MESH_TLS=off but {', '.join(n for n, v in paths.items() if v)} set: choose one")
+        return None
+    missing = [name for name, value in paths.items() if not value]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} not set: a replica serves mTLS with MESH_TLS_CERT, MESH_TLS_KEY "
+                          "and MESH_TLS_CA (`protomesh up` sets them), or plaintext only with MESH_TLS=off")
+    files = TlsFiles(*(Path(paths[name] or "") for name in TLS_VARIABLES))
+    for name, path in zip(TLS_VARIABLES, (files.cert, files.key, files.ca), strict=True):
+        if not path.is_file():
+            raise ConfigError(f"{name}={str(path)!r} is not a readable file")
+    return files
 
 
 # --- Per-service settings: one frozen dataclass, one loader -------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chassis import tls
 from chassis.replica import Replica
 
 logger = logging.getLogger(__name__)
@@ -46,14 +47,18 @@ async def serving_http(replica: Replica, deps: Any) -> AsyncIterator[None]:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.grpc_host, settings.http_port, reuse_address=True)
+        # Over mTLS like the gRPC server when the replica has mesh credentials (Envoy's `<service>_http` cluster).
+        mesh_tls = tls.current()
+        site = web.TCPSite(runner, settings.grpc_host, settings.http_port, reuse_address=True,
+                           ssl_context=mesh_tls.server_ssl_context() if mesh_tls else None)
         try:
             await site.start()
         except OSError as exc:
             raise RuntimeError(f"cannot listen for HTTP on {settings.grpc_host}:{settings.http_port}: "
                                "is the port taken? set <SERVICE>_HTTP_PORT (0 picks a free one)") from exc
         replica.http_port = _bound_port(runner)
-        logger.info("http listener", extra={"url": f"http://{settings.grpc_host}:{replica.http_port}/"})
+        scheme = "https" if mesh_tls else "http"
+        logger.info("http listener", extra={"url": f"{scheme}://{settings.grpc_host}:{replica.http_port}/"})
         yield
     finally:
         # Open connections get the shutdown grace to finish their request, as gRPC calls do.

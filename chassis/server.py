@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from chassis import db, metrics
+from chassis import db, metrics, tls
 from chassis.config import ConfigError, Settings, load_settings
 from chassis.contracts import mesh_grpc_services
 from chassis.events import EventBus, EventHandlers, outbox
@@ -206,7 +206,10 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             )
             address = f"{settings.grpc_host}:{settings.grpc_port}"
             try:
-                replica.bound_port = server.add_insecure_port(address)
+                # mTLS unless configured plaintext (chassis.tls): a plaintext or foreign client fails the handshake.
+                mesh_tls = tls.configure(settings.tls)
+                replica.bound_port = (server.add_secure_port(address, mesh_tls.server_credentials()) if mesh_tls
+                                      else server.add_insecure_port(address))
             except RuntimeError as exc:
                 raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
             await server.start()
