@@ -358,7 +358,7 @@ class Mesh:
         env = {"DATABASE_URL": self.service_database_urls.get(service, self.database_url),
                "NATS_URL": self.service_nats_urls.get(service, self.nats_url),
                "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
-               "PROTOMESH_STATE_DIR": str(self.state_dir), **self.options.service_env}
+               "PROTOMESH_STATE_DIR": str(self.state_dir), "MESH_TLS": "off", **self.options.service_env}
         if self.options.consul_http_addr:
             env["CONSUL_HTTP_ADDR"] = self.options.consul_http_addr
         if service == IDENTITY_SERVICE:
