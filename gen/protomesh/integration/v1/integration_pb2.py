@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from protomesh.common.v1 import service_info_pb2 as protomesh_dot_common_dot_v1_dot_service__info__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*protomesh/integration/v1/integration.proto\x12\x18protomesh.integration.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&protomesh/common/v1/service_info.proto\"\x8e\x04\n\x0bIntegration\x12\x16\n\x0eintegration_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x37\n\x04kind\x18\x03 \x01(\x0e\x32).protomesh.integration.v1.IntegrationKind\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fhas_credentials\x18\x06 \x01(\x08\x12\x17\n\x0f\x63redential_keys\x18\x07 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x08 \x01(\x08\x12\x41\n\x06labels\x18\t \x03(\x0b\x32\x31.protomesh.integration.v1.Integration.LabelsEntry\x12:\n\nlast_probe\x18\n \x01(\x0b\x32&.protomesh.integration.v1.ProbeSummary\x12\x0f\n\x07version\x18\x0b \x01(\x03\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xba\x01\n\x0cProbeSummary\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12*\n\x07latency\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\ncheck_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05probe\x18\x05 \x01(\t\"a\n\tProbeStep\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"t\n\x11TokenBucketStatus\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\x01\x12\r\n\x05\x62urst\x18\x03 \x01(\x01\x12\x11\n\tavailable\x18\x04 \x01(\x01\x12\x10\n\x08\x61\x64mitted\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\"L\n\x11\x42reakerTransition\x12\r\n\x05state\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x01\n\x0c\x43\x61llCounters\x12\r\n\x05\x63\x61lls\x18\x01 \x01(\x03\x12\x11\n\tsucceeded\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x0f\n\x07retries\x18\x04 \x01(\x03\x12\x11\n\tfallbacks\x18\x05 \x01(\x03\x12\x17\n\x0fshort_circuited\x18\x06 \x01(\x03\x12\x18\n\x10\x62udget_exhausted\x18\x07 \x01(\x03\x12\x13\n\x0blast_errors\x18\x08 \x03(\t\"\xee\x01\n\nCacheStats\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmax_entries\x18\x03 \x01(\x05\x12\x0f\n\x07\x65ntries\x18\x04 \x01(\x05\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0c\n\x04hits\x18\x06 \x01(\x03\x12\x0e\n\x06misses\x18\x07 \x01(\x03\x12\x11\n\tevictions\x18\x08 \x01(\x03\x12\x13\n\x0b\x65xpirations\x18\t \x01(\x03\x12\x14\n\x0cstale_served\x18\n \x01(\x03\x12\x11\n\thit_ratio\x18\x0b \x01(\x01\"\xee\x01\n\nClientKind\x12\x13\n\x0b\x63lient_type\x18\x01 \x01(\t\x12\x37\n\x04kind\x18\x02 \x01(\x0e\x32).protomesh.integration.v1.IntegrationKind\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\noperations\x18\x04 \x03(\t\x12\x1c\n\x14\x63\x61\x63heable_operations\x18\x05 \x03(\t\x12\x15\n\rconfig_fields\x18\x06 \x03(\t\x12\x19\n\x11\x63redential_fields\x18\x07 \x03(\t\x12\x19\n\x11integration_count\x18\x08 \x01(\x05\"\x91\x01\n\x0c\x43lientHealth\x12\x13\n\x0b\x63lient_type\x18\x01 \x01(\t\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .protomesh.common.v1.HealthState\x12;\n\x0cintegrations\x18\x03 \x03(\x0b\x32%.protomesh.common.v1.DependencyHealth*\xe0\x01\n\x0fIntegrationKind\x12 \n\x1cINTEGRATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15INTEGRATION_KIND_HTTP\x10\x01\x12\x1d\n\x19INTEGRATION_KIND_POSTGRES\x10\x02\x12\x19\n\x15INTEGRATION_KIND_SMTP\x10\x03\x12\"\n\x1eINTEGRATION_KIND_LOCAL_STORAGE\x10\x04\x12\x17\n\x13INTEGRATION_KIND_S3\x10\x05\x12\x19\n\x15INTEGRATION_KIND_NATS\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*protomesh/integration/v1/integration.proto\x12\x18protomesh.integration.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&protomesh/common/v1/service_info.proto\"\xad\x04\n\x0bIntegration\x12\x16\n\x0eintegration_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x37\n\x04kind\x18\x03 \x01(\x0e\x32).protomesh.integration.v1.IntegrationKind\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fhas_credentials\x18\x06 \x01(\x08\x12\x17\n\x0f\x63redential_keys\x18\x07 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x08 \x01(\x08\x12\x41\n\x06labels\x18\t \x03(\x0b\x32\x31.protomesh.integration.v1.Integration.LabelsEntry\x12:\n\nlast_probe\x18\n \x01(\x0b\x32&.protomesh.integration.v1.ProbeSummary\x12\x0f\n\x07version\x18\x0b \x01(\x03\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x0forganization_id\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xba\x01\n\x0cProbeSummary\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12*\n\x07latency\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\ncheck_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05probe\x18\x05 \x01(\t\"a\n\tProbeStep\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"t\n\x11TokenBucketStatus\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\x01\x12\r\n\x05\x62urst\x18\x03 \x01(\x01\x12\x11\n\tavailable\x18\x04 \x01(\x01\x12\x10\n\x08\x61\x64mitted\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\"L\n\x11\x42reakerTransition\x12\r\n\x05state\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x01\n\x0c\x43\x61llCounters\x12\r\n\x05\x63\x61lls\x18\x01 \x01(\x03\x12\x11\n\tsucceeded\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x0f\n\x07retries\x18\x04 \x01(\x03\x12\x11\n\tfallbacks\x18\x05 \x01(\x03\x12\x17\n\x0fshort_circuited\x18\x06 \x01(\x03\x12\x18\n\x10\x62udget_exhausted\x18\x07 \x01(\x03\x12\x13\n\x0blast_errors\x18\x08 \x03(\t\"\xee\x01\n\nCacheStats\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmax_entries\x18\x03 \x01(\x05\x12\x0f\n\x07\x65ntries\x18\x04 \x01(\x05\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0c\n\x04hits\x18\x06 \x01(\x03\x12\x0e\n\x06misses\x18\x07 \x01(\x03\x12\x11\n\tevictions\x18\x08 \x01(\x03\x12\x13\n\x0b\x65xpirations\x18\t \x01(\x03\x12\x14\n\x0cstale_served\x18\n \x01(\x03\x12\x11\n\thit_ratio\x18\x0b \x01(\x01\"\xee\x01\n\nClientKind\x12\x13\n\x0b\x63lient_type\x18\x01 \x01(\t\x12\x37\n\x04kind\x18\x02 \x01(\x0e\x32).protomesh.integration.v1.IntegrationKind\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\noperations\x18\x04 \x03(\t\x12\x1c\n\x14\x63\x61\x63heable_operations\x18\x05 \x03(\t\x12\x15\n\rconfig_fields\x18\x06 \x03(\t\x12\x19\n\x11\x63redential_fields\x18\x07 \x03(\t\x12\x19\n\x11integration_count\x18\x08 \x01(\x05\"\x91\x01\n\x0c\x43lientHealth\x12\x13\n\x0b\x63lient_type\x18\x01 \x01(\t\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .protomesh.common.v1.HealthState\x12;\n\x0cintegrations\x18\x03 \x03(\x0b\x32%.protomesh.common.v1.DependencyHealth*\xe0\x01\n\x0fIntegrationKind\x12 \n\x1cINTEGRATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15INTEGRATION_KIND_HTTP\x10\x01\x12\x1d\n\x19INTEGRATION_KIND_POSTGRES\x10\x02\x12\x19\n\x15INTEGRATION_KIND_SMTP\x10\x03\x12\"\n\x1eINTEGRATION_KIND_LOCAL_STORAGE\x10\x04\x12\x17\n\x13INTEGRATION_KIND_S3\x10\x05\x12\x19\n\x15INTEGRATION_KIND_NATS\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,26 +38,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INTEGRATION_LABELSENTRY']._loaded_options = None
   _globals['_INTEGRATION_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_INTEGRATIONKIND']._serialized_start=2026
-  _globals['_INTEGRATIONKIND']._serialized_end=2250
-  _globals['_INTEGRATION']._serialized_start=208
-  _globals['_INTEGRATION']._serialized_end=734
-  _globals['_INTEGRATION_LABELSENTRY']._serialized_start=689
-  _globals['_INTEGRATION_LABELSENTRY']._serialized_end=734
-  _globals['_PROBESUMMARY']._serialized_start=737
-  _globals['_PROBESUMMARY']._serialized_end=923
-  _globals['_PROBESTEP']._serialized_start=925
-  _globals['_PROBESTEP']._serialized_end=1022
-  _globals['_TOKENBUCKETSTATUS']._serialized_start=1024
-  _globals['_TOKENBUCKETSTATUS']._serialized_end=1140
-  _globals['_BREAKERTRANSITION']._serialized_start=1142
-  _globals['_BREAKERTRANSITION']._serialized_end=1218
-  _globals['_CALLCOUNTERS']._serialized_start=1221
-  _globals['_CALLCOUNTERS']._serialized_end=1393
-  _globals['_CACHESTATS']._serialized_start=1396
-  _globals['_CACHESTATS']._serialized_end=1634
-  _globals['_CLIENTKIND']._serialized_start=1637
-  _globals['_CLIENTKIND']._serialized_end=1875
-  _globals['_CLIENTHEALTH']._serialized_start=1878
-  _globals['_CLIENTHEALTH']._serialized_end=2023
+  _globals['_INTEGRATION'].fields_by_name['organization_id']._loaded_options = None
+  _globals['_INTEGRATION'].fields_by_name['organization_id']._serialized_options = b'\342A\001\003'
+  _globals['_INTEGRATIONKIND']._serialized_start=2090
+  _globals['_INTEGRATIONKIND']._serialized_end=2314
+  _globals['_INTEGRATION']._serialized_start=241
+  _globals['_INTEGRATION']._serialized_end=798
+  _globals['_INTEGRATION_LABELSENTRY']._serialized_start=753
+  _globals['_INTEGRATION_LABELSENTRY']._serialized_end=798
+  _globals['_PROBESUMMARY']._serialized_start=801
+  _globals['_PROBESUMMARY']._serialized_end=987
+  _globals['_PROBESTEP']._serialized_start=989
+  _globals['_PROBESTEP']._serialized_end=1086
+  _globals['_TOKENBUCKETSTATUS']._serialized_start=1088
+  _globals['_TOKENBUCKETSTATUS']._serialized_end=1204
+  _globals['_BREAKERTRANSITION']._serialized_start=1206
+  _globals['_BREAKERTRANSITION']._serialized_end=1282
+  _globals['_CALLCOUNTERS']._serialized_start=1285
+  _globals['_CALLCOUNTERS']._serialized_end=1457
+  _globals['_CACHESTATS']._serialized_start=1460
+  _globals['_CACHESTATS']._serialized_end=1698
+  _globals['_CLIENTKIND']._serialized_start=1701
+  _globals['_CLIENTKIND']._serialized_end=1939
+  _globals['_CLIENTHEALTH']._serialized_start=1942
+  _globals['_CLIENTHEALTH']._serialized_end=2087
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -31,7 +32,7 @@ INTEGRATION_KIND_S3: IntegrationKind
 INTEGRATION_KIND_NATS: IntegrationKind
 
 class Integration(_message.Message):
-    __slots__ = ("integration_id", "name", "kind", "description", "config", "has_credentials", "credential_keys", "enabled", "labels", "last_probe", "version", "create_time", "update_time")
+    __slots__ = ("integration_id", "name", "kind", "description", "config", "has_credentials", "credential_keys", "enabled", "labels", "last_probe", "version", "create_time", "update_time", "organization_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +53,7 @@ class Integration(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     integration_id: str
     name: str
     kind: IntegrationKind
@@ -65,7 +67,8 @@ class Integration(_message.Message):
     version: int
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, integration_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[IntegrationKind, str]] = ..., description: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credential_keys: _Optional[_Iterable[str]] = ..., enabled: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., last_probe: _Optional[_Union[ProbeSummary, _Mapping]] = ..., version: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    organization_id: str
+    def __init__(self, integration_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[IntegrationKind, str]] = ..., description: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credential_keys: _Optional[_Iterable[str]] = ..., enabled: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., last_probe: _Optional[_Union[ProbeSummary, _Mapping]] = ..., version: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., organization_id: _Optional[str] = ...) -> None: ...
 
 class ProbeSummary(_message.Message):
     __slots__ = ("state", "detail", "latency", "check_time", "probe")

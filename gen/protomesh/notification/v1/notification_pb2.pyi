@@ -72,7 +72,7 @@ class WebhookChannel(_message.Message):
     def __init__(self, url: _Optional[str] = ..., secret: _Optional[str] = ..., has_secret: _Optional[bool] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("subscription_id", "name", "event_types", "subject_filter", "email", "webhook", "enabled", "create_time", "update_time")
+    __slots__ = ("subscription_id", "name", "event_types", "subject_filter", "email", "webhook", "enabled", "create_time", "update_time", "organization_id")
     SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class Subscription(_message.Message):
     ENABLED_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     subscription_id: str
     name: str
     event_types: _containers.RepeatedScalarFieldContainer[str]
@@ -91,7 +92,8 @@ class Subscription(_message.Message):
     enabled: bool
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, subscription_id: _Optional[str] = ..., name: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., subject_filter: _Optional[str] = ..., email: _Optional[_Union[EmailChannel, _Mapping]] = ..., webhook: _Optional[_Union[WebhookChannel, _Mapping]] = ..., enabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    organization_id: str
+    def __init__(self, subscription_id: _Optional[str] = ..., name: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., subject_filter: _Optional[str] = ..., email: _Optional[_Union[EmailChannel, _Mapping]] = ..., webhook: _Optional[_Union[WebhookChannel, _Mapping]] = ..., enabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., organization_id: _Optional[str] = ...) -> None: ...
 
 class DeliveryAttempt(_message.Message):
     __slots__ = ("delivery", "attempt", "outcome", "channel", "target", "status_code", "error", "start_time", "end_time")
@@ -116,7 +118,7 @@ class DeliveryAttempt(_message.Message):
     def __init__(self, delivery: _Optional[int] = ..., attempt: _Optional[int] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., channel: _Optional[_Union[ChannelType, str]] = ..., target: _Optional[str] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("notification_id", "subscription_id", "subscription_name", "state", "event_id", "event_type", "event_subject", "event_source", "event_time", "event_data", "delivery_count", "attempt_count", "max_attempts", "last_error", "next_attempt_time", "create_time", "update_time", "deliver_time", "attempts")
+    __slots__ = ("notification_id", "subscription_id", "subscription_name", "state", "event_id", "event_type", "event_subject", "event_source", "event_time", "event_data", "delivery_count", "attempt_count", "max_attempts", "last_error", "next_attempt_time", "create_time", "update_time", "deliver_time", "attempts", "organization_id")
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +138,7 @@ class Notification(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     DELIVER_TIME_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     notification_id: str
     subscription_id: str
     subscription_name: str
@@ -155,4 +158,5 @@ class Notification(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     deliver_time: _timestamp_pb2.Timestamp
     attempts: _containers.RepeatedCompositeFieldContainer[DeliveryAttempt]
-    def __init__(self, notification_id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., state: _Optional[_Union[NotificationState, str]] = ..., event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., event_subject: _Optional[str] = ..., event_source: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., delivery_count: _Optional[int] = ..., attempt_count: _Optional[int] = ..., max_attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deliver_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[DeliveryAttempt, _Mapping]]] = ...) -> None: ...
+    organization_id: str
+    def __init__(self, notification_id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., state: _Optional[_Union[NotificationState, str]] = ..., event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., event_subject: _Optional[str] = ..., event_source: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., delivery_count: _Optional[int] = ..., attempt_count: _Optional[int] = ..., max_attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deliver_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[DeliveryAttempt, _Mapping]]] = ..., organization_id: _Optional[str] = ...) -> None: ...
