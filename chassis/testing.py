@@ -52,6 +52,7 @@ FAST_SETTINGS: Mapping[str, str] = {
     "DB_POOL_MIN": "1",
     "DB_POOL_MAX": "5",
     "LOG_LEVEL": "WARNING",
+    "MESH_TLS": "off",  # the test's own channel is plaintext; mTLS is tested with certificates of its own
 }
 """Runtime settings of an in-process replica: a free port, no /metrics server (its port would outlive
 the test, and the registry exposes it), quick probes and a short grace so a test's exit is fast.
@@ -62,7 +63,22 @@ TEST_ORGANIZATION = "org-test"
 TEST_PRINCIPAL = Principal(subject="user-test-admin", kind="user", organization=TEST_ORGANIZATION,
                            roles=frozenset({"owner", "admin"}), scopes=frozenset({"openid", "profile", "email"}),
                            client_id="protomesh-test", token_id="test-token")
-"""Who in-process test calls come from unless a test says otherwise: an admin of a test organization."""
+"""Who in-process test calls come from unless a test says otherwise: an owner and admin of a test organization,
+holding every permission of that organization (not the platform-only ones: see TEST_PLATFORM_ADMIN)."""
+
+TEST_PLATFORM_ADMIN = dataclasses.replace(TEST_PRINCIPAL, subject="user-test-platform-admin", platform_admin=True)
+"""A platform admin (the `admin` claim): every permission, platform-only ones (keys.rotate, users.write,
+organizations.create) included, in every organization."""
+
+
+def principal_with_role(role: str, *, subject: str = "", organization: str = TEST_ORGANIZATION) -> Principal:
+    """A user holding just `role` ("viewer", "member", "admin", "owner") in `organization`, to call as in tests:
+
+        svc.stub(AgentServiceStub, principal=principal_with_role("viewer")).RegisterAgent(...)  # PERMISSION_DENIED
+    """
+    return Principal(subject=subject or f"user-test-{role}", kind="user", organization=organization,
+                     roles=frozenset({role}), scopes=frozenset({"openid"}), client_id="protomesh-test",
+                     token_id=f"test-token-{role}")
 
 
 class _Default:
