@@ -1,4 +1,7 @@
-"""The agent service's domain events, built from the rows they describe (published through the outbox)."""
+"""The agent service's domain events, built from the rows they describe (published through the outbox).
+
+Each carries its row's organization_id, which the envelope repeats as the `pm-organization` header.
+"""
 
 from __future__ import annotations
 
@@ -28,25 +31,28 @@ def execution_subject(execution_id: uuid.UUID) -> str:
 def registered(row: AgentRow) -> Message:
     """AgentRegistered for a new agent."""
     return events_pb2.AgentRegistered(agent_id=str(row.id), name=row.name, type=row.type,
-                                      capabilities=row.capabilities, create_time=timestamp(row.created_at))
+                                      capabilities=row.capabilities, create_time=timestamp(row.created_at),
+                                      organization_id=row.organization_id)
 
 
 def updated(row: AgentRow, fields: list[str]) -> Message:
     """AgentUpdated naming the changed fields."""
     return events_pb2.AgentUpdated(agent_id=str(row.id), name=row.name, type=row.type, updated_fields=fields,
-                                   update_time=timestamp(row.updated_at))
+                                   update_time=timestamp(row.updated_at), organization_id=row.organization_id)
 
 
 def deregistered(row: DeletedAgent, stopped_execution_id: uuid.UUID | None) -> Message:
     """AgentDeregistered, with the execution the removal stopped."""
     return events_pb2.AgentDeregistered(agent_id=str(row.id), name=row.name, type=row.type,
                                         stopped_execution_id=str(stopped_execution_id or ""),
-                                        deregister_time=timestamp(row.deleted_at))
+                                        deregister_time=timestamp(row.deleted_at),
+                                        organization_id=row.organization_id)
 
 
 def execution_changed(row: ExecutionRow) -> Message | None:
     """The event of an execution's new state (none for PENDING)."""
-    common = {"execution_id": str(row.id), "agent_id": str(row.agent_id), "agent_type": row.agent_type}
+    common = {"execution_id": str(row.id), "agent_id": str(row.agent_id), "agent_type": row.agent_type,
+              "organization_id": row.organization_id}
     if row.state == "RUNNING":
         return events_pb2.ExecutionStarted(**common, start_time=timestamp(row.started_at))
     if row.state == "SUCCEEDED":

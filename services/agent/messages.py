@@ -29,6 +29,7 @@ def agent_message(row: AgentRow) -> agent_pb2.Agent:
         current_execution_id=str(row.current_execution_id or ""),
         create_time=timestamp(row.created_at),
         update_time=timestamp(row.updated_at),
+        organization_id=row.organization_id,
     )
 
 
@@ -48,4 +49,5 @@ def execution_message(row: ExecutionRow) -> agent_pb2.Execution:
         context_id=row.context_id,
         result_layer_id=row.result_layer_id,
         runner=row.runner,
+        organization_id=row.organization_id,
     )

@@ -27,6 +27,7 @@ class AgentRow:
     labels: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    organization_id: str
     current_execution_id: uuid.UUID | None
 
 
@@ -48,6 +49,7 @@ class ExecutionRow:
     context_id: str = ""
     result_layer_id: str = ""
     agent_type: str = ""
+    organization_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,4 +59,5 @@ class DeletedAgent:
     id: uuid.UUID
     name: str
     type: str
+    organization_id: str
     deleted_at: datetime

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from chassis.authz import acting_for
 from chassis.errors import FailedPrecondition, Unavailable
 from chassis.events import EventBus, Task, Worker
 from chassis.protos import from_struct, to_struct
@@ -69,10 +70,12 @@ class ExecutionRunner:
         return Worker([TASK_KIND], self._run_task, ack_wait=ack_wait, concurrency=concurrency)
 
     # --- contexts -----------------------------------------------------------------------------------
-    # The context service checks its access list against the principal of each call: while
-    # ExecuteAgent is served that is its caller (the chassis client forwards the caller's claims);
-    # in the task worker it is the agent service's own principal, `service:agent`, so a context with
-    # an access list must be shared with `service:agent` for executions to read and write it.
+    # The context service checks its access list against the principal of each call, and finds only
+    # contexts of that principal's organization: while ExecuteAgent is served that is its caller (the
+    # chassis client forwards the caller's claims); in the task worker it is the agent service's own
+    # principal, `service:agent`, acting in the execution's organization (chassis.acting_for). So a
+    # context with an access list must be shared with `service:agent` for executions to read and write
+    # it, and a context of another organization is NOT_FOUND to both.
 
     def _context_service(self) -> ContextServiceStub:
         if self._contexts is None:
@@ -124,8 +127,20 @@ class ExecutionRunner:
         task.add_done_callback(lambda _: self._local.pop(execution.id, None))
 
     async def _run_task(self, payload: tasks_pb2.RunExecution, task: Task) -> None:
-        """Worker side: run (or take over) the execution a task names; returning acknowledges the task."""
-        execution = await self._store.get_execution(uuid.UUID(payload.execution_id))
+        """Worker side: run (or take over) the execution a task names; returning acknowledges the task.
+
+        The worker's own principal (`service:agent`) belongs to no organization: it acts in the execution's,
+        so every query and the context calls below are that organization's, and nothing else is visible.
+        """
+        execution_id = uuid.UUID(payload.execution_id)
+        organization = await self._store.execution_organization(execution_id)
+        if organization is None:
+            return  # deregistered with its agent
+        with acting_for(organization):
+            await self._run_in_organization(execution_id)
+
+    async def _run_in_organization(self, execution_id: uuid.UUID) -> None:
+        execution = await self._store.get_execution(execution_id)
         if execution is None or execution.state in FINAL:
             return  # deregistered, stopped before it started, or finished by a worker that died before acking
         agent = await self._store.get_agent(execution.agent_id)

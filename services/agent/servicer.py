@@ -128,7 +128,7 @@ class AgentServicer(HealthRpcs, agent_service_pb2_grpc.AgentServiceServicer):
         v = Violations()
         validation.check_input(v, agent.type, data)
         v.raise_if_any()
-        execution = await self._store.create_execution(agent.id, given, self._runner.instance_id,
+        execution = await self._store.create_execution(agent, given, self._runner.instance_id,
                                                        context_id=request.context_id)
         await self._runner.dispatch(execution, agent.type, data)
         if request.wait:

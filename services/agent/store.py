@@ -1,4 +1,10 @@
-"""The agent service's PostgreSQL access: every query it makes, in one place."""
+"""The agent service's PostgreSQL access: every query it makes, in one place.
+
+Tenancy (docs/authorization.md): every query on behalf of a caller filters by the caller's organization in
+its SQL (services.agent.tenancy.scope), so another organization's agents and executions are NOT_FOUND and
+never listed; a platform admin's queries drop the filter. The two exceptions say so: the task worker's
+lookup of the organization it must act in, and a replica failing its own executions at shutdown.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +26,11 @@ from chassis.resources import Page, PageRequest
 from chassis.resources.keyset import fetch_page
 from services.agent import events as agent_events
 from services.agent.rows import FINAL_STATES, AgentRow, DeletedAgent, ExecutionRow
+from services.agent.tenancy import creating_organization, scope
 
 _AGENT_COLUMNS = """
     a.id, a.name, a.type, a.description, a.capabilities, a.config, a.labels, a.created_at, a.updated_at,
-    x.id AS current_execution_id
+    a.organization_id, x.id AS current_execution_id
 """
 _AGENT_JOIN = "agents a LEFT JOIN executions x ON x.agent_id = a.id AND x.state IN ('PENDING', 'RUNNING')"
 _AGENT_FROM = f"FROM {_AGENT_JOIN}"
@@ -39,9 +46,9 @@ class AgentFilter:
     name_contains: str = ""
 
     def where(self) -> tuple[str, list[Any]]:
-        """SQL conditions (joined by AND) and their parameters."""
-        clauses: list[str] = ["TRUE"]
-        params: list[Any] = []
+        """SQL conditions (joined by AND) and their parameters; the caller's organization first."""
+        tenancy, params = scope("a.organization_id")
+        clauses: list[str] = [tenancy]
         if self.type:
             clauses.append("a.type = %s")
             params.append(self.type)
@@ -80,10 +87,11 @@ class AgentStore:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 await idempotency.claim(conn)  # first: a repeat of a keyed request stops here, not at the name
                 await cur.execute(
-                    "INSERT INTO agents (id, name, type, description, capabilities, config, labels)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    "INSERT INTO agents (id, name, type, description, capabilities, config, labels, organization_id)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                     " RETURNING *, NULL::uuid AS current_execution_id",
-                    (uuid.uuid4(), name, type_, description, capabilities, Jsonb(config), Jsonb(labels)),
+                    (uuid.uuid4(), name, type_, description, capabilities, Jsonb(config), Jsonb(labels),
+                     creating_organization()),
                 )
                 row = AgentRow(**(await cur.fetchone() or {}))
                 await self._publish(conn, agent_events.registered(row), agent_events.agent_subject(row.id))
@@ -92,8 +100,10 @@ class AgentStore:
         return row
 
     async def get_agent(self, agent_id: uuid.UUID) -> AgentRow | None:
-        """One agent, or None."""
-        row = await self._one(f"SELECT {_AGENT_COLUMNS} {_AGENT_FROM} WHERE a.id = %s", (agent_id,))
+        """One agent of the caller's organization, or None."""
+        tenancy, params = scope("a.organization_id")
+        row = await self._one(f"SELECT {_AGENT_COLUMNS} {_AGENT_FROM} WHERE a.id = %s AND {tenancy}",
+                              [agent_id, *params])
         return AgentRow(**row) if row else None
 
     async def list_agents(self, flt: AgentFilter, page: PageRequest) -> Page[AgentRow]:
@@ -116,23 +126,27 @@ class AgentStore:
             return [AgentRow(**r) for r in await cur.fetchall()]
 
     async def count_agents(self) -> int:
-        """How many agents are registered."""
-        row = await self._one("SELECT count(*) AS n FROM agents", ())
+        """How many agents the caller's organization has registered (every organization's, for a platform admin)."""
+        tenancy, params = scope("organization_id")
+        row = await self._one(f"SELECT count(*) AS n FROM agents WHERE {tenancy}", params)
         return row["n"] if row else 0
 
     async def update_agent(self, agent_id: uuid.UUID, changes: dict[str, Any]) -> AgentRow | None:
-        """Apply column changes; None when the agent does not exist; a taken name raises AlreadyExists."""
+        """Apply column changes; None when the caller's organization has no such agent; a taken name raises
+        AlreadyExists."""
         if not changes:
             return await self.get_agent(agent_id)
         columns = ", ".join(f"{column} = %s" for column in changes)
         values = [Jsonb(v) if column in ("config", "labels") else v for column, v in changes.items()]
+        tenancy, params = scope("organization_id")
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
-                    f"WITH updated AS (UPDATE agents SET {columns}, updated_at = now() WHERE id = %s RETURNING *)"
+                    f"WITH updated AS (UPDATE agents SET {columns}, updated_at = now() WHERE id = %s AND {tenancy}"
+                    " RETURNING *)"
                     " SELECT updated.*, x.id AS current_execution_id FROM updated"
                     " LEFT JOIN executions x ON x.agent_id = updated.id AND x.state IN ('PENDING', 'RUNNING')",
-                    [*values, agent_id],
+                    [*values, agent_id, *params],
                 )
                 found = await cur.fetchone()
                 if found is None:
@@ -146,21 +160,24 @@ class AgentStore:
         return row
 
     async def delete_agent(self, agent_id: uuid.UUID) -> tuple[bool, uuid.UUID | None]:
-        """Stop the agent's active execution and delete it, with their events; (deleted, stopped execution id)."""
+        """Stop the agent's active execution and delete it, with their events; (deleted, stopped execution id).
+
+        Both statements are restricted to the caller's organization: another's agent is simply not deleted."""
+        tenancy, params = scope("organization_id")
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "UPDATE executions SET state = 'STOPPED', error = 'agent deregistered', finished_at = now()"
-                " WHERE agent_id = %s AND state IN ('PENDING', 'RUNNING')"
+                f" WHERE agent_id = %s AND state IN ('PENDING', 'RUNNING') AND {tenancy}"
                 " RETURNING *, (SELECT type FROM agents WHERE id = agent_id) AS agent_type",
-                (agent_id,),
+                [agent_id, *params],
             )
             stopped = await cur.fetchone()
             if stopped:
                 execution = ExecutionRow(**stopped)
                 await self._publish(conn, agent_events.execution_changed(execution),
                                     agent_events.execution_subject(execution.id))
-            await cur.execute("DELETE FROM agents WHERE id = %s RETURNING id, name, type, now() AS deleted_at",
-                              (agent_id,))
+            await cur.execute(f"DELETE FROM agents WHERE id = %s AND {tenancy}"
+                              " RETURNING id, name, type, organization_id, now() AS deleted_at", [agent_id, *params])
             found = await cur.fetchone()
             deleted = DeletedAgent(**found) if found else None
             if deleted:
@@ -170,17 +187,20 @@ class AgentStore:
 
     # --- executions -----------------------------------------------------------------------------
 
-    async def create_execution(self, agent_id: uuid.UUID, input_: dict[str, Any], runner: str,
+    async def create_execution(self, agent: AgentRow, input_: dict[str, Any], runner: str,
                                context_id: str = "") -> ExecutionRow:
-        """A new PENDING execution; FailedPrecondition if the agent already has an active one."""
+        """A new PENDING execution of an agent the caller was allowed to load, in the agent's organization
+        (a platform admin's execution of another organization's agent belongs to that organization);
+        FailedPrecondition if the agent already has an active one."""
+        agent_id = agent.id
         try:
             # One transaction, so a keyed request's key commits with its execution (chassis.idempotency).
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 await idempotency.claim(conn)
                 await cur.execute(
-                    "INSERT INTO executions (id, agent_id, state, input, runner, context_id)"
-                    " VALUES (%s, %s, 'PENDING', %s, %s, %s) RETURNING *",
-                    (uuid.uuid4(), agent_id, Jsonb(input_), runner, context_id),
+                    "INSERT INTO executions (id, agent_id, state, input, runner, context_id, organization_id)"
+                    " VALUES (%s, %s, 'PENDING', %s, %s, %s, %s) RETURNING *",
+                    (uuid.uuid4(), agent_id, Jsonb(input_), runner, context_id, agent.organization_id),
                 )
                 row = await cur.fetchone()
         except psycopg.errors.UniqueViolation:
@@ -197,16 +217,27 @@ class AgentStore:
         return ExecutionRow(**row)
 
     async def get_execution(self, execution_id: uuid.UUID) -> ExecutionRow | None:
-        """One execution, or None."""
-        row = await self._one("SELECT * FROM executions WHERE id = %s", (execution_id,))
+        """One execution of the caller's organization, or None."""
+        tenancy, params = scope("organization_id")
+        row = await self._one(f"SELECT * FROM executions WHERE id = %s AND {tenancy}", [execution_id, *params])
         return ExecutionRow(**row) if row else None
 
+    async def execution_organization(self, execution_id: uuid.UUID) -> str | None:
+        """The organization of an execution, whoever asks, or None when it is gone.
+
+        Unscoped on purpose, and only for the task worker: it runs as the service's own principal, which
+        belongs to no organization, and learns here the one it then acts in (chassis.acting_for) for the
+        rest of the task."""
+        row = await self._one("SELECT organization_id FROM executions WHERE id = %s", (execution_id,))
+        return str(row["organization_id"]) if row else None
+
     async def latest_execution(self, agent_id: uuid.UUID) -> ExecutionRow | None:
-        """The agent's active execution, else its newest one, or None."""
+        """The agent's active execution, else its newest one, or None (in the caller's organization)."""
+        tenancy, params = scope("organization_id")
         row = await self._one(
-            "SELECT * FROM executions WHERE agent_id = %s"
+            f"SELECT * FROM executions WHERE agent_id = %s AND {tenancy}"
             " ORDER BY (state IN ('PENDING', 'RUNNING')) DESC, created_at DESC LIMIT 1",
-            (agent_id,),
+            [agent_id, *params],
         )
         return ExecutionRow(**row) if row else None
 
@@ -214,7 +245,9 @@ class AgentStore:
         self, execution_id: uuid.UUID, *, from_states: tuple[str, ...], to: str, **fields: Any
     ) -> ExecutionRow | None:
         """Move an execution to `to` only if it is in one of `from_states`, publishing the change's event;
-        None if it was in another state. RUNNING -> RUNNING is a new worker taking over (no event)."""
+        None if it was in another state (or is not the caller's organization's). RUNNING -> RUNNING is a new
+        worker taking over (no event)."""
+        tenancy, params = scope("organization_id")
         sets = ["state = %s"]
         values: list[Any] = [to]
         for column, value in fields.items():
@@ -226,11 +259,11 @@ class AgentStore:
             sets.append("finished_at = now()")
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "WITH before AS (SELECT state FROM executions WHERE id = %s FOR UPDATE)"
-                f" UPDATE executions SET {', '.join(sets)} WHERE id = %s AND state = ANY(%s)"
+                f"WITH before AS (SELECT state FROM executions WHERE id = %s AND {tenancy} FOR UPDATE)"
+                f" UPDATE executions SET {', '.join(sets)} WHERE id = %s AND state = ANY(%s) AND {tenancy}"
                 " RETURNING *, (SELECT state FROM before) AS previous_state,"
                 " (SELECT type FROM agents WHERE id = agent_id) AS agent_type",
-                [execution_id, *values, execution_id, list(from_states)],
+                [execution_id, *params, *values, execution_id, list(from_states), *params],
             )
             found = await cur.fetchone()
             if found is None:
@@ -243,16 +276,20 @@ class AgentStore:
 
     async def report_progress(self, execution_id: uuid.UUID, progress: float) -> str | None:
         """Store progress of a running execution; return its state (to notice a stop by another replica)."""
+        tenancy, params = scope("organization_id")
         row = await self._one(
             "UPDATE executions SET progress = CASE WHEN state = 'RUNNING' THEN %s ELSE progress END"
-            " WHERE id = %s RETURNING state",
-            (progress, execution_id),
+            f" WHERE id = %s AND {tenancy} RETURNING state",
+            [progress, execution_id, *params],
         )
         return row["state"] if row else None
 
     async def fail_active(self, runner: str, reason: str) -> int:
         """Mark every active execution of this runner FAILED, with events (a replica without a task queue
-        shutting down)."""
+        shutting down).
+
+        Unscoped on purpose: the replica's own clean-up of the executions it ran, whichever organization they
+        belong to (each event carries its execution's organization)."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "UPDATE executions SET state = 'FAILED', error = %s, finished_at = now()"

@@ -1,7 +1,8 @@
 """The context service's domain events, built from the rows they describe (published through the outbox).
 
 Every write in services.context.store puts its event in the outbox in the same transaction as the
-change, so an event is published (after commit) exactly when the change happened.
+change, so an event is published (after commit) exactly when the change happened. Each carries its
+context's organization_id, which the envelope repeats as the `pm-organization` header.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def created(row: ContextRow) -> Message:
     return events_pb2.ContextCreated(
         context_id=str(row.id), name=row.name, type=row.type, owner=row.owner, shared_with=row.shared_with,
         tags=row.tags, expire_time=timestamp(row.expires_at), version=row.version,
-        create_time=timestamp(row.created_at),
+        create_time=timestamp(row.created_at), organization_id=row.organization_id,
     )
 
 
@@ -50,6 +51,7 @@ def updated(row: ContextRow, columns: Iterable[str]) -> Message:
     return events_pb2.ContextUpdated(
         context_id=str(row.id), name=row.name, type=row.type, status=STATUS_TO_PROTO[row.status],
         updated_fields=fields, version=row.version, update_time=timestamp(row.updated_at),
+        organization_id=row.organization_id,
     )
 
 
@@ -57,7 +59,7 @@ def deleted(row: ContextRow, deleted_at: datetime) -> Message:
     """ContextDeleted for a context as it was when deleted (its layers went with it)."""
     return events_pb2.ContextDeleted(
         context_id=str(row.id), name=row.name, type=row.type, owner=row.owner, deleted_layers=row.layer_count,
-        version=row.version, delete_time=timestamp(deleted_at),
+        version=row.version, delete_time=timestamp(deleted_at), organization_id=row.organization_id,
     )
 
 
@@ -70,6 +72,7 @@ def shares_changed(row: ContextRow, *, added: str = "", removed: str = "") -> Me
     event.shared_with.extend(row.shared_with)
     event.version = row.version
     event.update_time.FromDatetime(row.updated_at)
+    event.organization_id = row.organization_id
     return event
 
 
@@ -78,7 +81,7 @@ def layer_added(layer: LayerRow) -> Message:
     return events_pb2.LayerAdded(
         context_id=str(layer.context_id), layer_id=str(layer.id), name=layer.name, layer_type=layer.layer_type,
         position=layer.position, version=layer.version, size_bytes=layer.size_bytes,
-        create_time=timestamp(layer.created_at),
+        create_time=timestamp(layer.created_at), organization_id=layer.organization_id,
     )
 
 
@@ -88,6 +91,7 @@ def layer_updated(layer: LayerRow, columns: Iterable[str]) -> Message:
         context_id=str(layer.context_id), layer_id=str(layer.id), name=layer.name, layer_type=layer.layer_type,
         position=layer.position, version=layer.version, size_bytes=layer.size_bytes,
         updated_fields=sorted(set(columns) - _LAYER_HIDDEN), update_time=timestamp(layer.updated_at),
+        organization_id=layer.organization_id,
     )
 
 
@@ -96,7 +100,7 @@ def layer_removed(layer: LayerRow, removed_at: datetime) -> Message:
     return events_pb2.LayerRemoved(
         context_id=str(layer.context_id), layer_id=str(layer.id), name=layer.name, layer_type=layer.layer_type,
         position=layer.position, version=layer.version, size_bytes=layer.size_bytes,
-        remove_time=timestamp(removed_at),
+        remove_time=timestamp(removed_at), organization_id=layer.organization_id,
     )
 
 
@@ -105,5 +109,5 @@ def expired(row: dict[str, Any]) -> Message:
     return events_pb2.ContextExpired(
         context_id=str(row["id"]), name=row["name"], type=row["type"], owner=row["owner"],
         deleted_layers=row["deleted_layers"], version=row["version"], expire_time=timestamp(row["expires_at"]),
-        cleanup_time=timestamp(row["updated_at"]),
+        cleanup_time=timestamp(row["updated_at"]), organization_id=row["organization_id"],
     )

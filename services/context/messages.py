@@ -40,6 +40,7 @@ def context_message(row: ContextRow) -> context_pb2.Context:
         create_time=timestamp(row.created_at),
         update_time=timestamp(row.updated_at),
         last_access_time=timestamp(row.last_accessed_at),
+        organization_id=row.organization_id,
     )
 
 
@@ -56,4 +57,5 @@ def layer_message(row: LayerRow) -> context_pb2.Layer:
         version=row.version,
         create_time=timestamp(row.created_at),
         update_time=timestamp(row.updated_at),
+        organization_id=row.organization_id,
     )

@@ -28,6 +28,7 @@ class ContextRow:
     created_at: datetime
     updated_at: datetime
     last_accessed_at: datetime | None
+    organization_id: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class LayerRow:
     version: int
     created_at: datetime
     updated_at: datetime
+    organization_id: str
 
 
 @dataclass(frozen=True)

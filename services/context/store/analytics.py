@@ -1,16 +1,20 @@
-"""Usage counters and summaries: read-only queries over contexts, layers and hourly usage."""
+"""Usage counters and summaries: read-only queries over contexts, layers and hourly usage.
+
+Each figure is the caller's organization's (every organization's for a platform admin): usage counters carry
+their context's organization, so a deleted context's trends stay its organization's too.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from services.context.rows import Summary, Usage
 from services.context.store.transaction import STATUS
+from services.context.tenancy import scope
 
 _LAST_24H = "date_trunc('hour', now(), 'UTC') - interval '23 hours'"
 
@@ -23,35 +27,39 @@ class Analytics:
 
     async def context_usage(self, context_id: uuid.UUID) -> tuple[int, int, dict[str, int]]:
         """Reads and writes in the last 24 hours, and layers per type, of one context."""
+        tenancy, params = scope("organization_id")
         async with self._pool.connection() as conn, conn.cursor() as cur:
             await cur.execute(
                 "SELECT coalesce(sum(reads), 0), coalesce(sum(writes), 0) FROM context_usage"
-                f" WHERE context_id = %s AND hour >= {_LAST_24H}",
-                (context_id,),
+                f" WHERE context_id = %s AND {tenancy} AND hour >= {_LAST_24H}",
+                [context_id, *params],
             )
             reads, writes = await cur.fetchone() or (0, 0)
             await cur.execute(
-                "SELECT layer_type, count(*) FROM context_layers WHERE context_id = %s GROUP BY layer_type",
-                (context_id,),
+                f"SELECT layer_type, count(*) FROM context_layers WHERE context_id = %s AND {tenancy}"
+                " GROUP BY layer_type",
+                [context_id, *params],
             )
             by_type = {layer_type: n for layer_type, n in await cur.fetchall()}
         return int(reads), int(writes), by_type
 
     async def summary(self) -> Summary:
-        """Counts and totals over all contexts, from one snapshot."""
+        """Counts and totals over the caller's organization's contexts, from one snapshot."""
+        tenancy, params = scope("organization_id")
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             await cur.execute(
                 "SELECT count(*), coalesce(sum(layer_count), 0), coalesce(sum(size_bytes), 0),"
-                " coalesce(sum(access_count), 0) FROM contexts"
+                f" coalesce(sum(access_count), 0) FROM contexts WHERE {tenancy}", params
             )
             total, layers, size, accesses = await cur.fetchone() or (0, 0, 0, 0)
-            await cur.execute(f"SELECT {STATUS} AS s, count(*) FROM contexts GROUP BY s")
+            await cur.execute(f"SELECT {STATUS} AS s, count(*) FROM contexts WHERE {tenancy} GROUP BY s", params)
             by_status = {status: n for status, n in await cur.fetchall()}
-            await cur.execute("SELECT type, count(*) FROM contexts GROUP BY type")
+            await cur.execute(f"SELECT type, count(*) FROM contexts WHERE {tenancy} GROUP BY type", params)
             by_type = {type_: n for type_, n in await cur.fetchall()}
             await cur.execute(
-                f"SELECT coalesce(sum(reads), 0), coalesce(sum(writes), 0) FROM context_usage WHERE hour >= {_LAST_24H}"
+                "SELECT coalesce(sum(reads), 0), coalesce(sum(writes), 0) FROM context_usage"
+                f" WHERE {tenancy} AND hour >= {_LAST_24H}", params
             )
             reads, writes = await cur.fetchone() or (0, 0)
         return Summary(total_contexts=total, by_status=by_status, by_type=by_type, total_layers=int(layers),
@@ -62,8 +70,8 @@ class Analytics:
         self, bounds: Sequence[datetime], *, context_id: uuid.UUID | None = None, type_: str = ""
     ) -> list[Usage]:
         """Reads, writes and distinct contexts per window; bounds are the windows' edges, oldest first."""
-        filters = ""
-        params: list[Any] = []
+        tenancy, params = scope("u.organization_id")
+        filters = f" AND {tenancy}"
         if context_id is not None:
             filters += " AND u.context_id = %s"
             params.append(context_id)

@@ -1,4 +1,9 @@
-"""The cleanup job's queries: expire contexts past their expiry, prune old usage counters."""
+"""The cleanup job's queries: expire contexts past their expiry, prune old usage counters.
+
+Mesh-wide on purpose (docs/authorization.md, Tenancy): the job runs as the context service's own principal
+and sweeps every organization's rows in one statement; it calls no one and reads nothing for anyone, and
+each ContextExpired carries its context's organization (and so its envelope's `pm-organization`).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ _EXPIRE_DUE = (
     "  UPDATE contexts c SET status = 'expired', layer_count = 0, size_bytes = 0,"
     "    version = c.version + 1, updated_at = now()"
     "  FROM due WHERE c.id = due.id"
-    "  RETURNING c.id, c.name, c.type, c.owner, c.version, c.expires_at, c.updated_at"
+    "  RETURNING c.id, c.name, c.type, c.owner, c.version, c.expires_at, c.updated_at, c.organization_id"
     "), removed AS ("
     "  DELETE FROM context_layers l USING expired WHERE l.context_id = expired.id RETURNING l.context_id"
     "), per_context AS (SELECT context_id, count(*) AS n FROM removed GROUP BY context_id)"

@@ -28,6 +28,7 @@ from services.context.store.transaction import (
     publish,
     returned,
 )
+from services.context.tenancy import creating_organization, scope
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,13 @@ class ContextFilter:
     reader: str = ""
     """Subject of the listing principal: only contexts it may read are listed (owner, on the list, no list)."""
     unrestricted: bool = False
-    """Every context is listed (a platform admin); without it, `reader` always restricts the list."""
+    """Every context of the organizations listed is (a platform admin, who lists them all); without it,
+    `reader` always restricts the list."""
 
     def where(self) -> tuple[str, list[Any]]:
-        """SQL conditions (joined by AND) and their parameters."""
-        clauses: list[str] = ["TRUE"]
-        params: list[Any] = []
+        """SQL conditions (joined by AND) and their parameters; the caller's organization first."""
+        tenancy, params = scope("organization_id")
+        clauses: list[str] = [tenancy]
         if self.type:
             clauses.append("type = %s")
             params.append(self.type)
@@ -79,13 +81,14 @@ class Contexts:
         self, *, name: str, type_: str, owner: str, metadata: dict[str, Any], tags: list[str],
         shared_with: list[str], expires_at: datetime | None,
     ) -> ContextRow:
-        """Insert a context (version 1) and its ContextCreated event."""
+        """Insert a context (version 1) of the caller's organization, and its ContextCreated event."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await idempotency.claim(conn)  # a keyed request's key commits with the context
             await cur.execute(
-                "INSERT INTO contexts (id, name, type, owner, metadata, tags, shared_with, expires_at)"
-                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {CONTEXT_COLUMNS}",
-                (uuid.uuid4(), name, type_, owner, Jsonb(metadata), tags, shared_with, expires_at),
+                "INSERT INTO contexts (id, name, type, owner, metadata, tags, shared_with, expires_at, organization_id)"
+                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {CONTEXT_COLUMNS}",
+                (uuid.uuid4(), name, type_, owner, Jsonb(metadata), tags, shared_with, expires_at,
+                 creating_organization()),
             )
             context = ContextRow(**returned(await cur.fetchone()))
             await publish(cur, events.created(context), events.context_subject(context.id))
@@ -105,8 +108,10 @@ class Contexts:
 
     async def peek(self, context_id: uuid.UUID, access: Access) -> ContextRow:
         """The context without counting a read (for analytics)."""
+        tenancy, params = scope("organization_id")
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"SELECT {CONTEXT_COLUMNS} FROM contexts WHERE id = %s", (context_id,))
+            await cur.execute(f"SELECT {CONTEXT_COLUMNS} FROM contexts WHERE id = %s AND {tenancy}",
+                              [context_id, *params])
             context = ContextRow(**found(await cur.fetchone(), "context", context_id))
         access.check(context)
         return context
@@ -130,7 +135,7 @@ class Contexts:
             check_version("context", context.id, context.version, expected_version)
             await cur.execute("DELETE FROM contexts WHERE id = %s RETURNING now() AS deleted_at", (context_id,))
             deleted_at = returned(await cur.fetchone())["deleted_at"]
-            await cur.execute(USAGE_UPSERT, (context.id, context.type, 0, 1))
+            await cur.execute(USAGE_UPSERT, (context.id, context.type, context.organization_id, 0, 1))
             await publish(cur, events.deleted(context, deleted_at), events.context_subject(context.id))
             return context.layer_count
 
@@ -156,8 +161,9 @@ class Contexts:
             return context
 
     async def count(self) -> int:
-        """How many contexts exist."""
+        """How many contexts the caller's organization has (every organization's, for a platform admin)."""
+        tenancy, params = scope("organization_id")
         async with self._pool.connection() as conn, conn.cursor() as cur:
-            await cur.execute("SELECT count(*) FROM contexts")
+            await cur.execute(f"SELECT count(*) FROM contexts WHERE {tenancy}", params)
             row = await cur.fetchone()
         return int(row[0]) if row else 0

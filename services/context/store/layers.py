@@ -1,4 +1,8 @@
-"""A context's layers: every write locks the context first, so counters and positions stay exact."""
+"""A context's layers: every write locks the context first, so counters and positions stay exact.
+
+A layer is its context's organization's (the foreign key names both). Every query first finds the context in
+the caller's organization (count_read, lock_context) and filters the layers by the organization too.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from services.context import events, guards
 from services.context.guards import Access
 from services.context.rows import ContextRow, LayerRow
 from services.context.store.transaction import Cursor, count_read, count_write, lock_context, publish, returned
+from services.context.tenancy import scope
 
 
 class Layers:
@@ -30,15 +35,18 @@ class Layers:
         """The context (counting one read) and all its layers in merge (position) order."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await count_read(cur, context_id, access)
-            await cur.execute("SELECT * FROM context_layers WHERE context_id = %s ORDER BY position", (context_id,))
+            tenancy, params = scope("organization_id")
+            await cur.execute(f"SELECT * FROM context_layers WHERE context_id = %s AND {tenancy} ORDER BY position",
+                              [context_id, *params])
             return context, [LayerRow(**r) for r in await cur.fetchall()]
 
     async def list_page(
         self, context_id: uuid.UUID, access: Access, *, layer_type: str, page: PageRequest
     ) -> Page[LayerRow]:
         """A page of the context's layers by position (counting one read of the context)."""
-        where = "context_id = %s"
-        params: list[Any] = [context_id]
+        tenancy, params = scope("organization_id")
+        where = f"context_id = %s AND {tenancy}"
+        params = [context_id, *params]
         if layer_type:
             where += " AND layer_type = %s"
             params.append(layer_type)
@@ -52,7 +60,9 @@ class Layers:
         """One layer of the context, counting one read of the context."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await count_read(cur, context_id, access)
-            await cur.execute("SELECT * FROM context_layers WHERE id = %s AND context_id = %s", (layer_id, context_id))
+            tenancy, params = scope("organization_id")
+            await cur.execute(f"SELECT * FROM context_layers WHERE id = %s AND context_id = %s AND {tenancy}",
+                              [layer_id, context_id, *params])
             # Raised inside the transaction, so an unknown layer's read is not counted.
             return LayerRow(**found(await cur.fetchone(), "layer", layer_id))
 
@@ -75,9 +85,9 @@ class Layers:
                     )
                     position = returned(await cur.fetchone())["next"]
                 await cur.execute(
-                    "INSERT INTO context_layers (id, context_id, name, layer_type, position, data, size_bytes)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                    (uuid.uuid4(), context_id, name, layer_type, position, Jsonb(data), size),
+                    "INSERT INTO context_layers (id, context_id, name, layer_type, position, data, size_bytes,"
+                    " organization_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+                    (uuid.uuid4(), context_id, name, layer_type, position, Jsonb(data), size, context.organization_id),
                 )
                 layer = LayerRow(**returned(await cur.fetchone()))
                 context = await count_write(cur, context, layers=1, size=size)
@@ -130,6 +140,7 @@ async def _lock_writable_layer(
     """The context and its layer, both locked, for a write the context's state and the layer's version allow."""
     context = await lock_context(cur, context_id, access)
     guards.check_layers_writable(context)
+    # The context was found in the caller's organization, and its layers are in the same one (foreign key).
     await cur.execute("SELECT * FROM context_layers WHERE id = %s AND context_id = %s FOR UPDATE",
                       (layer_id, context_id))
     layer = LayerRow(**found(await cur.fetchone(), "layer", layer_id))

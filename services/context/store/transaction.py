@@ -14,6 +14,7 @@ from chassis.resources import found
 from services.context import events
 from services.context.guards import Access
 from services.context.rows import ContextRow
+from services.context.tenancy import scope
 
 Cursor = psycopg.AsyncCursor[Any]
 """A dict_row cursor inside the caller's transaction."""
@@ -22,11 +23,11 @@ Cursor = psycopg.AsyncCursor[Any]
 STATUS = "CASE WHEN status <> 'expired' AND expires_at <= now() THEN 'expired' ELSE status END"
 CONTEXT_COLUMNS = f"""
     id, name, type, {STATUS} AS status, owner, shared_with, metadata, tags, layer_count, size_bytes,
-    access_count, version, expires_at, created_at, updated_at, last_accessed_at
+    access_count, version, expires_at, created_at, updated_at, last_accessed_at, organization_id
 """
 USAGE_UPSERT = """
-    INSERT INTO context_usage (context_id, context_type, hour, reads, writes)
-    VALUES (%s, %s, date_trunc('hour', now(), 'UTC'), %s, %s)
+    INSERT INTO context_usage (context_id, context_type, organization_id, hour, reads, writes)
+    VALUES (%s, %s, %s, date_trunc('hour', now(), 'UTC'), %s, %s)
     ON CONFLICT (context_id, hour) DO UPDATE
     SET reads = context_usage.reads + EXCLUDED.reads, writes = context_usage.writes + EXCLUDED.writes
 """
@@ -38,30 +39,37 @@ async def publish(cur: Cursor, event: Message, subject: str) -> None:
 
 
 async def lock_context(cur: Cursor, context_id: uuid.UUID, access: Access) -> ContextRow:
-    """The context, locked for this transaction; NOT_FOUND or PERMISSION_DENIED otherwise."""
-    await cur.execute(f"SELECT {CONTEXT_COLUMNS} FROM contexts WHERE id = %s FOR UPDATE", (context_id,))
+    """The context, locked for this transaction; NOT_FOUND (also another organization's) or PERMISSION_DENIED
+    (off its access list) otherwise."""
+    tenancy, params = scope("organization_id")
+    await cur.execute(f"SELECT {CONTEXT_COLUMNS} FROM contexts WHERE id = %s AND {tenancy} FOR UPDATE",
+                      [context_id, *params])
     context = ContextRow(**found(await cur.fetchone(), "context", context_id))
     access.check(context)
     return context
 
 
 async def count_read(cur: Cursor, context_id: uuid.UUID, access: Access) -> ContextRow:
-    """Count one read of the context and return it; the caller's transaction rolls it back if denied."""
+    """Count one read of the context and return it; the caller's transaction rolls it back if denied.
+    Another organization's context is NOT_FOUND (and not counted)."""
+    tenancy, params = scope("organization_id")
     await cur.execute(
         "UPDATE contexts SET access_count = access_count + 1, last_accessed_at = now()"
-        f" WHERE id = %s RETURNING {CONTEXT_COLUMNS}",
-        (context_id,),
+        f" WHERE id = %s AND {tenancy} RETURNING {CONTEXT_COLUMNS}",
+        [context_id, *params],
     )
     context = ContextRow(**found(await cur.fetchone(), "context", context_id))
     access.check(context)
-    await cur.execute(USAGE_UPSERT, (context_id, context.type, 1, 0))
+    await cur.execute(USAGE_UPSERT, (context_id, context.type, context.organization_id, 1, 0))
     return context
 
 
 async def count_write(
     cur: Cursor, context: ContextRow, *, layers: int = 0, size: int = 0, changes: dict[str, Any] | None = None,
 ) -> ContextRow:
-    """Apply counter deltas and field changes to a locked context, count one write, return it."""
+    """Apply counter deltas and field changes to a locked context, count one write, return it.
+
+    The context was locked by lock_context, which found it in the caller's organization: its id is enough here."""
     sets = ["layer_count = layer_count + %s", "size_bytes = size_bytes + %s",
             "access_count = access_count + 1", "last_accessed_at = now()"]
     values: list[Any] = [layers, size]
@@ -75,7 +83,7 @@ async def count_write(
         [*values, context.id],
     )
     row = returned(await cur.fetchone())
-    await cur.execute(USAGE_UPSERT, (context.id, context.type, 0, 1))
+    await cur.execute(USAGE_UPSERT, (context.id, context.type, context.organization_id, 0, 1))
     return ContextRow(**row)
 
 

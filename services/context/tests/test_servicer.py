@@ -32,9 +32,11 @@ DAY = 86400
 USER = Principal(subject=str(uuid.uuid4()), kind="user", organization="org-a", roles=frozenset({"member"}))
 """Who the tests call as unless they say otherwise: a user, whose subject is its id."""
 OWNER = Principal(subject=str(uuid.uuid4()), kind="user", organization="org-a", roles=frozenset({"member"}))
-AGENT = service_principal("agent")
-"""The agent service's own principal (its task workers' calls)."""
-CRM = Principal(subject="client:crm", kind="service", organization="org-a", client_id="crm")
+AGENT = Principal(subject=service_principal("agent").subject, kind="service", organization="org-a",
+                  roles=frozenset({"member"}), scopes=frozenset({"mesh"}))
+"""The agent service's own principal acting in org-a (its task workers' calls, under chassis.acting_for)."""
+CRM = Principal(subject="client:crm", kind="service", organization="org-a", client_id="crm",
+                roles=frozenset({"member"}))
 """A service account (client credentials)."""
 ADMIN = Principal(subject=str(uuid.uuid4()), kind="user", platform_admin=True)
 

@@ -1,0 +1,40 @@
+-- Tenancy (issue 12, docs/authorization.md): every context belongs to an organization, the identity
+-- organization id of the principal that created it; its layers and usage counters are its organization's.
+-- Rows from before move to the bootstrap organization: its id from identity.organizations when the
+-- identity schema shares this database, else 'local' (the name the identity bootstrap gives it).
+ALTER TABLE contexts ADD COLUMN organization_id text;
+ALTER TABLE context_layers ADD COLUMN organization_id text;
+ALTER TABLE context_usage ADD COLUMN organization_id text;
+DO $$
+DECLARE
+    bootstrap text;
+BEGIN
+    IF to_regclass('identity.organizations') IS NOT NULL THEN
+        EXECUTE 'SELECT id::text FROM identity.organizations WHERE lower(name) = ''local''' INTO bootstrap;
+    END IF;
+    bootstrap := coalesce(bootstrap, 'local');
+    UPDATE contexts SET organization_id = bootstrap;
+    UPDATE context_layers SET organization_id = bootstrap;
+    UPDATE context_usage SET organization_id = bootstrap;
+END
+$$;
+ALTER TABLE contexts ALTER COLUMN organization_id SET NOT NULL;
+ALTER TABLE context_layers ALTER COLUMN organization_id SET NOT NULL;
+ALTER TABLE context_usage ALTER COLUMN organization_id SET NOT NULL;
+
+-- A layer is in its context's organization, enforced by the database: the foreign key names both.
+ALTER TABLE contexts ADD CONSTRAINT contexts_id_organization_key UNIQUE (id, organization_id);
+ALTER TABLE context_layers DROP CONSTRAINT context_layers_context_id_fkey;
+ALTER TABLE context_layers ADD CONSTRAINT context_layers_context_organization_fkey
+    FOREIGN KEY (context_id, organization_id) REFERENCES contexts (id, organization_id) ON DELETE CASCADE;
+
+-- Lists and filters start with the caller's organization (a platform admin's cross-organization list
+-- is rare and may sort). Layers are found through their context (context_layers_position_key).
+DROP INDEX contexts_newest_first;
+CREATE INDEX contexts_newest_first ON contexts (organization_id, created_at DESC, id DESC);
+DROP INDEX contexts_type;
+CREATE INDEX contexts_type ON contexts (organization_id, type);
+DROP INDEX contexts_owner;
+CREATE INDEX contexts_owner ON contexts (organization_id, owner);
+-- The organization's summary and trends; context_usage_hour stays for the pruning job (every organization).
+CREATE INDEX context_usage_organization_hour ON context_usage (organization_id, hour);
