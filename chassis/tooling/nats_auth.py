@@ -1,9 +1,10 @@
 """Per-service NATS permissions of the local mesh, derived from the catalog and chassis.events' naming.
 
-A service may publish only its own domain events (events.<its package>.>), submit only its own
-task kinds, write only its own keys in the registry and breaker buckets, and use the JetStream API
-only for the streams and durable consumers it needs. It subscribes to nothing but reply inboxes
-(JetStream answers, pull deliveries and KV watches arrive there) and, if it runs tasks, progress
+A service may publish only its own domain events (events.<its package>.>) and audit records (the one
+subject of protomesh.identity.v1.AuditRecorded, chassis.audit), submit only its own task kinds, write
+only its own keys in the registry and breaker buckets, and use the JetStream API only for the streams
+and durable consumers it needs. It subscribes to nothing but reply inboxes (JetStream answers, pull
+deliveries and KV watches arrive there) and, if it runs tasks, progress
 reports. The supervisor's user (the operator's tools) may do everything.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from chassis import audit
 from chassis.events import subjects
 from chassis.events.streams import inbox_prefix
 from chassis.registry import NatsKvRegistry
@@ -32,12 +34,15 @@ class EventNeeds:
     """Durable event consumer names (chassis.events.Consumer.name)."""
     reads_all_events: bool = False
     """Its consumers read every other service's event stream (notification)."""
+    reads_own_events: bool = False
+    """Its consumers read its own package's stream (identity: the audit records every service publishes there)."""
     task_kinds: tuple[str, ...] = ()
     """Task kinds it submits and works on (chassis.events.Worker.kinds)."""
 
 
 EVENT_NEEDS: dict[str, EventNeeds] = {
     "agent": EventNeeds(task_kinds=("agent.run_execution",)),
+    "identity": EventNeeds(consumers=("identity-audit",), reads_own_events=True),
     "notification": EventNeeds(consumers=("notification-events",), reads_all_events=True,
                                task_kinds=("notification.deliver",)),
 }
@@ -72,10 +77,15 @@ def service_permissions(service: MeshService, catalog: Catalog) -> tuple[list[st
     publish: list[str] = [f"{API}.INFO"]
     for package in service.packages:
         publish += [f"{subjects.EVENT_PREFIX}.{package}.>", *_stream_api(subjects.package_stream(package))]
+    # Every replica records its writes and denials through its outbox (chassis.audit): the relay publishes them
+    # on this one subject, in the identity package's stream, which the relay may have to create.
+    publish += [subjects.event_subject(audit.EVENT), *_stream_api(subjects.event_stream(audit.EVENT))]
     publish += _stream_api(subjects.DEAD_LETTER_STREAM)
     publish += _kv_api(NatsKvRegistry.BUCKET, service.name)
     publish += _kv_api(NatsKvBreakerStore.BUCKET, service.name)
     read_streams = _other_streams(service, catalog) if needs.reads_all_events else []
+    if needs.reads_own_events:
+        read_streams += [subjects.package_stream(p) for p in service.packages]
     for consumer in needs.consumers:
         publish.append(f"{subjects.DEAD_LETTER_PREFIX}.{consumer}.>")
         for stream in read_streams:

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import chassis
+from chassis import events
 from chassis.paths import RUN_DIR
 from services.identity.api_key_servicer import ApiKeyServicer
 from services.identity.apikeys import ApiKeyVerifier, load_pepper
+from services.identity.audit import AuditServicer, audit_consumer
 from services.identity.deps import IdentityDeps
 from services.identity.oauth.wiring import OAUTH_SERVICERS, http_app, open_oauth
 from services.identity.organization_servicer import OrganizationServicer
@@ -36,6 +38,11 @@ async def lifespan(replica: chassis.Replica, settings: IdentitySettings) -> Asyn
         await verifier.close()
 
 
+def handlers(replica: chassis.Replica, deps: IdentityDeps) -> events.EventHandlers:
+    """The audit trail's consumer: every service's AuditRecorded events into identity.audit_records."""
+    return events.EventHandlers(consumers=[audit_consumer()])
+
+
 def build() -> chassis.Service[IdentitySettings, IdentityDeps]:
     """The identity service: users, organizations, API keys (and the OAuth 2.1 / OIDC provider)."""
     return chassis.Service(
@@ -43,9 +50,10 @@ def build() -> chassis.Service[IdentitySettings, IdentityDeps]:
         description="Users, organizations, API keys and the OAuth 2.1 / OpenID Connect provider of the mesh.",
         # ClientService and SigningKeyService come with the OAuth provider (services/identity/oauth/);
         # OidcService is served by the replica's HTTP listener, never as a gRPC servicer.
-        servicers=[UserServicer, OrganizationServicer, ApiKeyServicer, *OAUTH_SERVICERS],
+        servicers=[UserServicer, OrganizationServicer, ApiKeyServicer, AuditServicer, *OAUTH_SERVICERS],
         settings=IdentitySettings,
         lifespan=lifespan,
         migrations=Path(__file__).parent / "migrations",
         http=http_app,
+        handlers=handlers,
     )
