@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 
+from chassis.tls import TRUST_DOMAIN, server_name
 from chassis.tooling.apidocs.served import MAX_DOCUMENT_BYTES, ServedDocument
 from chassis.tooling.catalog import Catalog, HttpServedService, MeshMethod, MeshService
 from chassis.tooling.gateway_auth import (
@@ -46,6 +48,66 @@ OTLP_CLUSTER = "otlp_collector"
 ANY_REPLICA_CLUSTER = "any_replica"
 
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_TLS = "envoy.extensions.transport_sockets.tls.v3"
+GATEWAY_CERT_SECRET = "gateway_cert"
+MESH_CA_SECRET = "mesh_ca"
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamTls:
+    """mTLS from the gateway to every replica (docs/authorization.md, "mTLS inside the mesh").
+
+    `cert_dir` holds the gateway's cert.pem, key.pem and ca.pem (chassis.tooling.pki), rewritten in place
+    on renewal; `sds_dir` holds the two file-based SDS resources naming them (write_sds), through which
+    Envoy reloads the certificate when it rotates: static TLS files would be read once.
+    """
+
+    cert_dir: Path
+    sds_dir: Path
+
+
+def write_sds(tls: UpstreamTls) -> None:
+    """Write the SDS files `tls` names: the gateway's certificate (watched for renewals) and the mesh's CA."""
+    secrets = {
+        GATEWAY_CERT_SECRET: {"tls_certificate": {
+            "certificate_chain": {"filename": str(tls.cert_dir / "cert.pem")},
+            "private_key": {"filename": str(tls.cert_dir / "key.pem")},
+            # The pair is read again when a file is moved into this folder (pki writes by rename).
+            "watched_directory": {"path": str(tls.cert_dir)},
+        }},
+        MESH_CA_SECRET: {"validation_context": {
+            "trusted_ca": {"filename": str(tls.cert_dir / "ca.pem")},
+            "watched_directory": {"path": str(tls.cert_dir)},
+        }},
+    }
+    tls.sds_dir.mkdir(parents=True, exist_ok=True)
+    for name, secret in secrets.items():
+        body = {"resources": [_any(f"{_TLS}.Secret", name=name, **secret)]}
+        tmp = tls.sds_dir / f".{name}.json.tmp"
+        tmp.write_text(json.dumps(body, indent=2))
+        tmp.replace(tls.sds_dir / f"{name}.json")
+
+
+def _sds(tls: UpstreamTls, name: str) -> dict[str, Any]:
+    return {"name": name, "sds_config": {"resource_api_version": "V3",
+                                         "path_config_source": {"path": str(tls.sds_dir / f"{name}.json")}}}
+
+
+def upstream_transport_socket(tls: UpstreamTls, service: str, *, alpn: Sequence[str] = ()) -> dict[str, Any]:
+    """The gateway's client certificate towards `service`, whose certificate must name it by SPIFFE id."""
+    context: dict[str, Any] = {
+        "common_tls_context": {
+            "tls_certificate_sds_secret_configs": [_sds(tls, GATEWAY_CERT_SECRET)],
+            "combined_validation_context": {
+                "default_validation_context": {"match_typed_subject_alt_names": [
+                    {"san_type": "URI", "matcher": {"exact": f"spiffe://{TRUST_DOMAIN}/{service}"}}]},
+                "validation_context_sds_secret_config": _sds(tls, MESH_CA_SECRET),
+            },
+            **({"alpn_protocols": list(alpn)} if alpn else {}),
+        },
+        "sni": server_name(service),
+    }
+    return {"name": "envoy.transport_sockets.tls", "typed_config": _any(f"{_TLS}.UpstreamTlsContext", **context)}
 
 
 def _any(type_name: str, **fields: Any) -> dict[str, Any]:
@@ -69,6 +131,7 @@ def build_envoy_config(
     issuer: str | None = None,
     verify_callers: bool = True,
     jwks_cache_seconds: float = 30.0,
+    upstream_tls: UpstreamTls | None = None,
 ) -> dict[str, Any]:
     """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
 
@@ -84,6 +147,11 @@ def build_envoy_config(
     `http://<listen_host>:<listen_port>`, the local mesh's gateway URL) or API keys, except on the
     routes the contracts declare public. `verify_callers=False` leaves only the removal of a
     client-sent claims header, for gateway tests of routing alone.
+
+    `upstream_tls`: every service cluster and HTTP cluster (and so their health checks, the JWKS
+    fetch and ext_authz) reaches replicas over mTLS with the gateway's certificate, and checks each
+    replica's certificate names its service (`spiffe://protomesh.local/<service>`). Without it
+    (gateway tests of routing alone, against plaintext backends) upstreams are plaintext.
     """
     auth = GatewayAuth(issuer=issuer or f"http://{LOOPBACK if listen_host == '0.0.0.0' else listen_host}:{listen_port}",
                        jwks_cache_seconds=jwks_cache_seconds) if verify_callers else None
@@ -101,13 +169,16 @@ def build_envoy_config(
                                     tracing=otlp is not None, api_documents=api_documents, auth=auth)],
             "clusters": [
                 *(
-                    _cluster(service, _endpoint_source(service.name, upstreams.get(service.name, ()), eds_dir,
-                                                       dns_upstreams), limits)
+                    _secured(_cluster(service, _endpoint_source(service.name, upstreams.get(service.name, ()), eds_dir,
+                                                                dns_upstreams), limits),
+                             upstream_tls, service.name, alpn=("h2",))
                     for service in catalog
                 ),
                 *(
-                    _http_cluster(name, _endpoint_source(name, upstreams.get(name, ()), eds_dir, dns_upstreams,
-                                                         dns_name=deployable, dns_port=COMPOSE_HTTP_PORT))
+                    _secured(_http_cluster(name, _endpoint_source(name, upstreams.get(name, ()), eds_dir,
+                                                                  dns_upstreams, dns_name=deployable,
+                                                                  dns_port=COMPOSE_HTTP_PORT)),
+                             upstream_tls, deployable)
                     for name, deployable in http_clusters.items()
                 ),
                 *([_any_replica_cluster(catalog)] if catalog.services else []),
@@ -556,6 +627,11 @@ def _rest_path_regex(template: str) -> str:
     if position != len(template):
         raise ValueError(f"path template {template!r} is not understood")
     return pattern
+
+
+def _secured(cluster: dict[str, Any], tls: UpstreamTls | None, service: str,
+             alpn: Sequence[str] = ()) -> dict[str, Any]:
+    return {**cluster, "transport_socket": upstream_transport_socket(tls, service, alpn=alpn)} if tls else cluster
 
 
 def _any_replica_cluster(catalog: Catalog) -> dict[str, Any]:

@@ -23,9 +23,11 @@ from typing import Any, NamedTuple
 import grpc
 
 from chassis.identity import CLAIMS_HEADER
+from chassis.tls import TlsFiles
 from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.ports import free_port
-from chassis.tooling.supervisor import IDENTITY_SERVICE, Mesh, MeshOptions
+from chassis.tooling.pki import DEFAULT_LIFETIME_SECONDS
+from chassis.tooling.supervisor import IDENTITY_SERVICE, SUPERVISOR_IDENTITY, Mesh, MeshOptions, replica_channel
 
 # Fast health flips and short grace periods keep tests quick; nothing here changes behaviour.
 TEST_SERVICE_ENV = {"HEALTH_INTERVAL_SECONDS": "0.3", "SHUTDOWN_GRACE_SECONDS": "5", "LOG_LEVEL": "INFO",
@@ -35,7 +37,7 @@ TEST_SERVICE_ENV = {"HEALTH_INTERVAL_SECONDS": "0.3", "SHUTDOWN_GRACE_SECONDS": 
 @contextlib.contextmanager
 def running_mesh(state_dir: Path | None = None, *, replicas: int = 2, database_url: str | None = None,
                  extra_env: dict[str, str] | None = None, only: list[str] | None = None,
-                 identity_replicas: int | None = None) -> Iterator[Mesh]:
+                 identity_replicas: int | None = None, cert_lifetime_seconds: float | None = None) -> Iterator[Mesh]:
     """A whole mesh on free ports (PostgreSQL without fsync), stopped by PID afterwards.
 
     `only` limits which services run (tests of one service need not boot the others); the identity
@@ -53,7 +55,8 @@ def running_mesh(state_dir: Path | None = None, *, replicas: int = 2, database_u
     options = MeshOptions(state_dir=state_dir, gateway_port=free_port(), default_replicas=replicas,
                           replicas={IDENTITY_SERVICE: identity_replicas},
                           database_url=database_url, durable=False, only=only,
-                          service_env={**TEST_SERVICE_ENV, **(extra_env or {})})
+                          service_env={**TEST_SERVICE_ENV, **(extra_env or {})},
+                          cert_lifetime_seconds=cert_lifetime_seconds or DEFAULT_LIFETIME_SECONDS)
     mesh = Mesh(options)
     try:
         mesh.start()
@@ -211,17 +214,34 @@ def mesh_channel(mesh: Mesh, *, authenticated: bool = True, target: str | None =
                  options: Sequence[tuple[str, Any]] = ()) -> Iterator[grpc.Channel]:
     """A gRPC channel to the mesh's gateway whose calls carry the local admin's token.
 
-    With `target` (a replica's address: no gateway in between) the calls carry what the gateway would
-    forward for that token instead, its verified claims as `x-protomesh-claims`. Stubs built on it
-    need no metadata argument; a call that passes its own `authorization` (or claims) keeps it.
+    With `target` (a replica's address: no gateway in between) the channel is mTLS with a certificate
+    of the mesh's trust domain (the supervisor's: what another replica would present), and the calls
+    carry what the gateway would forward for that token instead, its verified claims as
+    `x-protomesh-claims`. Stubs built on it need no metadata argument; a call that passes its own
+    `authorization` (or claims) keeps it.
     """
-    with grpc.insecure_channel(target or mesh.gateway, options=list(options)) as channel:
+    opened = (grpc.insecure_channel(mesh.gateway, options=list(options)) if target is None
+              else replica_channel(target, mesh_client_tls(mesh), replica_service(mesh, target), list(options)))
+    with opened as channel:
         if not authenticated:
             yield channel
         elif target is None:
             yield grpc.intercept_channel(channel, BearerInterceptor(mesh.token))
         else:
             yield grpc.intercept_channel(channel, BearerInterceptor(lambda: forwarded_claims(mesh), CLAIMS_HEADER))
+
+
+def mesh_client_tls(mesh: Mesh) -> TlsFiles:
+    """A client certificate of the mesh's trust domain (the supervisor's), like a replica presents."""
+    return mesh.tls_files(SUPERVISOR_IDENTITY)
+
+
+def replica_service(mesh: Mesh, target: str) -> str:
+    """The service of the replica at `target` (host:port): what its certificate names."""
+    for name, replicas in mesh.replicas.items():
+        if any(replica.address == target for replica in replicas):
+            return name
+    raise ValueError(f"no replica of this mesh listens on {target}")
 
 
 def forwarded_claims(mesh: Mesh) -> str | None:

@@ -149,7 +149,7 @@ class LocalCA:
         _write(target / "key.pem", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                      serialization.NoEncryption()))
         _write(target / "cert.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        return Issued(target, (now + life * RENEW_AT - BACKDATE * RENEW_AT).timestamp())
+        return Issued(target, (now + life * RENEW_AT).timestamp())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -23,12 +24,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
-from chassis.tooling import bootstrap, identity_session
+from chassis.tls import TlsFiles, channel_options
+from chassis.tooling import bootstrap, identity_session, pki
 from chassis.tooling.apidocs.served import ServedDocument, write_api_documents
 from chassis.tooling.catalog import Catalog, MeshMethod, MeshService, load_catalog
 from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials, private_dir, write_private
 from chassis.tooling.eds import RegistryBridge
-from chassis.tooling.envoy_config import build_envoy_config
+from chassis.tooling.envoy_config import UpstreamTls, build_envoy_config, write_sds
 from chassis.tooling.gateway_auth import http_deployables
 from chassis.tooling.infra.envoy import EnvoyProcess
 from chassis.tooling.infra.nats import NatsProcess
@@ -73,10 +75,25 @@ def probe_method(service: MeshService) -> Probe | None:
     return Probe(candidates[0], public=False) if candidates else None
 
 
-def grpc_serving(address: str, service: str = "", timeout: float = 1.0) -> bool:
-    """Whether the gRPC server at address reports SERVING for service."""
+SUPERVISOR_IDENTITY = "supervisor"
+"""The workload name of the supervisor's own certificate (its probes straight to replicas; test helpers)."""
+
+
+def replica_channel(address: str, files: TlsFiles | None, service: str,
+                    options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
+    """A blocking channel straight to a replica of `service`: mTLS with `files` (a mesh certificate), or plaintext."""
+    if files is None:
+        return grpc.insecure_channel(address, options=options)
+    credentials = grpc.ssl_channel_credentials(files.ca.read_bytes(), files.key.read_bytes(), files.cert.read_bytes())
+    return grpc.secure_channel(address, credentials, options=[*channel_options(service), *(options or [])])
+
+
+def grpc_serving(address: str, service: str = "", timeout: float = 1.0, *, files: TlsFiles | None = None,
+                 mesh_service: str = "") -> bool:
+    """Whether the gRPC server at address reports SERVING for service (over mTLS with `files` when given;
+    `mesh_service` is the server's service name its certificate must carry)."""
     try:
-        with grpc.insecure_channel(address) as channel:
+        with replica_channel(address, files, mesh_service) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout
             )
@@ -90,10 +107,13 @@ class ReplicaProcess(ManagedProcess):
 
     start_timeout = 90.0
 
-    def __init__(self, service: MeshService, index: int, port: int, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, service: MeshService, index: int, port: int, env: dict[str, str], log_dir: Path,
+                 *, probe_tls: TlsFiles | None = None) -> None:
         self.service = service
         self.index = index
         self.port = port
+        self.probe_tls = probe_tls
+        """The certificate readiness probes present (the supervisor's); None for a plaintext replica."""
         self.instance_id = f"{service.name}-{index}"
         self.name = f"{service.name} replica {index}"
         inherited = {k: v for k, v in os.environ.items() if k != ADMIN_PASSWORD_ENV}
@@ -122,9 +142,13 @@ class ReplicaProcess(ManagedProcess):
         """The replica's port must be free."""
         ensure_port_free(self.name, LOOPBACK, self.port)
 
+    def serving(self, grpc_service: str = "", timeout: float = 1.0) -> bool:
+        """Whether this replica reports SERVING for grpc_service, asked straight over mTLS."""
+        return grpc_serving(self.address, grpc_service, timeout, files=self.probe_tls, mesh_service=self.service.name)
+
     def wait_ready(self, timeout: float) -> None:
         """Ready when the gRPC health service says SERVING."""
-        self.poll_until(lambda: grpc_serving(self.address), timeout, "gRPC health SERVING", interval=0.2)
+        self.poll_until(self.serving, timeout, "gRPC health SERVING", interval=0.2)
 
 
 @dataclass
@@ -146,6 +170,8 @@ class MeshOptions:
     only: list[str] | None = None
     """Run only these services (the gateway still knows every contract); None runs all. The identity
     service is always added: without it no protected call passes the gateway."""
+    cert_lifetime_seconds: float = pki.DEFAULT_LIFETIME_SECONDS
+    """Lifetime of the replicas' and the gateway's certificates (renewed at 2/3 of it); tests shorten it."""
 
 
 class Mesh:
@@ -179,6 +205,13 @@ class Mesh:
         self.service_database_urls: dict[str, str] = {}
         self.service_nats_urls: dict[str, str] = {}
         """Each service's own role and NATS user (embedded servers only; given URLs are passed as they are)."""
+        self.pki_dir = self.state_dir / "pki"
+        self.ca: pki.LocalCA | None = None
+        self._issued: dict[str, tuple[str, pki.Issued]] = {}
+        """workload name -> (service, credentials): what the renewal thread keeps fresh."""
+        self._issued_lock = threading.Lock()
+        self._renewing = threading.Event()
+        self._renewal_thread: threading.Thread | None = None
 
     @property
     def gateway(self) -> str:
@@ -249,6 +282,7 @@ class Mesh:
                          "stop whatever uses it, or pass --port to use another port")
         self._private_state()
         try:
+            self._start_pki()
             if not self.database_url:
                 self.postgres = PostgresProcess(self.state_dir / "pgdata", durable=self.options.durable,
                                                 log_path=self.log_dir / "postgres.log",
@@ -328,6 +362,45 @@ class Mesh:
                                  f"{IDENTITY_READY_TIMEOUT:.0f}s; see {self.log_dir}")
             time.sleep(0.2)
 
+    # --- mTLS: the local CA, every workload's certificate, renewal (docs/authorization.md) -------------------
+
+    def _start_pki(self) -> None:
+        """The CA in <state>/pki (kept across starts), the gateway's and the supervisor's certificates,
+        and the thread renewing every certificate at 2/3 of its life."""
+        self.ca = pki.LocalCA(self.pki_dir)
+        self.issue(pki.GATEWAY, pki.GATEWAY)
+        self.issue(SUPERVISOR_IDENTITY, SUPERVISOR_IDENTITY)
+        self._renewing.clear()
+        self._renewal_thread = threading.Thread(target=self._renew_loop, name="pki-renewal", daemon=True)
+        self._renewal_thread.start()
+
+    def issue(self, name: str, service: str) -> TlsFiles:
+        """Issue workload `name`'s certificate for `service` (renewed from now on); its files."""
+        assert self.ca is not None
+        issued = self.ca.issue(name, service, self.options.cert_lifetime_seconds)
+        with self._issued_lock:
+            self._issued[name] = (service, issued)
+        return TlsFiles(issued.cert, issued.key, issued.ca)
+
+    def tls_files(self, name: str) -> TlsFiles:
+        """The files of an issued workload certificate (e.g. SUPERVISOR_IDENTITY's, to dial a replica)."""
+        _, issued = self._issued[name]
+        return TlsFiles(issued.cert, issued.key, issued.ca)
+
+    def _renew_loop(self) -> None:
+        # Looks often enough for the shortest lifetime (tests use seconds), renews what is due.
+        interval = max(0.2, min(5.0, self.options.cert_lifetime_seconds / 40))
+        while not self._renewing.wait(interval):
+            with self._issued_lock:
+                due = [(name, service) for name, (service, issued) in self._issued.items()
+                       if time.time() >= issued.renew_after]
+            for name, service in due:
+                try:
+                    self.issue(name, service)
+                    logger.info("certificate renewed", extra={"workload": name})
+                except OSError as exc:  # a full disk: try again on the next round, the old one is still valid
+                    logger.warning("certificate renewal failed", extra={"workload": name, "error": str(exc)})
+
     def _private_state(self) -> None:
         """The state folder and what is in it are the owner's alone: 0700 folders, 0600 files.
 
@@ -358,7 +431,7 @@ class Mesh:
         env = {"DATABASE_URL": self.service_database_urls.get(service, self.database_url),
                "NATS_URL": self.service_nats_urls.get(service, self.nats_url),
                "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
-               "PROTOMESH_STATE_DIR": str(self.state_dir), "MESH_TLS": "off", **self.options.service_env}
+               "PROTOMESH_STATE_DIR": str(self.state_dir), **self.options.service_env}
         if self.options.consul_http_addr:
             env["CONSUL_HTTP_ADDR"] = self.options.consul_http_addr
         if service == IDENTITY_SERVICE:
@@ -392,7 +465,12 @@ class Mesh:
         while len(replicas) < count:
             index = self._next_index.get(service, 0) + 1
             self._next_index[service] = index
-            replica = ReplicaProcess(mesh_service, index, free_port(), self._replica_env(service), self.log_dir)
+            # Each replica its own certificate naming its service (MESH_TLS_*: chassis.tls reloads it on renewal).
+            files = self.issue(f"{service}-{index}", service)
+            env = {**self._replica_env(service), "MESH_TLS_CERT": str(files.cert), "MESH_TLS_KEY": str(files.key),
+                   "MESH_TLS_CA": str(files.ca)}
+            replica = ReplicaProcess(mesh_service, index, free_port(), env, self.log_dir,
+                                     probe_tls=self.tls_files(SUPERVISOR_IDENTITY))
             replica.launch()
             replicas.append(replica)
             added.append(replica)
@@ -403,6 +481,8 @@ class Mesh:
             replica = replicas.pop()
             self.progress(f"    stopping {replica.instance_id}")
             replica.stop(timeout=15)
+            with self._issued_lock:
+                self._issued.pop(replica.instance_id, None)  # no longer renewed
         if wait:
             self.wait_routed(service, timeout=30)
         if self._started:
@@ -496,7 +576,11 @@ class Mesh:
             self._api_documents = write_api_documents(self.catalog, self.state_dir / "apidocs")
         # The issuer the gateway's jwt_authn expects in `iss`: the same URL the identity replicas sign with.
         auth: dict[str, Any] = {"issuer": self.issuer} if self.runs_identity else {}
-        return build_envoy_config(self.catalog, {}, listen_port=self.options.gateway_port,
+        # Envoy reaches every replica over mTLS with the gateway's certificate, reloaded through SDS files.
+        upstream_tls = UpstreamTls(cert_dir=self.tls_files(pki.GATEWAY).cert.parent,
+                                   sds_dir=self.state_dir / "envoy" / "sds")
+        write_sds(upstream_tls)
+        return build_envoy_config(self.catalog, {}, listen_port=self.options.gateway_port, upstream_tls=upstream_tls,
                                   admin_port=self.admin_port, descriptor_set=DESCRIPTOR_SET,
                                   eds_dir=self.state_dir / "eds", api_documents=self._api_documents,
                                   otlp=(otlp.hostname or LOOPBACK, otlp.port or 4317) if otlp else None, **auth)
@@ -556,6 +640,9 @@ class Mesh:
                     replica.stop(timeout=15)
         if self.bridge is not None:
             self.bridge.stop()
+        self._renewing.set()
+        if self._renewal_thread is not None:
+            self._renewal_thread.join(timeout=5)
         if self.collector is not None:
             self.collector.stop()
         for process in reversed(self.all_processes()):

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from chassis.tooling.mesh_testing import Reply, RestClient, eventually, running_mesh
-from chassis.tooling.supervisor import Mesh, ReplicaProcess, grpc_serving
+from chassis.tooling.supervisor import Mesh, ReplicaProcess
 
 AGENT_SERVICE = "protomesh.agent.v1.AgentService"
 
@@ -105,7 +105,7 @@ def test_calls_fail_fast_naming_postgres_during_an_outage_and_recover_when_it_re
 
     postgres.kill()  # SIGKILL: every pooled connection breaks at once
     killed = time.monotonic()
-    eventually(lambda: not any(grpc_serving(r.address, AGENT_SERVICE, timeout=0.5) for r in replicas),
+    eventually(lambda: not any(r.serving(AGENT_SERVICE, timeout=0.5) for r in replicas),
                timeout=15, interval=0.01, what="every replica NOT_SERVING")
     not_serving_after = time.monotonic() - killed
 
@@ -140,7 +140,7 @@ def test_calls_fail_fast_naming_postgres_during_an_outage_and_recover_when_it_re
 
     eventually(burst_all_ok, timeout=30, interval=0.02, what="a burst of reads all answered")
     full = time.monotonic() - back
-    eventually(lambda: all(grpc_serving(r.address, AGENT_SERVICE) for r in replicas), timeout=30,
+    eventually(lambda: all(r.serving(AGENT_SERVICE) for r in replicas), timeout=30,
                what="every replica SERVING")
     print(f"PostgreSQL back (start() returned): first write after {first_write * 1000:.0f} ms, a burst of 40 reads "
           f"all 200 after {full * 1000:.0f} ms, every replica SERVING after {(time.monotonic() - back) * 1000:.0f} ms")

@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from chassis.tooling.mesh_testing import RestClient, eventually, mesh_channel, running_mesh
-from chassis.tooling.supervisor import Mesh, grpc_serving
+from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_pb2
 from protomesh.agent.v1 import agent_service_pb2 as pb
 from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
@@ -65,9 +65,9 @@ def test_health_flips_when_postgres_stops_and_recovers_when_it_returns(fresh_mes
     rest = RestClient.for_mesh(fresh_mesh)
     replica = fresh_mesh.replicas["agent"][0]
     assert fresh_mesh.postgres is not None
-    assert grpc_serving(replica.address, AGENT_SERVICE)
+    assert replica.serving(AGENT_SERVICE)
     fresh_mesh.postgres.stop()
-    eventually(lambda: not grpc_serving(replica.address, AGENT_SERVICE), what="NOT_SERVING without PostgreSQL")
+    eventually(lambda: not replica.serving(AGENT_SERVICE), what="NOT_SERVING without PostgreSQL")
     ready = eventually(lambda: (r := rest.get("/health/ready")).status == 503 and r, what="/health/ready 503")
     assert "postgres" in ready.body["message"]
     health = rest.get("/health")
@@ -76,7 +76,7 @@ def test_health_flips_when_postgres_stops_and_recovers_when_it_returns(fresh_mes
     assert unavailable.status == 503
     assert rest.get("/health/live").status == 200
     fresh_mesh.postgres.start()
-    eventually(lambda: grpc_serving(replica.address, AGENT_SERVICE), what="SERVING after PostgreSQL returns")
+    eventually(lambda: replica.serving(AGENT_SERVICE), what="SERVING after PostgreSQL returns")
     eventually(lambda: rest.get("/health/ready").status == 200, what="/health/ready 200 again")
     eventually(lambda: rest.post("/v1/agents", {"name": "after-outage", "type": "calculator"}).status == 200,
                what="writes to work again")
