@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from google.protobuf import descriptor_pb2, descriptor_pool
-from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
+from google.protobuf.message import Message
 
-from chassis.errors import PermissionDenied
+from chassis.errors import FieldViolation, InvalidArgument, PermissionDenied
 from chassis.identity import (
     ACCESS_OPTION,
     HOW_TO_AUTHENTICATE,
@@ -42,7 +43,7 @@ ROLE_OPTION = cast("_ExtensionFieldDescriptor[descriptor_pb2.EnumValueOptions, r
                    roles_pb2.role)
 """`(protomesh.options.v1.role)` on a value of `enum Role`."""
 
-PLATFORM_PERMISSIONS: frozenset[str] = frozenset({"keys.rotate", "users.write", "organizations.create"})
+PLATFORM_PERMISSIONS: frozenset[str] = frozenset({"keys.rotate", "users.write"})
 """Permissions no role grants: only a platform admin (`admin: true` claim) holds them."""
 
 MESH_SCOPE = "mesh"
@@ -77,9 +78,11 @@ class MissingPermission(PermissionDenied):
     def __init__(self, permission: str, organization: str) -> None:
         self.permission = permission
         where = f"organization {organization!r}" if organization else "no organization"
+        how = ("only a platform admin holds it" if permission in PLATFORM_PERMISSIONS
+               else "an organization admin grants it through a role")
         super().__init__(
             f"this method needs the permission {permission!r}, which the caller does not hold in {where}; "
-            "an organization admin grants it through a role (docs/authorization.md)",
+            f"{how} (docs/authorization.md)",
             metadata={"permission": permission, "organization": organization},
         )
 
@@ -179,16 +182,23 @@ def _service_in(subject: str, organization: str) -> Principal:
 # --- methods ---------------------------------------------------------------------------------------
 
 
+OUTPUT_ONLY_FIELDS: frozenset[str] = frozenset({"organization", "organization_id", "owner", "created_by"})
+"""Fields the service sets from the principal, never from a request (property-level authorization, OWASP
+API3): a create or update request that sets one inside the object it writes is INVALID_ARGUMENT."""
+
+
 @dataclass(frozen=True)
 class MethodRule:
-    """What a method needs, read once from its access option."""
+    """What a method needs, read once from its descriptor when the interceptor wraps its handler."""
 
     public: bool = False
     """No principal needed."""
     permission: str = ""
     """The permission needed ("" for public or any authenticated principal)."""
     resource: int = access_pb2.RESOURCE_UNSPECIFIED
-    """The object rule the service's store applies (informational here)."""
+    """The object rule the service's store applies (informational here: the chassis loads no object)."""
+    output_only: tuple[tuple[str, ...], ...] = ()
+    """Paths of request fields named in OUTPUT_ONLY_FIELDS that a caller must not set (writes only)."""
 
 
 AUTHENTICATED = MethodRule()
@@ -219,11 +229,54 @@ def method_rule(method: str) -> MethodRule:
     except KeyError:
         return AUTHENTICATED
     access = access_of(descriptor)
-    if access is None:
-        return AUTHENTICATED
-    if access.public:
+    if access is not None and access.public:
         return PUBLIC
-    return MethodRule(permission=access.permission, resource=access.resource)
+    return MethodRule(permission=access.permission if access else "",
+                      resource=access.resource if access else access_pb2.RESOURCE_UNSPECIFIED,
+                      output_only=output_only_paths(descriptor))
+
+
+def output_only_paths(method: MethodDescriptor) -> tuple[tuple[str, ...], ...]:
+    """Request fields a write must not set: OUTPUT_ONLY_FIELDS inside the message it writes (e.g.
+    `subscription.organization_id`), and a top-level `owner`, `created_by` or `organization`.
+
+    A top-level `organization_id` is not one of them: on the identity RPCs it selects the organization
+    the call acts in (`/v1/organizations/{organization_id}/members`), which the servicer checks against
+    chassis.tenant(). Reads (NO_SIDE_EFFECTS) may filter by any of these fields.
+    """
+    if method.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS:
+        return ()
+    found: list[tuple[str, ...]] = []
+    for field in method.input_type.fields:
+        if field.name in OUTPUT_ONLY_FIELDS - {"organization_id"}:
+            found.append((field.name,))
+        elif (written := _written_message(field)) is not None:
+            found += [(field.name, nested.name) for nested in written.fields if nested.name in OUTPUT_ONLY_FIELDS]
+    return tuple(found)
+
+
+def _written_message(field: FieldDescriptor) -> Descriptor | None:
+    """The message type of a singular message field that is one of ours (not a well-known type)."""
+    message = field.message_type
+    if message is None or field.is_repeated or message.full_name.startswith("google.protobuf."):
+        return None
+    return message
+
+
+def set_output_only(rule: MethodRule, request: Message) -> list[str]:
+    """The output-only fields `request` sets (dotted paths); empty for most methods at no cost."""
+    found = []
+    for path in rule.output_only:
+        message: Message = request
+        for name in path[:-1]:
+            if not message.HasField(name):
+                break
+            message = getattr(message, name)
+        else:
+            value = getattr(message, path[-1])
+            if value if not isinstance(value, Message) else message.HasField(path[-1]):
+                found.append(".".join(path))
+    return found
 
 
 def check(rule: MethodRule, principal: Principal | None) -> None:
@@ -235,3 +288,13 @@ def check(rule: MethodRule, principal: Principal | None) -> None:
         raise Unauthenticated(HOW_TO_AUTHENTICATE)
     if rule.permission and rule.permission not in permissions_of(principal):
         raise MissingPermission(rule.permission, principal.organization)
+
+
+def check_request(rule: MethodRule, request: Message) -> None:
+    """Refuse a write that sets an output-only field (organization, owner, created_by): INVALID_ARGUMENT
+    naming each field (property-level authorization). Called after check(), before field validation."""
+    if rule.output_only:
+        fields = set_output_only(rule, request)
+        if fields:
+            raise InvalidArgument([FieldViolation(f, "is output only: the service sets it from the caller's "
+                                                     "identity; leave it out") for f in fields])

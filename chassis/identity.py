@@ -8,7 +8,10 @@ replicas can set it. The call interceptor (chassis.interceptors) parses it once 
 `Principal` and keeps it in a context variable for the call:
 
     principal = chassis.require_principal()
-    if "admin" not in principal.roles: ...
+    tenant = chassis.tenant()          # what the stores filter by (chassis.authz)
+
+What a principal may do is declared per RPC in the contracts and enforced by the interceptor before
+the servicer runs (chassis.authz, docs/authorization.md); servicers do not check roles themselves.
 
 Service to service, the header travels on outbound chassis client calls (it is one of
 chassis.callcontext.PROPAGATED_HEADERS): the callee acts on behalf of the same principal. Work that
@@ -204,7 +207,11 @@ def service_principal(name: str) -> Principal:
 
 @functools.cache
 def _service_principal(name: str) -> Principal:
-    return Principal(subject=f"service:{name}", kind="service", scopes=frozenset({"mesh"}))
+    # The `member` role (docs/authorization.md): what a mesh service does on its own is a member's work,
+    # in the organization of the event or task it handles (chassis.acting_for sets it). Without one, its
+    # tenant has no organization and the stores' queries match nothing (chassis.authz.Tenant).
+    return Principal(subject=f"service:{name}", kind="service", roles=frozenset({"member"}),
+                     scopes=frozenset({"mesh"}))
 
 
 def claims_metadata() -> tuple[tuple[str, str], ...]:

@@ -1,5 +1,11 @@
-"""Server interceptors: every call is logged once with its outcome, errors get their gRPC form, and a
-method the contract does not declare public needs a verified principal (chassis.identity)."""
+"""Server interceptors: every call is logged once with its outcome, errors get their gRPC form, and the
+access the contract declares is enforced (chassis.identity, chassis.authz).
+
+The steps of one call, in order (`_wrap_unary`): identity (the verified claims → the principal) →
+authorization (the method's permission; output-only request fields) → validation (buf.validate) →
+the servicer. An audit record (docs/authorization.md, "Audit trail") belongs where `_wrap_unary`
+knows the outcome: its `finally`, which has the method, the principal and the final status code.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,10 @@ from typing import Any, cast
 import grpc
 import psycopg
 import psycopg_pool
-from google.protobuf import descriptor_pool
 from google.protobuf.message import DecodeError
 
-from chassis import metrics, telemetry
+from chassis import authz, metrics, telemetry, tls
+from chassis.audit import Recorder
 from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
 from chassis.errors import DependencyFailed, FieldViolation, InvalidArgument, ServiceError, Unavailable
 from chassis.identity import (
@@ -25,7 +31,6 @@ from chassis.identity import (
     InvalidClaims,
     Principal,
     Unauthenticated,
-    declared_public,
     parse_claims_header,
     set_principal,
 )
@@ -119,28 +124,6 @@ def _call_line(service: str, instance: str, method: str, code: str, elapsed: flo
             f'"duration_ms":{elapsed * 1000:.3f},"peer":{json.dumps(peer)}}}\n')
 
 
-# Standard RPCs every replica serves that the contracts do not declare: health checks (Envoy's and the
-# supervisor's probes) and reflection (grpcurl) need no credential.
-_STANDARD_PUBLIC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-
-
-def is_public(method: str) -> bool:
-    """Whether the method (a gRPC path, /pkg.Service/Method) may be called without a principal.
-
-    Public: the standard RPCs, and methods whose contract says `option (protomesh.options.v1.access) =
-    {public: true}`. Everything else, including a method the descriptor pool does not know, needs a
-    principal. Looked up once per method (the interceptor caches its wrapped handler).
-    """
-    if method.startswith(_STANDARD_PUBLIC):
-        return True
-    service, _, name = method.strip("/").partition("/")
-    try:
-        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
-    except KeyError:
-        return False
-    return declared_public(descriptor.GetOptions())
-
-
 def _principal_of(claims: str | None, public: bool) -> Principal | None:
     """The call's principal from its claims header; UNAUTHENTICATED if a protected method has none."""
     if claims is not None:
@@ -156,7 +139,8 @@ def _principal_of(claims: str | None, public: bool) -> Principal | None:
 
 
 def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
-                identity: tuple[tuple[str, str], ...], public: bool = False) -> Handler:
+                identity: tuple[tuple[str, str], ...], rule: authz.MethodRule = authz.AUTHENTICATED,
+                audit: Recorder | None = None) -> Handler:
     duration = metrics.RPC_DURATION.labels(service, method)
     counters: dict[str, Any] = {}
     _, grpc_service, grpc_method = method.split("/", 2)
@@ -172,6 +156,9 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
         remaining = context.time_remaining()
         propagated = tuple((k, v) for k, v in (context.invocation_metadata() or ())
                            if k in PROPAGATED_HEADERS and isinstance(v, str))
+        if not tls.trusted_peer(context):
+            # Claims count only from the gateway or a replica (a certificate of the trust domain: chassis.tls).
+            propagated = tuple((k, v) for k, v in propagated if k != CLAIMS_HEADER)
         current_call.set(CallContext(None if remaining is None else time.monotonic() + remaining, propagated))
         claims = None
         for key, value in propagated:
@@ -180,11 +167,17 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
         span = telemetry.server_span(method, dict(propagated), span_attributes)
         span.__enter__()
         try:
-            # Set even when None: the call's task inherits the server's context, which holds the
-            # service's own principal (chassis.server), and an anonymous caller must not act as it.
-            # Before validation and the servicer: an anonymous caller learns nothing about the request's rules.
-            set_principal(_principal_of(claims, public))
-            response = await behavior(_decoded(request), context)
+            # 1. Identity. Set even when None: the call's task inherits the server's context, which holds
+            # the service's own principal (chassis.server), and an anonymous caller must not act as it.
+            principal = _principal_of(claims, rule.public)
+            set_principal(principal)
+            # 2. Authorization, before validation and the servicer: a caller without the permission learns
+            # nothing about the request's rules. The rule was read from the descriptors once per method.
+            authz.check(rule, principal)
+            request = _decoded(request)
+            authz.check_request(rule, request)
+            # 3. Validation (validate_before, wrapped around the servicer), 4. the servicer.
+            response = await behavior(request, context)
             code = context.code() or grpc.StatusCode.OK
             return response
         except Exception as exc:
@@ -213,6 +206,8 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
             counter.inc()
             if logger.isEnabledFor(logging.INFO):
                 sys.stdout.write(_call_line(service, instance, method, code.name, elapsed, context.peer()))
+            if audit is not None and audit.wants(method, code):  # a write or a denial (chassis.audit)
+                await audit.record(method, code, request, context, claims)
             telemetry.end_server_span(span, code.value[0], code.name)
 
     return observed
@@ -224,8 +219,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     Wrapped handlers are cached per method so the per-call cost is one dict lookup.
     """
 
-    def __init__(self, instance_id: str = "", service: str = "") -> None:
+    def __init__(self, instance_id: str = "", service: str = "", audit: Recorder | None = None) -> None:
         self._service = service
+        self._audit = audit
         self._instance = instance_id
         self._cache: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         self._identity = ((INSTANCE_HEADER, instance_id),) if instance_id else ()
@@ -247,7 +243,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         wrapped = grpc.unary_unary_rpc_method_handler(
             # Servicers of a grpc.aio server are coroutines; the stubs type the handler as a sync callable.
             _wrap_unary(self._service, self._instance, method,
-                        validate_before(cast(Handler, handler.unary_unary)), self._identity, is_public(method)),
+                        validate_before(cast(Handler, handler.unary_unary)), self._identity,
+                        authz.method_rule(method), self._audit),
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )

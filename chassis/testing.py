@@ -67,8 +67,8 @@ TEST_PRINCIPAL = Principal(subject="user-test-admin", kind="user", organization=
 holding every permission of that organization (not the platform-only ones: see TEST_PLATFORM_ADMIN)."""
 
 TEST_PLATFORM_ADMIN = dataclasses.replace(TEST_PRINCIPAL, subject="user-test-platform-admin", platform_admin=True)
-"""A platform admin (the `admin` claim): every permission, platform-only ones (keys.rotate, users.write,
-organizations.create) included, in every organization."""
+"""A platform admin (the `admin` claim): every permission, the platform-only ones (keys.rotate, users.write)
+included, in every organization."""
 
 
 def principal_with_role(role: str, *, subject: str = "", organization: str = TEST_ORGANIZATION) -> Principal:

@@ -13,9 +13,10 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
 from chassis.contracts import mesh_grpc_services
-from chassis.identity import HTTP_SERVED_OPTION, declared_public
+from chassis.identity import ACCESS_OPTION, HTTP_SERVED_OPTION, declared_public
 from chassis.paths import DESCRIPTOR_SET
 from chassis.resilience.policy import MethodPolicy, PolicyBook
+from protomesh.options.v1 import access_pb2
 
 _PACKAGE = re.compile(r"^protomesh\.(?P<name>[a-z][a-z0-9_]*)\.v(?P<major>\d+)$")
 _VERBS = ("get", "put", "post", "delete", "patch")
@@ -63,6 +64,14 @@ class MeshMethod:
     public: bool = False
     """Whether the contract declares it public (`(protomesh.options.v1.access) = {public: true}`): callable
     without a credential. Every other method needs an authenticated principal."""
+    authenticated: bool = False
+    """Whether it declares `{authenticated: true}`: any verified principal, no permission."""
+    permission: str = ""
+    """The permission it declares (`agents.execute`), "" when public or authenticated only."""
+    resource: str = "RESOURCE_UNSPECIFIED"
+    """Its resource rule's name (`RESOURCE_ORGANIZATION`, `RESOURCE_OWNER`, `RESOURCE_SHARED`)."""
+    access_declared: bool = False
+    """Whether the method carries an access option at all (the contract test requires one: default deny)."""
 
     @property
     def grpc_path(self) -> str:
@@ -222,6 +231,7 @@ def load_catalog(descriptor_set: Path = DESCRIPTOR_SET) -> Catalog:
 
 def _method(service: str, proto: descriptor_pb2.MethodDescriptorProto, policies: PolicyBook) -> MeshMethod:
     options = proto.options
+    access = options.Extensions[ACCESS_OPTION]
     rules: list[HttpRule] = []
     if options.HasExtension(annotations_pb2.http):
         rule = options.Extensions[annotations_pb2.http]
@@ -239,6 +249,10 @@ def _method(service: str, proto: descriptor_pb2.MethodDescriptorProto, policies:
         server_streaming=proto.server_streaming,
         policy=policies.method(service, proto.name),
         public=declared_public(options),
+        authenticated=access.authenticated,
+        permission=access.permission,
+        resource=access_pb2.Resource.Name(access.resource),
+        access_declared=options.HasExtension(ACCESS_OPTION),
     )
 
 
