@@ -10,15 +10,17 @@ import pytest
 
 from chassis.config import ConfigError, Settings, Url, load_settings, setting
 
+PLAINTEXT = {"MESH_TLS": "off"}
+
 
 def test_defaults() -> None:
-    settings = Settings.from_env("agent", {})
+    settings = Settings.from_env("agent", PLAINTEXT)
     assert settings.grpc_port == 50051 and settings.grpc_host == "127.0.0.1"
     assert settings.database_url is None and settings.instance_id.startswith("agent-")
 
 
 def test_values_are_parsed() -> None:
-    settings = Settings.from_env("agent", {"GRPC_PORT": "6000", "SHUTDOWN_GRACE_SECONDS": "2.5",
+    settings = Settings.from_env("agent", {**PLAINTEXT, "GRPC_PORT": "6000", "SHUTDOWN_GRACE_SECONDS": "2.5",
                                            "DATABASE_URL": "postgresql://u@h/db", "LOG_LEVEL": "debug"})
     assert (settings.grpc_port, settings.shutdown_grace_seconds, settings.log_level) == (6000, 2.5, "DEBUG")
 
@@ -30,7 +32,25 @@ def test_values_are_parsed() -> None:
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
-        Settings.from_env("agent", env)
+        Settings.from_env("agent", {**PLAINTEXT, **env})
+
+
+def test_a_replica_is_plaintext_only_when_configured_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MESH_TLS_CERT, MESH_TLS_KEY, MESH_TLS_CA not set"):
+        Settings.from_env("agent", {})
+    assert Settings.from_env("agent", {"MESH_TLS": "off"}).tls is None
+    files = {name: tmp_path / name for name in ("MESH_TLS_CERT", "MESH_TLS_KEY", "MESH_TLS_CA")}
+    with pytest.raises(ConfigError, match="MESH_TLS_CERT="):  # named but missing: never a fallback to plaintext
+        Settings.from_env("agent", {k: str(v) for k, v in files.items()})
+    for path in files.values():
+        path.write_text("pem")
+    env = {k: str(v) for k, v in files.items()}
+    tls = Settings.from_env("agent", env).tls
+    assert tls is not None and tls.cert == files["MESH_TLS_CERT"] and tls.ca == files["MESH_TLS_CA"]
+    with pytest.raises(ConfigError, match="MESH_TLS=off but"):
+        Settings.from_env("agent", {**env, "MESH_TLS": "off"})
+    with pytest.raises(ConfigError, match="MESH_TLS_KEY not set"):
+        Settings.from_env("agent", {"MESH_TLS_CERT": env["MESH_TLS_CERT"], "MESH_TLS_CA": env["MESH_TLS_CA"]})
 
 
 # --- per-service settings: one loader for every service's frozen dataclass ---------------------------
