@@ -2,6 +2,10 @@
 
 Credentials only pass through here sealed (ciphertext, nonce, key id); this module never sees
 them in clear.
+
+Every query is the caller's organization's (services.integration.tenancy): reads, lists, counts,
+updates, deletes and probes put `organization_id = <the caller's>` in their WHERE clause, so another
+organization's integration is NOT_FOUND by id and in no list; a create stamps the caller's.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -22,12 +27,13 @@ from chassis.errors import AlreadyExists, NotFound
 from chassis.resources import Page, PageRequest, check_version, found
 from chassis.resources.keyset import fetch_page
 from services.integration.rows import IntegrationRow
+from services.integration.tenancy import scope
 
-_COLUMNS = """
-    id, name, kind, description, config, credentials_ciphertext, credentials_nonce, credentials_key_id,
+_COLUMNS = sql.SQL("""
+    id, organization_id, name, kind, description, config, credentials_ciphertext, credentials_nonce, credentials_key_id,
     credential_keys, enabled, labels, probe_kind, probe_ok, probe_detail, probe_latency_ms, probed_at,
     version, created_at, updated_at
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,11 @@ class IntegrationFilter:
     label_key: str = ""
     label_value: str | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
+    def where(self) -> tuple[sql.Composable, list[Any]]:
         """SQL conditions (joined by AND) and their parameters."""
-        clauses: list[str] = ["TRUE"]
-        params: list[Any] = []
+        # The caller's organization first: a filter never reaches past it.
+        tenancy, params = scope()
+        clauses: list[str] = []
         if self.kind:
             clauses.append("kind = %s")
             params.append(self.kind)
@@ -59,7 +66,7 @@ class IntegrationFilter:
         elif self.label_key:
             clauses.append("labels @> %s")
             params.append(Jsonb({self.label_key: self.label_value}))
-        return " AND ".join(clauses), params
+        return sql.SQL(" AND ").join([tenancy, *map(sql.SQL, clauses)]), params
 
 
 def _sealed_columns(sealed: Sealed | None) -> list[Any]:
@@ -77,31 +84,34 @@ class IntegrationStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def create(self, integration_id: uuid.UUID, *, name: str, kind: str, description: str,
-                     config: dict[str, Any], sealed: Sealed | None, credential_keys: list[str], enabled: bool,
-                     labels: dict[str, str]) -> IntegrationRow:
-        """Insert an integration; ALREADY_EXISTS for a taken name."""
+    async def create(self, integration_id: uuid.UUID, *, organization: str, name: str, kind: str,
+                     description: str, config: dict[str, Any], sealed: Sealed | None, credential_keys: list[str],
+                     enabled: bool, labels: dict[str, str]) -> IntegrationRow:
+        """Insert an integration of `organization` (tenancy.creating_organization); ALREADY_EXISTS for a name
+        taken in that organization."""
         try:
             # A transaction, so a keyed request's key commits with the integration (chassis.idempotency).
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 await idempotency.claim(conn)
                 await cur.execute(
-                    "INSERT INTO integrations (id, name, kind, description, config, credentials_ciphertext,"
-                    " credentials_nonce, credentials_key_id, credential_keys, enabled, labels)"
-                    f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-                    [integration_id, name, kind, description, Jsonb(config), *_sealed_columns(sealed),
+                    sql.SQL("INSERT INTO integrations (id, organization_id, name, kind, description, config,"
+                            " credentials_ciphertext, credentials_nonce, credentials_key_id, credential_keys, enabled,"
+                            " labels) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {}"
+                            ).format(_COLUMNS),
+                    [integration_id, organization, name, kind, description, Jsonb(config), *_sealed_columns(sealed),
                      credential_keys, enabled, Jsonb(labels)],
                 )
                 row = await cur.fetchone()
         except psycopg.errors.UniqueViolation:
             raise _duplicate(name) from None
-        assert row is not None
-        return IntegrationRow(**row)
+        return IntegrationRow(**found(row, "integration", integration_id))
 
     async def get(self, integration_id: uuid.UUID) -> IntegrationRow:
-        """One integration; NOT_FOUND otherwise."""
+        """One integration of the caller's organization; NOT_FOUND otherwise (another organization's too)."""
+        tenancy, params = scope()
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"SELECT {_COLUMNS} FROM integrations WHERE id = %s", (integration_id,))
+            await cur.execute(sql.SQL("SELECT {} FROM integrations WHERE id = %s AND {}").format(_COLUMNS, tenancy),
+                              [integration_id, *params])
             row = found(await cur.fetchone(), "integration", integration_id)
         return IntegrationRow(**row)
 
@@ -113,63 +123,75 @@ class IntegrationStore:
         return rows.map(lambda r: IntegrationRow(**r))
 
     async def enabled(self, kind: str = "") -> list[IntegrationRow]:
-        """Every enabled integration (of a kind), oldest first."""
+        """Every enabled integration (of a kind) of the caller's organization, oldest first."""
+        tenancy, params = scope()
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"SELECT {_COLUMNS} FROM integrations WHERE enabled AND (%s = '' OR kind = %s)"
-                              " ORDER BY created_at, id", (kind, kind))
+            await cur.execute(sql.SQL("SELECT {} FROM integrations WHERE enabled AND (%s = '' OR kind = %s) AND {}"
+                                      " ORDER BY created_at, id").format(_COLUMNS, tenancy), [kind, kind, *params])
             return [IntegrationRow(**r) for r in await cur.fetchall()]
 
     async def update(self, integration_id: uuid.UUID, expected_version: int, changes: dict[str, Any],
                      sealed: Sealed | None = None, replace_credentials: bool = False) -> IntegrationRow:
-        """Apply changes under the row's lock; ABORTED when expected_version is stale."""
-        sets, values = [], []
-        for column, value in changes.items():
-            sets.append(f"{column} = %s")
-            values.append(Jsonb(value) if column in ("config", "labels") else value)
+        """Apply changes under the row's lock; ABORTED when expected_version is stale; NOT_FOUND for an id not
+        of the caller's organization."""
+        tenancy, params = scope()
+        values = {column: Jsonb(value) if column in ("config", "labels") else value
+                  for column, value in changes.items()}
         if replace_credentials:
-            sets += ["credentials_ciphertext = %s", "credentials_nonce = %s", "credentials_key_id = %s"]
-            values += _sealed_columns(sealed)
+            values.update(zip(("credentials_ciphertext", "credentials_nonce", "credentials_key_id"),
+                              _sealed_columns(sealed), strict=True))
+        sets: list[sql.Composable] = [sql.SQL("{} = %s").format(sql.Identifier(column)) for column in values]
+        sets += [sql.SQL("version = version + 1"), sql.SQL("updated_at = now()")]
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute("SELECT version, name FROM integrations WHERE id = %s FOR UPDATE", (integration_id,))
+                await cur.execute(sql.SQL("SELECT version, name FROM integrations WHERE id = %s AND {} FOR UPDATE"
+                                          ).format(tenancy), [integration_id, *params])
                 current = found(await cur.fetchone(), "integration", integration_id)
                 check_version("integration", integration_id, current["version"], expected_version)
                 await cur.execute(
-                    f"UPDATE integrations SET {', '.join([*sets, 'version = version + 1', 'updated_at = now()'])}"
-                    f" WHERE id = %s RETURNING {_COLUMNS}", [*values, integration_id])
+                    sql.SQL("UPDATE integrations SET {} WHERE id = %s AND {} RETURNING {}").format(
+                        sql.SQL(", ").join(sets), tenancy, _COLUMNS),
+                    [*values.values(), integration_id, *params])
                 row = await cur.fetchone()
         except psycopg.errors.UniqueViolation:
             raise _duplicate(changes.get("name", "")) from None
-        assert row is not None
-        return IntegrationRow(**row)
+        return IntegrationRow(**found(row, "integration", integration_id))
 
     async def delete(self, integration_id: uuid.UUID) -> None:
-        """Remove an integration (its sealed credentials go with the row); NOT_FOUND otherwise."""
+        """Remove an integration of the caller's organization (its sealed credentials go with the row); NOT_FOUND
+        otherwise."""
+        tenancy, params = scope()
         async with self._pool.connection() as conn:
-            cur = await conn.execute("DELETE FROM integrations WHERE id = %s", (integration_id,))
+            cur = await conn.execute(sql.SQL("DELETE FROM integrations WHERE id = %s AND {}").format(tenancy),
+                                     [integration_id, *params])
             if cur.rowcount == 0:
                 raise NotFound("integration", str(integration_id))
 
     async def record_probe(self, integration_id: uuid.UUID, probe: str, ok: bool, detail: str,
                            latency_ms: float) -> IntegrationRow:
         """Store the outcome of a health check or test (not a change: the version stays)."""
+        tenancy, params = scope()
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "UPDATE integrations SET probe_kind = %s, probe_ok = %s, probe_detail = %s, probe_latency_ms = %s,"
-                f" probed_at = now() WHERE id = %s RETURNING {_COLUMNS}",
-                (probe, ok, detail, latency_ms, integration_id))
+                sql.SQL("UPDATE integrations SET probe_kind = %s, probe_ok = %s, probe_detail = %s,"
+                        " probe_latency_ms = %s, probed_at = now() WHERE id = %s AND {} RETURNING {}"
+                        ).format(tenancy, _COLUMNS),
+                [probe, ok, detail, latency_ms, integration_id, *params])
             row = found(await cur.fetchone(), "integration", integration_id)
         return IntegrationRow(**row)
 
     async def count(self) -> int:
-        """Number of integrations."""
+        """Number of integrations of the caller's organization."""
+        tenancy, params = scope()
         async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT count(*) FROM integrations")
+            cur = await conn.execute(sql.SQL("SELECT count(*) FROM integrations WHERE {}").format(tenancy), params)
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     async def counts_by_kind(self) -> dict[str, int]:
-        """Number of integrations of each kind that has any."""
+        """Number of the caller's organization's integrations of each kind that has any."""
+        tenancy, params = scope()
         async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT kind, count(*) FROM integrations GROUP BY kind")
+            cur = await conn.execute(sql.SQL("SELECT kind, count(*) FROM integrations WHERE {} GROUP BY kind"
+                                             ).format(tenancy), params)
             return {kind: int(n) for kind, n in await cur.fetchall()}

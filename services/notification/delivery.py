@@ -16,6 +16,15 @@
 
 Delivery is therefore at least once: a receiver may see a notification twice (X-Protomesh-Event-Id
 and the notification id are stable, for de-duplication), and never loses one that was committed.
+
+Tenancy (docs/authorization.md): the consumer acts only within the event's organization
+(`Envelope.organization_id`, which the outbox takes from the event's own `organization_id` field and
+also sends as the `pm-organization` header; for an envelope from before that field, the event's own
+field). Only that organization's subscriptions are matched, and each notification is stamped with it.
+An event without an organization (a mesh-wide one, or an old event of a contract whose messages have no
+such field) notifies no one: every subscription belongs to an organization, and none may hear of what
+happened in another or outside them all. The worker sends each notification within its own
+organization (chassis.acting_for), through a subscription of that organization only.
 """
 
 from __future__ import annotations
@@ -28,14 +37,16 @@ from collections.abc import Callable
 import psycopg
 from google.protobuf import json_format, message
 
+from chassis.authz import acting_for
 from chassis.crypto import Cipher, DecryptionError
 from chassis.events import Backoff, EventBus, Task, TaskQueue
+from chassis.events.envelope import organization_of
 from chassis.protos import to_datetime
 from protomesh.events.v1 import envelope_pb2
 from protomesh.notification.v1 import tasks_pb2
 from services.notification.channels import PERMANENT, EmailSender, EventView, Outcome, WebhookSender
 from services.notification.matching import subject_matches
-from services.notification.rows import Claim
+from services.notification.rows import NotificationRow, SubscriptionRow
 from services.notification.settings import NotificationSettings
 from services.notification.store import Store
 
@@ -49,6 +60,12 @@ _TASKS_READY_SECONDS = 10.0
 def task_id(nid: uuid.UUID | str, delivery: int) -> str:
     """The task id of one delivery of a notification."""
     return f"{nid}.{delivery}"
+
+
+def event_organization(event: message.Message, envelope: envelope_pb2.Envelope) -> str:
+    """The organization an event belongs to ("" for none): the envelope's, else the event message's own field
+    (an envelope published before the envelope carried it)."""
+    return envelope.organization_id or organization_of(event)
 
 
 class RetryLater(Exception):
@@ -94,8 +111,19 @@ class Deliverer:
 
     async def on_event(self, event: message.Message, envelope: envelope_pb2.Envelope,
                        conn: psycopg.AsyncConnection) -> None:
-        """Make the notifications of one domain event, in the transaction that marks it handled."""
-        candidates = await self.store.subscriptions.matching(conn, envelope.type)
+        """Make the notifications of one domain event, in the transaction that marks it handled: for the
+        matching subscriptions of the event's organization only (none for an event without one)."""
+        organization = event_organization(event, envelope)
+        if not organization:
+            logger.info("event without an organization: no subscription is notified",
+                        extra={"event_id": envelope.id, "event_type": envelope.type})
+            return
+        with acting_for(organization):
+            await self._notify(event, envelope, conn, organization)
+
+    async def _notify(self, event: message.Message, envelope: envelope_pb2.Envelope, conn: psycopg.AsyncConnection,
+                      organization: str) -> None:
+        candidates = await self.store.subscriptions.matching(conn, envelope.type, organization)
         matched = [s for s in candidates if subject_matches(s.subject_filter, envelope.subject)]
         if not matched:
             return
@@ -110,7 +138,8 @@ class Deliverer:
         for nid in created:
             await self.submit(nid, 1)
         logger.info("notifications created", extra={"event_id": envelope.id, "event_type": envelope.type,
-                                                    "subject": envelope.subject, "count": len(created)})
+                                                    "subject": envelope.subject, "count": len(created),
+                                                    "organization": organization})
 
     # --- worker -----------------------------------------------------------------------------------
 
@@ -127,9 +156,12 @@ class Deliverer:
             raise RetryLater(f"notification {nid} does not exist (yet)")
         if claim.action == "busy":
             raise RetryLater(f"notification {nid}: another worker's attempt is in progress")
-        if claim.action == "done":
+        notification, subscription = claim.notification, claim.subscription
+        if claim.action == "done" or notification is None or subscription is None:  # "send" carries both
             return
-        outcome = await self._send(claim)
+        # The task names only the notification; what is sent is that notification's organization's business.
+        with acting_for(notification.organization_id):
+            outcome = await self._send(notification, subscription, claim.attempt)
         retry_in = self.backoff.delay(claim.attempt) if claim.attempt < self.settings.max_attempts else None
         state = await self.store.deliveries.finish(nid, payload.delivery, claim.attempt, outcome=outcome.outcome,
                                                 status_code=outcome.status_code, error=outcome.error,
@@ -140,12 +172,10 @@ class Deliverer:
         if state == "RETRYING":
             raise RetryLater(f"attempt {claim.attempt} failed: {outcome.error}")
 
-    async def _send(self, claim: Claim) -> Outcome:
-        n, s = claim.notification, claim.subscription
-        assert n is not None and s is not None
+    async def _send(self, n: NotificationRow, s: SubscriptionRow, attempt: int) -> Outcome:
         view = EventView(notification_id=str(n.id), event_id=n.event_id, type=n.event_type, subject=n.event_subject,
                          source=n.event_source, time=n.event_time, data=n.event_data, subscription=s.name,
-                         delivery=n.delivery, attempt=claim.attempt)
+                         delivery=n.delivery, attempt=attempt)
         try:
             if s.channel == "WEBHOOK":
                 sealed = s.sealed_secret

@@ -42,7 +42,8 @@ def guard(allowed: str = "", answers: dict[str, list[str]] | None = None, asked:
 
 
 @pytest.mark.parametrize(("address", "kind"), [
-    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"), ("0.0.0.0", "unspecified"),
+    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"),
+    ("0.0.0.0", "unspecified"),  # noqa: S104 an address the guard must refuse, not one bound to
     ("::", "unspecified"), ("169.254.169.254", "cloud metadata"), ("169.254.1.1", "link-local"),
     ("fe80::1", "link-local"), ("224.0.0.1", "multicast"), ("ff02::1", "multicast"), ("10.0.0.1", "private"),
     ("192.168.1.1", "private"), ("172.16.0.1", "private"), ("fd00::1", "private"),
@@ -65,7 +66,7 @@ def test_allow_list_entries_parse_and_bad_ones_name_the_variable() -> None:
 
 async def test_loopback_metadata_and_private_are_refused_by_default_before_any_connection() -> None:
     g = guard()
-    for host in ("127.0.0.1", "169.254.169.254", "10.20.30.40", "[::1]", "0.0.0.0"):
+    for host in ("127.0.0.1", "169.254.169.254", "10.20.30.40", "[::1]", "0.0.0.0"):  # noqa: S104 refused, not bound
         with pytest.raises(TargetRefused) as refused:
             await g.check(host, 80, "config.base_url")
         assert refused.value.field == "config.base_url"

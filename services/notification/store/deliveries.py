@@ -1,4 +1,10 @@
-"""Deliveries, the worker's side: claiming an attempt, recording its outcome, the sweeper's queries."""
+"""Deliveries, the worker's side: claiming an attempt, recording its outcome, the sweeper's queries.
+
+These are the service's own housekeeping, not a caller's: they find rows by id (from a task the consumer
+queued) or by due time across organizations, and the worker then acts within the row's organization
+(chassis.acting_for in services.notification.delivery). A notification is only ever sent through a
+subscription of its own organization: the claim looks the subscription up with both.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +52,8 @@ class DeliveryStore(Queries):
                     " last_error = %s, updated_at = now() WHERE id = %s",
                     (f"gave up after {row.attempt_count} attempts: {row.last_error or ABANDONED_ERROR}", nid))
                 return Claim("done", row)
-            await cur.execute("SELECT * FROM subscriptions WHERE id = %s", (row.subscription_id,))
+            await cur.execute("SELECT * FROM subscriptions WHERE id = %s AND organization_id = %s",
+                              (row.subscription_id, row.organization_id))
             found_sub = await cur.fetchone()
             subscription = SubscriptionRow(**found_sub) if found_sub else None
             attempt = row.attempt_count + 1

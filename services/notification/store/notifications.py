@@ -1,4 +1,8 @@
-"""Notifications: made by the event consumer, listed, read and resent by the servicer."""
+"""Notifications: made by the event consumer, listed, read and resent by the servicer.
+
+A notification is in its subscription's organization (stamped when the consumer makes it); the servicer's
+queries are the caller's organization's (services.notification.tenancy).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -16,6 +21,7 @@ from chassis.resources import Page, PageRequest
 from chassis.resources.keyset import fetch_page
 from services.notification.rows import AttemptRow, NotificationRow, SubscriptionRow
 from services.notification.store.base import Queries
+from services.notification.tenancy import scope
 
 NOTIFICATION_NAMESPACE = uuid.UUID("0c6f4c1e-5b7e-4f55-9d0e-6a4f1d2b7c31")
 """Namespace of notification ids: uuid5(subscription id / event id)."""
@@ -35,15 +41,16 @@ class NotificationFilter:
     event_type: str = ""
     event_subject: str = ""
 
-    def where(self) -> tuple[str, list[Any]]:
-        """SQL conditions (joined by AND) and their parameters."""
-        clauses, params = ["TRUE"], []
+    def where(self) -> tuple[sql.Composable, list[Any]]:
+        """SQL conditions (joined by AND) and their parameters, the caller's organization first."""
+        tenancy, params = scope()
+        clauses = [tenancy]
         for column, value in (("state", self.state), ("subscription_id", self.subscription_id),
                               ("event_type", self.event_type), ("event_subject", self.event_subject)):
             if value:
-                clauses.append(f"{column} = %s")
+                clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
                 params.append(value)
-        return " AND ".join(clauses), params
+        return sql.SQL(" AND ").join(clauses), params
 
 
 class NotificationStore(Queries):
@@ -64,11 +71,12 @@ class NotificationStore(Queries):
             nid = notification_id(subscription.id, event_id)
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (str(nid),))
             cur = await conn.execute(
-                "INSERT INTO notifications (id, subscription_id, subscription_name, event_id, event_type,"
-                " event_subject, event_source, event_time, event_data, max_attempts, next_attempt_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
+                "INSERT INTO notifications (id, organization_id, subscription_id, subscription_name, event_id,"
+                " event_type, event_subject, event_source, event_time, event_data, max_attempts, next_attempt_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
                 " ON CONFLICT DO NOTHING RETURNING id",
-                (nid, subscription.id, subscription.name, event_id, event_type, event_subject, event_source,
+                (nid, subscription.organization_id, subscription.id, subscription.name, event_id, event_type,
+                 event_subject, event_source,
                  event_time, Jsonb(event_data), max_attempts),
             )
             if await cur.fetchone():
@@ -86,8 +94,10 @@ class NotificationStore(Queries):
         return [NotificationRow(**r, attempts=attempts[r["id"]]) for r in rows]
 
     async def get(self, nid: uuid.UUID) -> NotificationRow | None:
-        """One notification with its attempts, or None."""
-        row = await self._one("SELECT * FROM notifications WHERE id = %s", (nid,))
+        """One notification of the caller's organization with its attempts, or None."""
+        tenancy, params = scope()
+        row = await self._one(sql.SQL("SELECT * FROM notifications WHERE id = %s AND {}").format(tenancy),
+                              [nid, *params])
         return (await self._with_attempts([row]))[0] if row else None
 
     async def list_page(self, flt: NotificationFilter, page: PageRequest) -> Page[NotificationRow]:
@@ -98,25 +108,28 @@ class NotificationStore(Queries):
         return Page(await self._with_attempts(raw.items), raw.next_page_token, raw.total_size)
 
     async def count(self) -> int:
-        """How many notifications exist."""
-        row = await self._one("SELECT count(*) AS n FROM notifications", ())
+        """How many notifications the caller's organization has."""
+        tenancy, params = scope()
+        row = await self._one(sql.SQL("SELECT count(*) AS n FROM notifications WHERE {}").format(tenancy), params)
         return int(row["n"]) if row else 0
 
     async def start_new_delivery(self, nid: uuid.UUID, max_attempts: int) -> tuple[NotificationRow | None, str]:
         """Make a DELIVERED or FAILED notification PENDING on its next delivery.
 
-        Returns (row, "") on success, (None, "") when there is no such notification, and
-        (None, state) when its current delivery is not finished.
+        Returns (row, "") on success, (None, "") when there is no such notification (in the caller's
+        organization), and (None, state) when its current delivery is not finished.
         """
+        tenancy, params = scope()
         row = await self._one_keyed(
-            "UPDATE notifications SET delivery = delivery + 1, attempt_count = 0, state = 'PENDING',"
-            " max_attempts = %s, last_error = '', next_attempt_at = now(), lease_until = NULL,"
-            " delivered_at = NULL, updated_at = now()"
-            " WHERE id = %s AND state IN ('DELIVERED', 'FAILED') RETURNING *",
-            (max_attempts, nid),
+            sql.SQL("UPDATE notifications SET delivery = delivery + 1, attempt_count = 0, state = 'PENDING',"
+                    " max_attempts = %s, last_error = '', next_attempt_at = now(), lease_until = NULL,"
+                    " delivered_at = NULL, updated_at = now()"
+                    " WHERE id = %s AND {} AND state IN ('DELIVERED', 'FAILED') RETURNING *").format(tenancy),
+            [max_attempts, nid, *params],
         )
         if row:
             return (await self._with_attempts([row]))[0], ""
-        current = await self._one("SELECT state FROM notifications WHERE id = %s", (nid,))
+        current = await self._one(sql.SQL("SELECT state FROM notifications WHERE id = %s AND {}").format(tenancy),
+                                  [nid, *params])
         return None, current["state"] if current else ""
 
