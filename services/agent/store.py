@@ -128,7 +128,7 @@ class AgentStore:
     async def count_agents(self) -> int:
         """How many agents the caller's organization has registered (every organization's, for a platform admin)."""
         tenancy, params = scope("organization_id")
-        row = await self._one(f"SELECT count(*) AS n FROM agents WHERE {tenancy}", params)
+        row = await self._one(f"SELECT count(*) AS n FROM agents WHERE {tenancy}", params)  # noqa: S608 fixed SQL text, values bound
         return row["n"] if row else 0
 
     async def update_agent(self, agent_id: uuid.UUID, changes: dict[str, Any]) -> AgentRow | None:
@@ -142,7 +142,7 @@ class AgentStore:
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
-                    f"WITH updated AS (UPDATE agents SET {columns}, updated_at = now() WHERE id = %s AND {tenancy}"
+                    f"WITH updated AS (UPDATE agents SET {columns}, updated_at = now() WHERE id = %s AND {tenancy}"  # noqa: S608 fixed SQL text, values bound
                     " RETURNING *)"
                     " SELECT updated.*, x.id AS current_execution_id FROM updated"
                     " LEFT JOIN executions x ON x.agent_id = updated.id AND x.state IN ('PENDING', 'RUNNING')",
@@ -166,7 +166,7 @@ class AgentStore:
         tenancy, params = scope("organization_id")
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "UPDATE executions SET state = 'STOPPED', error = 'agent deregistered', finished_at = now()"
+                "UPDATE executions SET state = 'STOPPED', error = 'agent deregistered', finished_at = now()"  # noqa: S608 fixed SQL text, values bound
                 f" WHERE agent_id = %s AND state IN ('PENDING', 'RUNNING') AND {tenancy}"
                 " RETURNING *, (SELECT type FROM agents WHERE id = agent_id) AS agent_type",
                 [agent_id, *params],
@@ -176,7 +176,7 @@ class AgentStore:
                 execution = ExecutionRow(**stopped)
                 await self._publish(conn, agent_events.execution_changed(execution),
                                     agent_events.execution_subject(execution.id))
-            await cur.execute(f"DELETE FROM agents WHERE id = %s AND {tenancy}"
+            await cur.execute(f"DELETE FROM agents WHERE id = %s AND {tenancy}"  # noqa: S608 fixed SQL text, values bound
                               " RETURNING id, name, type, organization_id, now() AS deleted_at", [agent_id, *params])
             found = await cur.fetchone()
             deleted = DeletedAgent(**found) if found else None
@@ -213,13 +213,13 @@ class AgentStore:
             ) from None
         except psycopg.errors.ForeignKeyViolation:
             raise FailedPrecondition(f"agent {agent_id} was deregistered") from None
-        assert row is not None
+        assert row is not None  # noqa: S101 an invariant, not a check
         return ExecutionRow(**row)
 
     async def get_execution(self, execution_id: uuid.UUID) -> ExecutionRow | None:
         """One execution of the caller's organization, or None."""
         tenancy, params = scope("organization_id")
-        row = await self._one(f"SELECT * FROM executions WHERE id = %s AND {tenancy}", [execution_id, *params])
+        row = await self._one(f"SELECT * FROM executions WHERE id = %s AND {tenancy}", [execution_id, *params])  # noqa: S608 fixed SQL text, values bound
         return ExecutionRow(**row) if row else None
 
     async def execution_organization(self, execution_id: uuid.UUID) -> str | None:
@@ -235,7 +235,7 @@ class AgentStore:
         """The agent's active execution, else its newest one, or None (in the caller's organization)."""
         tenancy, params = scope("organization_id")
         row = await self._one(
-            f"SELECT * FROM executions WHERE agent_id = %s AND {tenancy}"
+            f"SELECT * FROM executions WHERE agent_id = %s AND {tenancy}"  # noqa: S608 fixed SQL text, values bound
             " ORDER BY (state IN ('PENDING', 'RUNNING')) DESC, created_at DESC LIMIT 1",
             [agent_id, *params],
         )
@@ -259,7 +259,7 @@ class AgentStore:
             sets.append("finished_at = now()")
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                f"WITH before AS (SELECT state FROM executions WHERE id = %s AND {tenancy} FOR UPDATE)"
+                f"WITH before AS (SELECT state FROM executions WHERE id = %s AND {tenancy} FOR UPDATE)"  # noqa: S608 fixed SQL text, values bound
                 f" UPDATE executions SET {', '.join(sets)} WHERE id = %s AND state = ANY(%s) AND {tenancy}"
                 " RETURNING *, (SELECT state FROM before) AS previous_state,"
                 " (SELECT type FROM agents WHERE id = agent_id) AS agent_type",
@@ -278,7 +278,7 @@ class AgentStore:
         """Store progress of a running execution; return its state (to notice a stop by another replica)."""
         tenancy, params = scope("organization_id")
         row = await self._one(
-            "UPDATE executions SET progress = CASE WHEN state = 'RUNNING' THEN %s ELSE progress END"
+            "UPDATE executions SET progress = CASE WHEN state = 'RUNNING' THEN %s ELSE progress END"  # noqa: S608 fixed SQL text, values bound
             f" WHERE id = %s AND {tenancy} RETURNING state",
             [progress, execution_id, *params],
         )

@@ -36,7 +36,7 @@ async def clean_once(store: ContextStore, usage_retention_days: int) -> tuple[in
 async def run_cleanup(store: ContextStore, interval: float, usage_retention_days: int) -> None:
     """Run clean_once every interval (with 10% jitter so replicas spread out) until cancelled."""
     while True:
-        await asyncio.sleep(interval * random.uniform(0.9, 1.1))
+        await asyncio.sleep(interval * random.uniform(0.9, 1.1))  # noqa: S311 jitter, not a secret
         try:
             await clean_once(store, usage_retention_days)
         except Exception:  # a database outage must not end the job; the next round retries

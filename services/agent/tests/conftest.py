@@ -7,5 +7,5 @@ the servicer runs and for reads that do not depend on what else is stored.
 
 from tests.support.inprocess import in_process_service
 
-agent = in_process_service("services.agent", env={"AGENT_WORKERS": "1", "MESH_TLS": "off"})
-shared_agent = in_process_service("services.agent", env={"AGENT_WORKERS": "1", "MESH_TLS": "off"}, scope="module")
+agent = in_process_service("services.agent", env={"AGENT_WORKERS": "1"})
+shared_agent = in_process_service("services.agent", env={"AGENT_WORKERS": "1"}, scope="module")

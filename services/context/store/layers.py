@@ -36,7 +36,7 @@ class Layers:
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             context = await count_read(cur, context_id, access)
             tenancy, params = scope("organization_id")
-            await cur.execute(f"SELECT * FROM context_layers WHERE context_id = %s AND {tenancy} ORDER BY position",
+            await cur.execute(f"SELECT * FROM context_layers WHERE context_id = %s AND {tenancy} ORDER BY position",  # noqa: S608 fixed SQL text, values bound
                               [context_id, *params])
             return context, [LayerRow(**r) for r in await cur.fetchall()]
 
@@ -61,7 +61,7 @@ class Layers:
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await count_read(cur, context_id, access)
             tenancy, params = scope("organization_id")
-            await cur.execute(f"SELECT * FROM context_layers WHERE id = %s AND context_id = %s AND {tenancy}",
+            await cur.execute(f"SELECT * FROM context_layers WHERE id = %s AND context_id = %s AND {tenancy}",  # noqa: S608 fixed SQL text, values bound
                               [layer_id, context_id, *params])
             # Raised inside the transaction, so an unknown layer's read is not counted.
             return LayerRow(**found(await cur.fetchone(), "layer", layer_id))
@@ -110,7 +110,7 @@ class Layers:
                 sets = [f"{column} = %s" for column in changes]
                 values = [Jsonb(v) if column == "data" else v for column, v in changes.items()]
                 await cur.execute(
-                    f"UPDATE context_layers SET {', '.join(sets)}, version = version + 1, updated_at = now()"
+                    f"UPDATE context_layers SET {', '.join(sets)}, version = version + 1, updated_at = now()"  # noqa: S608 fixed SQL text, values bound
                     " WHERE id = %s RETURNING *",
                     [*values, layer.id],
                 )

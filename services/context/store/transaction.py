@@ -42,7 +42,7 @@ async def lock_context(cur: Cursor, context_id: uuid.UUID, access: Access) -> Co
     """The context, locked for this transaction; NOT_FOUND (also another organization's) or PERMISSION_DENIED
     (off its access list) otherwise."""
     tenancy, params = scope("organization_id")
-    await cur.execute(f"SELECT {CONTEXT_COLUMNS} FROM contexts WHERE id = %s AND {tenancy} FOR UPDATE",
+    await cur.execute(f"SELECT {CONTEXT_COLUMNS} FROM contexts WHERE id = %s AND {tenancy} FOR UPDATE",  # noqa: S608 fixed SQL text, values bound
                       [context_id, *params])
     context = ContextRow(**found(await cur.fetchone(), "context", context_id))
     access.check(context)
@@ -54,7 +54,7 @@ async def count_read(cur: Cursor, context_id: uuid.UUID, access: Access) -> Cont
     Another organization's context is NOT_FOUND (and not counted)."""
     tenancy, params = scope("organization_id")
     await cur.execute(
-        "UPDATE contexts SET access_count = access_count + 1, last_accessed_at = now()"
+        "UPDATE contexts SET access_count = access_count + 1, last_accessed_at = now()"  # noqa: S608 fixed SQL text, values bound
         f" WHERE id = %s AND {tenancy} RETURNING {CONTEXT_COLUMNS}",
         [context_id, *params],
     )
@@ -79,7 +79,7 @@ async def count_write(
             values.append(Jsonb(value) if column == "metadata" else value)
         sets += ["version = version + 1", "updated_at = now()"]
     await cur.execute(
-        f"UPDATE contexts SET {', '.join(sets)} WHERE id = %s RETURNING {CONTEXT_COLUMNS}",
+        f"UPDATE contexts SET {', '.join(sets)} WHERE id = %s RETURNING {CONTEXT_COLUMNS}",  # noqa: S608 fixed SQL text, values bound
         [*values, context.id],
     )
     row = returned(await cur.fetchone())
@@ -89,5 +89,5 @@ async def count_write(
 
 def returned(row: dict[str, Any] | None) -> dict[str, Any]:
     """The row of an INSERT/UPDATE ... RETURNING on a row this transaction holds, which is always there."""
-    assert row is not None, "INSERT/UPDATE ... RETURNING on a locked row returns it"
+    assert row is not None, "INSERT/UPDATE ... RETURNING on a locked row returns it"  # noqa: S101 an invariant, not a check
     return row

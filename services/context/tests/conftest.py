@@ -6,4 +6,4 @@ database each, and one start-up per module keeps the servicer tests at milliseco
 
 from tests.support.inprocess import in_process_service
 
-context_service = in_process_service("services.context", scope="module", env={"MESH_TLS": "off"})
+context_service = in_process_service("services.context", scope="module")
