@@ -1,4 +1,11 @@
-"""ClientService: OAuth clients (service accounts, external apps), registered with a secret shown once."""
+"""ClientService: OAuth clients (service accounts, external apps), registered with a secret shown once.
+
+Who may call is the contract's (clients.read / clients.write, checked by the chassis). Tenancy
+(services.identity.tenancy): a caller sees and manages its organization's clients only (a platform admin
+any); another organization's client is NOT_FOUND. A service account (client_credentials) belongs to an
+organization and acts in it with its registered roles, which exist in roles.proto and hold no permission
+its registrant lacks.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,12 @@ from typing import Any, Protocol
 import grpc
 
 from chassis import Replica
-from chassis.errors import NotFound, PermissionDenied
+from chassis.errors import FieldViolation, InvalidArgument, NotFound
 from chassis.idempotency import idempotent
-from chassis.identity import Principal, require_principal
+from chassis.identity import require_principal
 from chassis.protos import timestamp
 from protomesh.identity.v1 import client_service_pb2, client_service_pb2_grpc, identity_pb2
+from services.identity import tenancy
 from services.identity.messages import role_name, role_number
 from services.identity.oauth.clients import CLIENTS
 from services.identity.oauth.models import Client
@@ -20,8 +28,6 @@ from services.identity.oauth.provider import OAuthProvider
 
 logger = logging.getLogger(__name__)
 pb = client_service_pb2
-MANAGERS = frozenset({"owner", "admin"})
-"""Roles that may manage an organization's clients (besides platform admins)."""
 
 
 class HasOAuth(Protocol):
@@ -40,34 +46,39 @@ def client_message(client: Client) -> identity_pb2.Client:
     return message
 
 
-def _may_manage(principal: Principal, organization_id: str | None) -> bool:
-    if principal.platform_admin:
-        return True
-    return bool(organization_id) and principal.organization == organization_id \
-        and bool(principal.roles & MANAGERS)
+def _registered_organization(request: pb.RegisterClientRequest) -> str | None:
+    """The organization a new client belongs to: the one named (the caller's own, unless a platform admin) or
+    the caller's. Only a platform admin registers a client of no organization, and never a service account:
+    client_credentials tokens act in the client's organization, so one without any could act nowhere."""
+    if request.organization_id or not tenancy.tenant().cross_org:
+        return str(tenancy.own_organization(request.organization_id))
+    organization = require_principal().organization or None
+    if organization is None and "client_credentials" in request.grant_types:
+        raise InvalidArgument([FieldViolation("organization_id", "required for a client_credentials client: a "
+                                              "service account acts in one organization")])
+    return organization
 
 
 class ClientServicer(client_service_pb2_grpc.ClientServiceServicer):
-    """Implements protomesh.identity.v1.ClientService (owners and admins of the client's organization, or a
-    platform admin)."""
+    """Implements protomesh.identity.v1.ClientService within the caller's organization."""
 
     def __init__(self, replica: Replica, deps: HasOAuth) -> None:
         self._replica = replica
         self._clients = deps.oauth.clients
 
     async def _managed(self, client_id: str) -> Client:
-        client = await self._clients.get(client_id)
-        # Someone else's client is as unknown as a missing one: its existence is not disclosed.
-        if client is None or not _may_manage(require_principal(), client.organization_id):
+        client = await self._clients.get(client_id, tenancy.organization_filter())
+        # Another organization's client is as unknown as a missing one: its existence is not disclosed.
+        if client is None:
             raise NotFound("client", client_id)
         return client
 
     async def ListClients(self, request: pb.ListClientsRequest, context: grpc.aio.ServicerContext[Any, Any],
                           ) -> pb.ListClientsResponse:
-        principal = require_principal()
-        organization = request.organization_id or (None if principal.platform_admin else principal.organization)
-        if not _may_manage(principal, organization) and not (principal.platform_admin and organization is None):
-            raise PermissionDenied("listing clients needs the owner or admin role in the organization")
+        in_org = tenancy.organization_filter()
+        if request.organization_id:  # a filter within what the caller sees: another organization is unknown
+            in_org = tenancy.own_organization(request.organization_id)
+        organization = str(in_org) if in_org else None
         flt = (organization or "", request.include_disabled)
         page = await self._clients.list(organization, request.include_disabled, CLIENTS.page(request, flt))
         return pb.ListClientsResponse(clients=[client_message(c) for c in page.items], page_info=page.page_info())
@@ -76,13 +87,13 @@ class ClientServicer(client_service_pb2_grpc.ClientServiceServicer):
     async def RegisterClient(self, request: pb.RegisterClientRequest, context: grpc.aio.ServicerContext[Any, Any],
                              ) -> pb.RegisterClientResponse:
         principal = require_principal()
-        organization = request.organization_id or principal.organization or None
-        if not _may_manage(principal, organization):
-            raise PermissionDenied("registering a client needs the owner or admin role in its organization")
+        organization = _registered_organization(request)
+        roles = [role_name(r) for r in request.roles]
+        tenancy.check_roles_grantable(roles, field="roles")
         client, secret = await self._clients.register(
             name=request.name, organization_id=organization, grant_types=request.grant_types,
             redirect_uris=request.redirect_uris, scopes=request.scopes,
-            roles=[role_name(r) for r in request.roles], public=request.public, created_by=principal.subject)
+            roles=roles, public=request.public, created_by=principal.subject)
         logger.info("oauth client registered", extra={"client_id": client.client_id, "public": client.public})
         return pb.RegisterClientResponse(client=client_message(client), client_secret=secret or "")
 
@@ -93,7 +104,7 @@ class ClientServicer(client_service_pb2_grpc.ClientServiceServicer):
     async def DisableClient(self, request: pb.DisableClientRequest, context: grpc.aio.ServicerContext[Any, Any],
                             ) -> pb.DisableClientResponse:
         await self._managed(request.client_id)
-        client = await self._clients.disable(request.client_id)
+        client = await self._clients.disable(request.client_id, tenancy.organization_filter())
         if client is None:
             raise NotFound("client", request.client_id)
         logger.info("oauth client disabled", extra={"client_id": client.client_id})

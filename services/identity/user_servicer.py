@@ -1,4 +1,10 @@
-"""UserService: users (create, read, list, rename, disable, enable, change password) and replica info."""
+"""UserService: users (create, read, list, rename, disable, enable, change password) and replica info.
+
+Tenancy (services.identity.tenancy): reading and listing users shows the members of the caller's
+organization only (a platform admin: everyone); renaming and changing a password touch the caller's own
+account only (a platform admin: anyone's). Any other user is NOT_FOUND. Creating, disabling and enabling
+accounts is the platform's (`users.write`, held only by platform admins).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,11 @@ from datetime import datetime
 import grpc
 
 from chassis import Replica
-from chassis.errors import PermissionDenied
+from chassis.errors import NotFound, PermissionDenied
 from chassis.resources import Key, Keyset, UpdateMask, found, resource_id
 from chassis.standard_rpcs import HealthRpcs
 from protomesh.identity.v1 import identity_pb2, user_service_pb2, user_service_pb2_grpc
-from services.identity import callers
+from services.identity import callers, tenancy
 from services.identity.deps import IdentityDeps
 from services.identity.messages import user_message, user_status_name
 from services.identity.passwords import hash_password, verify_password
@@ -39,13 +45,26 @@ class UserServicer(HealthRpcs, user_service_pb2_grpc.UserServiceServicer):
         self._replica = replica
         self._users = deps.users
 
-    async def _user(self, user_id: str) -> UserRow:
-        return found(await self._users.get(resource_id("user", user_id, field="user_id")), "user", user_id)
+    async def _visible(self, user_id: str) -> UserRow:
+        """A user the caller may read: a member of its organization (users.read, RESOURCE_ORGANIZATION)."""
+        parsed = resource_id("user", user_id, field="user_id")
+        return found(await self._users.get_visible(parsed, tenancy.organization_filter()), "user", user_id)
+
+    async def _own(self, user_id: str) -> UserRow:
+        """The caller's own account (RESOURCE_OWNER), any for a platform admin; another user is NOT_FOUND."""
+        parsed = resource_id("user", user_id, field="user_id")
+        if not tenancy.is_self_or_platform_admin(parsed):
+            raise NotFound("user", user_id)
+        return found(await self._users.get(parsed), "user", user_id)
 
     async def ListUsers(self, request: user_service_pb2.ListUsersRequest,
                         context: grpc.aio.ServicerContext) -> user_service_pb2.ListUsersResponse:
-        organization = resource_id("organization", request.organization_id, field="organization_id") \
-            if request.organization_id else None
+        organization = tenancy.organization_filter()
+        if request.organization_id:  # a filter within what the caller sees: another organization is unknown
+            named = resource_id("organization", request.organization_id, field="organization_id")
+            if organization is not None and named != organization:
+                raise NotFound("organization", request.organization_id)
+            organization = named
         flt = UserFilter(status=user_status_name(request.status), email_contains=request.email_contains,
                          organization_id=organization)
         result = await self._users.list_users(flt, _USERS.page(request, flt))
@@ -69,11 +88,11 @@ class UserServicer(HealthRpcs, user_service_pb2_grpc.UserServiceServicer):
 
     async def GetUser(self, request: user_service_pb2.GetUserRequest,
                       context: grpc.aio.ServicerContext) -> user_service_pb2.GetUserResponse:
-        return user_service_pb2.GetUserResponse(user=user_message(await self._user(request.user_id)))
+        return user_service_pb2.GetUserResponse(user=user_message(await self._visible(request.user_id)))
 
     async def UpdateUser(self, request: user_service_pb2.UpdateUserRequest,
                          context: grpc.aio.ServicerContext) -> user_service_pb2.UpdateUserResponse:
-        current = await self._user(request.user_id)
+        current = await self._own(request.user_id)
         paths = _MASK.paths(request)
         if "display_name" not in paths:
             return user_service_pb2.UpdateUserResponse(user=user_message(current))
@@ -95,7 +114,7 @@ class UserServicer(HealthRpcs, user_service_pb2_grpc.UserServiceServicer):
 
     async def ChangePassword(self, request: user_service_pb2.ChangePasswordRequest,
                              context: grpc.aio.ServicerContext) -> user_service_pb2.ChangePasswordResponse:
-        current = await self._user(request.user_id)
+        current = await self._own(request.user_id)
         # The old password proves it is the user (or someone holding their password); only a platform
         # admin may set a password without it. A wrong one gets no hint beyond "wrong".
         needs_old = bool(request.old_password) or not callers.is_platform_admin()

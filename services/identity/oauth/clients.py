@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -52,9 +53,12 @@ class ClientStore:
             await claim(own)
             return await _insert(own, query, values), secret
 
-    async def get(self, client_id: str) -> Client | None:
+    async def get(self, client_id: str, organization_id: uuid.UUID | None = None) -> Client | None:
+        """One client (of the organization, when given: the tenancy filter of ClientService), or None."""
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute("SELECT * FROM oauth_clients WHERE client_id = %s", (client_id,))
+            await cur.execute("SELECT * FROM oauth_clients WHERE client_id = %s"
+                              " AND (%s::uuid IS NULL OR organization_id = %s::uuid)",
+                              (client_id, organization_id, organization_id))
             row = await cur.fetchone()
         return client_from_row(row) if row else None
 
@@ -65,11 +69,13 @@ class ClientStore:
                                     params=[organization_id, organization_id, include_disabled])
         return rows.map(client_from_row)
 
-    async def disable(self, client_id: str) -> Client | None:
-        """Disable a client (idempotent): no more tokens, and its refresh tokens are revoked at once."""
+    async def disable(self, client_id: str, organization_id: uuid.UUID | None = None) -> Client | None:
+        """Disable a client (of the organization, when given; idempotent): no more tokens, and its refresh
+        tokens are revoked at once."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute("UPDATE oauth_clients SET disabled_at = coalesce(disabled_at, now())"
-                              f" WHERE client_id = %s RETURNING {_SELECT}", (client_id,))
+                              " WHERE client_id = %s AND (%s::uuid IS NULL OR organization_id = %s::uuid)"
+                              f" RETURNING {_SELECT}", (client_id, organization_id, organization_id))
             row = await cur.fetchone()
             if row is not None:
                 await cur.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE client_id = %s"

@@ -20,6 +20,9 @@ from services.identity.rows import ApiKeyRow
 from services.identity.store._common import publish
 
 _ACCEPTED = "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
+# Every query on one key has the tenancy filter `(%(org)s::uuid IS NULL OR organization_id = %(org)s::uuid)`:
+# `org` is None only for a platform admin (services.identity.tenancy.organization_filter). Written out in each
+# query so every statement is a literal.
 _STATUS_WHERE = {
     "active": f"{_ACCEPTED} AND k.rotated_at IS NULL",
     "rotated": f"{_ACCEPTED} AND k.rotated_at IS NOT NULL",
@@ -48,9 +51,11 @@ class ApiKeyStore:
             raise NotFound("organization", str(organization_id)) from None
         return row
 
-    async def get(self, api_key_id: uuid.UUID) -> ApiKeyRow | None:
-        """One key, or None."""
-        row = await fetch_one(self._pool, "SELECT * FROM api_keys WHERE id = %s", (api_key_id,))
+    async def get(self, api_key_id: uuid.UUID, organization_id: uuid.UUID | None) -> ApiKeyRow | None:
+        """One key of the organization (any, for None), or None."""
+        row = await fetch_one(self._pool, "SELECT * FROM api_keys WHERE id = %(id)s"
+                              " AND (%(org)s::uuid IS NULL OR organization_id = %(org)s::uuid)",
+                              {"id": api_key_id, "org": organization_id})
         return ApiKeyRow(**row) if row else None
 
     async def list_keys(self, organization_id: uuid.UUID, status: str, page: PageRequest) -> Page[ApiKeyRow]:
@@ -61,26 +66,32 @@ class ApiKeyStore:
                                     params=[organization_id], alias="k")
         return rows.map(lambda r: ApiKeyRow(**r))
 
-    async def revoke(self, api_key_id: uuid.UUID, by: str) -> ApiKeyRow | None:
-        """Revoke a key with ApiKeyRevoked; a revoked key is answered as it is; None when there is none."""
+    async def revoke(self, api_key_id: uuid.UUID, organization_id: uuid.UUID | None, by: str) -> ApiKeyRow | None:
+        """Revoke a key of the organization (any, for None) with ApiKeyRevoked; a revoked key is answered as it
+        is; None when there is none."""
+        found = {"id": api_key_id, "org": organization_id}
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL"
-                              " RETURNING *", (api_key_id,))
+            await cur.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %(id)s AND revoked_at IS NULL"
+                              " AND (%(org)s::uuid IS NULL OR organization_id = %(org)s::uuid) RETURNING *", found)
             changed = await cur.fetchone()
             if changed is None:
-                await cur.execute("SELECT * FROM api_keys WHERE id = %s", (api_key_id,))
+                await cur.execute("SELECT * FROM api_keys WHERE id = %(id)s"
+                              " AND (%(org)s::uuid IS NULL OR organization_id = %(org)s::uuid)", found)
                 same = await cur.fetchone()
                 return ApiKeyRow(**same) if same else None
             row = ApiKeyRow(**changed)
             await publish(conn, events.api_key_revoked(row, by), events.api_key_subject(row.id))
             return row
 
-    async def rotate(self, api_key_id: uuid.UUID, key: NewKey, overlap: timedelta,
+    async def rotate(self, api_key_id: uuid.UUID, organization_id: uuid.UUID | None, key: NewKey, overlap: timedelta,
                      by: str) -> tuple[ApiKeyRow, ApiKeyRow] | None:
         """Replace an accepted, not yet rotated key by a new one with the same name, scopes, limits and expiry;
-        the old one stays accepted until now + overlap (or its own earlier expiry). (new, old), or None."""
+        the old one stays accepted until now + overlap (or its own earlier expiry). (new, old), or None (no such
+        key in the organization; any, for None)."""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute("SELECT * FROM api_keys WHERE id = %s FOR UPDATE", (api_key_id,))
+            await cur.execute("SELECT * FROM api_keys WHERE id = %(id)s"
+                              " AND (%(org)s::uuid IS NULL OR organization_id = %(org)s::uuid) FOR UPDATE",
+                              {"id": api_key_id, "org": organization_id})
             found = await cur.fetchone()
             if found is None:
                 return None

@@ -79,12 +79,17 @@ class OrganizationStore:
                               (organization_id,))
         return OrganizationRow(**row) if row else None
 
-    async def list_organizations(self, user_id: uuid.UUID | None, page: PageRequest) -> Page[OrganizationRow]:
-        """One page of organizations (those the user belongs to, when given), oldest first."""
+    async def list_organizations(self, user_id: uuid.UUID | None, page: PageRequest,
+                                 only: uuid.UUID | None = None) -> Page[OrganizationRow]:
+        """One page of organizations (those the user belongs to, when given; only `only`, when given), oldest
+        first."""
         where, params = "TRUE", list[Any]()
         if user_id:
             where = "EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = o.id AND m.user_id = %s)"
             params = [user_id]
+        if only:
+            where += " AND o.id = %s"
+            params.append(only)
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = await fetch_page(cur, page, select=_ORG_SELECT, from_="organizations o", where=where,
                                     params=params, alias="o")
@@ -109,6 +114,11 @@ class OrganizationStore:
             rows = await fetch_page(cur, page, select=_MEMBER_SELECT, from_=_MEMBER_FROM, where=where,
                                     params=params, alias="m")
         return rows.map(lambda r: MembershipRow(**r))
+
+    async def member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> MembershipRow | None:
+        """One membership, or None."""
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return await self._member(cur, organization_id, user_id)
 
     async def add_member(self, organization_id: uuid.UUID, user: UserRow, role: str, by: str) -> MembershipRow:
         """Make a user a member; an existing member is ALREADY_EXISTS naming `user_id`."""

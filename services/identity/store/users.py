@@ -84,6 +84,14 @@ class UserStore:
         row = await fetch_one(self._pool, "SELECT * FROM users WHERE id = %s", (user_id,))
         return UserRow(**row) if row else None
 
+    async def get_visible(self, user_id: uuid.UUID, organization_id: uuid.UUID | None) -> UserRow | None:
+        """One user who is a member of the organization (any user, for None: a platform admin), or None."""
+        row = await fetch_one(
+            self._pool, "SELECT * FROM users u WHERE u.id = %(id)s AND (%(org)s::uuid IS NULL OR EXISTS"
+            " (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.organization_id = %(org)s::uuid))",
+            {"id": user_id, "org": organization_id})
+        return UserRow(**row) if row else None
+
     async def by_email(self, email: str) -> UserRow | None:
         """The user with this (normalised) email, or None."""
         row = await fetch_one(self._pool, "SELECT * FROM users WHERE email = %s", (email,))

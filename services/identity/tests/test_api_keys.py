@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 from psycopg.rows import dict_row
 
 from chassis import Principal
-from chassis.testing import InProcess
+from chassis.testing import TEST_PLATFORM_ADMIN, InProcess
 from protomesh.identity.v1 import api_key_service_pb2 as pb
 from protomesh.identity.v1 import identity_pb2
 from protomesh.identity.v1 import organization_service_pb2 as org_pb
@@ -26,19 +26,19 @@ from tests.support.errors import bad_fields
 
 
 async def _org(identity: InProcess[IdentityDeps]) -> str:
-    reply = await identity.stub(OrganizationServiceStub).CreateOrganization(
+    reply = await identity.stub(OrganizationServiceStub, principal=TEST_PLATFORM_ADMIN).CreateOrganization(
         org_pb.CreateOrganizationRequest(name=f"keys-{uuid.uuid4().hex[:8]}"))
     return reply.organization.organization_id
 
 
 async def _key(identity: InProcess[IdentityDeps], org_id: str, **fields: object) -> pb.CreateApiKeyResponse:
-    request = pb.CreateApiKeyRequest(organization_id=org_id, name="ci pipeline", scopes=["mesh", "agents:read"])
+    request = pb.CreateApiKeyRequest(organization_id=org_id, name="ci pipeline", scopes=["mesh", "agents.read"])
     for name, value in fields.items():
         if isinstance(value, Message):
             getattr(request, name).CopyFrom(value)
         else:
             setattr(request, name, value)
-    return await identity.stub(ApiKeyServiceStub).CreateApiKey(request)
+    return await identity.stub(ApiKeyServiceStub, principal=TEST_PLATFORM_ADMIN).CreateApiKey(request)
 
 
 def _other_replica(identity: InProcess[IdentityDeps]) -> ApiKeyVerifier:
@@ -59,10 +59,11 @@ async def test_the_secret_is_answered_once_and_stored_only_as_a_keyed_hash(ident
     created = await _key(identity, org_id)
     assert parse_key(created.secret) == created.api_key.prefix and created.secret.startswith("pmk_")
     assert created.api_key.status == identity_pb2.API_KEY_STATUS_ACTIVE
-    assert created.api_key.created_by == "user-test-admin" and list(created.api_key.scopes) == ["mesh", "agents:read"]
+    assert created.api_key.created_by == TEST_PLATFORM_ADMIN.subject
+    assert list(created.api_key.scopes) == ["mesh", "agents.read"]
     stored = await _stored(identity, created.api_key.api_key_id)
     assert created.secret.encode() not in repr(stored).encode() and len(bytes(stored["secret_hash"])) == 32
-    stub = identity.stub(ApiKeyServiceStub)
+    stub = identity.stub(ApiKeyServiceStub, principal=TEST_PLATFORM_ADMIN)
     got = await stub.GetApiKey(pb.GetApiKeyRequest(api_key_id=created.api_key.api_key_id))
     listed = await stub.ListApiKeys(pb.ListApiKeysRequest(organization_id=org_id))
     assert got.api_key == created.api_key and list(listed.api_keys) == [created.api_key]
@@ -71,13 +72,14 @@ async def test_the_secret_is_answered_once_and_stored_only_as_a_keyed_hash(ident
 
 async def test_the_callers_organization_is_the_default(identity: InProcess[IdentityDeps]) -> None:
     org_id = await _org(identity)
-    caller = Principal(subject=str(uuid.uuid4()), kind="user", organization=org_id)
+    caller = Principal(subject=str(uuid.uuid4()), kind="user", organization=org_id, roles=frozenset({"admin"}))
     stub = identity.stub(ApiKeyServiceStub, principal=caller)
     created = await stub.CreateApiKey(pb.CreateApiKeyRequest(name="defaulted", scopes=["mesh"]))
     assert created.api_key.organization_id == org_id
     listed = await stub.ListApiKeys(pb.ListApiKeysRequest())
     assert [k.api_key_id for k in listed.api_keys] == [created.api_key.api_key_id]
-    orgless = identity.stub(ApiKeyServiceStub, principal=Principal(subject="client:x", kind="service"))
+    orgless = identity.stub(ApiKeyServiceStub, principal=Principal(subject="client:x", kind="service",
+                                                                           roles=frozenset({"admin"})))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await orgless.ListApiKeys(pb.ListApiKeysRequest())
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and bad_fields(caught.value) == {"organization_id"}
@@ -85,7 +87,8 @@ async def test_the_callers_organization_is_the_default(identity: InProcess[Ident
 
 async def test_bad_requests_name_their_fields(identity: InProcess[IdentityDeps]) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await identity.stub(ApiKeyServiceStub).CreateApiKey(pb.CreateApiKeyRequest(scopes=["has space"]))
+        await identity.stub(ApiKeyServiceStub, principal=TEST_PLATFORM_ADMIN).CreateApiKey(
+            pb.CreateApiKeyRequest(scopes=["has space"]))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert {"name", "scopes[0]"} <= bad_fields(caught.value)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -99,7 +102,7 @@ async def test_a_key_becomes_the_principal_claims_and_a_wrong_one_nothing(identi
     check = await identity.deps.verifier.authenticate(created.secret)
     key_id = created.api_key.api_key_id
     assert check.allowed and check.claims == {"sub": f"apikey:{key_id}", "kind": "api_key", "org": org_id,
-                                              "scope": "mesh agents:read", "key_id": key_id}
+                                              "scope": "mesh agents.read", "key_id": key_id}
     assert Principal.from_claims(check.claims).api_key_id == key_id
     tampered = created.secret[:-1] + ("A" if created.secret[-1] != "A" else "B")
     for bad in (tampered, "pmk_000000000000_" + "x" * 43, "not a key", ""):
@@ -112,7 +115,7 @@ async def test_a_revoked_key_stops_working_within_two_seconds_on_every_replica(
     created = await _key(identity, await _org(identity))
     other = _other_replica(identity)
     assert (await other.authenticate(created.secret)).allowed  # its cache now holds the key
-    revoked = await identity.stub(ApiKeyServiceStub).RevokeApiKey(
+    revoked = await identity.stub(ApiKeyServiceStub, principal=TEST_PLATFORM_ADMIN).RevokeApiKey(
         pb.RevokeApiKeyRequest(api_key_id=created.api_key.api_key_id))
     assert revoked.api_key.status == identity_pb2.API_KEY_STATUS_REVOKED
     assert (await identity.deps.verifier.authenticate(created.secret)).claims is None  # this replica: at once
@@ -134,7 +137,7 @@ async def test_a_key_over_its_rate_is_told_how_long_to_wait(identity: InProcess[
 
 async def test_rotation_keeps_the_old_key_for_the_overlap(identity: InProcess[IdentityDeps]) -> None:
     created = await _key(identity, await _org(identity))
-    stub = identity.stub(ApiKeyServiceStub)
+    stub = identity.stub(ApiKeyServiceStub, principal=TEST_PLATFORM_ADMIN)
     rotated = await stub.RotateApiKey(pb.RotateApiKeyRequest(api_key_id=created.api_key.api_key_id,
                                                              overlap=Duration(seconds=60)))
     assert rotated.secret != created.secret and rotated.api_key.rotated_from == created.api_key.api_key_id
@@ -157,7 +160,7 @@ async def test_an_expired_key_is_refused_and_listed_as_expired(identity: InProce
     created = await _key(identity, org_id, ttl=Duration(nanos=300_000_000))
     await asyncio.sleep(0.4)
     assert (await _other_replica(identity).authenticate(created.secret)).claims is None
-    expired = await identity.stub(ApiKeyServiceStub).ListApiKeys(pb.ListApiKeysRequest(
+    expired = await identity.stub(ApiKeyServiceStub, principal=TEST_PLATFORM_ADMIN).ListApiKeys(pb.ListApiKeysRequest(
         organization_id=org_id, status=identity_pb2.API_KEY_STATUS_EXPIRED))
     assert [k.api_key_id for k in expired.api_keys] == [created.api_key.api_key_id]
 
@@ -167,5 +170,6 @@ async def test_last_use_is_recorded(identity: InProcess[IdentityDeps]) -> None:
     verifier = _other_replica(identity)
     await verifier.authenticate(created.secret)
     await verifier.close()  # waits for the background write
-    got = await identity.stub(ApiKeyServiceStub).GetApiKey(pb.GetApiKeyRequest(api_key_id=created.api_key.api_key_id))
+    got = await identity.stub(ApiKeyServiceStub, principal=TEST_PLATFORM_ADMIN).GetApiKey(
+        pb.GetApiKeyRequest(api_key_id=created.api_key.api_key_id))
     assert got.api_key.HasField("last_used_time")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import grpc
@@ -9,7 +10,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from chassis import Principal
-from chassis.testing import InProcess
+from chassis.testing import TEST_PLATFORM_ADMIN, InProcess
 from protomesh.identity.v1 import identity_pb2
 from protomesh.identity.v1 import organization_service_pb2 as pb
 from protomesh.identity.v1 import user_service_pb2 as user_pb
@@ -20,17 +21,21 @@ from services.identity.tests.errors import named_field
 
 
 async def _user(identity: InProcess[IdentityDeps], tag: str = "m") -> identity_pb2.User:
-    reply = await identity.stub(UserServiceStub).CreateUser(user_pb.CreateUserRequest(
+    reply = await identity.stub(UserServiceStub, principal=TEST_PLATFORM_ADMIN).CreateUser(user_pb.CreateUserRequest(
+        # pragma: allowlist nextline secret - fake credential, test input
         email=f"{tag}-{uuid.uuid4().hex[:8]}@example.com", display_name="Member", password="a long enough password"))
     return reply.user
 
 
-def _as(user: identity_pb2.User) -> Principal:
-    return Principal(subject=user.user_id, kind="user")
+def _as(user: identity_pb2.User, organization_id: str = "", role: str = "") -> Principal:
+    """The user signed in (to `organization_id` with `role`, when given)."""
+    return Principal(subject=user.user_id, kind="user", organization=organization_id,
+                     roles=frozenset({role} if role else ()))
 
 
 async def _org(identity: InProcess[IdentityDeps], owner: identity_pb2.User) -> pb.CreateOrganizationResponse:
-    stub = identity.stub(OrganizationServiceStub, principal=_as(owner))
+    """An organization created by `owner` as a platform admin (organizations.create is platform-only)."""
+    stub = identity.stub(OrganizationServiceStub, principal=dataclasses.replace(_as(owner), platform_admin=True))
     return await stub.CreateOrganization(pb.CreateOrganizationRequest(name=f"org-{uuid.uuid4().hex[:8]}"))
 
 
@@ -47,7 +52,7 @@ async def test_the_creating_user_becomes_owner(identity: InProcess[IdentityDeps]
     assert created.owner.user_id == owner.user_id and created.owner.role == identity_pb2.ROLE_OWNER
     assert created.organization.member_count == 1
     assert created.organization.display_name == created.organization.name
-    stub = identity.stub(OrganizationServiceStub)
+    stub = identity.stub(OrganizationServiceStub, principal=TEST_PLATFORM_ADMIN)
     got = await stub.GetOrganization(pb.GetOrganizationRequest(organization_id=created.organization.organization_id))
     assert got.organization == created.organization
     mine = await stub.ListOrganizations(pb.ListOrganizationsRequest(user_id=owner.user_id))
@@ -56,7 +61,7 @@ async def test_the_creating_user_becomes_owner(identity: InProcess[IdentityDeps]
 
 
 async def test_a_taken_name_is_already_exists_and_a_bad_one_is_named(identity: InProcess[IdentityDeps]) -> None:
-    stub = identity.stub(OrganizationServiceStub)
+    stub = identity.stub(OrganizationServiceStub, principal=TEST_PLATFORM_ADMIN)
     name = f"taken-{uuid.uuid4().hex[:6]}"
     await stub.CreateOrganization(pb.CreateOrganizationRequest(name=name))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -70,7 +75,7 @@ async def test_a_taken_name_is_already_exists_and_a_bad_one_is_named(identity: I
 async def test_add_change_role_list_and_remove_members(identity: InProcess[IdentityDeps]) -> None:
     owner, member = await _user(identity, "owner"), await _user(identity, "member")
     org_id = (await _org(identity, owner)).organization.organization_id
-    stub = identity.stub(OrganizationServiceStub)
+    stub = identity.stub(OrganizationServiceStub, principal=TEST_PLATFORM_ADMIN)
     added = await stub.AddMember(pb.AddMemberRequest(organization_id=org_id, user_id=member.user_id,
                                                      role=identity_pb2.ROLE_VIEWER))
     assert added.membership.role == identity_pb2.ROLE_VIEWER and added.membership.email == member.email
@@ -94,7 +99,7 @@ async def test_add_change_role_list_and_remove_members(identity: InProcess[Ident
 async def test_the_last_owner_stays(identity: InProcess[IdentityDeps]) -> None:
     owner = await _user(identity, "owner")
     org_id = (await _org(identity, owner)).organization.organization_id
-    stub = identity.stub(OrganizationServiceStub)
+    stub = identity.stub(OrganizationServiceStub, principal=TEST_PLATFORM_ADMIN)
     for call in (stub.ChangeMemberRole(pb.ChangeMemberRoleRequest(organization_id=org_id, user_id=owner.user_id,
                                                                   role=identity_pb2.ROLE_MEMBER)),
                  stub.RemoveMember(pb.RemoveMemberRequest(organization_id=org_id, user_id=owner.user_id))):
@@ -110,7 +115,7 @@ async def test_the_last_owner_stays(identity: InProcess[IdentityDeps]) -> None:
 async def test_an_invited_user_accepts_and_no_one_else_can(identity: InProcess[IdentityDeps]) -> None:
     owner, invited, other = await _user(identity, "owner"), await _user(identity, "invited"), await _user(identity)
     org_id = (await _org(identity, owner)).organization.organization_id
-    stub = identity.stub(OrganizationServiceStub, principal=_as(owner))
+    stub = identity.stub(OrganizationServiceStub, principal=_as(owner, org_id, "owner"))
     invitation = (await stub.InviteMember(pb.InviteMemberRequest(
         organization_id=org_id, email=f"  {invited.email.upper()} ", role=identity_pb2.ROLE_MEMBER))).invitation
     assert invitation.email == invited.email and invitation.status == identity_pb2.INVITATION_STATUS_PENDING
@@ -136,7 +141,7 @@ async def test_an_invited_user_accepts_and_no_one_else_can(identity: InProcess[I
 async def test_a_cancelled_invitation_cannot_be_accepted(identity: InProcess[IdentityDeps]) -> None:
     owner, invited = await _user(identity, "owner"), await _user(identity, "invited")
     org_id = (await _org(identity, owner)).organization.organization_id
-    stub = identity.stub(OrganizationServiceStub)
+    stub = identity.stub(OrganizationServiceStub, principal=TEST_PLATFORM_ADMIN)
     invitation = (await stub.InviteMember(pb.InviteMemberRequest(organization_id=org_id, email=invited.email,
                                                                  role=identity_pb2.ROLE_VIEWER))).invitation
     cancelled = await stub.CancelInvitation(pb.CancelInvitationRequest(organization_id=org_id,

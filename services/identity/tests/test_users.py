@@ -10,7 +10,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from chassis import Principal
-from chassis.testing import InProcess
+from chassis.testing import TEST_PLATFORM_ADMIN, InProcess
 from protomesh.identity.v1 import identity_pb2
 from protomesh.identity.v1 import user_service_pb2 as pb
 from protomesh.identity.v1.user_service_pb2_grpc import UserServiceStub
@@ -18,7 +18,7 @@ from services.identity.deps import IdentityDeps
 from services.identity.tests.errors import named_field
 from tests.support.errors import bad_fields
 
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery"  # pragma: allowlist secret - fake credential, test input
 
 
 def _email(tag: str) -> str:
@@ -29,7 +29,7 @@ async def _create(identity: InProcess[IdentityDeps], tag: str = "u", **fields: A
     request = pb.CreateUserRequest(email=f"  {_email(tag)} ", display_name="Ada Lovelace", password=PASSWORD)
     for name, value in fields.items():
         setattr(request, name, value)
-    reply = await identity.stub(UserServiceStub).CreateUser(request)
+    reply = await identity.stub(UserServiceStub, principal=TEST_PLATFORM_ADMIN).CreateUser(request)
     return reply.user
 
 
@@ -60,7 +60,7 @@ async def test_create_normalises_the_email_and_keeps_only_an_argon2id_hash(ident
 
 async def test_a_duplicate_email_is_already_exists_naming_the_field(identity: InProcess[IdentityDeps]) -> None:
     user = await _create(identity)
-    stub = identity.stub(UserServiceStub)
+    stub = identity.stub(UserServiceStub, principal=TEST_PLATFORM_ADMIN)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.CreateUser(pb.CreateUserRequest(email=user.email.upper(), display_name="Other", password=PASSWORD))
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS and named_field(caught.value) == "email"
@@ -68,7 +68,9 @@ async def test_a_duplicate_email_is_already_exists_naming_the_field(identity: In
 
 async def test_bad_fields_are_named(identity: InProcess[IdentityDeps]) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await identity.stub(UserServiceStub).CreateUser(pb.CreateUserRequest(email="no-at-sign", password="short"))
+        await identity.stub(UserServiceStub, principal=TEST_PLATFORM_ADMIN).CreateUser(
+            # pragma: allowlist nextline secret - fake credential, test input
+            pb.CreateUserRequest(email="no-at-sign", password="short"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert bad_fields(caught.value) == {"email", "display_name", "password"}
 
@@ -80,7 +82,7 @@ async def test_anonymous_calls_are_unauthenticated(identity: InProcess[IdentityD
 
 
 async def test_get_list_and_rename(identity: InProcess[IdentityDeps]) -> None:
-    stub = identity.stub(UserServiceStub)
+    stub = identity.stub(UserServiceStub, principal=TEST_PLATFORM_ADMIN)
     user = await _create(identity, "listed")
     assert (await stub.GetUser(pb.GetUserRequest(user_id=user.user_id))).user == user
     found = await stub.ListUsers(pb.ListUsersRequest(email_contains=user.email.split("@")[0].upper()))
@@ -93,7 +95,7 @@ async def test_get_list_and_rename(identity: InProcess[IdentityDeps]) -> None:
 
 
 async def test_pages_of_users_follow_each_other(identity: InProcess[IdentityDeps]) -> None:
-    stub = identity.stub(UserServiceStub)
+    stub = identity.stub(UserServiceStub, principal=TEST_PLATFORM_ADMIN)
     tag = f"paged{uuid.uuid4().hex[:6]}"
     created = [(await _create(identity, tag)).user_id for _ in range(3)]
     first = await stub.ListUsers(pb.ListUsersRequest(email_contains=tag, page_size=2))
@@ -104,7 +106,7 @@ async def test_pages_of_users_follow_each_other(identity: InProcess[IdentityDeps
 
 
 async def test_disable_ends_sessions_and_enable_restores_sign_in(identity: InProcess[IdentityDeps]) -> None:
-    stub = identity.stub(UserServiceStub)
+    stub = identity.stub(UserServiceStub, principal=TEST_PLATFORM_ADMIN)
     user = await _create(identity)
     before = await _row(identity, user.user_id)
     disabled = await stub.DisableUser(pb.DisableUserRequest(user_id=user.user_id))
@@ -127,6 +129,7 @@ async def test_change_password_needs_the_old_one_unless_a_platform_admin_calls(
     stub = identity.stub(UserServiceStub, principal=plain)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ChangePassword(pb.ChangePasswordRequest(user_id=user.user_id, old_password="wrong password!",
+            # pragma: allowlist nextline secret - fake credential, test input
                                                            new_password="another long password"))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -147,8 +150,9 @@ async def test_change_password_needs_the_old_one_unless_a_platform_admin_calls(
 
 
 async def test_only_a_platform_admin_creates_a_platform_admin(identity: InProcess[IdentityDeps]) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await _create(identity, platform_admin=True)  # TEST_PRINCIPAL is an org admin, not a platform admin
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # TEST_PRINCIPAL is an org admin, not a platform admin
+        await identity.stub(UserServiceStub).CreateUser(pb.CreateUserRequest(
+            email=_email("admin"), display_name="Grace", password=PASSWORD, platform_admin=True))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     admin = Principal(subject=str(uuid.uuid4()), kind="user", platform_admin=True)
     reply = await identity.stub(UserServiceStub, principal=admin).CreateUser(pb.CreateUserRequest(
