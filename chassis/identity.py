@@ -200,6 +200,11 @@ def set_principal(principal: Principal | None) -> contextvars.Token[Principal | 
     return _principal.set(principal)
 
 
+def reset_principal(token: contextvars.Token[Principal | None]) -> None:
+    """Undo a set_principal (tests, and code that sets a principal for a block)."""
+    _principal.reset(token)
+
+
 def service_principal(name: str) -> Principal:
     """A mesh service's own principal, for work no caller started (events, tasks, sweepers)."""
     return _service_principal(name)
