@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chassis.paths import RUN_DIR
 from chassis.registry import Instance, registry_from_env
+from chassis.tooling.audit_cli import add_commands as add_audit_commands
 from chassis.tooling.bootstrap import bootstrap_database
 from chassis.tooling.catalog import load_catalog
 from chassis.tooling.deadletters_cli import add_commands as add_deadletter_commands
@@ -458,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_deadletter_commands(sub)
     add_identity_commands(sub)
+    add_audit_commands(sub)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

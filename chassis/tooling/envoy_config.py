@@ -314,6 +314,9 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limi
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="ingress",
         codec_type="AUTO",
+        # The client's address is appended to X-Forwarded-For (whatever the client sent stays before it), so
+        # a replica takes the last entry as the caller's address (the audit trail's source, chassis.audit).
+        use_remote_address=True,
         normalize_path=True,
         merge_slashes=True,
         access_log=_access_logs(),
