@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from chassis import db, metrics, tls
+from chassis.audit import Recorder
 from chassis.config import ConfigError, Settings, load_settings
 from chassis.contracts import mesh_grpc_services
 from chassis.events import EventBus, EventHandlers, outbox
@@ -182,10 +183,12 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
         service.name, settings.instance_id, service.grpc_services, settings.health_interval_seconds
     )
     replica = Replica(service=service, settings=settings, health=health_monitor)
+    # Writes and denials go to the audit trail through the outbox, once the database is open (chassis.audit).
+    audit = Recorder(service.name, settings.instance_id, lambda: replica.pool)
     # Work no caller started (lifespan, consumers, task workers, loops) runs as the service itself.
     act_as_service(service.name)
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(settings.instance_id, service.name)],
+        interceptors=[CallInterceptor(settings.instance_id, service.name, audit)],
         # Metadata up to Envoy's own header limit (60 KiB): a long REST query string reaches the replica as
         # x-envoy-original-path, and gRPC's 8 KiB default turned it into RESOURCE_EXHAUSTED (429).
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024),
@@ -234,6 +237,7 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             if registration:
                 await registration.stop()
             await server.stop(settings.shutdown_grace_seconds)
+            await audit.close()
     logger.info("stopped")
 
 
