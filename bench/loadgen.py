@@ -29,6 +29,7 @@ import uuid
 from array import array
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -289,6 +290,11 @@ async def _worker(call: Call, recorder: Recorder, stop: asyncio.Event) -> None:
         recorder.record(op, clock() - started)
 
 
+def _tls_credentials(tls: dict[str, str]) -> grpc.ChannelCredentials:
+    """Client credentials from a spec's `tls` files (a mesh certificate), read once before the run."""
+    return grpc.ssl_channel_credentials(*(Path(tls[k]).read_bytes() for k in ("ca", "key", "cert")))
+
+
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Drive the targets as the spec says; the result as a JSON-able dict."""
     targets: list[str] = spec["targets"]
@@ -297,7 +303,14 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     channels: list[grpc.aio.Channel] = []
     clients: list[HttpClient] = []
     if spec["protocol"] == "grpc":
-        channels = [grpc.aio.insecure_channel(t, options=[("grpc.use_local_subchannel_pool", 1)]) for t in targets]
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        tls = spec.get("tls")  # straight to mesh replicas: mTLS with a certificate of the trust domain
+        if tls:
+            credentials = _tls_credentials(tls)
+            options.append(("grpc.ssl_target_name_override", tls["server_name"]))
+            channels = [grpc.aio.secure_channel(t, credentials, options=options) for t in targets]
+        else:
+            channels = [grpc.aio.insecure_channel(t, options=options) for t in targets]
         for channel in channels:
             await asyncio.wait_for(channel.channel_ready(), 10)
         factory = grpc_get_workload(workload, channels)

@@ -17,6 +17,7 @@ import nats.js.errors
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from chassis import tls
 from chassis.events.streams import inbox_prefix_of
 
 logger = logging.getLogger(__name__)
@@ -225,8 +226,17 @@ class ConsulRegistry:
         await self._consul.agent.service.register(
             instance.service, service_id=instance.instance_id, address=instance.address, port=instance.port,
             tags=list(instance.tags), meta={"version": instance.version, **instance.meta},
-            check=consul.Check.grpc(health_target, self._check_interval, deregister=self._deregister_after),
+            check=self._check(consul.Check.grpc(health_target, self._check_interval, deregister=self._deregister_after),
+                              instance.service),
         )
+
+    @staticmethod
+    def _check(check: dict[str, Any], service: str) -> dict[str, Any]:
+        # A replica serving mTLS (chassis.tls) is probed over TLS: the Consul agent presents its own
+        # certificate of the mesh's CA (its `tls.defaults`, see compose.yaml) and checks the replica's name.
+        if tls.current() is None:
+            return check
+        return {**check, "grpc_use_tls": True, "TLSServerName": tls.server_name(service)}
 
     async def heartbeat(self, instance: Instance) -> None:
         return None

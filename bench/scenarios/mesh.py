@@ -23,8 +23,9 @@ import grpc
 
 from bench.core import Context, Side, add_target, load_row, measure, ratio
 from bench.procs import BenchError, Proc, port_open, wait_until
+from chassis.tls import server_name
 from chassis.tooling.infra.ports import free_port
-from chassis.tooling.supervisor import Mesh, MeshOptions
+from chassis.tooling.supervisor import SUPERVISOR_IDENTITY, Mesh, MeshOptions
 from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 
 SEED_AGENTS = 200
@@ -62,6 +63,12 @@ def replica_headers(mesh: Mesh) -> dict[str, str]:
     JWT's payload segment, base64url), so calls straight to a replica carry the same principal."""
     token = gateway_headers(mesh)["authorization"].removeprefix("Bearer ")
     return {"x-protomesh-claims": token.split(".")[1]}
+
+
+def replica_tls(mesh: Mesh, service: str) -> dict[str, str]:
+    """The client certificate a call straight to a replica presents (mTLS inside the mesh: chassis.tls)."""
+    files = mesh.tls_files(SUPERVISOR_IDENTITY)
+    return {"cert": str(files.cert), "key": str(files.key), "ca": str(files.ca), "server_name": server_name(service)}
 
 
 class FastApiPeer:
@@ -177,9 +184,11 @@ def envoy(ctx: Context, mesh: Mesh, ids: list[str]) -> None:
     results = measure(ctx, [
         Side("grpc-envoy-2r", {"protocol": "grpc", "targets": [mesh.gateway], "workload": workload},
              lambda: _mesh_pids(mesh)),
-        Side("grpc-direct-2r", {"protocol": "grpc", "targets": [r.address for r in replicas], "workload": direct},
+        Side("grpc-direct-2r", {"protocol": "grpc", "targets": [r.address for r in replicas], "workload": direct,
+                                "tls": replica_tls(mesh, "agent")},
              lambda: [r.pid for r in replicas if r.pid]),
-        Side("grpc-direct-1r", {"protocol": "grpc", "targets": [replicas[0].address], "workload": direct},
+        Side("grpc-direct-1r", {"protocol": "grpc", "targets": [replicas[0].address], "workload": direct,
+                                "tls": replica_tls(mesh, "agent")},
              lambda: [replicas[0].pid] if replicas[0].pid else []),
     ])
     via, direct2, direct1 = results["grpc-envoy-2r"], results["grpc-direct-2r"], results["grpc-direct-1r"]

@@ -49,8 +49,10 @@ ANY_REPLICA_CLUSTER = "any_replica"
 
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _TLS = "envoy.extensions.transport_sockets.tls.v3"
-GATEWAY_CERT_SECRET = "gateway_cert"
-MESH_CA_SECRET = "mesh_ca"
+GATEWAY_CERT_SDS = "gateway_cert"
+"""The SDS resource naming the gateway's certificate files (a name, not a secret's value)."""
+MESH_CA_SDS = "mesh_ca"
+"""The SDS resource naming the mesh CA's file."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,26 +68,31 @@ class UpstreamTls:
     sds_dir: Path
 
 
-def write_sds(tls: UpstreamTls) -> None:
-    """Write the SDS files `tls` names: the gateway's certificate (watched for renewals) and the mesh's CA."""
+def sds_documents(tls: UpstreamTls) -> dict[str, str]:
+    """The SDS files `tls` names, by file name: the gateway's certificate (watched for renewals) and the CA."""
     secrets = {
-        GATEWAY_CERT_SECRET: {"tls_certificate": {
+        GATEWAY_CERT_SDS: {"tls_certificate": {
             "certificate_chain": {"filename": str(tls.cert_dir / "cert.pem")},
             "private_key": {"filename": str(tls.cert_dir / "key.pem")},
             # The pair is read again when a file is moved into this folder (pki writes by rename).
             "watched_directory": {"path": str(tls.cert_dir)},
         }},
-        MESH_CA_SECRET: {"validation_context": {
+        MESH_CA_SDS: {"validation_context": {
             "trusted_ca": {"filename": str(tls.cert_dir / "ca.pem")},
             "watched_directory": {"path": str(tls.cert_dir)},
         }},
     }
+    return {f"{name}.json": json.dumps({"resources": [_any(f"{_TLS}.Secret", name=name, **secret)]}, indent=2) + "\n"
+            for name, secret in secrets.items()}
+
+
+def write_sds(tls: UpstreamTls) -> None:
+    """Write the SDS files `tls` names (the local mesh; compose gets them from `protomesh gen`)."""
     tls.sds_dir.mkdir(parents=True, exist_ok=True)
-    for name, secret in secrets.items():
-        body = {"resources": [_any(f"{_TLS}.Secret", name=name, **secret)]}
-        tmp = tls.sds_dir / f".{name}.json.tmp"
-        tmp.write_text(json.dumps(body, indent=2))
-        tmp.replace(tls.sds_dir / f"{name}.json")
+    for name, text in sds_documents(tls).items():
+        tmp = tls.sds_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(tls.sds_dir / name)
 
 
 def _sds(tls: UpstreamTls, name: str) -> dict[str, Any]:
@@ -97,11 +104,11 @@ def upstream_transport_socket(tls: UpstreamTls, service: str, *, alpn: Sequence[
     """The gateway's client certificate towards `service`, whose certificate must name it by SPIFFE id."""
     context: dict[str, Any] = {
         "common_tls_context": {
-            "tls_certificate_sds_secret_configs": [_sds(tls, GATEWAY_CERT_SECRET)],
+            "tls_certificate_sds_secret_configs": [_sds(tls, GATEWAY_CERT_SDS)],
             "combined_validation_context": {
                 "default_validation_context": {"match_typed_subject_alt_names": [
                     {"san_type": "URI", "matcher": {"exact": f"spiffe://{TRUST_DOMAIN}/{service}"}}]},
-                "validation_context_sds_secret_config": _sds(tls, MESH_CA_SECRET),
+                "validation_context_sds_secret_config": _sds(tls, MESH_CA_SDS),
             },
             **({"alpn_protocols": list(alpn)} if alpn else {}),
         },
@@ -941,6 +948,11 @@ COMPOSE_DESCRIPTOR_PATH = Path("/etc/envoy/protomesh.binpb")
 """Where compose and Kubernetes mount gen/protomesh.binpb into the Envoy container."""
 
 
+COMPOSE_UPSTREAM_TLS = UpstreamTls(cert_dir=Path("/etc/envoy/tls"), sds_dir=Path("/etc/envoy/sds"))
+"""In containers: the gateway's certificate from the mesh-pki volume (compose; a Secret-fed sidecar's volume in
+Kubernetes) at /etc/envoy/tls, the SDS files (envoy/compose/sds, generated) at /etc/envoy/sds."""
+
+
 def compose_envoy_config(*, listen_port: int = 8080, admin_port: int = 9901, catalog: Catalog | None = None,
                          descriptor_path: Path = COMPOSE_DESCRIPTOR_PATH, issuer: str | None = None) -> dict[str, Any]:
     """Envoy's config for containers: services reached by their DNS names on port 50051.
@@ -954,4 +966,4 @@ def compose_envoy_config(*, listen_port: int = 8080, admin_port: int = 9901, cat
     catalog = catalog or load_catalog()
     return build_envoy_config(catalog, {}, listen_port=listen_port, admin_port=admin_port,
                               descriptor_set=descriptor_path, listen_host="0.0.0.0", admin_host="0.0.0.0",
-                              dns_upstreams=True, issuer=issuer or compose_issuer())
+                              dns_upstreams=True, issuer=issuer or compose_issuer(), upstream_tls=COMPOSE_UPSTREAM_TLS)

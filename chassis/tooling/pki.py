@@ -13,8 +13,9 @@ Layout of a PKI folder (0700; keys 0600):
 A renewal writes key.pem, then cert.pem, each by an atomic rename; readers (chassis.tls, Envoy's
 SDS) check that the pair matches and keep the previous one until it does.
 
-`python -m chassis.tooling.pki issue --dir D --name N --service S` is the init step of compose and
-Kubernetes (docs/authorization.md): it creates the CA in D if missing and issues one workload's files.
+`python -m chassis.tooling.pki issue --ca-dir CA --out OUT --service S [--watch]` is the certificate
+step of compose and Kubernetes (docs/authorization.md): it issues workloads' files from the CA folder
+(creating the CA there if missing) and, with --watch, renews them at 2/3 of their life.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,13 +75,16 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
-    # Atomic: a reader sees the old file or the new one, never a half-written one, never a wider mode.
+def _write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE, owner: int | None = None) -> None:
+    # Atomic: a reader sees the old file or the new one, never a half-written one, never a wider mode,
+    # never one its workload cannot read (the owner is set before the rename).
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     os.chmod(tmp, mode)
+    if owner is not None:
+        os.chown(tmp, owner, -1)
     tmp.replace(path)
 
 
@@ -93,7 +98,10 @@ class LocalCA:
         self.key_path = directory / "ca.key"
         if not (self.cert_path.is_file() and self.key_path.is_file()):
             self._create()
-        self._key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{self.key_path} is not the EC key this CA makes")
+        self._key = key
         self._cert = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
         self.pem = self.cert_path.read_bytes()
 
@@ -117,13 +125,15 @@ class LocalCA:
         _write(self.cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
     def issue(self, name: str, service: str, lifetime_seconds: float = DEFAULT_LIFETIME_SECONDS,
-              directory: Path | None = None) -> Issued:
-        """Issue (or renew) the credentials of workload `name` of `service` into `<ca dir>/<name>/`."""
+              directory: Path | None = None, owner: int | None = None) -> Issued:
+        """Issue (or renew) the credentials of workload `name` of `service` into `<ca dir>/<name>/`
+        (or `directory`), owned by `owner` (a uid; default: whoever runs this)."""
         target = private_dir(directory or self.directory / name)
+        if owner is not None:
+            os.chown(target, owner, -1)
         key = ec.generate_private_key(ec.SECP256R1())
         now = _now()
         life = datetime.timedelta(seconds=lifetime_seconds)
-        assert isinstance(self._key, ec.EllipticCurvePrivateKey)
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, service),
@@ -143,30 +153,47 @@ class LocalCA:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
             .sign(self._key, hashes.SHA256())
         )
-        _write(target / "ca.pem", self.pem, 0o644)
+        _write(target / "ca.pem", self.pem, 0o644, owner)
         # Key first, then certificate: a reader that sees a new key with the old certificate finds the
         # pair does not match and keeps what it had until the certificate lands too.
         _write(target / "key.pem", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()))
-        _write(target / "cert.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+                                                     serialization.NoEncryption()), owner=owner)
+        _write(target / "cert.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644, owner)
         return Issued(target, (now + life * RENEW_AT).timestamp())
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The init step of compose/Kubernetes: `issue` one workload's credentials (the CA is made if missing)."""
+    """The init step (and renewer) of compose/Kubernetes: issue workloads' credentials from a CA folder."""
     parser = argparse.ArgumentParser(prog="python -m chassis.tooling.pki")
     sub = parser.add_subparsers(dest="command", required=True)
-    issue = sub.add_parser("issue", help="issue a workload's key and certificate (creating the CA if missing)")
-    issue.add_argument("--dir", type=Path, required=True, help="the PKI folder (holds ca.pem/ca.key)")
-    issue.add_argument("--service", action="append", required=True,
-                       help="service (workload) name; repeat to issue several (each into <dir>/<service>/)")
+    issue = sub.add_parser("issue", help="issue workloads' keys and certificates (creating the CA if missing)")
+    issue.add_argument("--ca-dir", type=Path, required=True, help="the CA folder (ca.pem, ca.key)")
+    issue.add_argument("--out", type=Path, required=True,
+                       help="where the credentials go: <out>/<service>/ (or <out>/ itself with --flat)")
+    issue.add_argument("--service", action="append", required=True, help="workload name; repeat for several")
+    issue.add_argument("--flat", action="store_true", help="one service, its files straight into --out")
     issue.add_argument("--lifetime-hours", type=float, default=DEFAULT_LIFETIME_SECONDS / 3600)
+    issue.add_argument("--watch", action="store_true",
+                       help="keep running and renew each certificate at 2/3 of its life (a sidecar / service)")
+    issue.add_argument("--chown", action="append", default=[], metavar="SERVICE=UID",
+                       help="make a workload's files owned by UID (e.g. Envoy's image runs as 101); '*' for the rest")
     args = parser.parse_args(argv)
-    ca = LocalCA(args.dir)
-    for service in args.service:
-        issued = ca.issue(service, service, args.lifetime_hours * 3600)
-        print(f"issued {spiffe_id(service)} into {issued.directory}")
-    return 0
+    if args.flat and len(args.service) != 1:
+        parser.error("--flat issues one service")
+    owners = dict(item.split("=", 1) for item in args.chown)
+    ca = LocalCA(args.ca_dir)
+    while True:
+        renew_after = []
+        for service in args.service:
+            target = args.out if args.flat else args.out / service
+            owner = owners.get(service, owners.get("*"))
+            issued = ca.issue(service, service, args.lifetime_hours * 3600, directory=target,
+                              owner=int(owner) if owner is not None else None)
+            renew_after.append(issued.renew_after)
+            print(f"issued {spiffe_id(service)} into {issued.directory}", flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(max(1.0, min(renew_after) - time.time()))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ DESIRED_FILE = "desired.json"
 IDENTITY_SERVICE = "identity"
 """The deployable that issues and checks credentials: every mesh that runs a service runs it too, since
 the gateway refuses protected calls without it (docs/identity.md)."""
+# pragma: allowlist nextline secret - the name of a variable or Secret, not a value
 ADMIN_PASSWORD_ENV = "PROTOMESH_ADMIN_PASSWORD"
 """The local admin's password on the first start (else generated); only identity replicas get it."""
 IDENTITY_READY_TIMEOUT = 60.0
@@ -376,7 +377,8 @@ class Mesh:
 
     def issue(self, name: str, service: str) -> TlsFiles:
         """Issue workload `name`'s certificate for `service` (renewed from now on); its files."""
-        assert self.ca is not None
+        if self.ca is None:
+            raise InfraError("the mesh's CA is not open yet (Mesh.start opens it)")
         issued = self.ca.issue(name, service, self.options.cert_lifetime_seconds)
         with self._issued_lock:
             self._issued[name] = (service, issued)

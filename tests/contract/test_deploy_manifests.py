@@ -28,7 +28,7 @@ import yaml
 from chassis.paths import REPO_ROOT
 from chassis.tooling.catalog import Catalog, MeshService, load_catalog
 from chassis.tooling.deploy import render, stale_files, write_files
-from chassis.tooling.deploy.compose import BOOTSTRAP
+from chassis.tooling.deploy.compose import BOOTSTRAP, PKI
 from chassis.tooling.deploy.declaration import DeclarationError, ServiceDeploy, parse_declaration
 from chassis.tooling.deploy.derived import ISSUER_ENV, http_deployables
 from chassis.tooling.deploy.generate import FIX, GenError, load_declarations
@@ -126,9 +126,9 @@ def test_compose_wires_the_mesh() -> None:
     assert not missing, f"no compose block for {', '.join(missing)} ({FIX})"
 
     built = {name: spec for name, spec in services.items() if "build" in spec}
-    assert set(built) == {*mesh_services(), BOOTSTRAP}, "only the services and the bootstrap use the image"
+    assert set(built) == {*mesh_services(), BOOTSTRAP, PKI}, "only the services, bootstrap and PKI use the image"
     for name, spec in built.items():
-        if name == BOOTSTRAP:
+        if name in (BOOTSTRAP, PKI):
             continue
         assert spec["build"]["dockerfile"] == "Dockerfile"
         assert spec["command"] == ["python", "-m", f"services.{name}"]
@@ -137,6 +137,14 @@ def test_compose_wires_the_mesh() -> None:
         assert spec["environment"]["OTEL_SERVICE_NAME"] == name
         assert spec["environment"]["GRPC_HOST"] == "0.0.0.0"
         assert spec["environment"]["DATABASE_URL"].startswith("postgresql://")
+        # mTLS: its own certificate folder only, from the volume the PKI service fills and renews.
+        assert spec["environment"]["MESH_TLS_CERT"] == "/tls/cert.pem"
+        tls_mounts = [v for v in spec.get("volumes", []) if v.get("target") == "/tls"]
+        assert [(v["source"], v["volume"]["subpath"], v["read_only"]) for v in tls_mounts] == [(PKI, name, True)]
+        assert PKI in spec["depends_on"], f"{name} may start before its certificate exists"
+    assert "mesh-ca" in {v["source"] for v in services[PKI]["volumes"]}
+    assert not any(v.get("source") == "mesh-ca" for name, spec in services.items() if name != PKI
+                   for v in spec.get("volumes", [])), "only the PKI service sees the CA's key"
 
     for name, spec in services.items():
         for dependency, condition in spec.get("depends_on", {}).items():

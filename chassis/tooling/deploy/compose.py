@@ -17,6 +17,12 @@ from chassis.tooling.deploy import access
 from chassis.tooling.deploy.declaration import ServiceDeploy
 
 FILE = "compose.yaml"
+PKI = "mesh-pki"
+"""The service issuing every workload's mesh certificate from the CA volume and renewing it (mTLS)."""
+ENVOY_UID = "101"
+"""The user Envoy's image runs as: the gateway's key must be readable by it."""
+SERVICE_UID = "10001"
+"""The user of the protomesh image (Dockerfile): the replicas' keys are its."""
 BOOTSTRAP = "db-bootstrap"
 """The one-shot service that creates every service's role and schema; every mesh service waits for it."""
 DATABASE = "${POSTGRES_DB}"
@@ -28,6 +34,7 @@ def regions(services: Sequence[MeshService], deploys: dict[str, ServiceDeploy]) 
         "envoy-depends-on": "".join(f"{s.name}:\n  condition: service_healthy\n" for s in services),
         "services": "\n".join(_block(s, deploys[s.name]) for s in services),
         "db-bootstrap": _bootstrap(services),
+        "mesh-pki": _pki(services),
         "nats-passwords": "".join(f"{var}: {_quoted(_required(var, about))}\n"
                                   for var, about in _nats_passwords(services)),
     }
@@ -71,6 +78,38 @@ def _bootstrap(services: Sequence[MeshService]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pki(services: Sequence[MeshService]) -> str:
+    workloads = ["gateway", "consul", *(s.name for s in services)]
+    command = ["python", "-m", "chassis.tooling.pki", "issue", "--ca-dir", "/ca", "--out", "/pki", "--watch",
+               "--chown", f"*={SERVICE_UID}", "--chown", f"gateway={ENVOY_UID}", "--chown", "consul=100",
+               *(arg for name in workloads for arg in ("--service", name))]
+    lines = [
+        f"{PKI}:",
+        "  # mTLS inside the mesh (docs/authorization.md): the CA lives in the mesh-ca volume, seen by this",
+        "  # service only; each workload's key and certificate (spiffe://protomesh.local/<name>) go to",
+        "  # mesh-pki/<name>/, which only that workload mounts, and are renewed at 2/3 of their 24 h life.",
+        "  image: ${PROTOMESH_IMAGE}",
+        "  build: *build",
+        '  user: "0"  # to hand each workload its own files (chown); it runs nothing else',
+        f"  command: {json.dumps(command)}",
+        "  volumes:",
+        "    - mesh-ca:/ca",
+        "    - mesh-pki:/pki",
+        "  healthcheck:",
+        "    # Healthy once every workload's certificate is there: the services and Envoy start after it.",
+        f"    test: {json.dumps(['CMD', 'python', '-c', _all_issued(workloads)])}",
+        "    interval: 2s",
+        "    retries: 30",
+        "  restart: unless-stopped",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _all_issued(workloads: Sequence[str]) -> str:
+    files = [f"/pki/{name}/cert.pem" for name in workloads]
+    return f"import os,sys; sys.exit(not all(os.path.isfile(f) for f in {files!r}))"
+
+
 def _block(service: MeshService, deploy: ServiceDeploy) -> str:
     lines = [
         f"{service.name}:",
@@ -101,7 +140,16 @@ def _block(service: MeshService, deploy: ServiceDeploy) -> str:
         check = ":?" if secret.required else "?"
         required = "${" + secret.name + check + "set it in .env (a secret of " + service.name + ")}"
         lines.append(f"    {secret.name}: {_quoted(required)}")
-    lines += ["  deploy:", f"    replicas: {deploy.compose_replicas}"]
+    lines += [
+        "  volumes:",
+        "    # Its own mesh certificate only (mTLS; MESH_TLS_* in x-service), renewed in place by mesh-pki.",
+        "    - type: volume",
+        f"      source: {PKI}",
+        "      target: /tls",
+        "      read_only: true",
+        "      volume:",
+        f"        subpath: {service.name}",
+        "  deploy:", f"    replicas: {deploy.compose_replicas}"]
     return "\n".join(lines) + "\n"
 
 

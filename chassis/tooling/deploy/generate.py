@@ -18,9 +18,11 @@ from chassis.tooling.deploy import compose, k8s_access, kubernetes, nats_config,
 from chassis.tooling.deploy.declaration import FILE_NAME, DeclarationError, ServiceDeploy, load_declaration
 from chassis.tooling.deploy.derived import derive
 from chassis.tooling.deploy.regions import RegionError, fill_regions
-from chassis.tooling.envoy_config import compose_envoy_config
+from chassis.tooling.envoy_config import COMPOSE_UPSTREAM_TLS, compose_envoy_config, sds_documents
 
 ENVOY_COMPOSE = "envoy/compose/envoy.json"
+ENVOY_COMPOSE_SDS = "envoy/compose/sds"
+"""The gateway's SDS files (which certificate files to load and watch), mounted at /etc/envoy/sds."""
 GENERATED_FOLDERS = (kubernetes.FOLDER, k8s_access.FOLDER)
 """Folders holding nothing but generated files: a file in them that rendering does not produce is stale."""
 FIX = "run scripts/gen_protos (or .venv/bin/protomesh gen) and commit the result"
@@ -58,6 +60,8 @@ def render(catalog: Catalog, root: Path = REPO_ROOT,
     out[nats_config.FILE] = nats_conf
     out.update(k8s_access.files(services, nats_conf))
     out[ENVOY_COMPOSE] = json.dumps(compose_envoy_config(catalog=catalog), indent=2) + "\n"
+    for name, text in sds_documents(COMPOSE_UPSTREAM_TLS).items():
+        out[f"{ENVOY_COMPOSE_SDS}/{name}"] = text
     for path, regions in (
         (compose.FILE, compose.regions(services, chosen)),
         (k8s_access.NATS_MANIFEST, k8s_access.nats_regions(services, nats_conf)),
