@@ -60,9 +60,11 @@ class ServiceAccount:
         return (("authorization", f"Bearer {self.token()}"),)
 
 
-def service_account(mesh: Mesh, admin: RestClient, name: str) -> ServiceAccount:
-    """Register a service account (role member, scope mesh) as the admin; its secret is answered this once."""
+def service_account(mesh: Mesh, admin: RestClient, name: str, organization_id: str = "") -> ServiceAccount:
+    """Register a service account (role member, scope mesh) as the admin, in the admin's organization or the
+    one named (a platform admin may name any); its secret is answered this once."""
     reply = admin.post("/v1/oauth/clients", {"name": name, "grant_types": ["client_credentials"],
-                                             "scopes": ["mesh"], "roles": ["ROLE_MEMBER"]})
+                                             "scopes": ["mesh"], "roles": ["ROLE_MEMBER"],
+                                             "organization_id": organization_id})
     assert reply.status == 200, reply.body
     return ServiceAccount(mesh, reply.body["client"]["client_id"], reply.body["client_secret"])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
 from chassis.tooling.supervisor import Mesh
+from tests.e2e.context_principals import service_account
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,34 @@ def test_unknown_context_is_404(rest: RestClient) -> None:
                       {"context_id": "00000000-0000-0000-0000-000000000000", "input": {"expression": "1"}})
     assert reply.status == 404, reply.body
     assert "context" in reply.body["message"]
+
+
+def test_executions_use_contexts_of_their_own_organization_only(mesh: Mesh, rest: RestClient) -> None:
+    """The agent calls the context service as its caller (ExecuteAgent) and, on the queue, as service:agent in
+    the execution's organization: a context of another organization is NOT_FOUND to both, like an unknown id."""
+    other = rest.post("/v1/organizations", {"name": f"tenant-{uuid.uuid4().hex[:8]}"})
+    assert other.status == 200, other.body
+    organization_id = other.body["organization"]["organization_id"]
+    outsider = service_account(mesh, rest, "agent-context-tenant", organization_id).rest()
+    theirs = make_context(rest, "their-context", {"expression": "5 * 5"})  # the admin's organization (local)
+    agent = outsider.post("/v1/agents", {"name": "tenant-agent", "type": "calculator"}).body["agent"]
+    assert agent["organization_id"] == organization_id
+    execute = f"/v1/agents/{agent['agent_id']}/execute"
+
+    refused = outsider.post(execute, {"context_id": theirs, "wait": True})
+    assert refused.status == 404 and "context" in refused.body["message"], refused.body
+    assert outsider.get(f"/v1/contexts/{theirs}").status == 404
+    # In its own organization the same agent reads its own context, and the worker writes the result there.
+    own = make_context(outsider, "own-context", {"expression": "6 * 6"})
+    done = outsider.post(execute, {"context_id": own, "wait": True})
+    assert done.status == 200 and done.body["execution"]["state"] == "EXECUTION_STATE_SUCCEEDED", done.body
+    assert done.body["execution"]["output"]["result"] == 36
+    assert done.body["execution"]["organization_id"] == organization_id
+    layers = outsider.get(f"/v1/contexts/{own}/layers").body["layers"]
+    assert done.body["execution"]["result_layer_id"] in [layer["layer_id"] for layer in layers]
+    # The admin's organization's agents cannot be run by the outsider either.
+    mine = rest.post("/v1/agents", {"name": "local-agent", "type": "calculator"}).body["agent"]
+    assert outsider.post(f"/v1/agents/{mine['agent_id']}/execute", {"input": {"expression": "1"}}).status == 404
 
 
 def test_context_outage_fails_fast_once_the_breaker_opens_and_recovers(mesh: Mesh, rest: RestClient) -> None:

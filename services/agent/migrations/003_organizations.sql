@@ -1,23 +1,35 @@
 -- Tenancy (issue 12, docs/authorization.md): every agent and execution belongs to an organization,
 -- the identity organization id of the principal that registered it (an execution: its agent's).
 -- Rows from before move to the bootstrap organization: its id from identity.organizations when the
--- identity schema shares this database, else 'local' (the name the identity bootstrap gives it).
+-- identity schema shares this database and this role may read it, else 'local' (the name the identity
+-- bootstrap gives it). In the mesh every service has a role of its own that cannot even look into the
+-- identity schema (chassis/tooling/bootstrap.py), and to_regclass() raises rather than answers NULL there:
+-- hence the privilege checks, one IF each (PL/pgSQL does not promise to stop an AND at its first false operand).
 ALTER TABLE agents ADD COLUMN organization_id text;
 ALTER TABLE executions ADD COLUMN organization_id text;
 DO $$
 DECLARE
     bootstrap text;
 BEGIN
-    IF to_regclass('identity.organizations') IS NOT NULL THEN
-        EXECUTE 'SELECT id::text FROM identity.organizations WHERE lower(name) = ''local''' INTO bootstrap;
+    IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'identity') THEN
+        IF has_schema_privilege('identity', 'USAGE') THEN
+            IF to_regclass('identity.organizations') IS NOT NULL THEN
+                IF has_table_privilege('identity.organizations', 'SELECT') THEN
+                    EXECUTE 'SELECT id::text FROM identity.organizations WHERE lower(name) = ''local'''
+                        INTO bootstrap;
+                END IF;
+            END IF;
+        END IF;
     END IF;
     bootstrap := coalesce(bootstrap, 'local');
     UPDATE agents SET organization_id = bootstrap;
     UPDATE executions SET organization_id = bootstrap;
 END
 $$;
-ALTER TABLE agents ALTER COLUMN organization_id SET NOT NULL;
-ALTER TABLE executions ALTER COLUMN organization_id SET NOT NULL;
+ALTER TABLE agents ALTER COLUMN organization_id SET NOT NULL,
+    ADD CONSTRAINT agents_organization_set CHECK (organization_id <> '');
+ALTER TABLE executions ALTER COLUMN organization_id SET NOT NULL,
+    ADD CONSTRAINT executions_organization_set CHECK (organization_id <> '');
 
 -- An execution is in its agent's organization, enforced by the database: the foreign key names both.
 ALTER TABLE agents ADD CONSTRAINT agents_id_organization_key UNIQUE (id, organization_id);

@@ -1,7 +1,10 @@
 -- Tenancy (issue 12, docs/authorization.md): every context belongs to an organization, the identity
 -- organization id of the principal that created it; its layers and usage counters are its organization's.
 -- Rows from before move to the bootstrap organization: its id from identity.organizations when the
--- identity schema shares this database, else 'local' (the name the identity bootstrap gives it).
+-- identity schema shares this database and this role may read it, else 'local' (the name the identity
+-- bootstrap gives it). In the mesh every service has a role of its own that cannot even look into the
+-- identity schema (chassis/tooling/bootstrap.py), and to_regclass() raises rather than answers NULL there:
+-- hence the privilege checks, one IF each (PL/pgSQL does not promise to stop an AND at its first false operand).
 ALTER TABLE contexts ADD COLUMN organization_id text;
 ALTER TABLE context_layers ADD COLUMN organization_id text;
 ALTER TABLE context_usage ADD COLUMN organization_id text;
@@ -9,8 +12,15 @@ DO $$
 DECLARE
     bootstrap text;
 BEGIN
-    IF to_regclass('identity.organizations') IS NOT NULL THEN
-        EXECUTE 'SELECT id::text FROM identity.organizations WHERE lower(name) = ''local''' INTO bootstrap;
+    IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'identity') THEN
+        IF has_schema_privilege('identity', 'USAGE') THEN
+            IF to_regclass('identity.organizations') IS NOT NULL THEN
+                IF has_table_privilege('identity.organizations', 'SELECT') THEN
+                    EXECUTE 'SELECT id::text FROM identity.organizations WHERE lower(name) = ''local'''
+                        INTO bootstrap;
+                END IF;
+            END IF;
+        END IF;
     END IF;
     bootstrap := coalesce(bootstrap, 'local');
     UPDATE contexts SET organization_id = bootstrap;
@@ -18,9 +28,12 @@ BEGIN
     UPDATE context_usage SET organization_id = bootstrap;
 END
 $$;
-ALTER TABLE contexts ALTER COLUMN organization_id SET NOT NULL;
-ALTER TABLE context_layers ALTER COLUMN organization_id SET NOT NULL;
-ALTER TABLE context_usage ALTER COLUMN organization_id SET NOT NULL;
+ALTER TABLE contexts ALTER COLUMN organization_id SET NOT NULL,
+    ADD CONSTRAINT contexts_organization_set CHECK (organization_id <> '');
+ALTER TABLE context_layers ALTER COLUMN organization_id SET NOT NULL,
+    ADD CONSTRAINT context_layers_organization_set CHECK (organization_id <> '');
+ALTER TABLE context_usage ALTER COLUMN organization_id SET NOT NULL,
+    ADD CONSTRAINT context_usage_organization_set CHECK (organization_id <> '');
 
 -- A layer is in its context's organization, enforced by the database: the foreign key names both.
 ALTER TABLE contexts ADD CONSTRAINT contexts_id_organization_key UNIQUE (id, organization_id);
