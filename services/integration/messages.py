@@ -46,7 +46,7 @@ def integration_message(row: IntegrationRow) -> integration_pb2.Integration:
         config=to_struct(row.config), has_credentials=row.sealed is not None,
         credential_keys=sorted(row.credential_keys), enabled=row.enabled, labels=row.labels,
         last_probe=probe_summary(row), version=row.version, create_time=timestamp(row.created_at),
-        update_time=timestamp(row.updated_at))
+        update_time=timestamp(row.updated_at), organization_id=row.organization_id)
 
 
 def step_message(step: Step) -> integration_pb2.ProbeStep:

@@ -19,6 +19,8 @@ class IntegrationRow:
     """An integration as stored."""
 
     id: uuid.UUID
+    organization_id: str
+    """The organization it (and its credentials) belongs to (docs/authorization.md, Tenancy)."""
     name: str
     kind: str
     description: str

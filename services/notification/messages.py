@@ -30,6 +30,7 @@ def subscription_message(row: SubscriptionRow) -> pb.Subscription:
     message = pb.Subscription(
         subscription_id=str(row.id), name=row.name, event_types=row.event_types, subject_filter=row.subject_filter,
         enabled=row.enabled, create_time=timestamp(row.created_at), update_time=timestamp(row.updated_at),
+        organization_id=row.organization_id,
     )
     if row.channel == "WEBHOOK":
         message.webhook.CopyFrom(pb.WebhookChannel(url=row.webhook_url, has_secret=row.sealed_secret is not None))
@@ -59,4 +60,5 @@ def notification_message(row: NotificationRow) -> pb.Notification:
         next_attempt_time=timestamp(row.next_attempt_at) if row.state == "RETRYING" else None,
         create_time=timestamp(row.created_at), update_time=timestamp(row.updated_at),
         deliver_time=timestamp(row.delivered_at), attempts=[attempt_message(a) for a in row.attempts],
+        organization_id=row.organization_id,
     )

@@ -18,6 +18,8 @@ class SubscriptionRow:
     """A subscription as stored."""
 
     id: uuid.UUID
+    organization_id: str
+    """The organization it belongs to; it matches that organization's events only (docs/authorization.md)."""
     name: str
     event_types: list[str]
     subject_filter: str
@@ -88,6 +90,8 @@ class NotificationRow:
     created_at: datetime
     updated_at: datetime
     delivered_at: datetime | None
+    organization_id: str
+    """Its subscription's organization, which is its event's."""
     attempts: list[AttemptRow] = field(default_factory=list)
 
 

@@ -24,6 +24,7 @@ from services.notification.messages import CHANNEL_NAMES, STATE_NAMES, notificat
 from services.notification.rows import SubscriptionRow, sealed_secret_columns
 from services.notification.settings import NotificationSettings
 from services.notification.store import NotificationFilter, Store
+from services.notification.tenancy import creating_organization
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +92,16 @@ class NotificationServicer(HealthRpcs,
         v = Violations()
         self.check_CreateSubscription(request, v)
         v.raise_if_any()
+        organization = creating_organization()  # the caller's: the contract has no field to say another
         subscription_id = uuid.uuid4()
-        row = await self._store.subscriptions.create(subscription_id, {
+        row = await self._store.subscriptions.create(subscription_id, organization, {
             "name": request.name, "event_types": validation.unique(request.event_types),
             "subject_filter": request.subject_filter,
             "enabled": request.enabled if request.HasField("enabled") else True,
             **_channel_columns(request, None, self._cipher, subscription_id),
         })
-        logger.info("subscription created", extra={"subscription_id": str(row.id), "channel": row.channel})
+        logger.info("subscription created", extra={"subscription_id": str(row.id), "channel": row.channel,
+                                                    "organization": row.organization_id})
         return pb.CreateSubscriptionResponse(subscription=subscription_message(row))
 
     async def GetSubscription(

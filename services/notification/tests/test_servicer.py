@@ -15,7 +15,8 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from chassis.testing import InProcess
+from chassis.identity import acting_as
+from chassis.testing import TEST_PRINCIPAL, InProcess
 from protomesh.common.v1 import service_info_pb2
 from protomesh.notification.v1 import notification_pb2 as n
 from protomesh.notification.v1 import notification_service_pb2 as pb
@@ -24,7 +25,7 @@ from services.notification.deps import NotificationDeps
 from tests.support.errors import async_failure, bad_fields
 
 FAILED = "protomesh.agent.v1.ExecutionFailed"
-SECRET = "0123456789abcdef-secret"
+SECRET = "0123456789abcdef-secret"  # pragma: allowlist secret - fake credential, test input
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 
 
@@ -56,8 +57,10 @@ async def new_webhook(stub: NotificationServiceStub) -> n.Subscription:
 async def notify(service: InProcess[NotificationDeps], subscription_id: str, subject: str = "executions/x") -> str:
     """One PENDING notification of a made-up ExecutionFailed event, as the consumer inserts it."""
     store = service.deps.store
-    async with service.replica.db.connection() as conn, conn.transaction():
+    # The store's lookups are the current principal's organization's, as in a call (services.notification.tenancy).
+    with acting_as(TEST_PRINCIPAL):
         row = await store.subscriptions.get(uuid.UUID(subscription_id))
+    async with service.replica.db.connection() as conn, conn.transaction():
         assert row is not None
         [nid] = await store.notifications.create_for_event(
             conn, [row], event_id=uuid.uuid4().hex, event_type=FAILED, event_subject=subject, event_source="agent",
