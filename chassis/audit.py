@@ -220,6 +220,10 @@ class Recorder:
         """Record the call (never raises: a call's answer does not depend on its record). `claims` are the
         verified claims the interceptor accepted from the call (None when there were none)."""
         try:
+            if code == grpc.StatusCode.OK and context.cancelled():
+                # The client went away mid-call (the task was cancelled, which the interceptor does not see
+                # as an error): its write may or may not have committed, and the record says so.
+                code = grpc.StatusCode.CANCELLED
             metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
             event = self.build(method, code, request, principal_of(claims), metadata, context.peer())
         except Exception:
