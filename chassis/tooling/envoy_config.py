@@ -160,7 +160,7 @@ def build_envoy_config(
     replica's certificate names its service (`spiffe://protomesh.local/<service>`). Without it
     (gateway tests of routing alone, against plaintext backends) upstreams are plaintext.
     """
-    auth = GatewayAuth(issuer=issuer or f"http://{LOOPBACK if listen_host == '0.0.0.0' else listen_host}:{listen_port}",
+    auth = GatewayAuth(issuer=issuer or f"http://{LOOPBACK if listen_host == '0.0.0.0' else listen_host}:{listen_port}",  # noqa: S104 compares with the wildcard address, binds nothing
                        jwks_cache_seconds=jwks_cache_seconds) if verify_callers else None
     http_clusters = _http_clusters(catalog, auth)
     unknown = sorted(set(upstreams) - set(catalog.names) - set(http_clusters))
@@ -948,9 +948,10 @@ COMPOSE_DESCRIPTOR_PATH = Path("/etc/envoy/protomesh.binpb")
 """Where compose and Kubernetes mount gen/protomesh.binpb into the Envoy container."""
 
 
-COMPOSE_UPSTREAM_TLS = UpstreamTls(cert_dir=Path("/etc/envoy/tls"), sds_dir=Path("/etc/envoy/sds"))
-"""In containers: the gateway's certificate from the mesh-pki volume (compose; a Secret-fed sidecar's volume in
-Kubernetes) at /etc/envoy/tls, the SDS files (envoy/compose/sds, generated) at /etc/envoy/sds."""
+COMPOSE_UPSTREAM_TLS = UpstreamTls(cert_dir=Path("/etc/protomesh/tls/gateway"), sds_dir=Path("/etc/protomesh/sds"))
+"""In containers: the gateway's certificate at /etc/protomesh/tls/gateway (compose: the mesh-pki volume's
+`gateway` folder; Kubernetes: its certificate sidecar's volume), the SDS files (envoy/compose/sds, generated)
+at /etc/protomesh/sds."""
 
 
 def compose_envoy_config(*, listen_port: int = 8080, admin_port: int = 9901, catalog: Catalog | None = None,
@@ -965,5 +966,5 @@ def compose_envoy_config(*, listen_port: int = 8080, admin_port: int = 9901, cat
 
     catalog = catalog or load_catalog()
     return build_envoy_config(catalog, {}, listen_port=listen_port, admin_port=admin_port,
-                              descriptor_set=descriptor_path, listen_host="0.0.0.0", admin_host="0.0.0.0",
+                              descriptor_set=descriptor_path, listen_host="0.0.0.0", admin_host="0.0.0.0",  # noqa: S104 inside a container: Docker forwards published ports to its interfaces (compose publishes the admin on the host's loopback only)
                               dns_upstreams=True, issuer=issuer or compose_issuer(), upstream_tls=COMPOSE_UPSTREAM_TLS)

@@ -91,12 +91,15 @@ def _write(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE, owner: int | 
 class LocalCA:
     """A CA kept in a folder; created on first use, reused afterwards (its certificate is the trust root)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, create: bool = True) -> None:
         self.directory = directory
-        private_dir(directory)
         self.cert_path = directory / "ca.pem"
         self.key_path = directory / "ca.key"
         if not (self.cert_path.is_file() and self.key_path.is_file()):
+            if not create:  # e.g. a Kubernetes Secret's read-only mount: the operator makes the CA once
+                raise FileNotFoundError(f"no CA in {directory} (ca.pem and ca.key): create it with `python -m "
+                                        "chassis.tooling.pki ca --dir DIR` and give it to this step")
+            private_dir(directory)
             self._create()
         key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -169,23 +172,28 @@ def main(argv: list[str] | None = None) -> int:
     issue = sub.add_parser("issue", help="issue workloads' keys and certificates (creating the CA if missing)")
     issue.add_argument("--ca-dir", type=Path, required=True, help="the CA folder (ca.pem, ca.key)")
     issue.add_argument("--out", type=Path, required=True,
-                       help="where the credentials go: <out>/<service>/ (or <out>/ itself with --flat)")
+                       help="where the credentials go: <out>/<service>/")
     issue.add_argument("--service", action="append", required=True, help="workload name; repeat for several")
-    issue.add_argument("--flat", action="store_true", help="one service, its files straight into --out")
     issue.add_argument("--lifetime-hours", type=float, default=DEFAULT_LIFETIME_SECONDS / 3600)
     issue.add_argument("--watch", action="store_true",
                        help="keep running and renew each certificate at 2/3 of its life (a sidecar / service)")
+    issue.add_argument("--existing-ca", action="store_true",
+                       help="the CA must already be in --ca-dir (a read-only Secret): never create one")
     issue.add_argument("--chown", action="append", default=[], metavar="SERVICE=UID",
                        help="make a workload's files owned by UID (e.g. Envoy's image runs as 101); '*' for the rest")
+    make_ca = sub.add_parser("ca", help="create the mesh's CA in a folder (once; e.g. for a Kubernetes Secret)")
+    make_ca.add_argument("--dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.flat and len(args.service) != 1:
-        parser.error("--flat issues one service")
+    if args.command == "ca":
+        made = LocalCA(args.dir)
+        print(f"CA of {TRUST_DOMAIN} in {made.directory} (ca.pem, ca.key: keep ca.key private)")
+        return 0
     owners = dict(item.split("=", 1) for item in args.chown)
-    ca = LocalCA(args.ca_dir)
+    ca = LocalCA(args.ca_dir, create=not args.existing_ca)
     while True:
         renew_after = []
         for service in args.service:
-            target = args.out if args.flat else args.out / service
+            target = args.out / service
             owner = owners.get(service, owners.get("*"))
             issued = ca.issue(service, service, args.lifetime_hours * 3600, directory=target,
                               owner=int(owner) if owner is not None else None)

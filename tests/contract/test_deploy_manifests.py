@@ -266,7 +266,8 @@ def _by_kind(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def test_k8s_wires_the_mesh() -> None:
-    """A Deployment + Service per mesh service with gRPC probes (and its HTTP port if it has a listener)."""
+    """A Deployment + Service per mesh service with gRPC health probes over mTLS (and its HTTP port if it has a
+    listener); each pod's own certificate from its sidecar, the CA Secret mounted by the sidecar alone."""
     deployments, services = _by_kind("Deployment"), _by_kind("Service")
     assert set(_by_kind("StatefulSet")) == {"nats", "postgres"}
     assert "envoy" in deployments
@@ -289,8 +290,15 @@ def test_k8s_wires_the_mesh() -> None:
         assert {p["containerPort"] for p in container["ports"]} == {GRPC_PORT, *http}
         assert {p["port"] for p in services[name]["spec"]["ports"]} == {GRPC_PORT, *http}
         for probe in ("readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == GRPC_PORT, f"{name}: {probe} must be a gRPC probe"
+            # The kubelet's own gRPC probe speaks plaintext: the port serves mTLS only.
+            assert container[probe]["exec"]["command"][:3] == ["python", "-m", "chassis.healthcheck"], \
+                f"{name}: {probe} must ask the gRPC health service"
+        pod = deployments[name]["spec"]["template"]["spec"]
+        (sidecar,) = [c for c in pod["initContainers"] if c["name"] == "mesh-certificate"]
+        assert sidecar["restartPolicy"] == "Always" and ["--service", name] == sidecar["command"][-3:-1]
+        assert [m["name"] for m in container["volumeMounts"]] == ["mesh-tls"], f"{name}: never the CA Secret"
         env = {e["name"]: e for e in container.get("env", [])}
+        assert env["MESH_TLS_CERT"]["value"] == f"/tls/{name}/cert.pem"
         assert env["OTEL_SERVICE_NAME"]["value"] == name
         for own_variable in ("DATABASE_URL", "NATS_URL"):
             assert env[own_variable]["valueFrom"]["secretKeyRef"]["name"] == f"protomesh-{name}-credentials"
@@ -302,7 +310,7 @@ def _unknown_field(deployment: dict[str, Any]) -> None:
 
 
 def _probe_port_as_text(deployment: dict[str, Any]) -> None:
-    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] = "grpc"
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "grpc"
 
 
 def _container_without_name(deployment: dict[str, Any]) -> None:
