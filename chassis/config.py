@@ -132,7 +132,7 @@ class Settings:
         if database_url and not database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must start with postgresql://")
         grpc_host = _text(env, "GRPC_HOST", "127.0.0.1")
-        default_advertise = socket.gethostname() if grpc_host in ("0.0.0.0", "::", "[::]") else grpc_host
+        default_advertise = socket.gethostname() if grpc_host in ("0.0.0.0", "::", "[::]") else grpc_host  # noqa: S104 compares with the wildcard addresses, binds nothing
         return cls(
             service=service,
             grpc_host=grpc_host,

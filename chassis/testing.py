@@ -62,7 +62,7 @@ Anything here can be overridden by the `env` given to serve_in_process."""
 TEST_ORGANIZATION = "org-test"
 TEST_PRINCIPAL = Principal(subject="user-test-admin", kind="user", organization=TEST_ORGANIZATION,
                            roles=frozenset({"owner", "admin"}), scopes=frozenset({"openid", "profile", "email"}),
-                           client_id="protomesh-test", token_id="test-token")
+                           client_id="protomesh-test", token_id="test-token")  # noqa: S106 the id of the in-process test principal's token, not a credential
 """Who in-process test calls come from unless a test says otherwise: an owner and admin of a test organization,
 holding every permission of that organization (not the platform-only ones: see TEST_PLATFORM_ADMIN)."""
 

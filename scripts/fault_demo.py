@@ -128,6 +128,7 @@ async def run(args: argparse.Namespace) -> float:
                     params = ({"method": "POST", "path": "/v1/charges", "body": {"amount": i}} if i % 4 == 3
                               else {"method": "GET", "path": f"/v1/items/{i % args.keys}"})
                     try:
+                        # pragma: allowlist nextline secret - a rate-limit client key (a name), not a credential
                         result = await connections.invoke(row, "request", params, client_key="demo")
                         counts["stale fallback" if result.stale else "cache hit" if result.from_cache
                                else "fresh"] += 1

@@ -46,7 +46,7 @@ async def add(
     """
     envelope = new_envelope(event, subject=subject, source=source, event_id=event_id, time=time)
     await conn.execute(
-        "WITH queued AS (INSERT INTO outbox (event_id, event_type, nats_subject, envelope)"
+        "WITH queued AS (INSERT INTO outbox (event_id, event_type, nats_subject, envelope)"  # noqa: S608 NOTIFY_PREFIX is a module constant; the values are %s parameters
         " VALUES (%s, %s, %s, %s) RETURNING seq)"
         f" SELECT pg_notify('{NOTIFY_PREFIX}' || current_schema(), '') FROM queued",
         (envelope.id, envelope.type, subjects.event_subject(event), envelope.SerializeToString()),

@@ -18,7 +18,7 @@ from typing import Any
 
 from chassis.errors import FieldViolation, InvalidArgument
 
-TOKEN_FIELD = "page_token"
+TOKEN_FIELD = "page_token"  # noqa: S105 the name of the page token field, not a token
 _CHECK_BYTES = 8
 _PERSON = b"protomesh.page1"  # names the format: a later format's tokens fail the checksum, cleanly
 

@@ -102,6 +102,7 @@ def test_compose_refuses_to_start_without_a_password(tmp_path: Path) -> None:
 
 def test_bootstrap_refuses_missing_or_unsafe_passwords() -> None:
     with pytest.raises(BootstrapError, match=r"AGENT_DB_PASSWORD: not set.*CONTEXT_DB_PASSWORD: not 12"):
+        # pragma: allowlist nextline secret - fake credential, test input
         passwords_from_env(["agent", "context"], {"CONTEXT_DB_PASSWORD": "a b@c"})
 
 

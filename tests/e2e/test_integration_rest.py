@@ -192,6 +192,7 @@ def test_create_and_update_name_every_bad_field(rest: RestClient, api: FaultServ
     assert set(violations(rest.post("/v1/integrations", {}))) == {"name", "kind"}
     bad = violations(rest.post("/v1/integrations", {
         "name": " bad\nname", "kind": "INTEGRATION_KIND_HTTP", "labels": {"Bad Key": "v"},
+        # pragma: allowlist nextline secret - fake credential, test input
         "config": {"base_url": "ftp://x", "auth": "bearer", "password": "oops", "headers": {"Authorization": "x"},
                    "resilience": {"max_attempts": 99}, "cache": {"ttl_seconds": -1}, "rate_limit": "fast"},
         "credentials": {"nope": "x"},
@@ -282,6 +283,7 @@ def test_http_health_test_invoke_with_bearer_and_oauth2(rest: RestClient, api: F
     assert set(bad) == {"parameters.method", "parameters.path", "parameters.headers.Authorization",
                         "parameters.extra"}
     assert invoke(rest, str(uuid.uuid4()), "request", {}).status == 404
+    # pragma: allowlist nextline secret - fake credential, test input
     assert "client_key" in violations(invoke(rest, iid, "request", {}, client_key="has space"))
 
 
@@ -321,6 +323,7 @@ def test_rate_limits_per_integration_and_per_client(rest: RestClient, api: Fault
         "requests_per_second": 0.01, "burst": 3, "per_client_requests_per_second": 0.01, "per_client_burst": 2}),
         {"token": SECRET_TOKEN})
     iid = limited["integration_id"]
+    # pragma: allowlist nextline secret - fake credential, test input
     statuses = [invoke(rest, iid, "request", {"path": "/v1/items/r"}, client_key="alice").status for _ in range(3)]
     assert statuses == [200, 200, 429], "alice's own bucket holds 2"
     third = rest.call("POST", f"/v1/integrations/{iid}/invoke", {"operation": "request",
@@ -505,6 +508,7 @@ def test_smtp_sends_with_login(rest: RestClient, smtp: SmtpSink) -> None:
     assert set(violations(invoke(rest, iid, "send", {"to": ["not-an-address"], "subject": "a\nb"}))) == {
         "parameters.to[0]", "parameters.subject", "parameters.text"}
     wrong = create(rest, "mailer-wrong", "SMTP", {"host": "127.0.0.1", "port": smtp.port},
+                   # pragma: allowlist nextline secret - fake credential, test input
                    {"username": "mailer", "password": "wrong-password"})
     refused = invoke(rest, wrong["integration_id"], "send", {"from": "a@example.com", "to": "b@example.com",
                                                              "subject": "x", "text": "y"})

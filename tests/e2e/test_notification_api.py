@@ -23,7 +23,7 @@ from tests.support.errors import bad_fields, failure, violations
 
 T = 10  # seconds per gRPC call
 FAILED = "protomesh.agent.v1.ExecutionFailed"
-SECRET = "0123456789abcdef-secret"
+SECRET = "0123456789abcdef-secret"  # pragma: allowlist secret - fake credential, test input
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,7 @@ def test_rest_names_are_unique(rest: RestClient) -> None:
     ({"name": "x", "event_types": [FAILED], "webhook": {"url": "ftp://example.com/", "secret": SECRET}},
      {"webhook.url"}),
     ({"name": "x", "event_types": [FAILED], "webhook": {"url": "https://example.com/"}}, {"webhook.secret"}),
+    # pragma: allowlist nextline secret - fake credential, test input
     ({"name": "x", "event_types": [FAILED], "webhook": {"url": "https://example.com/", "secret": "short"}},
      {"webhook.secret"}),
     ({"name": "x", "event_types": [FAILED], "subject_filter": "a" * 300, "email": {"to": ["a@example.com"]}},

@@ -41,7 +41,7 @@ from protomesh.notification.v1 import notification_pb2
 from protomesh.notification.v1 import notification_service_pb2 as pb
 from protomesh.notification.v1.notification_service_pb2_grpc import NotificationServiceStub
 
-SECRET = "s3cret-shared-with-the-receiver"
+SECRET = "s3cret-shared-with-the-receiver"  # pragma: allowlist secret - fake credential, test input
 EXECUTION_FAILED = "protomesh.agent.v1.ExecutionFailed"
 
 

@@ -21,7 +21,7 @@ from chassis.tooling.mesh_testing import running_mesh
 from chassis.tooling.supervisor import Mesh
 
 README = REPO_ROOT / "README.md"
-ADA_PASSWORD = "ada-has-a-long-password"
+ADA_PASSWORD = "ada-has-a-long-password"  # pragma: allowlist secret - fake credential, test input
 
 
 @pytest.fixture(scope="module")

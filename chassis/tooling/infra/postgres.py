@@ -169,7 +169,7 @@ class PostgresProcess(ManagedProcess):
             if self._run_as is not None:
                 os.chown(scratch, self._run_as.pw_uid, self._run_as.pw_gid)
                 os.chown(pwfile, self._run_as.pw_uid, self._run_as.pw_gid)
-            result = subprocess.run(
+            result = subprocess.run(  # noqa: S603 an argv list, no shell: pgserver's initdb
                 [*argv, f"--pwfile={pwfile}"],
                 capture_output=True,
                 text=True,
@@ -248,8 +248,8 @@ class PostgresProcess(ManagedProcess):
             return pwd.getpwnam(SYSTEM_USER)
         except KeyError:
             pass
-        result = subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+        result = subprocess.run(  # noqa: S603 an argv list, no shell, fixed arguments
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],  # noqa: S607 the system's useradd from root's PATH (only as root)
             capture_output=True,
             text=True,
             check=False,

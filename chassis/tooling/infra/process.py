@@ -107,7 +107,7 @@ class ManagedProcess:
             log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
             log.flush()
             try:
-                self._proc = subprocess.Popen(
+                self._proc = subprocess.Popen(  # noqa: S603 an argv list, no shell: the mesh's own programs (services, Envoy, NATS, PostgreSQL)
                     self.argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,

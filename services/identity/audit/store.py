@@ -23,7 +23,7 @@ KIND_NAMES: dict[int, str] = {
     audit_pb2.AUDIT_PRINCIPAL_KIND_ANONYMOUS: "anonymous",
     audit_pb2.AUDIT_PRINCIPAL_KIND_USER: "user",
     audit_pb2.AUDIT_PRINCIPAL_KIND_SERVICE_ACCOUNT: "service_account",
-    audit_pb2.AUDIT_PRINCIPAL_KIND_API_KEY: "api_key",
+    audit_pb2.AUDIT_PRINCIPAL_KIND_API_KEY: "api_key",  # pragma: allowlist secret - a principal kind's name, not a key
     audit_pb2.AUDIT_PRINCIPAL_KIND_MESH_SERVICE: "mesh_service",
 }
 DECISION_NAMES: dict[int, str] = {audit_pb2.AUDIT_DECISION_ALLOWED: "allowed",

@@ -149,7 +149,7 @@ class OAuthStore:
     def claim_refresh(self, token: str, client_id: str) -> RefreshToken | None:
         """The refresh token, marked rotated, if it is live; a reused (already rotated) one revokes its family."""
         row = self.fetch_one(
-            f"UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = %s AND client_id = %s"
+            f"UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = %s AND client_id = %s"  # noqa: S608 only module constants are interpolated; every value is a %s parameter
             f" AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now() RETURNING {_REFRESH_COLUMNS}",
             (digest(token), client_id))
         if row is not None:
@@ -161,7 +161,7 @@ class OAuthStore:
         return None
 
     def refresh_token(self, token: str) -> RefreshToken | None:
-        row = self.fetch_one(f"SELECT {_REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = %s", (digest(token),))
+        row = self.fetch_one(f"SELECT {_REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = %s", (digest(token),))  # noqa: S608 only module constants are interpolated; every value is a %s parameter
         return RefreshToken(**row) if row else None
 
     def revoke_family(self, family_id: str) -> int:

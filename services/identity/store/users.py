@@ -118,7 +118,7 @@ class UserStore:
         ends_sessions = ", sessions_valid_after = now()" if status == "disabled" else ""
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                f"UPDATE users SET status = %s, updated_at = now(){ends_sessions}"
+                f"UPDATE users SET status = %s, updated_at = now(){ends_sessions}"  # noqa: S608 ends_sessions is one of two fixed fragments; the values are %s parameters
                 " WHERE id = %s AND status <> %s RETURNING *",
                 (status, user_id, status),
             )

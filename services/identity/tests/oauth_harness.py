@@ -39,7 +39,7 @@ from services.identity.deps import IdentityDeps
 from tests.support.inprocess import build_service, serve_with_test_infra
 
 ADMIN_EMAIL = "admin@protomesh.local"
-ADMIN_PASSWORD = "correct horse battery staple 11"
+ADMIN_PASSWORD = "correct horse battery staple 11"  # pragma: allowlist secret - fake credential, test input
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 TIMEOUT = 20
 

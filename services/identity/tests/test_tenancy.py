@@ -50,6 +50,7 @@ async def _org(identity: InProcess[IdentityDeps], tag: str) -> Org:
     for role, number in _ROLES.items():
         user = (await users.CreateUser(user_pb.CreateUserRequest(
             email=f"{tag}-{role}-{uuid.uuid4().hex[:8]}@example.com", display_name=f"{tag} {role}",
+            # pragma: allowlist nextline secret - fake credential, test input
             password="a long enough password"))).user
         await orgs.AddMember(org_pb.AddMemberRequest(organization_id=org_id, user_id=user.user_id, role=number))
         ids[role] = user.user_id
@@ -185,6 +186,7 @@ async def test_roles_are_granted_up_to_the_callers_own(identity: InProcess[Ident
     admin = identity.stub(OrganizationServiceStub, principal=a.principal("admin"))
     newcomer = (await identity.stub(UserServiceStub, principal=TEST_PLATFORM_ADMIN).CreateUser(
         user_pb.CreateUserRequest(email=f"new-{uuid.uuid4().hex[:8]}@example.com", display_name="New",
+            # pragma: allowlist nextline secret - fake credential, test input
                                   password="a long enough password"))).user.user_id
     assert await _code(admin.AddMember(org_pb.AddMemberRequest(
         organization_id=a.organization_id, user_id=newcomer, role=identity_pb2.ROLE_OWNER))) \

@@ -134,10 +134,12 @@ async def test_change_password_needs_the_old_one_unless_a_platform_admin_calls(
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ChangePassword(pb.ChangePasswordRequest(user_id=user.user_id,
+            # pragma: allowlist nextline secret - fake credential, test input
                                                            new_password="another long password"))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     before = await _row(identity, user.user_id)
     changed = await stub.ChangePassword(pb.ChangePasswordRequest(user_id=user.user_id, old_password=PASSWORD,
+            # pragma: allowlist nextline secret - fake credential, test input
                                                                  new_password="another long password"))
     after = await _row(identity, user.user_id)
     assert after["password_hash"] != before["password_hash"]

@@ -86,6 +86,7 @@ CASES: list[tuple[str, str, Any, set[str]]] = [
     ("create request_id too long", "CreateIntegration", create(request_id="x" * 65), {"request_id"}),
     ("operation missing", "InvokeIntegration", invoke(operation=""), {"operation"}),
     ("operation too long", "InvokeIntegration", invoke(operation="o" * 65), {"operation"}),
+    # pragma: allowlist nextline secret - fake credential, test input
     ("client_key with a space", "InvokeIntegration", invoke(client_key="has space"), {"client_key"}),
     ("client_key too long", "InvokeIntegration", invoke(client_key="k" * 129), {"client_key"}),
     # Clients

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from services.integration import sigv4
 
+# pragma: allowlist nextline secret - AWS's published example key (SigV4 test vector)
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
 
@@ -35,11 +36,14 @@ def test_get_vanilla_query_order_from_the_aws_sigv4_test_suite() -> None:
 def test_s3_get_object_example_from_the_s3_documentation() -> None:
     # S3 API reference, "Signature Calculations for the Authorization Header", GET Object example.
     headers = sigv4.sign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", [], {"Range": "bytes=0-9"},
+                         # pragma: allowlist nextline secret - AWS's published example key id (SigV4 test vector)
                          sigv4.EMPTY_SHA256, access_key="AKIAIOSFODNN7EXAMPLE",
+                         # pragma: allowlist nextline secret - AWS's published example key (SigV4 test vector)
                          secret_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", region="us-east-1", service="s3",
                          now=datetime(2013, 5, 24, tzinfo=UTC))
     assert headers["x-amz-content-sha256"] == hashlib.sha256(b"").hexdigest()
     assert headers["Authorization"] == (
+        # pragma: allowlist nextline secret - AWS's published example key id (SigV4 test vector)
         "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
         "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
         "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")

@@ -19,7 +19,7 @@ from protomesh.notification.v1.notification_service_pb2_grpc import Notification
 from tests.support.errors import async_failure, bad_fields
 
 FAILED = "protomesh.agent.v1.ExecutionFailed"
-SECRET = "0123456789abcdef-secret"
+SECRET = "0123456789abcdef-secret"  # pragma: allowlist secret - fake credential, test input
 SID = str(uuid.uuid4())
 EMAIL = n.EmailChannel(to=["ops@example.com"])
 
