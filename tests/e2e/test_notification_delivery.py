@@ -157,6 +157,17 @@ def rest(mesh: Mesh) -> RestClient:
     return RestClient.for_mesh(mesh)
 
 
+@pytest.fixture(scope="module")
+def organization(rest: RestClient) -> str:
+    """The organization `rest` calls in (the bootstrap one): what its subscriptions are stamped with, so the
+    events the tests publish by hand must carry it to reach them (docs/authorization.md, Tenancy)."""
+    probe = subscribe(rest, f"org-probe-{uuid.uuid4().hex[:6]}", event_types=[EXECUTION_FAILED],
+                      email={"to": ["nobody@example.com"]})
+    assert rest.delete(f"/v1/subscriptions/{probe['subscription_id']}").status == 200
+    assert probe["organization_id"]
+    return str(probe["organization_id"])
+
+
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
@@ -189,10 +200,11 @@ def publish(mesh: Mesh, event: message.Message, subject: str, *, copies: int = 1
     return envelope.id
 
 
-def failed_event(error: str = "boom") -> tuple[events_pb2.ExecutionFailed, str]:
+def failed_event(organization: str, error: str = "boom") -> tuple[events_pb2.ExecutionFailed, str]:
+    """An ExecutionFailed of `organization` ("" for an event without one) and its subject."""
     execution_id = str(uuid.uuid4())
     event = events_pb2.ExecutionFailed(execution_id=execution_id, agent_id=str(uuid.uuid4()),
-                                       agent_type="calculator", error=error)
+                                       agent_type="calculator", error=error, organization_id=organization)
     event.end_time.GetCurrentTime()
     return event, f"executions/{execution_id}"
 
@@ -296,9 +308,10 @@ def test_failed_execution_is_emailed_and_posted_signed(mesh: Mesh, rest: RestCli
 # --- retries, failures, resend, redelivery ---------------------------------------------------------------
 
 
-def test_a_receiver_failing_twice_gets_three_attempts(mesh: Mesh, rest: RestClient, receiver: Receiver) -> None:
+def test_a_receiver_failing_twice_gets_three_attempts(mesh: Mesh, rest: RestClient, organization: str,
+                                                      receiver: Receiver) -> None:
     receiver.scripts["/flaky"] = [500, 503, 200]
-    event, subject = failed_event()
+    event, subject = failed_event(organization)
     sub = subscribe(rest, "flaky-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
                     webhook=webhook(receiver, "/flaky"))
     publish(mesh, event, subject)
@@ -318,9 +331,10 @@ def test_a_receiver_failing_twice_gets_three_attempts(mesh: Mesh, rest: RestClie
     assert [p.headers["X-Protomesh-Attempt"] for p in posts] == ["1.1", "1.2", "1.3"]
 
 
-def test_a_receiver_that_always_fails_exhausts_the_attempts(mesh: Mesh, rest: RestClient, receiver: Receiver) -> None:
+def test_a_receiver_that_always_fails_exhausts_the_attempts(mesh: Mesh, rest: RestClient, organization: str,
+                                                            receiver: Receiver) -> None:
     receiver.scripts["/down"] = [502]
-    event, subject = failed_event()
+    event, subject = failed_event(organization)
     sub = subscribe(rest, "down-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
                     webhook=webhook(receiver, "/down"))
     publish(mesh, event, subject)
@@ -335,10 +349,10 @@ def test_a_receiver_that_always_fails_exhausts_the_attempts(mesh: Mesh, rest: Re
     assert len(receiver.at("/down")) == 4
 
 
-def test_404_fails_at_once_and_resend_delivers_through_the_fixed_url(mesh: Mesh, rest: RestClient,
+def test_404_fails_at_once_and_resend_delivers_through_the_fixed_url(mesh: Mesh, rest: RestClient, organization: str,
                                                                      receiver: Receiver) -> None:
     receiver.scripts["/missing"] = [404]
-    event, subject = failed_event("no such thing")
+    event, subject = failed_event(organization, "no such thing")
     sub = subscribe(rest, "missing-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
                     webhook=webhook(receiver, "/missing"))
     publish(mesh, event, subject)
@@ -378,8 +392,9 @@ def test_404_fails_at_once_and_resend_delivers_through_the_fixed_url(mesh: Mesh,
     assert rest.post(f"/v1/notifications/{uuid.uuid4()}/resend").status == 404
 
 
-def test_a_redelivered_event_makes_one_notification(mesh: Mesh, rest: RestClient, receiver: Receiver) -> None:
-    event, subject = failed_event()
+def test_a_redelivered_event_makes_one_notification(mesh: Mesh, rest: RestClient, organization: str,
+                                                    receiver: Receiver) -> None:
+    event, subject = failed_event(organization)
     sub = subscribe(rest, "dedup-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
                     webhook=webhook(receiver, "/dedup"))
     event_id = publish(mesh, event, subject, copies=3)
@@ -388,8 +403,9 @@ def test_a_redelivered_event_makes_one_notification(mesh: Mesh, rest: RestClient
     assert len(receiver.at("/dedup")) == 1
 
 
-def test_grpc_reads_and_resends_a_delivered_notification(mesh: Mesh, rest: RestClient, receiver: Receiver) -> None:
-    event, subject = failed_event()
+def test_grpc_reads_and_resends_a_delivered_notification(mesh: Mesh, rest: RestClient, organization: str,
+                                                         receiver: Receiver) -> None:
+    event, subject = failed_event(organization)
     sub = subscribe(rest, "grpc-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
                     webhook=webhook(receiver, "/grpc"))
     publish(mesh, event, subject)
@@ -411,9 +427,9 @@ def test_grpc_reads_and_resends_a_delivered_notification(mesh: Mesh, rest: RestC
     assert posts[0].body == posts[1].body and posts[1].headers["X-Protomesh-Attempt"] == "2.1"
 
 
-def test_subject_filters_and_disabled_subscriptions_match_nothing(mesh: Mesh, rest: RestClient,
+def test_subject_filters_and_disabled_subscriptions_match_nothing(mesh: Mesh, rest: RestClient, organization: str,
                                                                   receiver: Receiver) -> None:
-    event, subject = failed_event()
+    event, subject = failed_event(organization)
     other = subscribe(rest, "other-subject", event_types=[EXECUTION_FAILED], subject_filter=subject + "-other",
                       webhook=webhook(receiver, "/other"))
     off = subscribe(rest, "switched-off", event_types=[EXECUTION_FAILED], subject_filter=subject, enabled=False,
@@ -421,11 +437,24 @@ def test_subject_filters_and_disabled_subscriptions_match_nothing(mesh: Mesh, re
     assert off["enabled"] is False
     on = subscribe(rest, "switched-on", event_types=[EXECUTION_FAILED], subject_filter=subject,
                    webhook=webhook(receiver, "/on"))
-    publish(mesh, event, subject)
-    settled(rest, on["subscription_id"])  # the event has been handled by now
+    # The same event of another organization, and one without any (mesh-wide, or from before events carried
+    # it): neither reaches this organization's subscription (docs/authorization.md, Tenancy).
+    strays = [publish(mesh, failed_event(org)[0], subject) for org in (f"org-{uuid.uuid4().hex[:8]}", "")]
+    event_id = publish(mesh, event, subject)
+    (only,) = settled(rest, on["subscription_id"])
+    assert only["event_id"] == event_id and only["organization_id"] == organization
+
+    def handled() -> bool:
+        with psycopg.connect(mesh.database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM notification.processed_events WHERE event_id = ANY(%s)",
+                               ([event_id, *strays],)).fetchone()
+        return bool(row) and row[0] == 3
+
+    eventually(handled, timeout=10, what="every event handled by the consumer")
+    assert [n["event_id"] for n in notifications(rest, subscription_id=on["subscription_id"])] == [event_id]
     assert notifications(rest, subscription_id=other["subscription_id"]) == []
     assert notifications(rest, subscription_id=off["subscription_id"]) == []
-    assert receiver.at("/other") == [] and receiver.at("/off") == []
+    assert receiver.at("/other") == [] and receiver.at("/off") == [] and len(receiver.at("/on")) == 1
 
 
 def test_the_sweeper_queues_a_delivery_whose_task_was_lost(mesh: Mesh, rest: RestClient, receiver: Receiver) -> None:
@@ -434,11 +463,11 @@ def test_the_sweeper_queues_a_delivery_whose_task_was_lost(mesh: Mesh, rest: Res
                     webhook=webhook(receiver, "/swept"))
     with psycopg.connect(mesh.database_url) as conn:
         conn.execute(
-            "INSERT INTO notification.notifications (id, subscription_id, subscription_name, event_id, event_type,"
-            " event_subject, event_source, event_time, event_data, max_attempts, next_attempt_at)"
-            " VALUES (%s, %s, 'swept-hook', %s, %s, 'executions/swept', 'agent', now(), '{\"error\": \"lost\"}', 3,"
-            " now() - interval '5 minutes')",
-            (uuid.uuid4(), sub["subscription_id"], str(uuid.uuid4()), EXECUTION_FAILED))
+            "INSERT INTO notification.notifications (id, organization_id, subscription_id, subscription_name,"
+            " event_id, event_type, event_subject, event_source, event_time, event_data, max_attempts,"
+            " next_attempt_at) VALUES (%s, %s, %s, 'swept-hook', %s, %s, 'executions/swept', 'agent', now(),"
+            " '{\"error\": \"lost\"}', 3, now() - interval '5 minutes')",
+            (uuid.uuid4(), sub["organization_id"], sub["subscription_id"], str(uuid.uuid4()), EXECUTION_FAILED))
     (notification,) = settled(rest, sub["subscription_id"])
     assert notification["state"] == "NOTIFICATION_STATE_DELIVERED"
     (post,) = receiver.at("/swept")
@@ -449,10 +478,11 @@ def test_the_sweeper_queues_a_delivery_whose_task_was_lost(mesh: Mesh, rest: Res
 # --- webhook secrets at rest -----------------------------------------------------------------------------
 
 
-def test_webhook_secrets_are_sealed_at_rest_and_still_sign(mesh: Mesh, rest: RestClient, receiver: Receiver) -> None:
+def test_webhook_secrets_are_sealed_at_rest_and_still_sign(mesh: Mesh, rest: RestClient, organization: str,
+                                                           receiver: Receiver) -> None:
     """No column of the subscriptions table holds a webhook secret in clear (nor as hex or base64): each is
     sealed with the replicas' shared key, and the replicas open it to sign; a changed secret signs the next post."""
-    event, subject = failed_event()
+    event, subject = failed_event(organization)
     sub = subscribe(rest, "sealed-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
                     webhook=webhook(receiver, "/sealed"))
     publish(mesh, event, subject)
@@ -499,11 +529,11 @@ def test_webhook_secrets_are_sealed_at_rest_and_still_sign(mesh: Mesh, rest: Res
 # --- last: it leaves one notification replica ------------------------------------------------------------
 
 
-def test_a_replica_killed_mid_attempt_leaves_the_delivery_to_another(mesh: Mesh, rest: RestClient,
+def test_a_replica_killed_mid_attempt_leaves_the_delivery_to_another(mesh: Mesh, rest: RestClient, organization: str,
                                                                     receiver: Receiver) -> None:
     """The attempt in flight is ABANDONED once its lease runs out; another replica's worker makes the next."""
     receiver.scripts["/slow"] = [HANG, 200]
-    event, subject = failed_event()
+    event, subject = failed_event(organization)
     sub = subscribe(rest, "slow-hook", event_types=[EXECUTION_FAILED], subject_filter=subject,
                     webhook=webhook(receiver, "/slow"))
     publish(mesh, event, subject)
