@@ -103,16 +103,18 @@ def audited_methods() -> Mapping[str, AuditedMethod]:
 
 
 def resource_field(method: MethodDescriptor) -> tuple[str, ...]:
-    """The request field naming the call's resource: the last variable of its REST path
-    (`/v1/organizations/{organization_id}/members/{user_id}` -> user_id), else a top-level `*_id` string."""
+    """The request field naming the call's resource: the last `*_id` variable of its REST path
+    (`/v1/organizations/{organization_id}/members/{user_id}` -> user_id; `/v1/contexts/{context_id}/shares/{service}`
+    -> context_id), else its last variable, else a top-level `*_id` string field."""
     options = method.GetOptions()
     if options.HasExtension(annotations_pb2.http):
         rule: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
         pattern = getattr(rule, rule.WhichOneof("pattern") or "get", "")
         path = pattern.path if isinstance(pattern, http_pb2.CustomHttpPattern) else str(pattern)
         variables = _PATH_VARIABLE.findall(path)
+        ids = [v for v in variables if v.endswith("_id")]
         if variables:
-            return tuple(variables[-1].split("."))
+            return tuple((ids or variables)[-1].split("."))
     for field in method.input_type.fields:
         if (field.name.endswith("_id") and field.name not in _NOT_RESOURCES and not field.is_repeated
                 and field.type == field.TYPE_STRING):
@@ -189,7 +191,11 @@ class Recorder:
         """Records this replica committed to its outbox (for tests and logs)."""
 
     def wants(self, method: str, code: grpc.StatusCode) -> bool:
-        """Whether the call is recorded: a denial, or a write. One dict lookup per call."""
+        """Whether the call is recorded: a denial, or a write. One dict lookup per call.
+
+        A platform admin's reads are not recorded (its writes and denials are, marked cross_org): recording
+        every read of the mesh's most frequent caller (the local admin: the CLI, the tests, the benchmarks)
+        would double the cost of each read."""
         return code in DENIALS or self._methods.get(method, _READ).write
 
     def build(self, method: str, code: grpc.StatusCode, request: Any, principal: Principal | None,
