@@ -15,6 +15,7 @@ identity service).
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -136,8 +137,8 @@ def by_id_calls(a: Objects, b_agent_id: str) -> list[tuple[str, str, dict[str, A
         ("context", "UpdateLayer", {**context, "layer_id": a.layer_id, "data": {"x": 2}}),
         ("context", "DeleteLayer", {**context, "layer_id": a.layer_id}),
         ("context", "GetResolvedContext", context),
-        ("context", "ShareContext", {**context, "service": "agent"}),
-        ("context", "UnshareContext", {**context, "service": "agent"}),
+        ("context", "ShareContext", {**context, "service": "service:agent"}),
+        ("context", "UnshareContext", {**context, "service": "service:agent"}),
         ("context", "GetContextAnalytics", context),
         ("context", "DeleteContext", context),
         ("integration", "GetIntegration", integration),
@@ -226,43 +227,84 @@ def test_the_objects_are_intact_for_their_organization_and_a_platform_admin(worl
         assert first(integration, "description") in (None, ""), integration
 
 
-PROPERTY_UPDATES = [
-    ("agent", "UpdateAgent", "agent_id", "organization_id"),
-    ("agent", "UpdateAgent", "agent_id", "owner"),
-    ("context", "UpdateContext", "context_id", "organization_id"),
-    ("context", "UpdateContext", "context_id", "owner"),
-    ("integration", "UpdateIntegration", "integration_id", "organization_id"),
-    ("notification", "UpdateSubscription", "subscription_id", "organization_id"),
+_AGENT_CHANGE: dict[str, Any] = {"description": "changed with it"}
+_CONTEXT_CHANGE: dict[str, Any] = {"metadata": {"changed": "with it"}}
+_INTEGRATION_CHANGE: dict[str, Any] = {"description": "changed with it"}
+_SUBSCRIPTION_CHANGE: dict[str, Any] = {"name": "changed-with-it"}
+PROPERTY_UPDATES: list[tuple[str, str, str, str, dict[str, Any]]] = [
+    ("agent", "UpdateAgent", "agent_id", "organization_id", _AGENT_CHANGE),
+    ("agent", "UpdateAgent", "agent_id", "owner", _AGENT_CHANGE),
+    ("context", "UpdateContext", "context_id", "organization_id", _CONTEXT_CHANGE),
+    ("context", "UpdateContext", "context_id", "owner", _CONTEXT_CHANGE),
+    ("integration", "UpdateIntegration", "integration_id", "organization_id", _INTEGRATION_CHANGE),
+    ("notification", "UpdateSubscription", "subscription_id", "organization_id", _SUBSCRIPTION_CHANGE),
+]
+"""(service, update RPC, id field, the property it tries to set, a legitimate change sent with it: so a 400
+can only come from the property, and an update that ignores the property would answer 200)."""
+
+
+_GETTERS = {"UpdateAgent": "GetAgent", "UpdateContext": "GetContext", "UpdateIntegration": "GetIntegration",
+            "UpdateSubscription": "GetSubscription"}
+
+
+def _attempts(world: World, id_field: str, prop: str, change: dict[str, Any]) -> list[dict[str, Any]]:
+    object_id = getattr(world.a, id_field)
+    value = world.org_b if prop == "organization_id" else world.b_member.subject
+    return [{id_field: object_id, prop: value, **change},  # set in the body beside a legitimate change
+            {id_field: object_id, prop: value, **change, "update_mask": ",".join([prop, *change])}]  # and masked
+
+
+def _never_taken(world: World, body: Any, what: str) -> None:
+    """The object (or answer) still has organization A and no owner from B."""
+    assert first(body, "organization_id", "organizationId") == world.org_a, f"{what}: {body}"
+    assert first(body, "owner") != world.b_member.subject, f"{what}: {body}"
+
+
+@pytest.mark.parametrize(("service", "name", "id_field", "prop", "change"), PROPERTY_UPDATES,
+                         ids=[f"{n}-{p}" for _, n, _, p, _ in PROPERTY_UPDATES])
+def test_an_update_never_moves_an_object_to_another_organization_or_owner(
+        world: World, service: str, name: str, id_field: str, prop: str, change: dict[str, Any]) -> None:
+    """Whatever the answer, the property is not taken from the request."""
+    for fields in _attempts(world, id_field, prop, change):
+        answer = as_(world.mesh, world.a_admin, service, name, fields)  # A's admin: every write permission of A
+        if answer.status == 200:
+            _never_taken(world, answer.body, f"{name} answered with {prop} taken")
+    current = ok(as_(world.mesh, world.a_admin, service, _GETTERS[name], {id_field: getattr(world.a, id_field)}),
+                 _GETTERS[name])
+    _never_taken(world, current, f"{name} stored {prop}")
+
+
+@pytest.mark.parametrize(("service", "name", "id_field", "prop", "change"), PROPERTY_UPDATES,
+                         ids=[f"{n}-{p}" for _, n, _, p, _ in PROPERTY_UPDATES])
+def test_an_update_that_sets_the_organization_or_owner_is_refused(
+        world: World, service: str, name: str, id_field: str, prop: str, change: dict[str, Any]) -> None:
+    """Refused (400), not silently dropped: the client learns that the property is not its to set."""
+    for fields in _attempts(world, id_field, prop, change):
+        answer = as_(world.mesh, world.a_admin, service, name, fields)
+        assert answer.status == 400, f"{name} setting {prop} was not refused: {answer.status} {answer.body}"
+        assert prop in json.dumps(answer.body), f"the refusal does not name {prop}: {answer.body}"
+
+
+CREATES: list[tuple[str, str, dict[str, Any]]] = [
+    ("agent", "RegisterAgent", {"type": "calculator"}),
+    ("context", "CreateContext", {"type": "session"}),
 ]
 
 
-@pytest.mark.parametrize(("service", "name", "id_field", "prop"), PROPERTY_UPDATES,
-                         ids=[f"{n}-{p}" for _, n, _, p in PROPERTY_UPDATES])
-def test_an_update_that_sets_the_organization_or_owner_is_refused(world: World, service: str, name: str,
-                                                                  id_field: str, prop: str) -> None:
-    caller = world.a_admin  # holds every write permission of organization A
-    object_id = getattr(world.a, id_field.removesuffix("_id") + "_id")
-    value = world.org_b if prop == "organization_id" else world.b_member.subject
-    attempts: list[dict[str, Any]] = [{id_field: object_id, prop: value},  # set in the body
-                                      {id_field: object_id, prop: value, "update_mask": prop}]  # and in the mask
-    for fields in attempts:
-        answer = as_(world.mesh, caller, service, name, fields)
-        assert answer.status == 400, f"{name} setting {prop}: {answer.status} {answer.body}"
-    getter = {"UpdateAgent": "GetAgent", "UpdateContext": "GetContext", "UpdateIntegration": "GetIntegration",
-              "UpdateSubscription": "GetSubscription"}[name]
-    current = ok(as_(world.mesh, caller, service, getter, {id_field: object_id}), getter)
-    assert first(current, "organization_id", "organizationId") == world.org_a, current
-    owner = first(current, "owner")
-    assert owner in (None, "") or owner != world.b_member.subject, current
-
-
-@pytest.mark.parametrize(("service", "name", "fields"), [
-    ("agent", "RegisterAgent", {"name": "planted", "type": "calculator"}),
-    ("context", "CreateContext", {"name": "planted", "type": "session"}),
-])
-def test_a_create_that_sets_the_organization_or_owner_is_refused(world: World, service: str, name: str,
-                                                                 fields: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("service", "name", "fields"), CREATES, ids=[n for _, n, _ in CREATES])
+def test_a_create_never_takes_the_organization_or_owner_from_the_request(
+        world: World, service: str, name: str, fields: dict[str, Any]) -> None:
     for prop, value in (("organization_id", world.org_b), ("owner", world.b_member.subject)):
-        answer = as_(world.mesh, world.a_member, service, name, {**fields, "name": f"planted-{uuid.uuid4().hex[:6]}",
-                                                                  prop: value})
-        assert answer.status == 400, f"{name} setting {prop}: {answer.status} {answer.body}"
+        answer = as_(world.mesh, world.a_member, service, name,
+                     {**fields, "name": f"planted-{uuid.uuid4().hex[:6]}", prop: value})
+        if answer.status == 200:
+            _never_taken(world, answer.body, f"{name} created with {prop}={value}")
+
+
+@pytest.mark.parametrize(("service", "name", "fields"), CREATES, ids=[n for _, n, _ in CREATES])
+def test_a_create_that_sets_the_organization_or_owner_is_refused(
+        world: World, service: str, name: str, fields: dict[str, Any]) -> None:
+    for prop, value in (("organization_id", world.org_b), ("owner", world.b_member.subject)):
+        answer = as_(world.mesh, world.a_member, service, name,
+                     {**fields, "name": f"planted-{uuid.uuid4().hex[:6]}", prop: value})
+        assert answer.status == 400, f"{name} setting {prop} was not refused: {answer.status} {answer.body}"
