@@ -12,21 +12,26 @@ replica's); a plaintext or foreign connection never reaches the point of sending
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from chassis.tls import TlsFiles, server_name
+from chassis import tls
+from chassis.client import ServiceClient
+from chassis.registry import Instance
+from chassis.tls import MeshTls, TlsFiles, peer_spiffe_id, server_name
 from chassis.tooling.eds import eds_path
 from chassis.tooling.mesh_testing import (
     RestClient,
@@ -37,6 +42,12 @@ from chassis.tooling.mesh_testing import (
 )
 from chassis.tooling.pki import LocalCA
 from chassis.tooling.supervisor import Mesh, ReplicaProcess, replica_channel
+from protomesh.agent.v1 import agent_service_pb2 as agent_pb
+from protomesh.agent.v1.agent_service_pb2_grpc import (
+    AgentServiceServicer,
+    AgentServiceStub,
+    add_AgentServiceServicer_to_server,
+)
 from protomesh.identity.v1 import api_key_service_pb2 as pb
 from protomesh.identity.v1.api_key_service_pb2_grpc import ApiKeyServiceStub
 
@@ -213,3 +224,73 @@ def _envoy_stats(mesh: Mesh) -> dict[str, int]:
     with urllib.request.urlopen(f"http://127.0.0.1:{mesh.admin_port}/stats?format=json", timeout=5) as reply:
         stats = json.loads(reply.read())["stats"]
     return {s["name"]: int(s["value"]) for s in stats if "value" in s and isinstance(s["value"], int | float)}
+
+
+class _Agent(AgentServiceServicer):
+    """Answers GetInfo and remembers the serial of every client certificate it was called with."""
+
+    def __init__(self) -> None:
+        self.client_serials: set[int] = set()
+
+    async def GetInfo(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        (pem,) = (context.auth_context() or {})["x509_pem_cert"]
+        self.client_serials.add(x509.load_pem_x509_certificate(pem).serial_number)
+        assert peer_spiffe_id(context) == "spiffe://protomesh.local/caller"
+        return agent_pb.GetInfoResponse()
+
+
+class _OneInstance:
+    """A registry that knows one instance (the client under test needs nothing more)."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+
+    async def watch(self, service: str, *, healthy_only: bool = True) -> AsyncIterator[list[Instance]]:
+        yield [self.instance]
+        await asyncio.Event().wait()
+
+    async def instances(self, service: str, *, healthy_only: bool = True) -> list[Instance]:
+        return [self.instance]
+
+    async def register(self, instance: Instance) -> None:
+        return None
+
+    heartbeat = deregister = register
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_replica_calling_a_replica_presents_its_renewed_certificate(tmp_path: Path) -> None:
+    """chassis.client opens new channels with the renewed certificate; no call fails across renewals."""
+    ca = LocalCA(tmp_path / "ca")
+    lifetime = 4.5
+    caller, callee = ca.issue("caller-1", "caller", lifetime), ca.issue("agent-1", "agent", lifetime)
+    servicer = _Agent()
+    server = grpc.aio.server()
+    add_AgentServiceServicer_to_server(servicer, server)
+    port = server.add_secure_port("127.0.0.1:0", MeshTls(TlsFiles(callee.cert, callee.key, callee.ca))
+                                  .server_credentials())
+    await server.start()
+    tls.configure(TlsFiles(caller.cert, caller.key, caller.ca))
+    client = ServiceClient(_OneInstance(Instance(service="agent", instance_id="agent-1", address="127.0.0.1",
+                                                 port=port)), "agent", AgentServiceStub,
+                           grpc_service="protomesh.agent.v1.AgentService")
+    try:
+        await client.start(wait=5)
+        deadline = time.monotonic() + 2.5 * lifetime
+        renew_at = time.monotonic() + lifetime * 2 / 3
+        calls = 0
+        while time.monotonic() < deadline:  # bounded: about 15 s of calls, 20 a second
+            if time.monotonic() >= renew_at:  # what the supervisor's renewal does, for both replicas
+                caller, callee = ca.issue("caller-1", "caller", lifetime), ca.issue("agent-1", "agent", lifetime)
+                renew_at = time.monotonic() + lifetime * 2 / 3
+            await client.stub.GetInfo(agent_pb.GetInfoRequest(), timeout=5)
+            calls += 1
+            await asyncio.sleep(0.05)
+        assert calls > 100
+        assert len(servicer.client_serials) >= 3, "the client kept presenting its first certificate"
+    finally:
+        await client.close()
+        tls.configure(None)
+        await server.stop(0)
