@@ -3,8 +3,9 @@
 Envoy verifies a bearer token (jwt_authn) or an API key (ext_authz to the identity service) and
 forwards the verified claims to the replica in one header, `x-protomesh-claims`: the JWT payload,
 base64url (Envoy's `forward_payload_header` encoding, no padding). Envoy removes any copy a client
-sent, and until mTLS (issue 12) replicas listen on loopback only, so only the gateway and other
-replicas can set it. The call interceptor (chassis.interceptors) parses it once per call into a
+sent. Replicas accept only mTLS connections from certificates of the mesh's trust domain (chassis.tls:
+the gateway's or another replica's), and the interceptor ignores the header on any other connection, so
+only the gateway and other replicas can set it. The call interceptor (chassis.interceptors) parses it once per call into a
 `Principal` and keeps it in a context variable for the call:
 
     principal = chassis.require_principal()
