@@ -3,8 +3,8 @@
 1. ruff's S rules (flake8-bandit: bandit's checks under the same numbers, S608 = B608) over chassis/ and
    services/, with the project's configuration (pyproject.toml).
 2. Every suppression says why: a `# noqa: S...` must carry a reason after its codes, a detect-secrets
-   `pragma: allowlist [nextline] secret` too; a `# nosec` is refused (ruff does not read it, so it would
-   look like a reviewed suppression while suppressing nothing).
+   `pragma: allowlist [nextline] secret` too. Refused: a `# noqa` without codes (it silences every rule),
+   and a `# nosec` (ruff does not read it: it would look reviewed and suppress nothing).
 3. detect-secrets over every file git knows or would add (tracked, and untracked but not ignored), with the
    plugins, filters and exclusions of the committed .secrets.baseline; any secret not in the baseline fails.
    The baseline is only read, never rewritten. Verification (a network call to the secret's issuer) is not
@@ -31,6 +31,7 @@ VERIFYING_FILTER = "detect_secrets.filters.common.is_ignored_due_to_verification
 # A noqa comment: "noqa:", the codes (S608, E501), then whatever follows them (the reason).
 _NOQA = re.compile(r"#\s*noqa:\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)(?P<rest>.*)$")
 _NOSEC = re.compile(r"#\s*nosec\b")
+_BLANKET = re.compile(r"#\s*noqa(?!:)\b", re.IGNORECASE)  # a noqa comment without codes
 _PRAGMA = re.compile(r"pragma:\s?(?:allow|white)list[ -](?:nextline[ -])?secret(?P<rest>.*)$")
 _REASON = re.compile(r"[A-Za-z]{3,}.*[A-Za-z]{3,}")  # at least two words of text
 
@@ -81,6 +82,9 @@ def unjustified(root: Path, files: list[str]) -> list[str]:
         if _NOSEC.search(line):
             problems.append(f"{name}:{number}: `# nosec` is not read by the scanner (ruff): "
                             "write `# noqa: SXXX <why>` instead")
+        if _BLANKET.search(line):
+            problems.append(f"{name}:{number}: a bare `# noqa` silences every rule, the S rules too: "
+                            "name the codes and say why")
         noqa = _NOQA.search(line)
         if noqa and any(c.strip().startswith("S") for c in noqa["codes"].split(",")) \
                 and not _REASON.search(noqa["rest"]):

@@ -3,8 +3,8 @@
 Every case builds a small tree with the project's layout, its pyproject.toml (the ruff S configuration)
 and its .secrets.baseline (the detect-secrets plugins and filters), adds one thing to a clean tree and
 runs the real scanner on it, as scripts/test does: a hardcoded password, an `eval`, SQL built from a
-caller's text, a suppression without a reason, an AWS-looking key, a private key, an unquoted base64 key
-in a .env. The secrets are made at run time (random, real-looking), so this file holds none.
+caller's text, a suppression without a reason or without codes, an AWS-looking key, a private key, an
+unquoted base64 key in a .env. The secrets are made at run time (random, real-looking), so this file holds none.
 The files stay untracked in the tree's git repository: a secret fails the scan before its first commit.
 """
 
@@ -88,6 +88,10 @@ def bare_noqa(root: Path) -> None:
     _write(root / "chassis/calc.py", "def run(expression: str) -> object:\n    return eval(expression)  # noqa: S307\n")
 
 
+def blanket_noqa(root: Path) -> None:
+    _write(root / "chassis/calc.py", "def run(expression: str) -> object:\n    return eval(expression)  # noqa\n")
+
+
 def nosec(root: Path) -> None:
     _write(root / "chassis/calc.py", "import random\n\nJITTER = random.random()  # nosec B311\n")
 
@@ -115,6 +119,7 @@ def pragma_without_reason(root: Path) -> None:
     pytest.param(eval_call, ["S307"], id="eval"),
     pytest.param(sql_from_text, ["S608"], id="sql-from-text"),
     pytest.param(bare_noqa, ["without a reason"], id="noqa-without-reason"),
+    pytest.param(blanket_noqa, ["bare `# noqa`"], id="noqa-without-codes"),
     pytest.param(nosec, ["nosec", "S311"], id="nosec-is-not-read"),
     pytest.param(aws_key_in_yaml, ["AWS Access Key"], id="aws-key"),
     pytest.param(private_key, ["Private Key"], id="private-key"),
