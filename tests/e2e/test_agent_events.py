@@ -9,7 +9,7 @@ import nats
 import pytest
 
 from chassis.events import subjects
-from chassis.events.envelope import open_envelope
+from chassis.events.envelope import ORGANIZATION_HEADER, open_envelope
 from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import events_pb2
@@ -39,7 +39,12 @@ def stream_events(mesh: Mesh, event_type: type) -> list[events_pb2.ExecutionSucc
                     msg = await sub.next_msg(timeout=1.0)
                 except nats.errors.TimeoutError:
                     return found
-                found.append(open_envelope(msg.data)[0])
+                event, envelope = open_envelope(msg.data)
+                # Tenancy: every agent event names its organization, in the payload, the envelope and the
+                # pm-organization header (a consumer acts within it without decoding the payload).
+                assert event.organization_id and envelope.organization_id == event.organization_id, envelope
+                assert (msg.headers or {}).get(ORGANIZATION_HEADER) == event.organization_id, msg.headers
+                found.append(event)
         finally:
             await nc.close()
 
