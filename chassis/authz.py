@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 ROLE_OPTION = cast("_ExtensionFieldDescriptor[descriptor_pb2.EnumValueOptions, roles_pb2.RoleDefinition]",
                    roles_pb2.role)
 """`(protomesh.options.v1.role)` on a value of `enum Role`."""
+
+FIELD_BEHAVIOR = field_behavior_pb2.field_behavior
+"""`(google.api.field_behavior)` on a field."""
 
 PLATFORM_PERMISSIONS: frozenset[str] = frozenset({"keys.rotate", "users.write"})
 """Permissions no role grants: only a platform admin (`admin: true` claim) holds them."""
@@ -237,22 +241,31 @@ def method_rule(method: str) -> MethodRule:
 
 
 def output_only_paths(method: MethodDescriptor) -> tuple[tuple[str, ...], ...]:
-    """Request fields a write must not set: OUTPUT_ONLY_FIELDS inside the message it writes (e.g.
-    `subscription.organization_id`), and a top-level `owner`, `created_by` or `organization`.
+    """Request fields a write must not set: top-level fields the contract marks `(google.api.field_behavior)
+    = OUTPUT_ONLY` (a request field declared only to be refused by name), a top-level `owner`,
+    `created_by` or `organization`, and OUTPUT_ONLY_FIELDS inside the object a request embeds (e.g.
+    `subscription.organization_id`).
 
-    A top-level `organization_id` is not one of them: on the identity RPCs it selects the organization
-    the call acts in (`/v1/organizations/{organization_id}/members`), which the servicer checks against
-    chassis.tenant(). Reads (NO_SIDE_EFFECTS) may filter by any of these fields.
+    An unmarked top-level `organization_id` is not one of them: on the identity RPCs it selects the
+    organization the call acts in (`/v1/organizations/{organization_id}/members`), which the servicer
+    checks against chassis.tenant(). Reads (NO_SIDE_EFFECTS) may filter by any of these fields.
     """
     if method.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS:
         return ()
     found: list[tuple[str, ...]] = []
     for field in method.input_type.fields:
-        if field.name in OUTPUT_ONLY_FIELDS - {"organization_id"}:
+        if _output_only(field) or field.name in OUTPUT_ONLY_FIELDS - {"organization_id"}:
             found.append((field.name,))
         elif (written := _written_message(field)) is not None:
+            # Only the ownership properties: other output-only fields of an embedded object (a webhook's
+            # has_secret) are ignored as before, so a client may send back an object it read.
             found += [(field.name, nested.name) for nested in written.fields if nested.name in OUTPUT_ONLY_FIELDS]
     return tuple(found)
+
+
+def _output_only(field: FieldDescriptor) -> bool:
+    # A repeated extension: absent reads as empty (HasExtension is for singular ones).
+    return field_behavior_pb2.OUTPUT_ONLY in field.GetOptions().Extensions[FIELD_BEHAVIOR]
 
 
 def _written_message(field: FieldDescriptor) -> Descriptor | None:
@@ -275,8 +288,16 @@ def set_output_only(rule: MethodRule, request: Message) -> list[str]:
         else:
             value = getattr(message, path[-1])
             if value if not isinstance(value, Message) else message.HasField(path[-1]):
-                found.append(".".join(path))
+                found.append(".".join((*path[:-1], _sent_name(message, path[-1]))))
     return found
+
+
+def _sent_name(message: Message, name: str) -> str:
+    """The name the client used: a field's explicit json_name (CreateContextRequest's `owner_given` is
+    `owner` in JSON, the proto name being reserved), else its proto name. Only on the refusal path."""
+    json_name = message.DESCRIPTOR.fields_by_name[name].json_name
+    default = name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:])
+    return json_name if json_name and json_name != default else name
 
 
 def check(rule: MethodRule, principal: Principal | None) -> None:

@@ -6,6 +6,7 @@ and NATS): what the interceptor refuses never reaches the servicer, whatever the
 
 from __future__ import annotations
 
+import importlib
 import uuid
 
 import grpc
@@ -150,12 +151,18 @@ def test_a_write_setting_the_organization_or_owner_of_its_object_is_refused_nami
     assert {v.field for v in refused.value.violations} == {"created_by", "thing.organization_id"}
 
 
-def test_no_request_of_the_contracts_can_set_an_organization_or_owner() -> None:
-    # Documented in docs/authorization.md: today these fields are output only and absent from every write
-    # request; the check above guards a request that would embed its object.
+def test_no_write_request_of_the_contracts_can_carry_an_organization_or_owner() -> None:
+    # docs/authorization.md: organization_id and owner are OUTPUT_ONLY on the resource messages and absent
+    # from every create/update request (an update_mask naming them is refused by the mask's own check);
+    # the rule above guards a request that would embed its object or declare such a field.
+    importlib.import_module("protomesh.integration.v1.integration_service_pb2")  # fills the default pool
+    importlib.import_module("protomesh.notification.v1.notification_service_pb2")
     for path in ("/protomesh.agent.v1.AgentService/RegisterAgent", "/protomesh.agent.v1.AgentService/UpdateAgent",
-                 "/protomesh.context.v1.ContextService/CreateContext"):
-        assert authz.method_rule(path).output_only == ()
+                 "/protomesh.context.v1.ContextService/CreateContext",
+                 "/protomesh.context.v1.ContextService/UpdateContext",
+                 "/protomesh.integration.v1.IntegrationService/UpdateIntegration",
+                 "/protomesh.notification.v1.NotificationService/CreateSubscription"):
+        assert authz.method_rule(path).output_only == (), path
 
 
 # --- enforcement, over real channels -------------------------------------------------------------
@@ -214,3 +221,4 @@ async def test_authenticated_and_public_methods(agent: InProcess[AgentDeps]) -> 
 async def test_a_platform_admin_without_an_organization_may_call_anything(agent: InProcess[AgentDeps]) -> None:
     admin = Principal(subject=str(uuid.uuid4()), kind="user", platform_admin=True)
     await agent.stub(AgentServiceStub, principal=admin).ListAgents(agent_pb.ListAgentsRequest(), timeout=10)
+
