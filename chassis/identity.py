@@ -5,8 +5,8 @@ forwards the verified claims to the replica in one header, `x-protomesh-claims`:
 base64url (Envoy's `forward_payload_header` encoding, no padding). Envoy removes any copy a client
 sent. Replicas accept only mTLS connections from certificates of the mesh's trust domain (chassis.tls:
 the gateway's or another replica's), and the interceptor ignores the header on any other connection, so
-only the gateway and other replicas can set it. The call interceptor (chassis.interceptors) parses it once per call into a
-`Principal` and keeps it in a context variable for the call:
+only the gateway and other replicas can set it. The call interceptor (chassis.interceptors) parses it
+once per call into a `Principal` and keeps it in a context variable for the call:
 
     principal = chassis.require_principal()
     tenant = chassis.tenant()          # what the stores filter by (chassis.authz)
