@@ -22,6 +22,11 @@ publishes it, and the identity service keeps it in `identity.audit_records` (ser
   PostgreSQL refuses it, the record waits in memory (bounded) and is retried in the background.
 
 Which methods are writes, and where their resource id is, is read from the descriptors once, at startup.
+
+Denials the gateway's ext_authz check answers (no credential, a bad token, a bad API key, a key over its
+rate: no replica's interceptor sees those calls) are recorded by the identity service's check handler
+through `Recorder.record_refusal` (services/identity/oauth/authz.py), with the RPC a REST path binds to
+(`rest_binding`), so they read like the chassis' own records.
 """
 
 from __future__ import annotations
@@ -132,6 +137,82 @@ def resource_of(request: Any, path: tuple[str, ...]) -> str:
     return value[:MAX_RESOURCE_CHARS] if isinstance(value, str) else ""
 
 
+@dataclass(frozen=True)
+class _RestBinding:
+    verb: str
+    pattern: re.Pattern[str]
+    action: str
+    resource_group: int
+    """The regex group of the path variable holding the resource id (0 for none)."""
+    specificity: tuple[int, ...]
+
+
+_TEMPLATE_PART = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_.]*)(?:=([^}]*))?\}|[^{]+")
+
+
+def _template_regex(template: str) -> str | None:
+    """A regex for a google.api.http path template, each variable a group (None if not understood).
+    The same reading as the gateway's routes (chassis.tooling.envoy_config), without importing the tooling."""
+    pattern, position = "", 0
+    for part in _TEMPLATE_PART.finditer(template):
+        if part.start() != position:
+            return None
+        position = part.end()
+        if part.group(1) is None:
+            pattern += re.escape(part.group(0))
+        elif part.group(2) in (None, "*"):
+            pattern += "([^/]+)"
+        elif part.group(2) == "**":
+            pattern += "(.+)"
+        else:
+            return None
+    return pattern if position == len(template) else None
+
+
+@functools.cache
+def _rest_bindings() -> tuple[_RestBinding, ...]:
+    """Every REST binding of the contracts, ordered as the gateway matches them (literal segments first)."""
+    pool = descriptor_pool.Default()
+    found: list[_RestBinding] = []
+    for name in mesh_grpc_services():
+        if not name.startswith(_CONTRACT_PREFIX):
+            continue
+        for method in pool.FindServiceByName(name).methods:
+            options = method.GetOptions()
+            if not options.HasExtension(annotations_pb2.http):
+                continue
+            top: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
+            resource = resource_field(method)
+            for rule in (top, *top.additional_bindings):
+                kind = rule.WhichOneof("pattern")
+                if kind is None or kind == "custom":
+                    continue
+                path = str(getattr(rule, kind))
+                regex = _template_regex(path)
+                if regex is None:
+                    continue
+                variables = list(_PATH_VARIABLE.findall(path))
+                held = ".".join(resource)
+                found.append(_RestBinding(
+                    kind.upper(), re.compile(regex), f"/{name}/{method.name}",
+                    variables.index(held) + 1 if held in variables else 0,
+                    tuple(0 if "{" not in seg else 2 if "**" in seg else 1 for seg in path.strip("/").split("/"))))
+    return tuple(sorted(found, key=lambda binding: binding.specificity))
+
+
+def rest_binding(verb: str, path: str) -> tuple[str, str] | None:
+    """(the RPC's gRPC path, the resource id in the path or "") of a REST call, or None for no binding."""
+    for binding in _rest_bindings():
+        if binding.verb != verb.upper():
+            continue
+        matched = binding.pattern.fullmatch(path)
+        if matched is None:
+            continue
+        resource = matched.group(binding.resource_group) if binding.resource_group else ""
+        return binding.action, resource[:MAX_RESOURCE_CHARS]
+    return None
+
+
 def principal_kind(principal: Principal | None) -> int:
     """The record's principal kind; a `service` is a service account (`client:`) or a mesh service (`service:`)."""
     if principal is None:
@@ -235,6 +316,24 @@ class Recorder:
         except Exception:
             logger.exception("audit record could not be built", extra={"method": method})
             return
+        await self._store(event)
+
+    async def record_refusal(self, action: str, code: grpc.StatusCode, principal: Principal | None,
+                             metadata: Mapping[str, str], *, resource: str = "", peer: str = "") -> None:
+        """Record a call refused before any replica's interceptor saw it: the gateway's ext_authz check
+        answering no credential, a bad token, a bad API key (UNAUTHENTICATED) or a key over its rate
+        (RESOURCE_EXHAUSTED), always a denial. `metadata`: the original request's headers as the check saw
+        them (x-forwarded-for, traceparent); never a credential is read from them. Never raises."""
+        try:
+            event = self.build(action, code, None, principal, metadata, peer)
+            event.record.decision = audit_pb2.AUDIT_DECISION_DENIED
+            event.record.resource = resource[:MAX_RESOURCE_CHARS]
+        except Exception:
+            logger.exception("audit record could not be built", extra={"method": action})
+            return
+        await self._store(event)
+
+    async def _store(self, event: audit_pb2.AuditRecorded) -> None:
         try:
             await self._commit(event)
         except Exception as exc:  # PostgreSQL away: keep the record and retry in the background

@@ -827,7 +827,9 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
             _GRPC_CODE_FOR_HTTP[400], "the URL contains an escaped NUL byte, which no id or query value may contain; "
                                       "remove it"),
     }
-    mappers = [*_token_refusals(), too_large, nul_in_url] + [
+    # No mapper for jwt_authn's refusals: it refuses none (a failed token goes on to ext_authz, and the identity
+    # service answers its 401 with the invalid_token challenge, audited; chassis.tooling.gateway_auth).
+    mappers = [too_large, nul_in_url] + [
         {
             "filter": {
                 "and_filter": {
@@ -849,30 +851,6 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
     return {"mappers": mappers}
 
 
-# jwt_authn answers a token for another audience with 403; RFC 6750 names it invalid_token, a 401 with a
-# challenge like every other bad token. Told apart from other 403s by the filter's response code details.
-_JWT_REFUSED = {"extension_filter": {
-    "name": "envoy.access_loggers.extension_filters.cel",
-    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
-                     "expression": "response.code_details.startsWith('jwt_authn_access_denied')"},
-}}
-_INVALID_TOKEN_CHALLENGE = [{"header": {"key": "www-authenticate",
-                                        "value": 'Bearer realm="protomesh", error="invalid_token"'},
-                             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
-
-
-def _token_refusals() -> list[dict[str, Any]]:
-    """A token jwt_authn refused with 403 is a 401 with a Bearer challenge, for REST and gRPC alike."""
-    refused = [_status_filter(403), _JWT_REFUSED]
-    return [
-        {"filter": {"and_filter": {"filters": [_REST_CALL, *refused]}}, "status_code": 401,
-         "headers_to_add": _INVALID_TOKEN_CHALLENGE,
-         "body_format_override": _status_json(_GRPC_CODE_FOR_HTTP[401], _LOCAL_MESSAGES[401])},
-        {"filter": {"and_filter": {"filters": [_NATIVE_GRPC_CALL, *refused]}}, "status_code": 401,
-         "headers_to_add": _INVALID_TOKEN_CHALLENGE},
-    ]
-
-
 def _status_filter(http: int) -> dict[str, Any]:
     return {
         "status_code_filter": {
@@ -885,8 +863,8 @@ def _status_filter(http: int) -> dict[str, Any]:
 
 
 _LOCAL_MESSAGES = {
-    # Envoy's own 401s: jwt_authn refusing a token (its reason in the parentheses), or ext_authz finding no
-    # credential; the Bearer challenge is in WWW-Authenticate.
+    # The 401s of the ext_authz check (no credential, a bad token or API key: the identity service's reason in
+    # the parentheses); the challenge is in WWW-Authenticate.
     401: "the call needs a valid credential (%LOCAL_REPLY_BODY%): send 'Authorization: Bearer <access token>' "
          "(e.g. from `protomesh token`) or an API key in 'Authorization: ApiKey <key>' or 'x-api-key'",
     # Envoy's own 400s come from the transcoder reading the body or the query string (malformed JSON, a

@@ -3,10 +3,12 @@
 The HTTP filters, in order: `header_mutation` removes any `x-protomesh-claims` a client sent (only
 Envoy sets it) → `jwt_authn` verifies `Authorization: Bearer` against the identity service's JWKS
 (fetched over the `identity_http` cluster, cached and refetched, so a key rotation needs no restart)
-and forwards the verified payload as `x-protomesh-claims`; a missing token passes on, a bad one is
-401 with WWW-Authenticate → `ext_authz` asks the identity service (`/internal/authz`) about requests
-no token was verified for: an API key becomes `x-protomesh-claims`, no credential is 401, a key over
-its rate 429 with Retry-After.
+and forwards the verified payload as `x-protomesh-claims`; a missing or bad token passes on →
+`ext_authz` asks the identity service (`/internal/authz`) about requests no token was verified for: an
+API key becomes `x-protomesh-claims`; a bad token is 401 with `error="invalid_token"`, no credential
+401, a bad key 401, a key over its rate 429 with Retry-After, and each of these refusals is recorded
+in the audit trail by the identity service (a refusal Envoy answered itself would be in no record).
+A valid token never reaches ext_authz: the happy path costs no extra call.
 
 Which routes are public is read from the contracts (chassis.tooling.catalog: the `access` option,
 `http_served` services) plus the gateway's own documents; nothing here names a route by hand.
@@ -124,8 +126,10 @@ def _jwt_authn(auth: GatewayAuth) -> dict[str, Any]:
         "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
         providers={PROVIDER: provider},
         requirement_map={
-            # A token, if present, must be valid; without one, ext_authz decides (API key or 401).
-            PROTECTED_REQUIREMENT: {"requires_any": {"requirements": [verified, {"allow_missing": {}}]}},
+            # A valid token is verified and forwarded (ext_authz is then off); without one, or with one that
+            # failed, ext_authz decides: the identity service answers a bad token's 401 itself so that the
+            # refusal is audited (jwt_authn's own 401 reached no one who records).
+            PROTECTED_REQUIREMENT: {"requires_any": {"requirements": [verified, {"allow_missing_or_failed": {}}]}},
             # Public routes: a valid token is still forwarded; a missing or bad one is no reason to refuse.
             PUBLIC_REQUIREMENT: {"requires_any": {"requirements": [verified, {"allow_missing_or_failed": {}}]}},
         },
@@ -148,8 +152,12 @@ def _ext_authz(auth: GatewayAuth) -> dict[str, Any]:
                                                         {"prefix": "ratelimit"}]},
             },
         },
-        # The key travels to the identity service in one of these (Authorization is sent anyway).
-        allowed_headers={"patterns": [{"exact": "authorization"}, {"exact": "x-api-key"}]},
+        # The key travels to the identity service in one of these (Authorization is sent anyway); the
+        # others are for the audit record of a refusal: the caller's address (the X-Forwarded-For entry
+        # Envoy appended), the trace, and content-type to tell a native gRPC call from a REST one.
+        allowed_headers={"patterns": [{"exact": "authorization"}, {"exact": "x-api-key"},
+                                      {"exact": "x-forwarded-for"}, {"exact": "traceparent"},
+                                      {"exact": "content-type"}]},
         # The identity service unreachable: the call fails (503), it is never let through unchecked.
         failure_mode_allow=False,
         status_on_error={"code": "ServiceUnavailable"},

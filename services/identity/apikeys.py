@@ -156,6 +156,9 @@ class KeyCheck:
     claims: dict[str, Any] | None
     retry_after: float = 0.0
     reason: str = ""
+    refused: dict[str, Any] | None = None
+    """For the audit trail: the claims of a key refused although its secret matched (revoked or expired),
+    so the refusal names the key (its id, never the key); None for an unknown key or a wrong secret."""
 
     @property
     def allowed(self) -> bool:
@@ -189,9 +192,9 @@ class ApiKeyVerifier:
 
     async def authenticate(self, presented: str) -> KeyCheck:
         """The ext_authz check of one call: verify the key, then take a token of its rate limit."""
-        row, reason = await self._verified(presented)
+        row, reason, refused = await self._verified(presented)
         if row is None:
-            return KeyCheck(None, reason=reason)
+            return KeyCheck(None, reason=reason, refused=claims_of(refused) if refused else None)
         rate = row.rate_limit_per_second or self._default_rate
         burst = row.rate_limit_burst or self._default_burst
         wait = self.buckets.take(row.id, rate, max(burst, 1))
@@ -201,27 +204,28 @@ class ApiKeyVerifier:
 
     async def verify(self, presented: str) -> dict[str, Any] | None:
         """The principal claims of a valid, accepted key, else None; no rate limit is applied."""
-        row, _ = await self._verified(presented)
+        row, _, _ = await self._verified(presented)
         return claims_of(row) if row else None
 
     def forget(self, prefix: str) -> None:
         """Drop a key from this replica's cache (after a revocation here: it stops at once on this replica)."""
         self._cache.pop(prefix, None)
 
-    async def _verified(self, presented: str) -> tuple[ApiKeyRow | None, str]:
+    async def _verified(self, presented: str) -> tuple[ApiKeyRow | None, str, ApiKeyRow | None]:
+        """(the accepted key's row, or None; why not; the row of a key refused although its secret matched)."""
         prefix = parse_key(presented)
         if prefix is None:
-            return None, "not an API key (pmk_<prefix>_<secret>)"
+            return None, "not an API key (pmk_<prefix>_<secret>)", None
         row = await self._row(prefix)
         # Compared in constant time whatever was found, so timing tells nothing about the prefix.
         expected = row.secret_hash if row else b"\0" * 32
         if not hmac.compare_digest(expected, key_hash(self._pepper, presented)) or row is None:
-            return None, "unknown API key"
+            return None, "unknown API key", None
         if row.revoked_at is not None:
-            return None, f"API key {row.prefix} is revoked"
+            return None, f"API key {row.prefix} is revoked", row
         if not row.accepted_at(datetime.now(UTC)):
-            return None, f"API key {row.prefix} has expired"
-        return row, ""
+            return None, f"API key {row.prefix} has expired", row
+        return row, "", None
 
     async def _row(self, prefix: str) -> ApiKeyRow | None:
         now = self._clock()

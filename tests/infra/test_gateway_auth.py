@@ -38,7 +38,8 @@ from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 GATEWAY_PORT = free_port()
 ISSUER = f"http://127.0.0.1:{GATEWAY_PORT}"
 JWKS_CACHE_SECONDS = 2.0
-API_KEY_CLAIMS = {"sub": "apikey:k-1", "kind": "api_key", "key_id": "k-1", "org": "org-a", "scope": "agents"}
+BAD_BEARER = 'Bearer realm="protomesh", error="invalid_token"'
+API_KEY_CLAIMS = {"sub": "apikey:k-1", "kind": "api_key", "key_id": "k-1", "org": "org-a", "scope": "agents.read"}
 
 
 def _b64(data: bytes) -> str:
@@ -51,6 +52,8 @@ class Identity:
     def __init__(self) -> None:
         self.keys: list[jwk.ECKey] = [self.new_key("k1")]
         self.authz_paths: list[str] = []
+        self.authz_checks: list[tuple[str, str, dict[str, str]]] = []
+        """(method, path, headers) of every ext_authz check, as Envoy sent it."""
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -92,6 +95,8 @@ class Identity:
                     self._answer(200, json.dumps({"keys": keys}).encode(), {"content-type": "application/json"})
                 elif self.path.startswith("/internal/authz"):
                     identity.authz_paths.append(self.path)
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    identity.authz_checks.append((self.command, self.path, headers))
                     self._authz()
                 elif self.path.startswith("/.well-known/"):
                     self._answer(200, b'{"issuer": "' + ISSUER.encode() + b'"}', {"content-type": "application/json"})
@@ -100,6 +105,9 @@ class Identity:
 
             def _authz(self) -> None:
                 auth = self.headers.get("authorization", "")
+                if auth.lower().startswith("bearer "):  # a token jwt_authn did not verify (as the identity service)
+                    self._answer(401, b"invalid token", {"www-authenticate": BAD_BEARER})
+                    return
                 key = self.headers.get("x-api-key") or (auth[len("ApiKey "):] if auth.startswith("ApiKey ") else "")
                 if key == "good-key":
                     self._answer(200, headers={CLAIMS_HEADER: encode_claims(API_KEY_CLAIMS)})
@@ -260,11 +268,15 @@ BAD_TOKENS = {
 def test_a_bad_token_is_401_with_www_authenticate_for_rest(gateway: EnvoyProcess, identity: Identity,
                                                              backend: ChassisBackend, kind: str) -> None:
     before = len(backend.servicer.principals)
+    checks = len(identity.authz_checks)
     answer = rest(gateway, "/v1/agents/x", BAD_TOKENS[kind](identity))
     assert answer.status == 401, answer.body
-    assert answer.headers.get("www-authenticate", "").startswith("Bearer"), dict(answer.headers)
+    assert answer.headers.get("www-authenticate") == BAD_BEARER, dict(answer.headers)
     assert json.loads(answer.body)["code"] == 16  # google.rpc.Code UNAUTHENTICATED, JSON like every error
     assert len(backend.servicer.principals) == before, "a refused call must not reach the replica"
+    # The refusal is the identity service's (which records it), not jwt_authn's own.
+    assert len(identity.authz_checks) == checks + 1
+    assert identity.authz_checks[-1][:2] == ("GET", "/internal/authz/v1/agents/x")
 
 
 @pytest.mark.parametrize("kind", list(BAD_TOKENS))
@@ -272,6 +284,35 @@ def test_a_bad_token_is_unauthenticated_for_native_grpc(gateway: EnvoyProcess, i
     error = grpc_get_agent(gateway, [("authorization", f"Bearer {BAD_TOKENS[kind](identity)}")])
     assert isinstance(error, grpc.RpcError)
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
+    # A trailers-only answer: the challenge is with grpc-status.
+    metadata = {**dict(error.initial_metadata() or ()), **dict(error.trailing_metadata() or ())}
+    assert metadata.get("www-authenticate") == BAD_BEARER, metadata
+
+
+def test_a_bad_token_next_to_a_valid_api_key_is_still_refused(gateway: EnvoyProcess, identity: Identity) -> None:
+    """As when Envoy refused it: a presented token must be valid, a key beside it does not rescue the call."""
+    answer = rest(gateway, "/v1/agents/x", identity.sign(aud="someone-else"), headers={"x-api-key": "good-key"})
+    assert answer.status == 401 and answer.headers.get("www-authenticate") == BAD_BEARER
+
+
+def test_the_check_gets_what_the_audit_record_needs_and_a_valid_token_skips_it(gateway: EnvoyProcess,
+                                                                                identity: Identity) -> None:
+    trace = f"00-{'ab' * 16}-{'cd' * 8}-01"
+    checks = len(identity.authz_checks)
+    assert rest(gateway, "/v1/agents/x", identity.sign()).status == 200
+    assert len(identity.authz_checks) == checks, "a valid token costs no ext_authz call"
+    rest(gateway, "/v1/agents/x", identity.sign(exp=1, iat=0, nbf=0), method="DELETE",
+         headers={"x-forwarded-for": "203.0.113.9", "traceparent": trace})
+    method, path, headers = identity.authz_checks[-1]
+    assert (method, path) == ("DELETE", "/internal/authz/v1/agents/x")
+    # Envoy appended the address it saw (use_remote_address): the last entry, not the client's own.
+    forwarded = [entry.strip() for entry in headers["x-forwarded-for"].split(",")]
+    assert len(forwarded) == 2 and forwarded[0] == "203.0.113.9" and forwarded[1] != "203.0.113.9", headers
+    assert headers["traceparent"].split("-")[1] == "ab" * 16, headers
+    grpc_get_agent(gateway, [("authorization", "Bearer garbage")])
+    method, path, headers = identity.authz_checks[-1]
+    assert path == "/internal/authz/protomesh.agent.v1.AgentService/GetAgent" and method == "POST"
+    assert headers["content-type"].startswith("application/grpc"), headers
 
 
 def test_no_credential_is_401_for_rest_and_unauthenticated_for_grpc(gateway: EnvoyProcess) -> None:

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from chassis.audit import Recorder
 from chassis.crypto import load_cipher
 from chassis.paths import RUN_DIR
 from chassis.replica import Replica
 from services.identity.bootstrap import bootstrap
 from services.identity.clients_servicer import ClientServicer, HasOAuth
 from services.identity.keys_servicer import SigningKeyServicer
+from services.identity.oauth import authz
 from services.identity.oauth.config import OAuthConfig
 from services.identity.oauth.http import build_app
 from services.identity.oauth.provider import OAuthProvider, open_provider
@@ -57,5 +59,16 @@ async def open_oauth(replica: Replica, settings: IdentitySettings,
 
 
 def http_app(replica: Replica, deps: HasOAuth) -> web.Application:
-    """The replica's HTTP listener: OAuth / OIDC endpoints and the ext_authz check."""
-    return build_app(deps.oauth)
+    """The replica's HTTP listener: OAuth / OIDC endpoints and the ext_authz check.
+
+    The check's refusals (calls no replica's interceptor sees) go to the audit trail through the same
+    recorder and outbox as the chassis' records (chassis.audit), as this replica's."""
+    app = build_app(deps.oauth)
+    recorder = Recorder(replica.service.name, replica.settings.instance_id, lambda: replica.pool)
+    app[authz.RECORDER] = recorder
+
+    async def close_recorder(_: web.Application) -> None:
+        await recorder.close()
+
+    app.on_cleanup.append(close_recorder)
+    return app
