@@ -5,6 +5,11 @@ A write and a denial each appear exactly once, with who, what, which resource, t
 id and source address; an admin of another organization sees none of them; a viewer (no audit.read) is
 refused; `protomesh audit --action ...` prints them; the table refuses UPDATE and DELETE even to the
 identity service's own role; and no secret (an API key's, a password) is in any audit row.
+
+The refusals the gateway's ext_authz check answers (no replica sees those calls: no credential, an expired
+token, an unknown or revoked API key, a key over its rate; REST and native gRPC) are each recorded once too,
+by the identity service, with the RPC and the agent id of the path, the caller's trace and address, and
+never the token or key presented.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import psycopg
 import pytest
 
 from chassis.tooling.supervisor import Mesh
+from protomesh.agent.v1 import agent_service_pb2
+from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
 from tests.e2e.identity_support import (
+    access_claims,
     admin_token,
     device_login,
     first,
@@ -32,6 +41,8 @@ from tests.e2e.identity_support import (
     jwt_parts,
     method,
     rest_call,
+    sign,
+    signing_key,
 )
 
 PASSWORD = f"Audit-{uuid.uuid4().hex}"
@@ -40,6 +51,8 @@ CREATE_KEY = f"/{KEYS}/CreateApiKey"
 REVOKE = f"/{KEYS}/RevokeApiKey"
 AGENTS = "protomesh.agent.v1.AgentService"
 UPDATE_AGENT = f"/{AGENTS}/UpdateAgent"
+GET_AGENT = f"/{AGENTS}/GetAgent"
+BAD_BEARER = 'Bearer realm="protomesh", error="invalid_token"'
 LIST_RECORDS = method("ListAuditRecords")
 
 
@@ -311,3 +324,157 @@ def test_no_secret_is_in_any_audit_row(mesh: Mesh, admin: User, write: dict[str,
         assert secret.split("_")[-1] not in text
     for envelope in envelopes:
         assert secret.encode() not in envelope and password.encode() not in envelope
+
+
+# --- refusals the gateway answers (ext_authz: the identity service records them) -------------------------
+
+
+@dataclass(frozen=True)
+class Refused:
+    """One call the gateway refused: the agent id in its path (the record's resource), its trace id and the
+    credential it presented (never to be found in the trail)."""
+
+    agent_id: str
+    trace_id: str
+    presented: str = ""
+
+
+def _refused_get_agent(mesh: Mesh, status: int, headers: dict[str, str], presented: str = "") -> Refused:
+    """GET /v1/agents/<new id> with `headers` and a new trace, refused with `status` before any replica."""
+    call = Refused(str(uuid.uuid4()), uuid.uuid4().hex, presented)
+    answer = rest_call(mesh, method("GetAgent", "agent"), {"agent_id": call.agent_id},
+                       headers={**headers, "traceparent": f"00-{call.trace_id}-{uuid.uuid4().hex[:16]}-01",
+                                "x-forwarded-for": "203.0.113.9"})
+    assert answer.status == status, (answer.status, answer.body)
+    return call
+
+
+def _new_key(mesh: Mesh, admin: User, **fields: Any) -> tuple[str, str]:
+    created = identity_call(mesh, "CreateApiKey", {"name": f"refused-{uuid.uuid4().hex[:8]}",
+                                                   "scopes": ["agents.read"], **fields}, token=admin.token)
+    return str(first(created, "api_key_id", "apiKeyId")), str(created["secret"])
+
+
+@pytest.fixture(scope="module")
+def refusals(mesh: Mesh, admin: User) -> dict[str, Refused]:
+    """One of each refusal the gateway's check answers, made once for the tests below."""
+    now = int(time.time())
+    expired = sign(signing_key(mesh), access_claims(mesh, exp=now - 600, iat=now - 900, nbf=now - 900))
+    unknown_key = f"pmk_{uuid.uuid4().hex[:12]}_{uuid.uuid4().hex}{uuid.uuid4().hex[:11]}"
+    revoked_id, revoked_key = _new_key(mesh, admin)
+    assert rest_call(mesh, method("RevokeApiKey"), {"api_key_id": revoked_id}, token=admin.token).status == 200
+    busy_id, busy_key = _new_key(mesh, admin, rate_limit_per_second=0.01, rate_limit_burst=1)
+    calls = {
+        "anonymous": _refused_get_agent(mesh, 401, {}),
+        "expired token": _refused_get_agent(mesh, 401, {"authorization": f"Bearer {expired}"}, expired),
+        "unknown key": _refused_get_agent(mesh, 401, {"x-api-key": unknown_key}, unknown_key),
+    }
+    # A revoked key stops on every replica within 2 s (the key cache): until then it may still pass.
+    deadline = time.monotonic() + 10
+    while True:
+        call = Refused(str(uuid.uuid4()), uuid.uuid4().hex, revoked_key)
+        answer = rest_call(mesh, method("GetAgent", "agent"), {"agent_id": call.agent_id},
+                           headers={"authorization": f"ApiKey {revoked_key}",
+                                    "traceparent": f"00-{call.trace_id}-{uuid.uuid4().hex[:16]}-01"})
+        if answer.status == 401:
+            calls[f"revoked key apikey:{revoked_id}"] = call
+            break
+        assert time.monotonic() < deadline, f"the revoked key still passes: {answer.status}"
+        time.sleep(0.5)
+    # The first call takes the key's one token (not found: the agent does not exist), the second is over the rate.
+    assert rest_call(mesh, method("GetAgent", "agent"), {"agent_id": str(uuid.uuid4())},
+                     headers={"x-api-key": busy_key}).status == 404
+    calls[f"key over its rate apikey:{busy_id}"] = _refused_get_agent(mesh, 429, {"x-api-key": busy_key}, busy_key)
+    return calls
+
+
+def _only_record(mesh: Mesh, admin: User, call: Refused) -> dict[str, Any]:
+    """The one record of a refused GetAgent (found by its agent id), after a duplicate would have arrived."""
+    def found() -> list[dict[str, Any]]:
+        return [r for r in _records(mesh, admin.token, action=GET_AGENT, decision="AUDIT_DECISION_DENIED")
+                if _field(r, "resource") == call.agent_id]
+
+    _eventually(found, f"the refused call on {call.agent_id}")
+    time.sleep(1.0)
+    records = found()
+    assert len(records) == 1, records
+    return records[0]
+
+
+@pytest.mark.parametrize("kind", ["anonymous", "expired token", "unknown key"])
+def test_a_refusal_without_a_known_principal_is_recorded_once(mesh: Mesh, admin: User,
+                                                               refusals: dict[str, Refused], kind: str) -> None:
+    record = _only_record(mesh, admin, refusals[kind])
+    assert _field(record, "decision") == "AUDIT_DECISION_DENIED"
+    assert _field(record, "status") == "UNAUTHENTICATED"
+    assert _field(record, "principal_kind") == "AUDIT_PRINCIPAL_KIND_ANONYMOUS"
+    assert not _field(record, "principal") and not _field(record, "organization_id"), record
+    assert _field(record, "action") == GET_AGENT and _field(record, "service") == "identity"
+    assert _field(record, "trace_id") == refusals[kind].trace_id, record
+    # The gateway's own entry, not the one the client sent.
+    assert _field(record, "source_address") and _field(record, "source_address") != "203.0.113.9", record
+
+
+def test_a_refusal_of_a_known_key_names_the_key_and_its_organization(mesh: Mesh, admin: User,
+                                                                     refusals: dict[str, Refused]) -> None:
+    for kind, status in (("revoked key", "UNAUTHENTICATED"), ("key over its rate", "RESOURCE_EXHAUSTED")):
+        ((name, call),) = [(n, c) for n, c in refusals.items() if n.startswith(kind)]
+        subject = name.rsplit(" ", 1)[1]
+        record = _only_record(mesh, admin, call)
+        assert _field(record, "status") == status and _field(record, "decision") == "AUDIT_DECISION_DENIED"
+        assert _field(record, "principal") == subject, record
+        assert _field(record, "principal_kind") == "AUDIT_PRINCIPAL_KIND_API_KEY"
+        assert _field(record, "api_key_id") == subject.removeprefix("apikey:")
+        assert _field(record, "organization_id") == admin.organization
+        # The key's organization's admin finds it by the key, like any of the key's calls.
+        assert [_field(r, "record_id") for r in _records(mesh, admin.token, principal=subject, action=GET_AGENT)
+                if _field(r, "resource") == call.agent_id] == [_field(record, "record_id")]
+
+
+def test_a_refused_native_grpc_call_is_recorded_once(mesh: Mesh, admin: User) -> None:
+    """No credential, then a bad token, over native gRPC: UNAUTHENTICATED, each recorded once (found by trace)."""
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        agents = AgentServiceStub(channel)
+        traces = []
+        for metadata in ([], [("authorization", "Bearer not-a-token")]):
+            trace = uuid.uuid4().hex
+            traces.append(trace)
+            with pytest.raises(grpc.RpcError) as refused:
+                agents.GetAgent(agent_service_pb2.GetAgentRequest(agent_id="x"), timeout=10,
+                                metadata=[*metadata, ("traceparent", f"00-{trace}-{uuid.uuid4().hex[:16]}-01")])
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    for trace in traces:
+        def found(trace: str = trace) -> list[dict[str, Any]]:
+            return [r for r in _records(mesh, admin.token, action=GET_AGENT, decision="AUDIT_DECISION_DENIED")
+                    if _field(r, "trace_id") == trace]
+
+        _eventually(found, f"the gRPC refusal of trace {trace}")
+        time.sleep(1.0)
+        assert len(found()) == 1, found()
+
+
+def test_a_bad_token_is_answered_like_before(mesh: Mesh) -> None:
+    """The identity service answers a failed token now (so it is recorded): the same 401 and challenge."""
+    answer = rest_call(mesh, method("GetAgent", "agent"), {"agent_id": "x"},
+                       headers={"authorization": "Bearer not-a-token"})
+    assert answer.status == 401 and answer.headers.get("www-authenticate") == BAD_BEARER, answer.headers
+    assert answer.body["code"] == 16, answer.body
+
+
+def test_no_presented_token_or_key_is_in_any_audit_row(mesh: Mesh, admin: User,
+                                                       refusals: dict[str, Refused]) -> None:
+    for call in refusals.values():
+        _only_record(mesh, admin, call)
+    with psycopg.connect(mesh.database_url) as conn:
+        rows = [text for (text,) in conn.execute("SELECT row_to_json(r)::text FROM identity.audit_records r")]
+        envelopes = [bytes(e) for (e,) in conn.execute(
+            "SELECT envelope FROM identity.outbox WHERE event_type = 'protomesh.identity.v1.AuditRecorded'")]
+    secrets = [call.presented for call in refusals.values() if call.presented]
+    assert len(secrets) == 4
+    for secret in secrets:
+        # The whole credential, and its secret part alone: a JWT's signature, a key's part after pmk_<prefix>_.
+        part = secret.rsplit(".", 1)[1] if secret.count(".") == 2 else secret[len("pmk_") + 13:]
+        assert len(part) >= 40, part
+        for text in (secret, part):
+            assert not any(text in row for row in rows), f"a presented credential is in an audit row: {text}"
+            assert not any(text.encode() in envelope for envelope in envelopes)
