@@ -285,7 +285,8 @@ def test_a_bad_token_is_unauthenticated_for_native_grpc(gateway: EnvoyProcess, i
     assert isinstance(error, grpc.RpcError)
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
     # A trailers-only answer: the challenge is with grpc-status.
-    metadata = {**dict(error.initial_metadata() or ()), **dict(error.trailing_metadata() or ())}
+    answered: Any = error  # also a grpc.Call, which has the metadata
+    metadata = {**dict(answered.initial_metadata() or ()), **dict(answered.trailing_metadata() or ())}
     assert metadata.get("www-authenticate") == BAD_BEARER, metadata
 
 
