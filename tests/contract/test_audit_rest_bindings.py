@@ -4,6 +4,7 @@ named as its own RPC with the id the record's resource is, or a refusal would be
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 
@@ -14,6 +15,10 @@ from chassis.paths import DESCRIPTOR_SET
 from chassis.tooling.catalog import load_catalog
 
 _VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
+
+
+def _value(values: dict[str, str], variable: re.Match[str]) -> str:
+    return values[variable.group(1)]
 
 
 def _bindings() -> list[tuple[str, str, str, str]]:
@@ -27,7 +32,7 @@ def _bindings() -> list[tuple[str, str, str, str]]:
             resource = ".".join(resource_field(descriptor))
             for rule in method.http_rules:
                 values = {name: str(uuid.uuid4()) for name, _ in _VARIABLE.findall(rule.path)}
-                path = _VARIABLE.sub(lambda m, given=values: given[m.group(1)], rule.path)
+                path = _VARIABLE.sub(functools.partial(_value, values), rule.path)
                 found.append((rule.verb, path, method.grpc_path, values.get(resource, "")))
     return found
 
