@@ -12,9 +12,13 @@ import yaml
 from chassis.paths import DESCRIPTOR_SET, ENVOY_DIR, REPO_ROOT
 from chassis.tooling.catalog import load_catalog
 from chassis.tooling.deploy.derived import ISSUER_ENV, http_deployables
-from chassis.tooling.envoy_config import COMPOSE_DESCRIPTOR_PATH, compose_envoy_config
+from chassis.tooling.envoy_config import COMPOSE_DESCRIPTOR_PATH, COMPOSE_UPSTREAM_TLS, compose_envoy_config
 from chassis.tooling.gateway_auth import EXT_AUTHZ, IDENTITY_DEPLOYABLE, JWT_AUTHN, PROVIDER
 from chassis.tooling.infra.envoy import validate_config
+from chassis.tooling.pki import LocalCA
+
+COMPOSE_SDS_DIR = str(COMPOSE_UPSTREAM_TLS.sds_dir)
+COMPOSE_TLS_DIR = str(COMPOSE_UPSTREAM_TLS.cert_dir)
 
 
 def test_compose_envoy_config_is_fresh() -> None:
@@ -24,9 +28,16 @@ def test_compose_envoy_config_is_fresh() -> None:
 
 
 def test_compose_envoy_config_is_valid_for_envoy(tmp_path: Path) -> None:
-    # In the container the descriptor set is mounted at /etc/envoy; here it is read from gen/.
-    local = json.loads(json.dumps(compose_envoy_config()).replace(str(COMPOSE_DESCRIPTOR_PATH), str(DESCRIPTOR_SET)))
-    validate_config(local, tmp_path)
+    # In the container the descriptor set is mounted at /etc/envoy, the SDS files (envoy/compose/sds) at
+    # /etc/protomesh/sds and the gateway's certificate at /etc/protomesh/tls/gateway; here they are read from
+    # gen/, a copy of the committed SDS files and a certificate this test's own CA issues.
+    issued = LocalCA(tmp_path / "ca").issue("gateway", "gateway", directory=tmp_path / "tls" / "gateway")
+    sds = tmp_path / "sds"
+    sds.mkdir()
+    for committed in (ENVOY_DIR / "compose" / "sds").glob("*.json"):
+        (sds / committed.name).write_text(committed.read_text().replace(COMPOSE_TLS_DIR, str(issued.directory)))
+    text = json.dumps(compose_envoy_config()).replace(str(COMPOSE_DESCRIPTOR_PATH), str(DESCRIPTOR_SET))
+    validate_config(json.loads(text.replace(COMPOSE_SDS_DIR, str(sds))), tmp_path)
 
 
 def _filters(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
