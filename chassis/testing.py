@@ -134,6 +134,8 @@ class InProcess(Generic[DepsT]):
     database_url: str | None
     """The database the service's schema lives in (a scratch one, unless fresh_database=False)."""
     nats_url: str | None
+    loop: asyncio.AbstractEventLoop | None = None
+    """The event loop serving the replica: channels opened from a synchronous fixture are bound to it."""
     _channels: dict[Principal | None, grpc.aio.Channel] = dataclasses.field(default_factory=dict, repr=False)
     """Channels as other principals, opened on first use and closed with the service."""
 
@@ -147,8 +149,18 @@ class InProcess(Generic[DepsT]):
             return self.channel
         channel = self._channels.get(principal)
         if channel is None:
-            channel = self._channels[principal] = channel_as(self.address, principal)
+            channel = self._channels[principal] = self._open(principal)
         return channel
+
+    def _open(self, principal: Principal | None) -> grpc.aio.Channel:
+        # grpc.aio binds a channel to the loop current where it is made. A synchronous fixture has none
+        # running (and an earlier test may have cleared the thread's default), so make it on the serving loop.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if self.loop is not None:
+                asyncio.set_event_loop(self.loop)
+        return channel_as(self.address, principal)
 
     def stub(self, stub_factory: Callable[[grpc.aio.Channel], StubT],
              principal: Principal | _Default | None = _DEFAULT) -> StubT:
@@ -203,7 +215,7 @@ async def serve_in_process(
         channel = channel_as(f"127.0.0.1:{replica.bound_port}", TEST_PRINCIPAL)
         # Closed before the server stops (callbacks run last-in first-out), so no call is left hanging.
         stack.push_async_callback(channel.close)
-        served = InProcess(replica, captured[0], channel, database_url, nats_url)
+        served = InProcess(replica, captured[0], channel, database_url, nats_url, asyncio.get_running_loop())
         stack.push_async_callback(served.close_channels)
         yield served
 
