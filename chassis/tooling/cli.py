@@ -180,12 +180,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no mesh is running from {args.state_dir}; start one with `protomesh up` (or scripts/up)")
         return 1
     rows = []
+    probe_tls = Mesh.probe_files(Path(args.state_dir))  # replicas answer mTLS only
     for proc in state["processes"]:
         alive = pid_alive(proc["pid"] or 0)
         if not alive:
             health = "DOWN"
         elif "address" in proc:
-            health = "SERVING" if grpc_serving(proc["address"], proc["grpc_service"]) else "NOT_SERVING"
+            serving = grpc_serving(proc["address"], proc["grpc_service"], files=probe_tls,
+                                   mesh_service=proc.get("service", ""))
+            health = "SERVING" if serving else "NOT_SERVING"
         elif proc["name"] == "envoy":
             health = "READY" if _http_ok(f"http://{state['admin']}/ready") else "NOT_READY"
         else:

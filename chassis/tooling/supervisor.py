@@ -384,6 +384,14 @@ class Mesh:
             self._issued[name] = (service, issued)
         return TlsFiles(issued.cert, issued.key, issued.ca)
 
+    @staticmethod
+    def probe_files(state_dir: Path) -> TlsFiles | None:
+        """The supervisor's certificate in a mesh's state folder, for probes from another process
+        (`protomesh status`); None before the mesh issued one."""
+        issued = state_dir / "pki" / SUPERVISOR_IDENTITY
+        files = TlsFiles(issued / "cert.pem", issued / "key.pem", issued / "ca.pem")
+        return files if files.cert.exists() else None
+
     def tls_files(self, name: str) -> TlsFiles:
         """The files of an issued workload certificate (e.g. SUPERVISOR_IDENTITY's, to dial a replica)."""
         _, issued = self._issued[name]
