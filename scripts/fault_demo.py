@@ -79,7 +79,8 @@ def integration_row(cipher: Cipher, base_url: str) -> IntegrationRow:
         id=integration_id, name="payments-api", kind="http", description="fault demo", config=config,
         credentials_ciphertext=sealed.ciphertext, credentials_nonce=sealed.nonce, credentials_key_id=sealed.key_id,
         credential_keys=["token"], enabled=True, labels={}, probe_kind=None, probe_ok=None, probe_detail=None,
-        probe_latency_ms=None, probed_at=None, version=1, created_at=now, updated_at=now)
+        probe_latency_ms=None, probed_at=None, version=1, created_at=now, updated_at=now,
+        organization_id="fault-demo")
 
 
 async def run(args: argparse.Namespace) -> float:
