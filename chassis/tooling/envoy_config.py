@@ -25,6 +25,13 @@ from chassis.tooling.gateway_auth import (
     public_route_configs,
 )
 from chassis.tooling.gateway_limits import GATEWAY_LIMITS, GatewayLimits
+from chassis.tooling.gateway_strict_json import (
+    body_message,
+    load_pool,
+    local_reply_passthrough,
+    route_metadata,
+    strict_json_filter,
+)
 from chassis.tooling.infra.ports import LOOPBACK
 
 Endpoint = tuple[str, int]
@@ -353,6 +360,9 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limi
             # Who is calling, first: a caller without a valid credential costs no body reading or transcoding.
             *(auth_filters(auth) if auth else [_claims_stripper()]),
             *_body_limit_filters(limits),
+            # After the body limits (it buffers the body, which they have bounded), before the transcoder
+            # (which would drop a field it does not know): chassis.tooling.gateway_strict_json.
+            strict_json_filter(catalog),
             {"name": "envoy.filters.http.grpc_json_transcoder",
              "typed_config": _transcoder(catalog, descriptor_set, limits)},
             {
@@ -553,6 +563,7 @@ def _routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | None = 
 def _rest_routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | None) -> list[dict[str, Any]]:
     """A route per REST binding, on its path and verb, ordered as the transcoder matches (literals first)."""
     bindings = []
+    pool = load_pool(catalog.descriptor_set)
     for service in catalog:
         for method in service.methods:
             limit = limits.body_limit(method.grpc_path)
@@ -561,6 +572,12 @@ def _rest_routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | No
                 match = {"safe_regex": {"regex": _rest_path_regex(rule.path)},
                          "headers": [{"name": ":method", "string_match": {"exact": rule.verb}}]}
                 route = _route(f"{method.grpc_path} REST {index}", match, service, method, filter_configs)
+                message = body_message(pool, method, rule)
+                if message is not None:
+                    # The strict-JSON filter checks this body against `message`; it buffers the body, up to
+                    # the route's limit (the connection's 32 KiB buffer would otherwise cap it with a 413).
+                    route["metadata"] = route_metadata(message)
+                    route["per_request_buffer_limit_bytes"] = limit
                 bindings.append((_specificity(rule.path), route))
     return [route for _, route in sorted(bindings, key=lambda binding: binding[0])]
 
@@ -829,7 +846,8 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
     }
     # No mapper for jwt_authn's refusals: it refuses none (a failed token goes on to ext_authz, and the identity
     # service answers its 401 with the invalid_token challenge, audited; chassis.tooling.gateway_auth).
-    mappers = [too_large, nul_in_url] + [
+    # The strict-JSON filter's refusals are google.rpc.Status JSON already.
+    mappers = [local_reply_passthrough(), too_large, nul_in_url] + [
         {
             "filter": {
                 "and_filter": {
