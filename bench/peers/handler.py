@@ -16,13 +16,15 @@ from services.agent.messages import agent_message
 from services.agent.store import AgentRow
 
 METHOD = "/protomesh.agent.v1.AgentService/GetAgent"
+ORGANIZATION = "bench"
+"""The organization owning the in-memory agents (every agent has one), and the one the callers' claims name."""
 AGENT_IDS = [uuid.UUID(int=i + 1) for i in range(64)]
 _NOW = datetime(2025, 1, 1, tzinfo=UTC)
 AGENTS = {
     agent_id: AgentRow(
         id=agent_id, name=f"bench-agent-{n}", type="calculator", description="served from memory by the benchmark",
         capabilities=["math.evaluate"], config={"greeting": "hello", "repeat": 2}, labels={"team": "bench"},
-        created_at=_NOW, updated_at=_NOW, current_execution_id=None,
+        created_at=_NOW, updated_at=_NOW, organization_id=ORGANIZATION, current_execution_id=None,
     )
     for n, agent_id in enumerate(AGENT_IDS)
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import grpc
 
 from bench.core import Context, Side, add_target, load_row, measure, ratio
-from bench.peers.handler import METHOD, request_payloads
+from bench.peers.handler import METHOD, ORGANIZATION, request_payloads
 from bench.procs import Proc, python, wait_until
 from chassis.identity import CLAIMS_HEADER, encode_claims
 from chassis.tooling.infra.ports import free_port
@@ -21,8 +21,10 @@ SCENARIO = "grpc_overhead"
 
 
 # What the gateway forwards for a verified token: every call names its principal, as in the mesh (the
-# chassis refuses a protected method without one; the bare server ignores it).
-CLAIMS = {CLAIMS_HEADER: encode_claims({"sub": "service:bench", "kind": "service", "scope": "mesh"})}
+# chassis refuses a protected method without one, and GetAgent without the permission a role grants: a
+# mesh service's `member` role in the organization owning the agents; the bare server ignores it).
+CLAIMS = {CLAIMS_HEADER: encode_claims({"sub": "service:bench", "kind": "service", "scope": "mesh",
+                                        "org": ORGANIZATION, "roles": ["member"]})}
 
 
 def _answers(port: int) -> bool:

@@ -81,9 +81,9 @@ class FastApiPeer:
             "--port", str(self.port), "--workers", str(workers)], ctx.log_dir,
             env={"DATABASE_URL": mesh.database_url, "DB_POOL_MIN": "2", "DB_POOL_MAX": "10"})
 
-    def wait(self, agent_id: str) -> None:
+    def wait(self, agent_id: str, headers: dict[str, str]) -> None:
         wait_until(lambda: port_open(self.port), 60, f"{self.proc.name} to listen")
-        wait_until(lambda: get_json(f"http://127.0.0.1:{self.port}/v1/agents/{agent_id}")["agent"], 30,
+        wait_until(lambda: get_json(f"http://127.0.0.1:{self.port}/v1/agents/{agent_id}", headers)["agent"], 30,
                    f"{self.proc.name} to answer")
 
 
@@ -133,14 +133,15 @@ def rest(ctx: Context, mesh: Mesh, ids: list[str], *, replicas: int, gateway_jso
             f"({replicas} worker(s))")
     peer = FastApiPeer(ctx, mesh, replicas)
     try:
-        peer.wait(ids[0])
-        theirs = get_json(f"http://127.0.0.1:{peer.port}/v1/agents/{ids[0]}")
+        peer.wait(ids[0], gateway_headers(mesh))
+        theirs = get_json(f"http://127.0.0.1:{peer.port}/v1/agents/{ids[0]}", gateway_headers(mesh))
         untimed = ({k: v for k, v in reply["agent"].items() if not k.endswith("_time")}
                    for reply in (theirs, gateway_json))
         if set(theirs["agent"]) != set(gateway_json["agent"]) or next(untimed) != next(untimed):
             raise BenchError(f"the FastAPI peer answers another shape than the gateway: {theirs} vs {gateway_json}")
         paths = [f"/v1/agents/{agent_id}" for agent_id in ids]
-        # The peer gets the same Authorization header (it ignores it): the same bytes on the wire.
+        # The peer gets the same Authorization header: the same bytes on the wire, and the same principal
+        # (organization) for the store's tenancy filter.
         workload = {"kind": "http_get", "paths": paths, "op": "GetAgent", "headers": gateway_headers(mesh)}
         results = measure(ctx, [
             Side(f"envoy+{replicas}r", {"protocol": "http", "targets": [mesh.gateway], "workload": workload},
