@@ -94,3 +94,16 @@ def test_field_rules_example(mesh: Mesh) -> None:
     [block] = [b for b in section_blocks("Development", "bash") if "bad" in b and "curl" in b]
     output = run_bash(block, mesh)
     assert '"name"' in output and '"type"' in output, output
+
+
+def test_audit_examples(mesh: Mesh) -> None:
+    [block] = section_blocks("What each identity may do", "bash")
+    follow = [line for line in block.splitlines() if " -f" in line]
+    assert follow, "the section shows how to follow the trail"
+    # A write and a denial first, so the trail has records of both; -f follows forever, so it is left out.
+    run_bash('curl -s -H "Authorization: Bearer $(.venv/bin/protomesh token)" -X POST localhost:8080/v1/agents '
+             """-d '{"name": "audited", "type": "calculator"}'; curl -s localhost:8080/v1/agents""", mesh)
+    time.sleep(3)  # the outbox relay and the identity consumer carry the records over
+    output = run_bash("\n".join(line for line in block.splitlines() if line not in follow), mesh)
+    assert "RegisterAgent" in output and "DENIED" in output.upper(), output
+    assert '"records":[' in output.replace(" ", "") or '"auditRecords":[' in output.replace(" ", ""), output
