@@ -3,7 +3,7 @@
 
 The call interceptor (chassis.interceptors) asks, when a call has ended,
 
-    if recorder.wants(method, code):
+    if recorder.wants(method, code, principal):
         await recorder.record(method, code, request, context)
 
 and the recorder writes one `protomesh.identity.v1.AuditRecorded` event into the service's outbox, in a
@@ -271,13 +271,15 @@ class Recorder:
         self.recorded = 0
         """Records this replica committed to its outbox (for tests and logs)."""
 
-    def wants(self, method: str, code: grpc.StatusCode) -> bool:
-        """Whether the call is recorded: a denial, or a write. One dict lookup per call.
+    def wants(self, method: str, code: grpc.StatusCode, principal: Principal | None = None) -> bool:
+        """Whether the call is recorded: a denial, a write, or anything a platform admin does (it acts across
+        organizations, and every such action is audited, marked cross_org). One dict lookup per call.
 
-        A platform admin's reads are not recorded (its writes and denials are, marked cross_org): recording
-        every read of the mesh's most frequent caller (the local admin: the CLI, the tests, the benchmarks)
-        would double the cost of each read."""
-        return code in DENIALS or self._methods.get(method, _READ).write
+        The cost: each read of a platform admin commits one outbox row too. The local admin is the caller of
+        the CLI, the README's examples and (today) the benchmark's mesh side, so those reads pay it; an
+        organization member's reads do not."""
+        return (code in DENIALS or self._methods.get(method, _READ).write
+                or (principal is not None and principal.platform_admin))
 
     def build(self, method: str, code: grpc.StatusCode, request: Any, principal: Principal | None,
               metadata: Mapping[str, str], peer: str) -> audit_pb2.AuditRecorded:

@@ -31,6 +31,7 @@ from chassis.identity import (
     InvalidClaims,
     Principal,
     Unauthenticated,
+    current_principal,
     parse_claims_header,
     set_principal,
 )
@@ -206,7 +207,7 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
             counter.inc()
             if logger.isEnabledFor(logging.INFO):
                 sys.stdout.write(_call_line(service, instance, method, code.name, elapsed, context.peer()))
-            if audit is not None and audit.wants(method, code):  # a write or a denial (chassis.audit)
+            if audit is not None and audit.wants(method, code, current_principal()):  # chassis.audit
                 await audit.record(method, code, request, context, claims)
             telemetry.end_server_span(span, code.value[0], code.name)
 
