@@ -191,12 +191,13 @@ def test_schemas_use_the_gateways_json_names_and_enum_names(document: dict[str, 
 
 
 def test_field_rules_become_constraints(document: dict[str, Any]) -> None:
-    schemas = document["components"]["schemas"]
-    register = schemas["protomesh.agent.v1.RegisterAgentRequest"]
-    assert register["required"] == ["name", "type"]
-    check = validator(document, {"$ref": "#/components/schemas/protomesh.agent.v1.RegisterAgentRequest"})
+    # A request body is its message's schema inline, closed: the gateway refuses fields it does not know.
+    register = operation(document, "POST", "/v1/agents")["requestBody"]["content"]["application/json"]["schema"]
+    assert register["required"] == ["name", "type"] and register["additionalProperties"] is False
+    check = validator(document, {"$ref": "#/paths/~1v1~1agents/post/requestBody/content/application~1json/schema"})
     assert check.is_valid({"name": "calc 1", "type": "calculator", "labels": {"team": "a"}})
-    for bad in ({"type": "calculator"}, {"name": " x", "type": "calculator"}, {"name": "x", "type": "nope"},
+    for bad in ({"type": "calculator"}, {"name": "x", "type": "calculator", "nmae": "typo"},
+                {"name": " x", "type": "calculator"}, {"name": "x", "type": "nope"},
                 {"name": "x", "type": "calculator", "labels": {"Bad Key": "v"}},
                 {"name": "x", "type": "calculator", "labels": {f"k{i}": "v" for i in range(33)}},
                 {"name": "x", "type": "calculator", "capabilities": ["UPPER"]}):

@@ -166,9 +166,11 @@ def _request_body(builder: SchemaBuilder, binding: Binding) -> dict[str, Any]:
     request = contracts.message(binding.method.input_type)
     if binding.rule.body == "*":
         top_level = {v.field_path for v in binding.variables if "." not in v.field_path}
-        schema = builder.message_schema(request.full_name, exclude=top_level) if top_level \
-            else builder.ref(request.full_name)
-        required = bool(builder.message_schema(request.full_name, exclude=top_level).get("required"))
+        schema = builder.message_schema(request.full_name, exclude=top_level)
+        # The gateway refuses a body field the contract does not know (its strict-JSON filter): the document
+        # says so for the body's own fields (nested messages stay shared components, open for composition).
+        schema["additionalProperties"] = False
+        required = bool(schema.get("required"))
     else:
         schema, required = builder.field_schema(request, request.field(binding.rule.body))
     return {"required": required, "content": {"application/json": {"schema": schema}}}
