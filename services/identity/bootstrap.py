@@ -38,6 +38,9 @@ from services.identity.store import OrganizationStore, UserStore
 logger = logging.getLogger(__name__)
 
 ORGANIZATION = "local"
+ORGANIZATION_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+"""The bootstrap organization's id, fixed: the other services' tenancy migrations move the rows they had
+before organizations existed to it, and their database roles cannot read the identity schema to look it up."""
 ADMIN_EMAIL = "admin@protomesh.local"
 CLI_CLIENT_ID = "protomesh-cli"
 CLI_GRANTS = ("urn:ietf:params:oauth:grant-type:device_code", "authorization_code", "refresh_token")
@@ -69,7 +72,8 @@ async def bootstrap(pool: Any, users: UserStore, organizations: OrganizationStor
                                    password_hash=await hash_password(password), platform_admin=True,
                                    created_by="bootstrap", conn=conn)
         organization, _ = await organizations.create(name=ORGANIZATION, display_name="Local mesh",
-                                                     created_by="bootstrap", owner=admin, conn=conn)
+                                                     created_by="bootstrap", owner=admin, conn=conn,
+                                                     organization_id=ORGANIZATION_ID)
         organization_id, user_id = organization.id, admin.id
         await clients.register(name="protomesh CLI", organization_id=str(organization_id), grant_types=CLI_GRANTS,
                                redirect_uris=CLI_REDIRECT_URIS, scopes=CLI_SCOPES, roles=(), public=True,

@@ -1,8 +1,8 @@
 -- Tenancy (issue 12, docs/authorization.md): every context belongs to an organization, the identity
 -- organization id of the principal that created it; its layers and usage counters are its organization's.
 -- Rows from before move to the bootstrap organization: its id from identity.organizations when the
--- identity schema shares this database and this role may read it, else 'local' (the name the identity
--- bootstrap gives it). In the mesh every service has a role of its own that cannot even look into the
+-- identity schema shares this database and this role may read it, else 00000000-0000-4000-8000-000000000001 (the fixed id
+-- the identity bootstrap gives it, services/identity/bootstrap.py). In the mesh every service has a role of its own that cannot even look into the
 -- identity schema (chassis/tooling/bootstrap.py), and to_regclass() raises rather than answers NULL there:
 -- hence the privilege checks, one IF each (PL/pgSQL does not promise to stop an AND at its first false operand).
 ALTER TABLE contexts ADD COLUMN organization_id text;
@@ -22,7 +22,7 @@ BEGIN
             END IF;
         END IF;
     END IF;
-    bootstrap := coalesce(bootstrap, 'local');
+    bootstrap := coalesce(bootstrap, '00000000-0000-4000-8000-000000000001');
     UPDATE contexts SET organization_id = bootstrap;
     UPDATE context_layers SET organization_id = bootstrap;
     UPDATE context_usage SET organization_id = bootstrap;

@@ -44,23 +44,25 @@ class OrganizationStore:
     # --- organizations ---------------------------------------------------------------------------
 
     async def create(self, *, name: str, display_name: str, created_by: str, owner: UserRow | None,
-                     conn: psycopg.AsyncConnection[Any] | None = None) -> tuple[OrganizationRow, MembershipRow | None]:
+                     conn: psycopg.AsyncConnection[Any] | None = None,
+                     organization_id: uuid.UUID | None = None) -> tuple[OrganizationRow, MembershipRow | None]:
         """Insert an organization (and its owner's membership) with their events; a taken name is
         ALREADY_EXISTS naming `name`. With `conn`, in the caller's transaction (the bootstrap's)."""
         if conn is not None:
-            return await self._create(conn, name, display_name, created_by, owner)
+            return await self._create(conn, name, display_name, created_by, owner, organization_id)
         async with self._pool.connection() as own, own.transaction():
             await idempotency.claim(own)  # first: a repeat of a keyed request stops here, not at the name
-            return await self._create(own, name, display_name, created_by, owner)
+            return await self._create(own, name, display_name, created_by, owner, organization_id)
 
     async def _create(self, conn: psycopg.AsyncConnection[Any], name: str, display_name: str, created_by: str,
-                      owner: UserRow | None) -> tuple[OrganizationRow, MembershipRow | None]:
+                      owner: UserRow | None, organization_id: uuid.UUID | None = None,
+                      ) -> tuple[OrganizationRow, MembershipRow | None]:
         try:
             async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
                     "INSERT INTO organizations (id, name, display_name, created_by) VALUES (%s, %s, %s, %s)"
                     " RETURNING *, 0 AS member_count",
-                    (uuid.uuid4(), name, display_name, created_by),
+                    (organization_id or uuid.uuid4(), name, display_name, created_by),
                 )
                 org = OrganizationRow(**(await cur.fetchone() or {}))
                 await publish(conn, events.organization_created(org), events.organization_subject(org.id))

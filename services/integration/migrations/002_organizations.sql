@@ -2,7 +2,8 @@
 -- to an organization: the identity organization id of the principal that registered it.
 --
 -- Rows from before move to the bootstrap organization: its id from identity.organizations when this
--- role may read it, else 'local' (the name the identity bootstrap gives it). In the mesh every service
+-- role may read it, else 00000000-0000-4000-8000-000000000001 (the fixed id the identity bootstrap
+-- gives it, services/identity/bootstrap.py). In the mesh every service
 -- has a role of its own that cannot even look into the identity schema (chassis/tooling/bootstrap.py),
 -- and to_regclass() raises rather than answers NULL there: hence the privilege checks, one IF each
 -- (PL/pgSQL does not promise to stop an AND at its first false operand).
@@ -21,7 +22,7 @@ BEGIN
             END IF;
         END IF;
     END IF;
-    UPDATE integrations SET organization_id = coalesce(bootstrap, 'local');
+    UPDATE integrations SET organization_id = coalesce(bootstrap, '00000000-0000-4000-8000-000000000001');
 END
 $$;
 ALTER TABLE integrations ALTER COLUMN organization_id SET NOT NULL,

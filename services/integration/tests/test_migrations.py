@@ -16,6 +16,7 @@ from psycopg import sql
 from chassis import db
 from chassis.tooling.bootstrap import provision
 from chassis.tooling.infra.postgres import PostgresProcess
+from services.identity.bootstrap import ORGANIZATION_ID as BOOTSTRAP_ORGANIZATION_ID
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 
@@ -60,11 +61,11 @@ def organizations(url: str, schema: str) -> set[str]:
 async def test_existing_integrations_move_to_the_bootstrap_organization(postgres: PostgresProcess,
                                                                         tmp_path: Path) -> None:
     until_001 = migrations_until(tmp_path, 1)
-    # No identity schema in this database: the literal name of the bootstrap organization.
+    # No identity schema in this database: the bootstrap organization's fixed id.
     assert await db.migrate(postgres.url, "i_alone", until_001) == [1]
     insert(postgres.url, "i_alone", "stripe")
     assert await db.migrate(postgres.url, "i_alone", MIGRATIONS) == [2]
-    assert organizations(postgres.url, "i_alone") == {"local"}
+    assert organizations(postgres.url, "i_alone") == {str(BOOTSTRAP_ORGANIZATION_ID)}
 
     # The identity schema in the same database and readable: the bootstrap organization's id.
     local = uuid.uuid4()
@@ -78,16 +79,16 @@ async def test_existing_integrations_move_to_the_bootstrap_organization(postgres
     assert organizations(postgres.url, "i_shared") == {str(local)}
 
     # As in the mesh: the service's own role, which may not use the identity schema (a bare to_regclass()
-    # would fail the migration with "permission denied"), falls back to the name.
+    # would fail the migration with "permission denied"), falls back to the fixed id.
     [url] = provision(postgres.url, {"i_role": "i-role-password"}).values()
     assert await db.migrate(url, "i_role", until_001) == [1]
     insert(url, "i_role", "stripe")
     assert await db.migrate(url, "i_role", MIGRATIONS) == [2]
-    assert organizations(url, "i_role") == {"local"}
+    assert organizations(url, "i_role") == {str(BOOTSTRAP_ORGANIZATION_ID)}
 
     # Afterwards a name is unique within an organization only, and every row has an organization.
     insert(url, "i_role", "Stripe", organization="org-b")
     with pytest.raises(psycopg.errors.UniqueViolation):
-        insert(url, "i_role", "STRIPE", organization="local")
+        insert(url, "i_role", "STRIPE", organization=str(BOOTSTRAP_ORGANIZATION_ID))
     with pytest.raises(psycopg.errors.NotNullViolation):
         insert(url, "i_role", "no-organization")

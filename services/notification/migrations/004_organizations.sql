@@ -4,7 +4,8 @@
 -- own organization.
 --
 -- Rows from before move to the bootstrap organization: its id from identity.organizations when this
--- role may read it, else 'local' (the name the identity bootstrap gives it). In the mesh every service
+-- role may read it, else 00000000-0000-4000-8000-000000000001 (the fixed id the identity bootstrap
+-- gives it, services/identity/bootstrap.py). In the mesh every service
 -- has a role of its own that cannot even look into the identity schema (chassis/tooling/bootstrap.py),
 -- and to_regclass() raises rather than answers NULL there: hence the privilege checks, one IF each
 -- (PL/pgSQL does not promise to stop an AND at its first false operand).
@@ -24,10 +25,10 @@ BEGIN
             END IF;
         END IF;
     END IF;
-    UPDATE subscriptions SET organization_id = coalesce(bootstrap, 'local');
+    UPDATE subscriptions SET organization_id = coalesce(bootstrap, '00000000-0000-4000-8000-000000000001');
     -- A notification outlives its subscription (no foreign key): all of them go where their
     -- subscriptions went, the same organization.
-    UPDATE notifications SET organization_id = coalesce(bootstrap, 'local');
+    UPDATE notifications SET organization_id = coalesce(bootstrap, '00000000-0000-4000-8000-000000000001');
 END
 $$;
 ALTER TABLE subscriptions ALTER COLUMN organization_id SET NOT NULL,

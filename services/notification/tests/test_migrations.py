@@ -17,6 +17,7 @@ from psycopg import sql
 from chassis import db
 from chassis.tooling.bootstrap import provision
 from chassis.tooling.infra.postgres import PostgresProcess
+from services.identity.bootstrap import ORGANIZATION_ID as BOOTSTRAP_ORGANIZATION_ID
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 
@@ -114,11 +115,11 @@ def insert_before_004(url: str, schema: str) -> None:
 
 async def test_existing_rows_move_to_the_bootstrap_organization(postgres: PostgresProcess, tmp_path: Path) -> None:
     until_003 = migrations_until(tmp_path, 3)
-    # No identity schema in this database: the literal name of the bootstrap organization.
+    # No identity schema in this database: the bootstrap organization's fixed id.
     assert await db.migrate(postgres.url, "n_org_alone", until_003) == [1, 2, 3]
     insert_before_004(postgres.url, "n_org_alone")
     assert await db.migrate(postgres.url, "n_org_alone", MIGRATIONS) == [4]
-    assert organizations_after_004(postgres.url, "n_org_alone") == {"local"}
+    assert organizations_after_004(postgres.url, "n_org_alone") == {str(BOOTSTRAP_ORGANIZATION_ID)}
 
     # The identity schema in the same database and readable: the bootstrap organization's id.
     local = uuid.uuid4()
@@ -132,12 +133,12 @@ async def test_existing_rows_move_to_the_bootstrap_organization(postgres: Postgr
     assert organizations_after_004(postgres.url, "n_org_shared") == {str(local)}
 
     # As in the mesh: the service's own role, which may not use the identity schema (a bare to_regclass()
-    # would fail the migration with "permission denied"), falls back to the name.
+    # would fail the migration with "permission denied"), falls back to the fixed id.
     [url] = provision(postgres.url, {"n_org_role": "n-org-role-password"}).values()
     assert await db.migrate(url, "n_org_role", until_003) == [1, 2, 3]
     insert_before_004(url, "n_org_role")
     assert await db.migrate(url, "n_org_role", MIGRATIONS) == [4]
-    assert organizations_after_004(url, "n_org_role") == {"local"}
+    assert organizations_after_004(url, "n_org_role") == {str(BOOTSTRAP_ORGANIZATION_ID)}
     with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.NotNullViolation):
         conn.execute("INSERT INTO n_org_role.subscriptions (id, name, event_types, channel, email_to)"
                      " VALUES (%s, 'no-organization', '{x}', 'EMAIL', '{a@example.com}')", (uuid.uuid4(),))
