@@ -70,8 +70,7 @@ def client(mesh: Mesh) -> dict[str, str]:
         "redirect_uris": [REDIRECT_URI],
         "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
         "scopes": ["openid", "profile", "email", "offline_access", "mesh"],
-        "confidential": True,
-    }, token=admin_token(mesh))
+    }, token=admin_token(mesh))  # confidential: not `public`, so it gets a secret
     client_id, secret = first(answer, "client_id", "clientId"), first(answer, "client_secret", "clientSecret")
     assert client_id and secret, f"RegisterClient answered no client id or secret: {answer}"
     return {"client_id": client_id, "client_secret": secret}
