@@ -18,14 +18,15 @@ import contextlib
 import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
+from psycopg import sql
 
-from chassis.errors import FieldViolation, InvalidArgument, PermissionDenied
+from chassis.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from chassis.identity import (
     ACCESS_OPTION,
     HOW_TO_AUTHENTICATE,
@@ -319,3 +320,27 @@ def check_request(rule: MethodRule, request: Message) -> None:
         if fields:
             raise InvalidArgument([FieldViolation(f, "is output only: the service sets it from the caller's "
                                                      "identity; leave it out") for f in fields])
+
+
+def organization_scope(column: str = "organization_id") -> tuple[sql.Composable, list[Any]]:
+    """A WHERE condition (composed SQL) restricting `column` to the caller's organization, and its parameters.
+
+    A platform admin (`cross_org`) sees every organization; a principal without an organization (a mesh
+    service outside acting_for) sees none. The stores put it in their own SQL, so another organization's
+    row is never loaded: NOT_FOUND by id and absent from lists, like an id that does not exist.
+    """
+    current = tenant()
+    if current.cross_org:
+        return sql.SQL("TRUE"), []
+    if not current.organization:
+        return sql.SQL("FALSE"), []
+    return sql.SQL("{} = %s").format(sql.Identifier(column)), [current.organization]
+
+
+def creating_organization(noun: str) -> str:
+    """The organization a new object (`noun`, e.g. "an agent") belongs to: the caller's, never the request's."""
+    organization = tenant().organization
+    if not organization:
+        raise FailedPrecondition(f"the caller belongs to no organization, so it cannot own {noun}; "
+                                 "use a token issued for an organization (its `org` claim)")
+    return organization

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from chassis import idempotency
+from chassis.authz import creating_organization
 from chassis.db import contains_pattern, fetch_one
 from chassis.errors import AlreadyExists, FailedPrecondition
 from chassis.events import outbox
@@ -26,7 +27,7 @@ from chassis.resources import Page, PageRequest
 from chassis.resources.keyset import fetch_page
 from services.agent import events as agent_events
 from services.agent.rows import FINAL_STATES, AgentRow, DeletedAgent, ExecutionRow
-from services.agent.tenancy import creating_organization, scope
+from services.agent.tenancy import scope
 
 _AGENT_COLUMNS = """
     a.id, a.name, a.type, a.description, a.capabilities, a.config, a.labels, a.created_at, a.updated_at,
@@ -91,7 +92,7 @@ class AgentStore:
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                     " RETURNING *, NULL::uuid AS current_execution_id",
                     (uuid.uuid4(), name, type_, description, capabilities, Jsonb(config), Jsonb(labels),
-                     creating_organization()),
+                     creating_organization("an agent")),
                 )
                 row = AgentRow(**(await cur.fetchone() or {}))
                 await self._publish(conn, agent_events.registered(row), agent_events.agent_subject(row.id))

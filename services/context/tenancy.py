@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from chassis.authz import tenant
-from chassis.errors import FailedPrecondition
 
 
 def scope(column: str) -> tuple[str, list[Any]]:
@@ -26,11 +25,3 @@ def scope(column: str) -> tuple[str, list[Any]]:
         return "FALSE", []
     return f"{column} = %s", [current.organization]
 
-
-def creating_organization() -> str:
-    """The organization a new context belongs to: the caller's, never anything the request says."""
-    organization = tenant().organization
-    if not organization:
-        raise FailedPrecondition("the caller belongs to no organization, so it cannot own a context; "
-                                 "use a token issued for an organization (its `org` claim)")
-    return organization

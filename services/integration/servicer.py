@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from chassis import Replica
+from chassis.authz import creating_organization
 from chassis.crypto import Cipher
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.idempotency import idempotent
@@ -41,7 +42,6 @@ from services.integration.rows import IntegrationRow
 from services.integration.settings import IntegrationSettings
 from services.integration.store import IntegrationFilter, IntegrationStore
 from services.integration.targets import TargetRefused
-from services.integration.tenancy import creating_organization
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class IntegrationServicer(HealthRpcs, integration_service_pb2_grpc.IntegrationSe
         spec = BY_KIND[request.kind]  # the contract refuses an unspecified or unknown kind
         config = from_struct(request.config) if request.HasField("config") else {}
         credentials = dict(request.credentials)
-        organization = creating_organization()  # the caller's: the contract has no field to say another
+        organization = creating_organization("an integration")  # the caller's: the contract has no field to say another
         await self._check_targets(spec, config)
         integration_id = uuid.uuid4()
         row = await self._store.create(

@@ -3,7 +3,7 @@
 Credentials only pass through here sealed (ciphertext, nonce, key id); this module never sees
 them in clear.
 
-Every query is the caller's organization's (services.integration.tenancy): reads, lists, counts,
+Every query is the caller's organization's (chassis.authz.organization_scope): reads, lists, counts,
 updates, deletes and probes put `organization_id = <the caller's>` in their WHERE clause, so another
 organization's integration is NOT_FOUND by id and in no list; a create stamps the caller's.
 """
@@ -21,13 +21,13 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from chassis import idempotency
+from chassis.authz import organization_scope as scope
 from chassis.crypto import Sealed
 from chassis.db import contains_pattern
 from chassis.errors import AlreadyExists, NotFound
 from chassis.resources import Page, PageRequest, check_version, found
 from chassis.resources.keyset import fetch_page
 from services.integration.rows import IntegrationRow
-from services.integration.tenancy import scope
 
 _COLUMNS = sql.SQL("""
     id, organization_id, name, kind, description, config, credentials_ciphertext, credentials_nonce, credentials_key_id,
@@ -87,7 +87,7 @@ class IntegrationStore:
     async def create(self, integration_id: uuid.UUID, *, organization: str, name: str, kind: str,
                      description: str, config: dict[str, Any], sealed: Sealed | None, credential_keys: list[str],
                      enabled: bool, labels: dict[str, str]) -> IntegrationRow:
-        """Insert an integration of `organization` (tenancy.creating_organization); ALREADY_EXISTS for a name
+        """Insert an integration of `organization` (chassis.authz.creating_organization); ALREADY_EXISTS for a name
         taken in that organization."""
         try:
             # A transaction, so a keyed request's key commits with the integration (chassis.idempotency).

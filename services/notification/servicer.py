@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from chassis import Replica
+from chassis.authz import creating_organization
 from chassis.crypto import Cipher, Sealed
 from chassis.errors import FailedPrecondition, NotFound, Violations
 from chassis.idempotency import idempotent
@@ -24,7 +25,6 @@ from services.notification.messages import CHANNEL_NAMES, STATE_NAMES, notificat
 from services.notification.rows import SubscriptionRow, sealed_secret_columns
 from services.notification.settings import NotificationSettings
 from services.notification.store import NotificationFilter, Store
-from services.notification.tenancy import creating_organization
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class NotificationServicer(HealthRpcs,
         v = Violations()
         self.check_CreateSubscription(request, v)
         v.raise_if_any()
-        organization = creating_organization()  # the caller's: the contract has no field to say another
+        organization = creating_organization("a subscription")  # the caller's: the contract has no field to say another
         subscription_id = uuid.uuid4()
         row = await self._store.subscriptions.create(subscription_id, organization, {
             "name": request.name, "event_types": validation.unique(request.event_types),

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from chassis import idempotency
+from chassis.authz import creating_organization
 from chassis.db import contains_pattern
 from chassis.resources import Page, PageRequest, check_version, found
 from chassis.resources.keyset import fetch_page
@@ -28,7 +29,7 @@ from services.context.store.transaction import (
     publish,
     returned,
 )
-from services.context.tenancy import creating_organization, scope
+from services.context.tenancy import scope
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class Contexts:
                 "INSERT INTO contexts (id, name, type, owner, metadata, tags, shared_with, expires_at, organization_id)"  # noqa: S608 fixed SQL text, values bound
                 f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {CONTEXT_COLUMNS}",
                 (uuid.uuid4(), name, type_, owner, Jsonb(metadata), tags, shared_with, expires_at,
-                 creating_organization()),
+                 creating_organization("a context")),
             )
             context = ContextRow(**returned(await cur.fetchone()))
             await publish(cur, events.created(context), events.context_subject(context.id))

@@ -1,7 +1,7 @@
 """Notifications: made by the event consumer, listed, read and resent by the servicer.
 
 A notification is in its subscription's organization (stamped when the consumer makes it); the servicer's
-queries are the caller's organization's (services.notification.tenancy).
+queries are the caller's organization's (chassis.authz.organization_scope).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from chassis.authz import organization_scope as scope
 from chassis.resources import Page, PageRequest
 from chassis.resources.keyset import fetch_page
 from services.notification.rows import AttemptRow, NotificationRow, SubscriptionRow
 from services.notification.store.base import Queries
-from services.notification.tenancy import scope
 
 NOTIFICATION_NAMESPACE = uuid.UUID("0c6f4c1e-5b7e-4f55-9d0e-6a4f1d2b7c31")
 """Namespace of notification ids: uuid5(subscription id / event id)."""

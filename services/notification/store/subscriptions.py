@@ -1,6 +1,6 @@
 """Subscriptions: their CRUD for the servicer, and matching for the event consumer.
 
-The servicer's queries are the caller's organization's (services.notification.tenancy): another
+The servicer's queries are the caller's organization's (chassis.authz.organization_scope): another
 organization's subscription is not found by id and in no list. Matching takes the event's organization
 explicitly: a subscription is only ever matched with its own organization's events.
 """
@@ -14,20 +14,20 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from chassis.authz import organization_scope as scope
 from chassis.errors import AlreadyExists
 from chassis.resources import Page, PageRequest, found
 from chassis.resources.keyset import fetch_page
 from services.notification.matching import candidate_patterns
 from services.notification.rows import SubscriptionRow
 from services.notification.store.base import Queries
-from services.notification.tenancy import scope
 
 
 class SubscriptionStore(Queries):
     """The subscriptions table."""
 
     async def create(self, subscription_id: uuid.UUID, organization: str, values: dict[str, Any]) -> SubscriptionRow:
-        """Insert a subscription of `organization` (tenancy.creating_organization), its id chosen by the caller,
+        """Insert a subscription of `organization` (chassis.authz.creating_organization), its id chosen by the caller,
         who seals the secret to it; a name taken in that organization raises AlreadyExists."""
         values = {**values, "organization_id": organization}
         columns = ["id", *values]

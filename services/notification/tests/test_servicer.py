@@ -57,7 +57,7 @@ async def new_webhook(stub: NotificationServiceStub) -> n.Subscription:
 async def notify(service: InProcess[NotificationDeps], subscription_id: str, subject: str = "executions/x") -> str:
     """One PENDING notification of a made-up ExecutionFailed event, as the consumer inserts it."""
     store = service.deps.store
-    # The store's lookups are the current principal's organization's, as in a call (services.notification.tenancy).
+    # The store's lookups are the current principal's organization's, as in a call (chassis.authz.organization_scope).
     with acting_as(TEST_PRINCIPAL):
         row = await store.subscriptions.get(uuid.UUID(subscription_id))
     async with service.replica.db.connection() as conn, conn.transaction():
