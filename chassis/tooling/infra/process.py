@@ -86,7 +86,19 @@ class ManagedProcess:
         if self.is_running():
             return
         self.launch()
-        self.ready(timeout)
+        try:
+            self.ready(timeout)
+        except InfraError:
+            # A child killed by a signal before it was ready (CI once saw the embedded PostgreSQL die of
+            # SIGSEGV on an immediate restart of the same data folder) gets one more start; an ordinary
+            # failure (bad config, taken port: a positive exit code) is reported at once.
+            # SIGKILL is how ready() itself ends a child that timed out: not a crash, no second try.
+            if self.returncode is None or self.returncode >= 0 or self.returncode == -signal.SIGKILL:
+                raise
+            logger.warning("%s died of signal %s before it was ready; starting it once more",
+                           self.name, -self.returncode)
+            self.launch()
+            self.ready(timeout)
 
     def ready(self, timeout: float | None = None) -> None:
         """Wait until a launched process serves; on failure kill it and raise InfraError."""
