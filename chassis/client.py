@@ -29,6 +29,16 @@ StubT = TypeVar("StubT")
 # After a replica fails to connect, skip it this long unless it is the only one left.
 EJECT_SECONDS = 2.0
 
+# gRPC's own reconnect backoff grows to 120 s by default, and while a channel waits it fails every call at
+# once with its last error ("failed to connect to all addresses ... Socket closed"): one failed handshake
+# at start-up kept an agent from reaching a healthy context replica for over 30 s. The caller's breaker,
+# retries and ejection already pace calls to a failing replica, so the channel reconnects within seconds.
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
 
 class _Endpoint:
     def __init__(self, instance: Instance, stub_factory: Callable[[grpc.aio.Channel], Any]) -> None:
@@ -36,8 +46,10 @@ class _Endpoint:
         mesh_tls = tls.current()
         # Over mTLS (this replica's certificate; the callee's must name its service) unless configured plaintext.
         self.generation = mesh_tls.generation if mesh_tls else 0
-        self.channel = (mesh_tls.secure_channel(instance.target, instance.service, interceptors=client_interceptors())
-                        if mesh_tls else grpc.aio.insecure_channel(instance.target, interceptors=client_interceptors()))
+        self.channel = (mesh_tls.secure_channel(instance.target, instance.service, options=CHANNEL_OPTIONS,
+                                                interceptors=client_interceptors())
+                        if mesh_tls else grpc.aio.insecure_channel(instance.target, options=CHANNEL_OPTIONS,
+                                                                   interceptors=client_interceptors()))
         self.stub = stub_factory(self.channel)
         self.ejected_until = 0.0
 
