@@ -30,9 +30,9 @@ StubT = TypeVar("StubT")
 EJECT_SECONDS = 2.0
 
 # gRPC's own reconnect backoff grows to 120 s by default, and while a channel waits it fails every call at
-# once with its last error ("failed to connect to all addresses ... Socket closed"): one failed handshake
-# at start-up kept an agent from reaching a healthy context replica for over 30 s. The caller's breaker,
-# retries and ejection already pace calls to a failing replica, so the channel reconnects within seconds.
+# once with its last error: a replica that restarts would stay unreachable long after it is back. The
+# caller's breaker, retries and ejection already pace calls to a failing replica, so the channel
+# reconnects within seconds.
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.min_reconnect_backoff_ms", 250),

@@ -179,6 +179,11 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
     finish within the grace period, then close the lifespan and the pool.
     """
     stop = stop or asyncio.Event()
+    # mTLS unless configured plaintext (chassis.tls), set before anything opens a channel: discovery and the
+    # lifespan's clients make channels to other replicas as soon as the registry lists them, and a channel
+    # made before this point was plaintext for good (the callee refused its handshake with WRONG_VERSION_NUMBER:
+    # the agent's "failed to connect to all addresses ... Socket closed" to context in CI).
+    mesh_tls = tls.configure(settings.tls)
     health_monitor = HealthMonitor(
         service.name, settings.instance_id, service.grpc_services, settings.health_interval_seconds
     )
@@ -209,8 +214,7 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             )
             address = f"{settings.grpc_host}:{settings.grpc_port}"
             try:
-                # mTLS unless configured plaintext (chassis.tls): a plaintext or foreign client fails the handshake.
-                mesh_tls = tls.configure(settings.tls)
+                # A plaintext or foreign client fails the handshake (see mesh_tls above).
                 replica.bound_port = (server.add_secure_port(address, mesh_tls.server_credentials()) if mesh_tls
                                       else server.add_insecure_port(address))
             except RuntimeError as exc:

@@ -13,6 +13,7 @@ replica's); a plaintext or foreign connection never reaches the point of sending
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -30,7 +31,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chassis import tls
 from chassis.client import ServiceClient
+from chassis.config import Settings
 from chassis.registry import Instance
+from chassis.server import serve
+from chassis.service import Service
+from chassis.testing import FAST_SETTINGS
 from chassis.tls import MeshTls, TlsFiles, peer_spiffe_id, server_name
 from chassis.tooling.eds import eds_path
 from chassis.tooling.mesh_testing import (
@@ -294,3 +299,39 @@ async def test_a_replica_calling_a_replica_presents_its_renewed_certificate(tmp_
         await client.close()
         tls.configure(None)
         await server.stop(0)
+
+
+async def test_a_replica_has_its_mesh_credentials_before_its_lifespan_opens_clients(tmp_path: Path) -> None:
+    """Discovery and the lifespan's clients make channels as soon as the registry lists a replica: the
+    credentials must be in place before either starts, or those channels are plaintext for good and every
+    call on them fails its handshake (CI saw the agent's calls to context fail that way)."""
+    issued = LocalCA(tmp_path / "ca").issue("caller-1", "caller", 3600)
+    seen: list[MeshTls | None] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(replica: Any, settings: Any) -> AsyncIterator[None]:
+        seen.append(tls.current())
+        yield None
+
+    class Caller(AgentServiceServicer):
+        def __init__(self, replica: Any, deps: Any) -> None:
+            pass
+
+    service = Service(name="caller", description="records the credentials its lifespan sees",
+                      servicers=[Caller], lifespan=lifespan)
+    settings = Settings.from_env("caller", {**FAST_SETTINGS, "MESH_TLS": "on", "MESH_TLS_CERT": str(issued.cert),
+                                            "MESH_TLS_KEY": str(issued.key), "MESH_TLS_CA": str(issued.ca)})
+    stop = asyncio.Event()
+    started: list[Any] = []
+    task = asyncio.create_task(serve(service, settings, stop=stop, started=started.append))
+    try:
+        for _ in range(400):  # bounded: 20 s
+            if started or task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert started and not task.done(), task.exception() if task.done() else "did not start within 20 s"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        tls.configure(None)
+    assert len(seen) == 1 and seen[0] is not None and seen[0].files.cert == issued.cert
