@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chassis.db import safe_url
 from chassis.paths import RUN_DIR
 from chassis.registry import Instance, registry_from_env
 from chassis.tooling.audit_cli import add_commands as add_audit_commands
@@ -282,7 +283,8 @@ def cmd_registry(args: argparse.Namespace) -> int:
         print(json.dumps([{"service": i.service, "instance_id": i.instance_id, "target": i.target,
                            "serving": i.serving, "version": i.version, "meta": i.meta} for i in instances]))
         return 0
-    print(f"registry: {'Consul at ' + consul if consul else 'NATS KV at ' + str(nats_url)}")
+    # The mesh's NATS URL carries its password: print it masked, never as it is.
+    print(f"registry: {'Consul at ' + consul if consul else 'NATS KV at ' + safe_url(str(nats_url))}")
     now = time.time()
     for i in instances:
         age = f"{now - i.heartbeat_at:4.1f}s ago" if i.heartbeat_at else ""

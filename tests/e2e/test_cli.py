@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chassis.tooling.infra.ports import free_port
 from chassis.tooling.mesh_testing import RestClient, eventually
@@ -123,10 +124,20 @@ def test_detached_up_then_down(tmp_path: Path) -> None:
         assert scaled.returncode == 0, scaled.stdout + scaled.stderr
         status = protomesh(tmp_path, "status")
         assert status.stdout.count("agent replica") == 2 and status.returncode == 0, status.stdout
-        registry = protomesh(tmp_path, "registry")
-        agent_rows = [line for line in registry.stdout.splitlines() if line.split()[:1] == ["agent"]]
-        assert registry.returncode == 0 and [r.split()[3] for r in agent_rows] == ["SERVING"] * 2, registry.stdout
-        assert "agent-1" in registry.stdout and "agent-2" in registry.stdout
+
+        def both_agents_serving() -> subprocess.CompletedProcess[str] | None:
+            # A replica's entry counts while its heartbeat is younger than the TTL; on a loaded machine
+            # one can miss a beat while the new replica starts, so the listing is awaited, not sampled once.
+            shown = protomesh(tmp_path, "registry")
+            rows = [line.split() for line in shown.stdout.splitlines() if line.split()[:1] == ["agent"]]
+            settled = shown.returncode == 0 and sorted((r[1], r[3]) for r in rows) == [
+                ("agent-1", "SERVING"), ("agent-2", "SERVING")]
+            return shown if settled else None
+
+        registry = eventually(both_agents_serving, timeout=20, interval=0.5, what="both agent replicas SERVING")
+        assert "NATS KV at nats://" in registry.stdout
+        nats_password = urlsplit(json.loads((tmp_path / "mesh.json").read_text())["nats_url"]).password
+        assert nats_password and nats_password not in registry.stdout  # shown masked, never as it is
         assert protomesh(tmp_path, "scale", "nosuch=2").returncode == 2
 
         # The supervisor brings back what dies: a replica at once, PostgreSQL after a visible pause.
