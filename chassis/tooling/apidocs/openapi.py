@@ -15,25 +15,13 @@ from chassis.tooling.apidocs.contracts import Contracts
 from chassis.tooling.apidocs.errors import error_codes, error_response
 from chassis.tooling.apidocs.rules import first_sentence
 from chassis.tooling.apidocs.schema import SchemaBuilder
+from chassis.tooling.apidocs.security import SECURITY_SCHEMES, security_requirements
 from chassis.tooling.catalog import MeshMethod, MeshService
 
 Document = dict[str, Any]
 OPENAPI_VERSION = "3.1.0"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _VERBS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-
-SECURITY_SCHEMES: dict[str, Any] = {}
-"""Security schemes of the gateway. Empty until the contracts declare authorization per RPC (the
-identity service's bearer tokens and API keys); then this lists them and ``security_requirements``
-reads each RPC's declaration."""
-
-
-def security_requirements(method: MeshMethod) -> list[dict[str, list[str]]] | None:
-    """The operation's security requirement from its contract's authorization declaration.
-
-    None (no ``security`` key) while the contracts declare no access: every route is open today.
-    """
-    return None
 
 
 def build_openapi(contracts: Contracts, service: str | None = None) -> Document:
