@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import descriptor_pool
 
 from chassis.tls import TRUST_DOMAIN, server_name
+from chassis.tooling.api_lifecycle import read_deprecations, with_deprecation_headers
 from chassis.tooling.apidocs.served import MAX_DOCUMENT_BYTES, ServedDocument
 from chassis.tooling.catalog import Catalog, HttpServedService, MeshMethod, MeshService
 from chassis.tooling.gateway_auth import (
@@ -479,9 +480,10 @@ def _document_routes(documents: Sequence[ServedDocument], auth: GatewayAuth | No
     return [{
         "name": f"apidoc {doc.path}",
         "match": {"path": doc.path, "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
-        "direct_response": {"status": 200, "body": {"filename": str(doc.file)}},
-        "response_headers_to_add": [{"header": {"key": "content-type", "value": doc.content_type},
-                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+        "direct_response": {"status": doc.status, "body": {"filename": str(doc.file)}},
+        "response_headers_to_add": [{"header": {"key": key, "value": value},
+                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                                    for key, value in (("content-type", doc.content_type), *doc.headers)],
         "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": _any(
             "envoy.config.route.v3.FilterConfig", disabled=True), **_public(auth)},
     } for doc in documents]
@@ -557,7 +559,7 @@ def _routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | None = 
     routes.append({"name": "unknown path", "match": {"prefix": "/"},
                    "direct_response": {"status": 404, "body": {"inline_string": (
                        "no API of this mesh has this path; GET /openapi.json lists them")}}})
-    return routes
+    return with_deprecation_headers(routes, read_deprecations(catalog.descriptor_set.read_bytes()))
 
 
 def _rest_routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | None) -> list[dict[str, Any]]:

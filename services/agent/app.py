@@ -14,6 +14,7 @@ from services.agent.runner import ExecutionRunner
 from services.agent.servicer import AgentServicer
 from services.agent.settings import AgentSettings
 from services.agent.store import AgentStore
+from services.agent.v2_servicer import AgentV2Servicer
 
 
 @contextlib.asynccontextmanager
@@ -39,7 +40,8 @@ def build() -> chassis.Service[AgentSettings, AgentDeps]:
     return chassis.Service(
         name="agent",
         description="Registers agents, runs their executions and helps find them.",
-        servicers=[AgentServicer],
+        # v1 (deprecated) and v2 side by side: one store, one runner (docs/versions.md).
+        servicers=[AgentServicer, AgentV2Servicer],
         settings=AgentSettings,
         lifespan=lifespan,
         migrations=Path(__file__).parent / "migrations",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+from chassis.tooling.api_lifecycle import deprecations, openapi_fields, openapi_headers
 from chassis.tooling.apidocs.bindings import Binding, bindings, field_at
 from chassis.tooling.apidocs.contracts import Contracts
 from chassis.tooling.apidocs.errors import error_codes, error_response
@@ -96,6 +97,10 @@ def _operation(builder: SchemaBuilder, service: MeshService, binding: Binding, i
         operation["security"] = security
     if _deprecated(contracts, method):
         operation["deprecated"] = True
+    lifecycle = deprecations(contracts.files).get(method.grpc_path)  # docs/versions.md
+    if lifecycle is not None:
+        operation.update(openapi_fields(lifecycle))
+        operation["responses"]["200"]["headers"] = openapi_headers(lifecycle)
     operation["x-grpc-method"] = method.grpc_path
     operation["x-grpc-service"] = service.name
     operation["x-idempotency-level"] = method.idempotency_level
