@@ -31,7 +31,9 @@ def _bindings() -> list[tuple[str, str, str, str]]:
             descriptor = descriptor_pool.Default().FindMethodByName(f"{method.service}.{method.name}")
             resource = ".".join(resource_field(descriptor))
             for rule in method.http_rules:
-                values = {name: str(uuid.uuid4()) for name, _ in _VARIABLE.findall(rule.path)}
+                # Ids derived from the template, not random: parallel workers must collect the same test ids.
+                values = {name: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rule.path}#{name}"))
+                          for name, _ in _VARIABLE.findall(rule.path)}
                 path = _VARIABLE.sub(functools.partial(_value, values), rule.path)
                 found.append((rule.verb, path, method.grpc_path, values.get(resource, "")))
     return found
