@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from chassis import db, metrics, tls
 from chassis.audit import Recorder
+from chassis.caching import ReplicaCache
 from chassis.config import ConfigError, Settings, load_settings
 from chassis.contracts import mesh_grpc_services
 from chassis.events import EventBus, EventHandlers, outbox
@@ -187,8 +188,10 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
     audit = Recorder(service.name, settings.instance_id, lambda: replica.pool)
     # Work no caller started (lifespan, consumers, task workers, loops) runs as the service itself.
     act_as_service(service.name)
+    # Reads the contracts declare cacheable, and the fence of writes (chassis.caching); started with the event bus.
+    cache = ReplicaCache(service.name, service.grpc_services)
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(settings.instance_id, service.name, audit)],
+        interceptors=[CallInterceptor(settings.instance_id, service.name, audit, cache)],
         # Metadata up to Envoy's own header limit (60 KiB): a long REST query string reaches the replica as
         # x-envoy-original-path, and gRPC's 8 KiB default turned it into RESOURCE_EXHAUSTED (429).
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024),
@@ -199,6 +202,7 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
         lifespan = service.lifespan(replica, own_settings) if service.lifespan else contextlib.nullcontext()
         async with lifespan as deps, _events(replica, deps), _background(service.background, deps), \
                 contextlib.AsyncExitStack() as http:
+            await cache.start(replica.events)
             for servicer in service.resolved_servicers:
                 servicer.add_to_server(servicer.cls(replica, deps), server)
             health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)
@@ -237,6 +241,7 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             if registration:
                 await registration.stop()
             await server.stop(settings.shutdown_grace_seconds)
+            await cache.stop()
             await audit.close()
     logger.info("stopped")
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chassis import audit
+from chassis.caching import generations as cache_generations
 from chassis.events import subjects
 from chassis.events.streams import inbox_prefix
 from chassis.registry import NatsKvRegistry
@@ -83,6 +84,7 @@ def service_permissions(service: MeshService, catalog: Catalog) -> tuple[list[st
     publish += _stream_api(subjects.DEAD_LETTER_STREAM)
     publish += _kv_api(NatsKvRegistry.BUCKET, service.name)
     publish += _kv_api(NatsKvBreakerStore.BUCKET, service.name)
+    publish += _kv_api(cache_generations.BUCKET, service.name)  # cache generations (chassis.caching)
     read_streams = _other_streams(service, catalog) if needs.reads_all_events else []
     if needs.reads_own_events:
         read_streams += [subjects.package_stream(p) for p in service.packages]
