@@ -130,3 +130,10 @@ class AgentV2Servicer(agent_service_pb2_grpc.AgentServiceServicer):
                                 input_fields=s.input_fields, result_field=RESULT_FIELDS[s.name][0])
             for s in AGENT_TYPES.values()
         ])
+
+    async def GetInfo(
+        self, request: agent_service_pb2.GetInfoRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.GetInfoResponse:
+        reply = await self._v1.GetInfo(v1.GetInfoRequest(), context)
+        return agent_service_pb2.GetInfoResponse(info=reply.info, agent_count=reply.agent_count,
+                                                 agent_types=reply.agent_types)

@@ -147,3 +147,5 @@ async def test_access_is_declared_for_v2_too(shared_agent: InProcess[Any]) -> No
     assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
     types = {t.name: t.result_field for t in (await viewer.ListAgentTypes(pb.ListAgentTypesRequest())).agent_types}
     assert types["prime-finder"] == "primes"
+    info = await viewer.GetInfo(pb.GetInfoRequest())
+    assert info.info.name == "agent" and "calculator" in info.agent_types

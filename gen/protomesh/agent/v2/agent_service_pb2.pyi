@@ -7,6 +7,7 @@ from protomesh.agent.v1 import rules_pb2 as _rules_pb2
 from protomesh.agent.v2 import agent_pb2 as _agent_pb2
 from protomesh.common.v1 import pagination_pb2 as _pagination_pb2
 from protomesh.common.v1 import rules_pb2 as _rules_pb2_1
+from protomesh.common.v1 import service_info_pb2 as _service_info_pb2
 from protomesh.options.v1 import access_pb2 as _access_pb2
 from protomesh.options.v1 import resilience_pb2 as _resilience_pb2
 from google.protobuf.internal import containers as _containers
@@ -208,3 +209,17 @@ class ListAgentTypesResponse(_message.Message):
     AGENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     agent_types: _containers.RepeatedCompositeFieldContainer[_agent_pb2.AgentType]
     def __init__(self, agent_types: _Optional[_Iterable[_Union[_agent_pb2.AgentType, _Mapping]]] = ...) -> None: ...
+
+class GetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetInfoResponse(_message.Message):
+    __slots__ = ("info", "agent_count", "agent_types")
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    AGENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    info: _service_info_pb2.ServiceInfo
+    agent_count: int
+    agent_types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, info: _Optional[_Union[_service_info_pb2.ServiceInfo, _Mapping]] = ..., agent_count: _Optional[int] = ..., agent_types: _Optional[_Iterable[str]] = ...) -> None: ...

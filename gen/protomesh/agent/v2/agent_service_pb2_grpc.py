@@ -87,6 +87,11 @@ class AgentServiceStub:
                 request_serializer=protomesh_dot_agent_dot_v2_dot_agent__service__pb2.ListAgentTypesRequest.SerializeToString,
                 response_deserializer=protomesh_dot_agent_dot_v2_dot_agent__service__pb2.ListAgentTypesResponse.FromString,
                 _registered_method=True)
+        self.GetInfo = channel.unary_unary(
+                '/protomesh.agent.v2.AgentService/GetInfo',
+                request_serializer=protomesh_dot_agent_dot_v2_dot_agent__service__pb2.GetInfoRequest.SerializeToString,
+                response_deserializer=protomesh_dot_agent_dot_v2_dot_agent__service__pb2.GetInfoResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -166,6 +171,13 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInfo(self, request, context):
+        """GetInfo describes the replica that answers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -218,6 +230,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ListAgentTypes,
                     request_deserializer=protomesh_dot_agent_dot_v2_dot_agent__service__pb2.ListAgentTypesRequest.FromString,
                     response_serializer=protomesh_dot_agent_dot_v2_dot_agent__service__pb2.ListAgentTypesResponse.SerializeToString,
+            ),
+            'GetInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfo,
+                    request_deserializer=protomesh_dot_agent_dot_v2_dot_agent__service__pb2.GetInfoRequest.FromString,
+                    response_serializer=protomesh_dot_agent_dot_v2_dot_agent__service__pb2.GetInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -493,6 +510,33 @@ class AgentService:
             '/protomesh.agent.v2.AgentService/ListAgentTypes',
             protomesh_dot_agent_dot_v2_dot_agent__service__pb2.ListAgentTypesRequest.SerializeToString,
             protomesh_dot_agent_dot_v2_dot_agent__service__pb2.ListAgentTypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protomesh.agent.v2.AgentService/GetInfo',
+            protomesh_dot_agent_dot_v2_dot_agent__service__pb2.GetInfoRequest.SerializeToString,
+            protomesh_dot_agent_dot_v2_dot_agent__service__pb2.GetInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
