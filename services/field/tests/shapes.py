@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -42,7 +43,7 @@ def spherical_area(ring: list[list[float]], radius: float = 6_371_007.181) -> fl
     """Area in m² of a ring on the sphere of the ellipsoid's authalic radius (Chamberlain and Duquette's
     line-integral formula): within a few tenths of a percent of the ellipsoidal area."""
     total = 0.0
-    for (lon1, lat1), (lon2, lat2) in zip(ring, ring[1:], strict=False):
+    for (lon1, lat1), (lon2, lat2) in itertools.pairwise(ring):
         total += math.radians(lon2 - lon1) * (2 + math.sin(math.radians(lat1)) + math.sin(math.radians(lat2)))
     return abs(total) * radius * radius / 2
 
