@@ -59,7 +59,7 @@ async def test_an_overlap_is_refused_naming_the_other_field_and_the_area_unless_
                                                                                                     0.002)))
     error = await async_failure(org.stub.CreateField, request)
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "'West'" in error.details() and first.field_id in error.details()
+    assert "'West'" in str(error.details()) and first.field_id in str(error.details())
     shared = ellipsoid_rectangle_area(5.001, 52.0, 5.002, 52.002)
     info = {k: v for d in status_of(error).details for k, v in _error_info(d).items()}
     assert info["overlapping_field_id"] == first.field_id
@@ -165,7 +165,7 @@ async def test_a_viewer_reads_but_cannot_write(field: InProcess[Any]) -> None:
     viewer = field.stub(FieldServiceStub, principal=member_of(org.organization, "viewer"))
     assert (await viewer.ListFarms(pb.ListFarmsRequest())).farms[0].farm_id == org.farm.farm_id
     error = await async_failure(viewer.CreateFarm, pb.CreateFarmRequest(name="Nope"))
-    assert error.code() == grpc.StatusCode.PERMISSION_DENIED and "fields.write" in error.details()
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED and "fields.write" in str(error.details())
 
 
 async def test_archiving_frees_the_land_and_the_name(field: InProcess[Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from shapely.geometry import Polygon
@@ -93,7 +94,8 @@ def test_a_ring_crossing_the_antimeridian_is_refused_with_advice() -> None:
 def test_bad_positions_are_named_one_by_one() -> None:
     assert list(refused(polygon([[0, 0], [1, 0], [1, 91], [0, 1], [0, 0]]))) == ["boundary.coordinates[0][2][1]"]
     assert list(refused(polygon([[0, 0], [181, 0], [1, 1], [0, 1], [0, 0]]))) == ["boundary.coordinates[0][1][0]"]
-    assert list(refused(polygon([[0, 0], [1, 0], "x", [0, 1], [0, 0]]))) == ["boundary.coordinates[0][2]"]
+    with_text: list[Any] = [[0, 0], [1, 0], "x", [0, 1], [0, 0]]
+    assert list(refused(polygon(with_text))) == ["boundary.coordinates[0][2]"]
     assert list(refused(polygon([[0, 0], [1, 0], [0, 0]]))) == ["boundary.coordinates[0]"]
     assert list(refused({"type": "Point", "coordinates": [0, 0]})) == ["boundary.type"]
     assert list(refused(polygon([[0, 0], [1, 0], [2, 0], [0, 0]]))) == ["boundary.coordinates[0]"]
