@@ -1,0 +1,130 @@
+"""One execution's checkpoints in PostgreSQL, every write fenced by the lease this replica holds.
+
+Each write first renews the lease with `WHERE lease_owner = me AND status IN (RUNNING, COMPENSATING)`:
+when another replica has taken the execution over (this one was presumed dead) or it was terminated,
+that matches nothing and the run stops (LeaseLost) without writing. The renewal also reports whether a
+cancel was requested, so the interpreter sees a cancel at its next task.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from services.workflow.engine.outcomes import LeaseLost
+
+InTransaction = Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
+
+
+@dataclass
+class Step:
+    """A checkpoint as loaded: what a resumed run replays instead of running the task again."""
+
+    path: str
+    attempt_key: str
+    kind: str
+    status: str
+    input: Any
+    output: Any
+    context: Any
+    error: dict[str, Any] | None
+    wake_at: datetime | None
+    started_at: datetime
+    ended: bool
+
+
+class Checkpoints:
+    """Reads and writes the steps of one execution under this replica's lease."""
+
+    def __init__(self, pool: AsyncConnectionPool, execution_id: uuid.UUID, owner: str, lease_seconds: float) -> None:
+        self._pool, self.execution_id, self._owner, self._lease = pool, execution_id, owner, lease_seconds
+        self.steps: dict[tuple[str, str], Step] = {}
+
+    async def load(self) -> None:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT path, attempt_key, kind, status, input, output, context, error, wake_at, started_at, ended"
+                " FROM steps WHERE execution_id = %s AND NOT superseded", (self.execution_id,))
+            for row in await cur.fetchall():
+                self.steps[(row["path"], row["attempt_key"])] = Step(**row)
+
+    async def fence(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        """Renew the lease inside `conn`'s transaction; True if a cancel was requested. LeaseLost if not ours."""
+        cur = await conn.execute(
+            "UPDATE executions SET lease_until = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND lease_owner = %s AND status IN ('RUNNING', 'COMPENSATING') RETURNING cancel_requested",
+            (self._lease, self.execution_id, self._owner))
+        row = await cur.fetchone()
+        if row is None:
+            raise LeaseLost
+        return bool(row[0])
+
+    async def begin(self, path: str, attempt_key: str, attempt: int, kind: str, task_input: Any, *,
+                    compensation: bool, compensable: bool, started_at: datetime,
+                    wake_at: datetime | None = None) -> tuple[Step, bool]:
+        """Record a task's start (before it runs); the step and whether a cancel was requested."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cancel = await self.fence(conn)
+            await conn.execute(
+                "INSERT INTO steps (execution_id, path, kind, attempt_key, attempt, status, compensation, compensable,"
+                " input, wake_at, started_at) VALUES (%s, %s, %s, %s, %s, 'RUNNING', %s, %s, %s, %s, %s)",
+                (self.execution_id, path, kind, attempt_key, attempt, compensation, compensable, Jsonb(task_input),
+                 wake_at, started_at))
+        step = Step(path, attempt_key, kind, "RUNNING", task_input, None, None, None, wake_at, started_at, False)
+        self.steps[(path, attempt_key)] = step
+        return step, cancel
+
+    async def succeed(self, step: Step, output: Any, context: Any, ended_at: datetime, *, ended: bool = False,
+                      also: Sequence[InTransaction] = ()) -> None:
+        """Record a task's output (and the context after it), with `also` in the same transaction."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await self.fence(conn)
+            await conn.execute(
+                "UPDATE steps SET status = 'SUCCEEDED', output = %s, context = %s, ended_at = %s, ended = %s,"
+                " completed_seq = nextval('steps_completed_seq')"
+                " WHERE execution_id = %s AND path = %s AND attempt_key = %s AND NOT superseded",
+                (Jsonb(output), Jsonb(context), ended_at, ended, self.execution_id, step.path, step.attempt_key))
+            for extra in also:
+                await extra(conn)
+        step.status, step.output, step.context, step.ended = "SUCCEEDED", output, context, ended
+
+    async def fail(self, step: Step, error: dict[str, Any], ended_at: datetime) -> None:
+        """Record a task's error."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await self.fence(conn)
+            await conn.execute(
+                "UPDATE steps SET status = 'FAILED', error = %s, ended_at = %s"
+                " WHERE execution_id = %s AND path = %s AND attempt_key = %s AND NOT superseded",
+                (Jsonb(error), ended_at, self.execution_id, step.path, step.attempt_key))
+        step.status, step.error = "FAILED", error
+
+    async def compensable(self) -> list[Step]:
+        """The completed tasks that declare a compensation, latest completion first (the saga's order)."""
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT path, attempt_key, kind, status, input, output, context, error, wake_at, started_at, ended"
+                " FROM steps WHERE execution_id = %s AND NOT superseded AND status = 'SUCCEEDED' AND compensable"
+                " AND NOT compensation ORDER BY completed_seq DESC", (self.execution_id,))
+            return [Step(**row) for row in await cur.fetchall()]
+
+    async def open_signals(self, signal_type: str) -> list[tuple[uuid.UUID, Any]]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, data FROM signals WHERE execution_id = %s AND type = %s AND consumed_by IS NULL"
+                " ORDER BY created_at, id", (self.execution_id, signal_type))
+            return [(row[0], row[1]) for row in await cur.fetchall()]
+
+    async def ignore_signals(self, ids: Sequence[uuid.UUID], by: str) -> None:
+        """Mark signals that a listen's filter refused, so they do not wake the execution again."""
+        if ids:
+            async with self._pool.connection() as conn:
+                await conn.execute("UPDATE signals SET consumed_by = %s WHERE id = ANY(%s) AND consumed_by IS NULL",
+                                   (f"ignored by {by}", list(ids)))
