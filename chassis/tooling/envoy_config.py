@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import descriptor_pool
 
 from chassis.tls import TRUST_DOMAIN, server_name
+from chassis.tooling import gateway_cache, gateway_ratelimit
 from chassis.tooling.api_lifecycle import read_deprecations, with_deprecation_headers
 from chassis.tooling.apidocs.served import MAX_DOCUMENT_BYTES, ServedDocument
 from chassis.tooling.catalog import Catalog, HttpServedService, MeshMethod, MeshService
@@ -26,6 +27,7 @@ from chassis.tooling.gateway_auth import (
     public_route_configs,
 )
 from chassis.tooling.gateway_limits import GATEWAY_LIMITS, GatewayLimits
+from chassis.tooling.gateway_ratelimit import RateLimits
 from chassis.tooling.gateway_strict_json import (
     body_message,
     load_pool,
@@ -147,6 +149,7 @@ def build_envoy_config(
     verify_callers: bool = True,
     jwks_cache_seconds: float = 30.0,
     upstream_tls: UpstreamTls | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> dict[str, Any]:
     """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
 
@@ -155,7 +158,9 @@ def build_envoy_config(
     replicas answers UNAVAILABLE/503 rather than 404. Its endpoints come from one of:
     `eds_dir` (files rewritten from the registry, see chassis.tooling.eds: the local mesh), DNS names
     (`dns_upstreams`, compose/Kubernetes service names), or the fixed `upstreams` map. `limits`
-    (chassis.tooling.gateway_limits) bounds what a client may send and how long it may take.
+    (chassis.tooling.gateway_limits) bounds what a client may send and how long it may take;
+    `rate_limits` (chassis.tooling.gateway_ratelimit; default: its classes, PROTOMESH_RATE_LIMITS applied)
+    how often each caller may call each route class.
     `api_documents` (chassis.tooling.apidocs.served) are answered by Envoy itself at their paths.
 
     Callers are verified (chassis.tooling.gateway_auth): tokens issued by `issuer` (default
@@ -175,7 +180,7 @@ def build_envoy_config(
     if unknown:
         raise ValueError(f"upstreams for services not in the catalog: {unknown}; known: {catalog.names}")
     _check_limits(catalog, limits)
-    return {
+    config: dict[str, Any] = {
         # File-based EDS needs a node identity.
         "node": {"id": "protomesh-gateway", "cluster": "protomesh"},
         "admin": {"address": _socket_address(admin_host, admin_port)},
@@ -213,6 +218,11 @@ def build_envoy_config(
             ]
         },
     }
+    # Rate limits per route class and the 304 of cached reads, read from the contracts (docs/caching.md).
+    methods = {method.grpc_path: method for method in catalog.methods()}
+    gateway_ratelimit.apply(config, methods, rate_limits or gateway_ratelimit.configured())
+    gateway_cache.apply(config, methods)
+    return config
 
 
 def route_timeout(method: MeshMethod | None) -> dict[str, Any]:
@@ -890,6 +900,8 @@ _LOCAL_MESSAGES = {
     # value of the wrong type, an unknown query parameter): its text, with what to do about it.
     400: "the request does not fit the API (%LOCAL_REPLY_BODY%); send JSON with the fields and types that "
          "GET /openapi.json lists for this operation",
+    # The gateway's rate limits (chassis.tooling.gateway_ratelimit) and an API key over its own rate.
+    429: "too many requests (%LOCAL_REPLY_BODY%): wait the Retry-After seconds; RateLimit-Policy gives the quota",
 }
 
 
