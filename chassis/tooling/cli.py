@@ -25,6 +25,7 @@ from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.process import InfraError
 from chassis.tooling.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
 from chassis.tooling.supervisor import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
+from chassis.tooling.workflows_cli import add_commands as add_workflow_commands
 
 EXAMPLES = """\
 Every call but health, the API documents, reflection and the OAuth endpoints needs a credential: a
@@ -465,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_deadletter_commands(sub)
     add_identity_commands(sub)
     add_audit_commands(sub)
+    add_workflow_commands(sub)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

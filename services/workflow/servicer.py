@@ -64,7 +64,8 @@ class WorkflowServicer(HealthRpcs, workflow_service_pb2_grpc.WorkflowServiceServ
         organization = creating_organization("a workflow definition")
         row = await self._store.add_revision(organization, workflow, source, tenant().subject, first=first)
         if row is None and first:
-            raise AlreadyExists(f"a workflow definition named {workflow.name!r} exists; UpdateDefinition adds a revision")
+            raise AlreadyExists(f"a workflow definition named {workflow.name!r} exists; "
+                                "UpdateDefinition adds a revision")
         if row is None:
             raise NotFound("workflow definition", workflow.name)
         logger.info("workflow definition registered", extra={"definition": row["name"], "revision": row["revision"]})

@@ -84,7 +84,7 @@ def _check_value(field: descriptor.FieldDescriptor, value: Any, where: str, erro
 def _check_single(field: descriptor.FieldDescriptor, value: Any, where: str, errors: list[tuple[str, str]]) -> None:
     if expression_text(value) is not None:
         return
-    if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+    if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
         check_request(field.message_type, value, where, errors)
     elif field.type == descriptor.FieldDescriptor.TYPE_BOOL and not isinstance(value, bool):
         errors.append((where, "must be true or false"))
@@ -93,4 +93,4 @@ def _check_single(field: descriptor.FieldDescriptor, value: Any, where: str, err
     elif field.type == descriptor.FieldDescriptor.TYPE_STRING and not isinstance(value, str):
         errors.append((where, "must be a string"))
     elif field.type == descriptor.FieldDescriptor.TYPE_ENUM and not isinstance(value, (str, int)):
-        errors.append((where, f"must be a value of {field.enum_type.full_name}"))
+        errors.append((where, f"must be a value of {field.enum_type.full_name if field.enum_type else 'its enum'}"))

@@ -258,8 +258,9 @@ class _Checker:
         max_seconds = (self.seconds(limit["duration"], f"{where}.limit.duration")
                        if isinstance(limit, Mapping) and "duration" in limit else None)
         jitter = spec.get("jitter", {})
-        low = self.seconds(jitter["from"], f"{where}.jitter.from") if isinstance(jitter, Mapping) and "from" in jitter else 0.0
-        high = self.seconds(jitter["to"], f"{where}.jitter.to") if isinstance(jitter, Mapping) and "to" in jitter else low
+        jitter = jitter if isinstance(jitter, Mapping) else {}
+        low = self.seconds(jitter["from"], f"{where}.jitter.from") if "from" in jitter else 0.0
+        high = self.seconds(jitter["to"], f"{where}.jitter.to") if "to" in jitter else low
         if high < low:
             self.error(f"{where}.jitter", "from must not be after to")
         return RetryPolicy(delay, exponential, count, max_seconds, low, high)
@@ -287,7 +288,8 @@ class _Checker:
 
     def kind_emit(self, body: Mapping[str, Any], path: str, variables: Sequence[str]) -> dict[str, Any]:
         spec = body["emit"]
-        event = spec.get("event", {}).get("with") if isinstance(spec, Mapping) and isinstance(spec.get("event"), Mapping) else None
+        outer = spec.get("event") if isinstance(spec, Mapping) else None
+        event = outer.get("with") if isinstance(outer, Mapping) else None
         if not isinstance(event, Mapping) or not isinstance(event.get("type"), str) or not event["type"]:
             self.error(f"{path}.emit", "must be {event: {with: {type: ..., data: {...}}}}")
             return {}
@@ -346,7 +348,8 @@ def load_document(source: str) -> Any:
         text = source.lstrip()
         return json.loads(text) if text.startswith("{") else yaml.safe_load(source)
     except (ValueError, yaml.YAMLError) as exc:
-        raise InvalidArgument([FieldViolation("source", f"is not valid YAML or JSON: {str(exc).splitlines()[0]}")]) from None
+        problem = str(exc).splitlines()[0]
+        raise InvalidArgument([FieldViolation("source", f"is not valid YAML or JSON: {problem}")]) from None
 
 
 def parse(source: str) -> Workflow:
@@ -354,7 +357,7 @@ def parse(source: str) -> Workflow:
     document = load_document(source)
     checker = _Checker()
     if not isinstance(document, Mapping):
-        raise InvalidArgument([FieldViolation("source", "must be a workflow document (an object with document and do)")])
+        raise InvalidArgument([FieldViolation("source", "must be a workflow document (document and do)")])
     for key in document:
         if key not in _TOP_KEYS:
             checker.error(str(key), "not supported by this service (docs/workflow.md lists the subset)")

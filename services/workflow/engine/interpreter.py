@@ -277,7 +277,8 @@ class Interpreter:
                     raise
                 retry = catch.retry
                 elapsed = (self.clock.now() - step.started_at).total_seconds()
-                if retry and attempt < retry.max_attempts and (retry.max_seconds is None or elapsed < retry.max_seconds):
+                in_time = retry is not None and (retry.max_seconds is None or elapsed < retry.max_seconds)
+                if retry and attempt < retry.max_attempts and in_time:
                     delay = retry.backoff(attempt) + random.uniform(retry.jitter_from, retry.jitter_to)  # noqa: S311 jitter, not a secret
                     await self.timer(f"{step.path}.retry", inner, delay)
                     attempt += 1
@@ -306,7 +307,8 @@ class Interpreter:
                 await self.checkpoints.ignore_signals(refused, step.path)
 
                 async def consume(conn: psycopg.AsyncConnection[Any], signal_id: uuid.UUID = signal_id) -> None:
-                    cur = await conn.execute("UPDATE signals SET consumed_by = %s WHERE id = %s AND consumed_by IS NULL",
+                    cur = await conn.execute(
+                        "UPDATE signals SET consumed_by = %s WHERE id = %s AND consumed_by IS NULL",
                                              (step.path, signal_id))
                     if cur.rowcount != 1:
                         raise LeaseLost  # another run consumed it: this one is stale
@@ -318,7 +320,8 @@ class Interpreter:
                                 instance=step.path)
         raise Suspend(step.wake_at, f"signal {task.event_type}", task.event_type)
 
-    def _emit(self, task: Task, step: Step, data: Any, variables: Mapping[str, Any]) -> tuple[Any, bool, list[InTransaction]]:
+    def _emit(self, task: Task, step: Step, data: Any,
+              variables: Mapping[str, Any]) -> tuple[Any, bool, list[InTransaction]]:
         assert task.template is not None  # noqa: S101 the parser sets it for every emit task
         payload = task.template.render(data, variables)
         struct = struct_pb2.Struct()

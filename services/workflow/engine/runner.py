@@ -123,7 +123,8 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(psycopg.Error, OSError):
             async with self._pool.connection() as conn:
-                await conn.execute("UPDATE executions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = %s",
+                await conn.execute(
+                    "UPDATE executions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = %s",
                                    (self.owner,))
 
     async def _claim(self, limit: int) -> list[dict[str, Any]]:
@@ -148,7 +149,8 @@ class Engine:
             logger.exception("workflow execution run failed", extra={"execution_id": str(execution_id)})
             with contextlib.suppress(psycopg.Error, OSError):
                 async with self._pool.connection() as conn:
-                    await conn.execute("UPDATE executions SET lease_owner = NULL, lease_until = now() + interval '1 second'"
+                    await conn.execute(
+                        "UPDATE executions SET lease_owner = NULL, lease_until = now() + interval '1 second'"
                                        " WHERE id = %s AND lease_owner = %s", (execution_id, self.owner))
         finally:
             self._running.pop(execution_id, None)

@@ -51,7 +51,8 @@ async def wait_for(stub: WorkflowServiceStub, execution_id: str, statuses: set[i
     deadline = time.monotonic() + timeout
     while True:
         execution = (await stub.GetExecution(pb.GetExecutionRequest(execution_id=execution_id))).execution
-        if (waiting and execution.waiting and execution.waiting != after) or (not waiting and execution.status in wanted):
+        waits = bool(execution.waiting) and execution.waiting != after
+        if (waiting and waits) or (not waiting and execution.status in wanted):
             return execution
         if time.monotonic() > deadline:
             raise AssertionError(f"execution {execution_id} still {workflow_pb2.ExecutionStatus.Name(execution.status)}"

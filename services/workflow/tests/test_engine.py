@@ -116,7 +116,8 @@ async def test_a_compensation_that_keeps_failing_needs_attention(mesh: Mesh) -> 
     stub = _stub(mesh)
     name = await register(stub, document(unique("stuck"), [
         {"book": {"set": {"booked": True},
-                  "compensate": [{"unbook": {"raise": {"error": {"type": "x", "status": 500, "title": "cannot undo"}}}}]}},
+                  "compensate": [{"unbook": {"raise": {"error": {"type": "x", "status": 500,
+                                                                 "title": "cannot undo"}}}}]}},
         {"broken": {"raise": {"error": {"type": "x", "status": 500, "title": "boom"}}}},
     ]))
     execution_id = await start(stub, name)
