@@ -298,7 +298,8 @@ class FieldServiceServicer:
 
     def ExportFields(self, request, context):
         """ExportFields answers the organization's active fields with a boundary (of one farm, if named) as a
-        GeoJSON FeatureCollection with fiboa-style properties; over REST the body is the collection itself.
+        GeoJSON FeatureCollection with fiboa-style properties (Envoy's transcoder maps response_body only to
+        HttpBody, so over REST the collection is the answer's `featureCollection`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
