@@ -9,12 +9,11 @@ from google.protobuf import json_format, struct_pb2
 from chassis.protos import timestamp
 from protomesh.workflow.v1 import workflow_pb2
 
-_STATUS: dict[str, workflow_pb2.ExecutionStatus] = {
-    name.removeprefix("EXECUTION_STATUS_"): workflow_pb2.ExecutionStatus(value)
-    for name, value in workflow_pb2.ExecutionStatus.items()}
-_TASK_STATUS: dict[str, workflow_pb2.TaskStatus] = {
-    name.removeprefix("TASK_STATUS_"): workflow_pb2.TaskStatus(value)
-    for name, value in workflow_pb2.TaskStatus.items()}
+# Any: the generated constructors type enum fields as their enum class, which plain ints satisfy at run time.
+_STATUS: dict[str, Any] = {name.removeprefix("EXECUTION_STATUS_"): value
+                           for name, value in workflow_pb2.ExecutionStatus.items()}
+_TASK_STATUS: dict[str, Any] = {name.removeprefix("TASK_STATUS_"): value
+                                for name, value in workflow_pb2.TaskStatus.items()}
 
 
 def status_name(value: int) -> str:
