@@ -20,6 +20,8 @@ from chassis.tooling.audit_cli import add_commands as add_audit_commands
 from chassis.tooling.bootstrap import bootstrap_database
 from chassis.tooling.catalog import load_catalog
 from chassis.tooling.deadletters_cli import add_commands as add_deadletter_commands
+from chassis.tooling.faults_cli import add_commands as add_fault_commands
+from chassis.tooling.faults_cli import status_lines as fault_status_lines
 from chassis.tooling.identity_cli import add_commands as add_identity_commands
 from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.process import InfraError
@@ -204,6 +206,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         width = max(len(r[0]) for r in rows)
         for name, pid, address, health in rows:
             print(f"  {name:<{width}}  pid {pid:>7}  {address:<16}  {health}")
+        print("\n".join(fault_status_lines(args.state_dir)))
     bad = [r for r in rows if r[3] in ("DOWN", "NOT_SERVING", "NOT_READY")]
     return 1 if bad else 0
 
@@ -466,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_deadletter_commands(sub)
     add_identity_commands(sub)
     add_audit_commands(sub)
+    add_fault_commands(sub)
     add_workflow_commands(sub)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")

@@ -26,6 +26,7 @@ from chassis.tooling.gateway_auth import (
     is_internal,
     public_route_configs,
 )
+from chassis.tooling.gateway_faults import fault_filters, runtime_layers
 from chassis.tooling.gateway_limits import GATEWAY_LIMITS, GatewayLimits
 from chassis.tooling.gateway_ratelimit import RateLimits
 from chassis.tooling.gateway_strict_json import (
@@ -184,6 +185,7 @@ def build_envoy_config(
         # File-based EDS needs a node identity.
         "node": {"id": "protomesh-gateway", "cluster": "protomesh"},
         "admin": {"address": _socket_address(admin_host, admin_port)},
+        "layered_runtime": runtime_layers(),  # failure toggles are set in its admin layer (gateway_faults)
         "static_resources": {
             "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set), limits,
                                     tracing=otlp is not None, api_documents=api_documents, auth=auth)],
@@ -376,6 +378,7 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limi
             strict_json_filter(catalog),
             {"name": "envoy.filters.http.grpc_json_transcoder",
              "typed_config": _transcoder(catalog, descriptor_set, limits)},
+            *fault_filters(),  # failure toggles, per method on the gRPC path (chassis.tooling.gateway_faults)
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": _any("envoy.extensions.filters.http.router.v3.Router"),

@@ -25,7 +25,7 @@ from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
 from chassis.tls import TlsFiles, channel_options
-from chassis.tooling import bootstrap, identity_session, pki
+from chassis.tooling import bootstrap, gateway_faults, identity_session, pki
 from chassis.tooling.apidocs.served import ServedDocument, write_api_documents
 from chassis.tooling.catalog import Catalog, MeshMethod, MeshService, load_catalog
 from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials, private_dir, write_private
@@ -311,6 +311,7 @@ class Mesh:
             self.admin_port = free_port()
             self.envoy = EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
             self._step(f"Envoy gateway on {self.gateway}", self.envoy.start)
+            self.fault_sync = gateway_faults.follow_from(self.nats_url, f"{LOOPBACK}:{self.admin_port}", self.catalog)
             # Every replica of every service boots at once; then each service is waited for, identity
             # first: the others' readiness probes go through the gateway with the admin's token.
             names = self._services_to_run()
@@ -641,6 +642,7 @@ class Mesh:
 
     def stop(self) -> None:
         """Stop everything we started, in reverse order: gateway, services, NATS, PostgreSQL."""
+        gateway_faults.stop(getattr(self, "fault_sync", None))  # before Envoy goes: it drives Envoy's runtime
         # The gateway first (no new calls), then replicas (they drain and deregister), then the rest.
         if self.envoy is not None and self.envoy.is_running():
             self.envoy.stop(timeout=15)
