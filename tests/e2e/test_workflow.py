@@ -1,0 +1,116 @@
+"""The workflow service in a real mesh: through the gateway (REST and gRPC, with the admin's token), calling
+the agent service over mTLS through discovery, and a workflow replica SIGKILLed under a bounded load of
+executions: its executions are resumed by the other replica once their leases run out, none is lost and no
+call is applied twice (each registers agents whose names are unique, so a call run twice without its
+idempotency key would fail the execution with ALREADY_EXISTS)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import yaml
+
+from chassis.tooling.mesh_testing import RestClient, eventually, mesh_channel, running_mesh
+from chassis.tooling.supervisor import Mesh
+from protomesh.workflow.v1 import workflow_service_pb2 as pb
+from protomesh.workflow.v1.workflow_service_pb2_grpc import WorkflowServiceStub
+
+LEASE_SECONDS = 2.0
+REGISTER = "protomesh.agent.v1.AgentService/RegisterAgent"
+EXECUTE = "protomesh.agent.v1.AgentService/ExecuteAgent"
+FINISHED = {"EXECUTION_STATUS_SUCCEEDED", "EXECUTION_STATUS_FAILED", "EXECUTION_STATUS_CANCELLED",
+            "EXECUTION_STATUS_TERMINATED", "EXECUTION_STATUS_NEEDS_ATTENTION"}
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Iterator[Mesh]:
+    with running_mesh(only=["agent", "workflow"], extra_env={
+            "WORKFLOW_LEASE_SECONDS": str(LEASE_SECONDS), "WORKFLOW_POLL_SECONDS": "0.2"}) as running:
+        yield running
+
+
+def _document(name: str, tasks: list[object]) -> str:
+    return yaml.safe_dump({"document": {"dsl": "1.0.0", "namespace": "e2e", "name": name, "version": "1.0.0"},
+                           "do": tasks}, sort_keys=False)
+
+
+def _finished(rest: RestClient, execution_id: str, timeout: float = 30.0) -> dict[str, object]:
+    def done() -> dict[str, object] | None:
+        reply = rest.get(f"/v1/workflows/executions/{execution_id}")
+        assert reply.status == 200, reply.body
+        execution: dict[str, object] = reply.body["execution"]
+        return execution if execution["status"] in FINISHED else None
+    return eventually(done, timeout=timeout, interval=0.1, what=f"execution {execution_id} to finish")
+
+
+def test_rest_registers_checks_and_runs_a_workflow_calling_the_agent_service(mesh: Mesh) -> None:
+    rest = RestClient.for_mesh(mesh, timeout=15)
+    assert rest.anonymous().get("/v1/workflows/executions").status == 401
+    bad = rest.post("/v1/workflows/definitions", {"source": _document("bad-e2e", [
+        {"a": {"set": {}}}, {"b": {"set": {}}},
+        {"chargeCard": {"call": EXECUTE, "with": {"agent_id": "x", "amount": 5}}}])})
+    assert bad.status == 400 and "do[2].chargeCard.with.amount" in bad.field_violations(), bad.body
+    name = f"calc-{uuid.uuid4().hex[:8]}"
+    created = rest.post("/v1/workflows/definitions", {"source": _document(name, [
+        {"register": {"call": REGISTER, "with": {"name": "${ $input.agent }", "type": "calculator"}}},
+        {"compute": {"call": EXECUTE, "with": {"agent_id": "${ .agent.agent_id }", "wait": True,
+                                               "input": {"expression": "${ $input.expression }"}}}},
+        {"answer": {"set": {"result": "${ .execution.output.result }"}}}])})
+    assert created.status == 200, created.body
+    started = rest.post("/v1/workflows/executions", {"definition_name": name, "input": {
+        "agent": f"wf-e2e-{uuid.uuid4().hex[:8]}", "expression": "6*7"}})
+    assert started.status == 200, started.body
+    execution = _finished(rest, started.body["execution"]["execution_id"])
+    assert execution["status"] == "EXECUTION_STATUS_SUCCEEDED", execution
+    assert execution["output"] == {"result": 42}
+    history = rest.get(f"/v1/workflows/executions/{execution['execution_id']}/history").body["tasks"]
+    assert [t["path"] for t in history] == ["do[0].register", "do[1].compute", "do[2].answer"]
+
+
+def test_grpc_through_the_gateway(mesh: Mesh) -> None:
+    rest = RestClient.for_mesh(mesh, timeout=15)
+    name = f"hello-{uuid.uuid4().hex[:8]}"
+    assert rest.post("/v1/workflows/definitions", {"source": _document(name, [
+        {"greet": {"set": {"greeting": "${ \"hello \" + $input.who }"}}}])}).status == 200
+    with mesh_channel(mesh) as channel:
+        stub = WorkflowServiceStub(channel)
+        started = stub.StartExecution(pb.StartExecutionRequest(definition_name=name), timeout=10)
+        execution = _finished(rest, started.execution.execution_id)
+        assert execution["status"] == "EXECUTION_STATUS_SUCCEEDED"
+        info = stub.GetInfo(pb.GetInfoRequest(), timeout=10)
+        assert info.info.name == "workflow"
+
+
+def test_a_sigkilled_replica_s_executions_finish_on_the_other_once(mesh: Mesh) -> None:
+    rest = RestClient.for_mesh(mesh, timeout=15)
+    name = f"failover-{uuid.uuid4().hex[:8]}"
+    steps = 8
+    assert rest.post("/v1/workflows/definitions", {"source": _document(name, [
+        {"each": {"for": {"each": "i", "in": "${ [range(" + str(steps) + ")] }"}, "do": [
+            {"register": {"call": REGISTER, "with": {"name": "${ $input.prefix + \"-\" + ($i | tostring) }",
+                                                     "type": "calculator"}}}]}},
+        {"done": {"set": {"ok": True}}}])}).status == 200
+    prefix = f"fo-{uuid.uuid4().hex[:6]}"
+    count = 20
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        replies = list(pool.map(lambda i: rest.post("/v1/workflows/executions", {
+            "definition_name": name, "input": {"prefix": f"{prefix}-{i}"}}), range(count)))
+    ids = [r.body["execution"]["execution_id"] for r in replies]
+    victim = mesh.replicas["workflow"][0]
+    assert victim.pid is not None
+    time.sleep(0.3)  # let both replicas take executions and be in the middle of their calls
+    killed_at = time.monotonic()
+    os.kill(victim.pid, signal.SIGKILL)
+    finished = [_finished(rest, execution_id, timeout=60) for execution_id in ids]
+    took = time.monotonic() - killed_at
+    assert all(e["status"] == "EXECUTION_STATUS_SUCCEEDED" for e in finished), [e["status"] for e in finished]
+    agents = rest.get(f"/v1/agents?name_contains={prefix}&page_size=1000").body
+    assert len(agents.get("agents", [])) == count * steps  # every call applied exactly once
+    print(f"workflow replica SIGKILLed with {count} executions of {steps} calls in flight: all finished "
+          f"{took:.1f} s after the kill (lease {LEASE_SECONDS:g} s)")
