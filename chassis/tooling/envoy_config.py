@@ -493,9 +493,10 @@ def _document_routes(documents: Sequence[ServedDocument], auth: GatewayAuth | No
     return [{
         "name": f"apidoc {doc.path}",
         "match": {"path": doc.path, "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
-        "direct_response": {"status": 200, "body": {"filename": str(doc.file)}},
-        "response_headers_to_add": [{"header": {"key": "content-type", "value": doc.content_type},
-                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+        "direct_response": {"status": doc.status, "body": {"filename": str(doc.file)}},
+        "response_headers_to_add": [{"header": {"key": key, "value": value},
+                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                                    for key, value in (("content-type", doc.content_type), *doc.headers)],
         "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": _any(
             "envoy.config.route.v3.FilterConfig", disabled=True), **_public(auth)},
     } for doc in documents]

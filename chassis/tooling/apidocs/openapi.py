@@ -21,7 +21,9 @@ from chassis.tooling.catalog import MeshMethod, MeshService
 
 Document = dict[str, Any]
 OPENAPI_VERSION = "3.1.0"
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+JSON_SCHEMA_DIALECT = "https://spec.openapis.org/oas/3.1/dialect/base"
+"""OpenAPI 3.1's own dialect: JSON Schema 2020-12 with the OpenAPI vocabulary, said explicitly. Swagger UI (the
+page at /docs) refuses any other value with a warning over the whole document."""
 _VERBS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
