@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf import descriptor_pb2
 
-from chassis.paths import DESCRIPTOR_SET
+from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.tooling.api_lifecycle import (
     METHOD_LIFECYCLE,
     SERVICE_LIFECYCLE,
@@ -16,6 +17,7 @@ from chassis.tooling.api_lifecycle import (
     LifecycleError,
     deprecations,
 )
+from chassis.tooling.apidocs.migration_notes import migration_notes
 from chassis.tooling.catalog import load_catalog
 from chassis.tooling.envoy_config import build_envoy_config
 from protomesh.options.v1 import lifecycle_pb2
@@ -93,3 +95,12 @@ def test_every_route_of_a_deprecated_method_carries_the_headers_and_no_other_doe
     headers = {h["header"]["key"] for h in next(r for r in routes if r["name"] == f"{V1}GetAgent")[
         "response_headers_to_add"]}
     assert headers == {"deprecation", "sunset", "link"}
+
+
+def test_the_link_target_is_served_from_docs(tmp_path: Path) -> None:
+    """Every migration_url of the contracts that is a gateway path names a file of docs/, which the gateway serves."""
+    documents = migration_notes(load_catalog(DESCRIPTOR_SET), tmp_path)
+    assert [d.path for d in documents] == ["/docs/versions.md"]
+    assert documents[0].file.read_text() == (REPO_ROOT / "docs" / "versions.md").read_text()
+    with pytest.raises(FileNotFoundError, match="names no file"):
+        migration_notes(load_catalog(DESCRIPTOR_SET), tmp_path, docs_dir=tmp_path / "elsewhere")
