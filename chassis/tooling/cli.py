@@ -26,6 +26,8 @@ from chassis.tooling.identity_cli import add_commands as add_identity_commands
 from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.process import InfraError
 from chassis.tooling.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
+from chassis.tooling.release import ReleaseController
+from chassis.tooling.release_cli import add_commands as add_release_commands
 from chassis.tooling.supervisor import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
 from chassis.tooling.workflows_cli import add_commands as add_workflow_commands
 
@@ -124,14 +126,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         _show_admin_password(state_dir)
     print("Ctrl-C stops everything." if not args.background_child else "`protomesh down` stops everything.",
           flush=True)
+    releases = ReleaseController(mesh)  # `protomesh release` requests, run beside this loop
     try:
         while not stop_requested:
             time.sleep(0.5)
             if not args.no_restart:
                 mesh.restart_dead()
             mesh.apply_desired()
+            releases.tick()
     finally:
         print("\n==> stopping the mesh (gateway, services, NATS, PostgreSQL) ...", flush=True)
+        releases.stop()
         mesh.stop()
         print("    stopped; no process left behind", flush=True)
     return 0
@@ -471,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(sub)
     add_fault_commands(sub)
     add_workflow_commands(sub)
+    add_release_commands(sub)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

@@ -472,17 +472,9 @@ class Mesh:
         """Start or stop replicas until `count` run; wait until they serve (`ready`) and until the gateway
         routes to all of them (`wait`)."""
         replicas = self.replicas.setdefault(service, [])
-        mesh_service = self.catalog.service(service)
         added = []
         while len(replicas) < count:
-            index = self._next_index.get(service, 0) + 1
-            self._next_index[service] = index
-            # Each replica its own certificate naming its service (MESH_TLS_*: chassis.tls reloads it on renewal).
-            files = self.issue(f"{service}-{index}", service)
-            env = {**self._replica_env(service), "MESH_TLS_CERT": str(files.cert), "MESH_TLS_KEY": str(files.key),
-                   "MESH_TLS_CA": str(files.ca)}
-            replica = ReplicaProcess(mesh_service, index, free_port(), env, self.log_dir,
-                                     probe_tls=self.tls_files(SUPERVISOR_IDENTITY))
+            replica = self.new_replica(service)
             replica.launch()
             replicas.append(replica)
             added.append(replica)
@@ -499,6 +491,20 @@ class Mesh:
             self.wait_routed(service, timeout=30)
         if self._started:
             self.write_state()
+
+    def new_replica(self, service: str, extra_env: dict[str, str] | None = None) -> ReplicaProcess:
+        """A replica of `service` with the next instance number, its certificate and environment, not started yet.
+
+        `extra_env` goes on top of the mesh's (a release's green replicas: chassis.tooling.release).
+        """
+        index = self._next_index.get(service, 0) + 1
+        self._next_index[service] = index
+        # Each replica its own certificate naming its service (MESH_TLS_*: chassis.tls reloads it on renewal).
+        files = self.issue(f"{service}-{index}", service)
+        env = {**self._replica_env(service), "MESH_TLS_CERT": str(files.cert), "MESH_TLS_KEY": str(files.key),
+               "MESH_TLS_CA": str(files.ca), **(extra_env or {})}
+        return ReplicaProcess(self.catalog.service(service), index, free_port(), env, self.log_dir,
+                              probe_tls=self.tls_files(SUPERVISOR_IDENTITY))
 
     def wait_routed(self, service: str, timeout: float) -> None:
         """Wait until calls through the gateway reach exactly this service's running replicas."""
