@@ -101,7 +101,7 @@ async def _register(replica: Replica) -> Registration | None:
         port=replica.bound_port, version=settings.version, tags=tuple(replica.service.grpc_services),
         ttl=settings.registry_ttl_seconds, meta=meta,
     )
-    registration = Registration(replica.registry, instance, lambda: replica.health.serving)
+    registration = Registration(replica.registry, instance, lambda: replica.health.serving, health=replica.health)
     # The metrics and HTTP ports travel with the registration, so a scraper and Envoy's generated
     # `<service>_http` cluster can find every replica.
     await registration.start()
