@@ -3,7 +3,6 @@ candidates, shapely decides exactly (holes excluded), and the page is cut from t
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import shapely
@@ -28,52 +27,41 @@ class SpatialStore(Queries):
 
     async def _candidates(self, condition: sql.Composable, params: list[Any]) -> list[dict[str, Any]]:
         tenancy, scope_params = scope()
+        # The whole row with the WKB: a point usually has one or two candidates, so one query answers it.
         rows = await self._all(sql.SQL(
-            "SELECT id, name, boundary_wkb FROM fields WHERE status = 'ACTIVE' AND boundary IS NOT NULL AND {}"
-            " AND {} LIMIT %s").format(condition, tenancy), [*params, *scope_params, MAX_CANDIDATES + 1])
+            "SELECT {}, boundary_wkb FROM fields WHERE status = 'ACTIVE' AND boundary IS NOT NULL AND {}"
+            " AND {} LIMIT %s").format(_SELECT, condition, tenancy), [*params, *scope_params, MAX_CANDIDATES + 1])
         if len(rows) > MAX_CANDIDATES:
             raise FailedPrecondition(f"the search covers more than {MAX_CANDIDATES} fields' bounding boxes; "
                                      "search a smaller area", metadata={"limit": str(MAX_CANDIDATES)})
         return rows
 
-    async def _page(self, matches: list[dict[str, Any]], page: PageRequest) -> Page[FieldRow]:
-        """The page of exact matches after the cursor, in (name, id) order, loaded in full."""
+    @staticmethod
+    def _page(matches: list[dict[str, Any]], page: PageRequest) -> Page[FieldRow]:
+        """The page of exact matches after the cursor, in (name, id) order."""
         ordered = sorted(matches, key=lambda r: (r["name"], r["id"]))
         if page.after is not None:
             ordered = [r for r in ordered if (r["name"], r["id"]) > tuple(page.after)]
-        chosen = ordered[: page.limit]
-        full = await self.load([r["id"] for r in chosen])
-        return page.result([full[r["id"]] for r in chosen if r["id"] in full], len(matches))
-
-    async def load(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, FieldRow]:
-        """Fields by id (without boundaries), within the caller's organization."""
-        if not ids:
-            return {}
-        tenancy, params = scope()
-        rows = await self._all(sql.SQL("SELECT {} FROM fields WHERE id = ANY(%s) AND {}").format(_SELECT, tenancy),
-                               [ids, *params])
-        return {r["id"]: FieldRow.of(r) for r in rows}
+        return page.result([FieldRow.of(r) for r in ordered[: page.limit]], len(matches))
 
     async def at_point(self, lon: float, lat: float, page: PageRequest) -> Page[FieldRow]:
         """Active fields covering the point (on an edge counts; in a hole does not)."""
         candidates = await self._candidates(sql.SQL("bbox @> point(%s, %s)"), [lon, lat])
         point = shapely.Point(lon, lat)
-        return await self._page([r for r in candidates if from_wkb(r["boundary_wkb"]).covers(point)], page)
+        return self._page([r for r in candidates if from_wkb(r["boundary_wkb"]).covers(point)], page)
 
     async def intersecting(self, area: Shape, page: PageRequest) -> Page[FieldRow]:
         """Active fields sharing at least a point with `area`."""
         west, south, east, north = area.bounds
         candidates = await self._candidates(sql.SQL("bbox && {}").format(_BOX), [west, south, east, north])
         shapely.prepare(area)
-        return await self._page([r for r in candidates if area.intersects(from_wkb(r["boundary_wkb"]))], page)
+        return self._page([r for r in candidates if area.intersects(from_wkb(r["boundary_wkb"]))], page)
 
     async def nearest(self, lon: float, lat: float, max_m: float, limit: int) -> list[tuple[FieldRow, float]]:
         """Up to `limit` active fields within max_m metres of the point (geodesic), nearest first."""
         dlon, dlat = degrees_around(lat, max_m)
         candidates = await self._candidates(sql.SQL("bbox && {}").format(_BOX),
                                             [lon - dlon, lat - dlat, lon + dlon, lat + dlat])
-        near = sorted(((distance_m(from_wkb(r["boundary_wkb"]), lon, lat), r["id"]) for r in candidates),
-                      key=lambda pair: (pair[0], str(pair[1])))
-        near = [(d, fid) for d, fid in near if d <= max_m][:limit]
-        full = await self.load([fid for _, fid in near])
-        return [(full[fid], d) for d, fid in near if fid in full]
+        near = sorted(((distance_m(from_wkb(r["boundary_wkb"]), lon, lat), r) for r in candidates),
+                      key=lambda pair: (pair[0], str(pair[1]["id"])))
+        return [(FieldRow.of(r), d) for d, r in near if d <= max_m][:limit]
