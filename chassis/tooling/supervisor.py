@@ -27,6 +27,7 @@ from chassis.registry import Instance, registry_from_env
 from chassis.tls import TlsFiles, channel_options
 from chassis.tooling import bootstrap, gateway_faults, identity_session, pki
 from chassis.tooling.apidocs.docs_page import write_docs_page
+from chassis.tooling.apidocs.migration_notes import migration_notes
 from chassis.tooling.apidocs.served import ServedDocument, write_api_documents
 from chassis.tooling.catalog import Catalog, MeshMethod, MeshService, load_catalog
 from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials, private_dir, write_private
@@ -592,7 +593,8 @@ class Mesh:
         if self._api_documents is None:
             # Written once per mesh from the contracts it runs; Envoy serves them at /openapi.json etc.
             self._api_documents = [*write_api_documents(self.catalog, self.state_dir / "apidocs"),
-                                   *write_docs_page(self.catalog, self.state_dir / "apidocs")]
+                                   *write_docs_page(self.catalog, self.state_dir / "apidocs"),
+                                   *migration_notes(self.catalog, self.state_dir / "apidocs")]  # docs/versions.md
         # The issuer the gateway's jwt_authn expects in `iss`: the same URL the identity replicas sign with.
         auth: dict[str, Any] = {"issuer": self.issuer} if self.runs_identity else {}
         # Envoy reaches every replica over mTLS with the gateway's certificate, reloaded through SDS files.

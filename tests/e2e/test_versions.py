@@ -110,6 +110,12 @@ def test_every_v1_rest_response_is_marked_deprecated_and_no_v2_one(rest: RestCli
         _assert_current(reply)
 
 
+def test_the_link_leads_to_the_migration_notes(rest: RestClient) -> None:
+    notes = rest.anonymous().get(NOTES.strip("<>"))
+    assert notes.status == 200 and _headers(notes)["content-type"].startswith("text/markdown")
+    assert "Migrating a client from v1 to v2" in notes.body
+
+
 def test_grpc_callers_get_the_headers_as_metadata(channel: grpc.Channel) -> None:
     _, call = V1Stub(channel).ListAgentTypes.with_call(v1.ListAgentTypesRequest(), timeout=10)
     metadata = dict(call.initial_metadata())
