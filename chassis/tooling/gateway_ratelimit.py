@@ -63,12 +63,13 @@ class RouteClass:
         return f'"{self.name}";q={self.requests};w={self.period_seconds}'
 
 
-PUBLIC = RouteClass("public", requests=50, period_seconds=1, burst=100)
-"""Unauthenticated endpoints (health, discovery, OAuth): per client address when no credential comes."""
-READ = RouteClass("read", requests=200, period_seconds=1, burst=400)
-"""Reads: cheap and often cached, so the most generous."""
-WRITE = RouteClass("write", requests=50, period_seconds=1, burst=100)
-"""Everything that changes state (and executions, integration calls)."""
+PUBLIC = RouteClass("public", requests=200, period_seconds=1, burst=400)
+"""Unauthenticated endpoints (health, discovery, OAuth): per client address when no credential comes (one
+address may be a whole office behind NAT, so not tight)."""
+READ = RouteClass("read", requests=1000, period_seconds=1, burst=2000)
+"""Reads: cheap and often cached, so the most generous; a client polling in a loop stays far below."""
+WRITE = RouteClass("write", requests=200, period_seconds=1, burst=400)
+"""Everything that changes state (and executions, integration calls): each costs a transaction and events."""
 
 
 @dataclass(frozen=True)
