@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import shapely
+
 from chassis.errors import FailedPrecondition
 from services.field.geometry import TOLERANCE_M2, Shape, from_wkb, geodesic_area, hectares
 from services.field.store.base import Cursor
@@ -52,3 +54,29 @@ async def find(cur: Cursor, organization: str, shape: Shape, exclude: Collection
             if shared > TOLERANCE_M2:
                 found.append(Overlap(row["id"], row["name"], shared))
     return sorted(found, key=lambda o: -o.overlap_m2)
+
+
+async def find_many(cur: Cursor, organization: str, shapes: list[Shape]) -> list[list[Overlap]]:
+    """find() for many shapes at once (an import): one query for the candidates of all, then a spatial index."""
+    if not shapes:
+        return []
+    west, south = min(s.bounds[0] for s in shapes), min(s.bounds[1] for s in shapes)
+    east, north = max(s.bounds[2] for s in shapes), max(s.bounds[3] for s in shapes)
+    await cur.execute(
+        "SELECT id, name, boundary_wkb FROM fields WHERE organization_id = %s AND status = 'ACTIVE'"
+        " AND boundary IS NOT NULL AND bbox && box(point(%s, %s), point(%s, %s))",
+        (organization, west, south, east, north))
+    rows = await cur.fetchall()
+    if not rows:
+        return [[] for _ in shapes]
+    existing = [from_wkb(r["boundary_wkb"]) for r in rows]
+    tree = shapely.STRtree(existing)
+    found: list[list[Overlap]] = []
+    for shape in shapes:
+        mine = []
+        for i in tree.query(shape, predicate="intersects").tolist():
+            shared = geodesic_area(shape.intersection(existing[i]))
+            if shared > TOLERANCE_M2:
+                mine.append(Overlap(rows[i]["id"], rows[i]["name"], shared))
+        found.append(sorted(mine, key=lambda o: -o.overlap_m2))
+    return found

@@ -115,11 +115,13 @@ class ReshapeStore(Queries):
                               (farm_id,))
             taken = {r["name"] for r in await cur.fetchall()}
             v = Violations()
+            shapes = [new.boundary.shape for _, new in features if new.boundary is not None]
+            found_all = iter([] if allow_overlap else await overlaps.find_many(cur, organization, shapes))
             for path, new in features:
                 if new.name.lower() in taken:
                     v.add(f"{path}.properties.name", f"an active field named {new.name!r} already exists in this farm")
                 if new.boundary is not None and not allow_overlap:
-                    found = await overlaps.find(cur, organization, new.boundary.shape)
+                    found = next(found_all)
                     if found:
                         first = found[0]
                         v.add(f"{path}.geometry", f"overlaps field {first.name!r} ({first.field_id}) by "
