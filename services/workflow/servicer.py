@@ -76,6 +76,7 @@ class WorkflowServicer(HealthRpcs, workflow_service_pb2_grpc.WorkflowServiceServ
                                context: grpc.aio.ServicerContext) -> pb.CreateDefinitionResponse:
         return pb.CreateDefinitionResponse(definition=await self._register(request.source, first=True))
 
+    @idempotent(pb.UpdateDefinitionResponse)
     async def UpdateDefinition(self, request: pb.UpdateDefinitionRequest,
                                context: grpc.aio.ServicerContext) -> pb.UpdateDefinitionResponse:
         return pb.UpdateDefinitionResponse(
@@ -188,23 +189,18 @@ class WorkflowServicer(HealthRpcs, workflow_service_pb2_grpc.WorkflowServiceServ
             raise FailedPrecondition(f"execution {request.execution_id} is {row['status']}; it has ended already")
         return pb.TerminateExecutionResponse(execution=execution_message(row))
 
+    @idempotent(pb.RetryExecutionResponse)
     async def RetryExecution(self, request: pb.RetryExecutionRequest,
                              context: grpc.aio.ServicerContext) -> pb.RetryExecutionResponse:
-        row, changed = await self._store.retry(resource_id("execution", request.execution_id))
-        row = found(row, "execution", request.execution_id)
-        if not changed:
-            raise FailedPrecondition(f"execution {request.execution_id} is {row['status']}; only a FAILED "
-                                     "execution can be retried")
+        row = await self._store.retry(resource_id("execution", request.execution_id))
         self._engine.wake()
         return pb.RetryExecutionResponse(execution=execution_message(row))
 
+    @idempotent(pb.SignalExecutionResponse)
     async def SignalExecution(self, request: pb.SignalExecutionRequest,
                               context: grpc.aio.ServicerContext) -> pb.SignalExecutionResponse:
         execution_id = resource_id("execution", request.execution_id)
         signal_id = await self._store.signal(execution_id, request.type, from_struct(request.data))
-        if signal_id is None:
-            row = found(await self._store.get_execution(execution_id), "execution", request.execution_id)
-            raise FailedPrecondition(f"execution {request.execution_id} is {row['status']}; it takes no more signals")
         self._engine.wake()
         return pb.SignalExecutionResponse(signal_id=str(signal_id))
 

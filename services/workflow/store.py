@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chassis import idempotency
 from chassis.authz import organization_scope
+from chassis.errors import FailedPrecondition, NotFound
 from chassis.events import outbox
 from chassis.protos import timestamp
 from chassis.resources import Page, PageRequest
@@ -33,6 +34,16 @@ _COLUMNS = sql.SQL(_EXECUTION_COLUMNS)
 def _where(extra: str = "TRUE") -> tuple[sql.Composable, list[Any]]:
     scope, params = organization_scope()
     return sql.SQL("({}) AND ({})").format(scope, sql.SQL(extra)), params
+
+
+async def _refuse(cur: psycopg.AsyncCursor[Row], execution_id: uuid.UUID, why: str) -> None:
+    """NOT_FOUND for an execution the caller cannot see, else FAILED_PRECONDITION saying its status and `why`."""
+    where, params = _where("id = %s")
+    await cur.execute(sql.SQL("SELECT status FROM executions WHERE {}").format(where), [*params, execution_id])
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound("execution", str(execution_id))
+    raise FailedPrecondition(f"execution {execution_id} is {row['status']}; {why}")
 
 
 class Store:
@@ -163,30 +174,33 @@ class Store:
                 return row, True
         return await self.get_execution(execution_id), False
 
-    async def retry(self, execution_id: uuid.UUID) -> tuple[Row | None, bool]:
+    async def retry(self, execution_id: uuid.UUID) -> Row:
         """A FAILED execution runs again from its failed task: failed and compensation steps become history."""
         where, params = _where("id = %s AND status = 'FAILED'")
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await idempotency.claim(conn)
             await cur.execute(sql.SQL(
                 "UPDATE executions SET status = 'RUNNING', error = NULL, compensated = false, ended_at = NULL,"
                 " wake_at = NULL, cancel_requested = false WHERE {} RETURNING {}").format(where, _COLUMNS),
                 [*params, execution_id])
             row = await cur.fetchone()
-            if row is None:
-                return await self.get_execution(execution_id), False
+            if row is None:  # raised inside the transaction: a claimed idempotency key rolls back with it
+                await _refuse(cur, execution_id, "only a FAILED execution can be retried")
             await cur.execute("UPDATE steps SET superseded = true WHERE execution_id = %s AND NOT superseded"
                               " AND (status <> 'SUCCEEDED' OR compensation)", (execution_id,))
-            return row, True
+            assert row is not None  # noqa: S101 _refuse raised otherwise; narrows the type for mypy
+            return row
 
-    async def signal(self, execution_id: uuid.UUID, type_: str, data: dict[str, Any]) -> uuid.UUID | None:
-        """Record a signal for an active execution; None if there is no such execution (or it ended)."""
+    async def signal(self, execution_id: uuid.UUID, type_: str, data: dict[str, Any]) -> uuid.UUID:
+        """Record a signal for an active execution (NOT_FOUND, or FAILED_PRECONDITION once it ended)."""
         where, params = _where("id = %s AND status IN ('PENDING', 'RUNNING', 'COMPENSATING')")
         signal_id = uuid.uuid4()
         async with self._pool.connection() as conn, conn.transaction():
+            await idempotency.claim(conn)
             cur = await conn.execute(sql.SQL("SELECT id FROM executions WHERE {} FOR UPDATE").format(where),
                                      [*params, execution_id])
-            if await cur.fetchone() is None:
-                return None
+            if await cur.fetchone() is None:  # raised inside the transaction, as in retry()
+                await _refuse(conn.cursor(row_factory=dict_row), execution_id, "it takes no more signals")
             await conn.execute("INSERT INTO signals (id, execution_id, type, data) VALUES (%s, %s, %s, %s)",
                                (signal_id, execution_id, type_, Jsonb(data)))
         return signal_id

@@ -175,6 +175,9 @@ async def test_signal_resumes_a_listen_and_retry_resumes_from_the_failed_task(me
     assert again.status == wf.EXECUTION_STATUS_FAILED
     listens = [t for t in await history(stub, execution_id) if t.kind == "listen"]
     assert len(listens) == 1
+    with pytest.raises(grpc.aio.AioRpcError) as ended:
+        await stub.SignalExecution(pb.SignalExecutionRequest(execution_id=execution_id, type="approval"))
+    assert ended.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 async def test_a_new_revision_does_not_change_a_running_execution(mesh: Mesh) -> None:
@@ -190,22 +193,26 @@ async def test_a_new_revision_does_not_change_a_running_execution(mesh: Mesh) ->
     _clock(mesh).advance(120)
     assert dict((await wait_for(stub, old)).output) == {"revision": 1.0}
     assert dict((await wait_for(stub, new)).output) == {"revision": 2.0}
+    with pytest.raises(grpc.aio.AioRpcError) as succeeded:
+        await stub.RetryExecution(pb.RetryExecutionRequest(execution_id=new))
+    assert succeeded.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 async def test_a_stopped_replicas_execution_resumes_on_another_without_rerunning_completed_tasks(mesh: Mesh) -> None:
     stub = _stub(mesh)
     name = await register(stub, document(unique("failover"), [
         {"first": {"call": REGISTER, "with": {"name": "${ $input.agent }", "type": "calculator"}}},
-        {"hold": {"wait": "PT10M"}},
+        # Longer than this module's replica's clock has been moved ahead by the other tests: only the
+        # advance below makes it due there.
+        {"hold": {"wait": "P3650D"}},
         {"after": {"set": {"agent_id": "${ .agent.agent_id }"}}},
     ]))
     async with workflow_replica(mesh.database_url, mesh.nats_url) as other:
-        # Only the other replica runs it: this module's replica is busy ignoring (max 0 would refuse to start),
-        # so start on the other and stop it while the execution waits.
+        # Started on the other replica, which is stopped while the execution waits on its timer.
         other_stub = other.stub(WorkflowServiceStub)
         execution_id = await start(other_stub, name, {"agent": unique("failover-agent")})
         await wait_for(other_stub, execution_id, waiting=True)
-    _clock(mesh).advance(3600)
+    _clock(mesh).advance(3651 * 86400)
     execution = await wait_for(stub, execution_id)
     assert execution.status == wf.EXECUTION_STATUS_SUCCEEDED
     calls = [t for t in await history(stub, execution_id) if t.kind == "call"]

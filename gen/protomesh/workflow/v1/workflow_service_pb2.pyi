@@ -33,12 +33,14 @@ class CreateDefinitionResponse(_message.Message):
     def __init__(self, definition: _Optional[_Union[_workflow_pb2.Definition, _Mapping]] = ...) -> None: ...
 
 class UpdateDefinitionRequest(_message.Message):
-    __slots__ = ("name", "source")
+    __slots__ = ("name", "source", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateDefinitionResponse(_message.Message):
     __slots__ = ("definition",)
@@ -215,10 +217,12 @@ class TerminateExecutionResponse(_message.Message):
     def __init__(self, execution: _Optional[_Union[_workflow_pb2.Execution, _Mapping]] = ...) -> None: ...
 
 class RetryExecutionRequest(_message.Message):
-    __slots__ = ("execution_id",)
+    __slots__ = ("execution_id", "request_id")
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     execution_id: str
-    def __init__(self, execution_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, execution_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RetryExecutionResponse(_message.Message):
     __slots__ = ("execution",)
@@ -227,14 +231,16 @@ class RetryExecutionResponse(_message.Message):
     def __init__(self, execution: _Optional[_Union[_workflow_pb2.Execution, _Mapping]] = ...) -> None: ...
 
 class SignalExecutionRequest(_message.Message):
-    __slots__ = ("execution_id", "type", "data")
+    __slots__ = ("execution_id", "type", "data", "request_id")
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     execution_id: str
     type: str
     data: _struct_pb2.Struct
-    def __init__(self, execution_id: _Optional[str] = ..., type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, execution_id: _Optional[str] = ..., type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SignalExecutionResponse(_message.Message):
     __slots__ = ("signal_id",)
