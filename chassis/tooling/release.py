@@ -26,16 +26,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import grpc
 import psycopg
 from psycopg import sql
 
+from chassis.identity import CLAIMS_HEADER
 from chassis.paths import REPO_ROOT
 from chassis.registry import Instance
 from chassis.tooling.credentials import write_private
 from chassis.tooling.release_plan import (
     ABORT_FILE,
     FINAL_STATES,
-    MAX_BAKE_FACTOR,
     RELEASE_DIR,
     REQUEST_FILE,
     STATUS_FILE,
@@ -53,13 +54,15 @@ from chassis.tooling.release_slo import (
     scrape_replica,
     total,
 )
-from chassis.tooling.supervisor import Mesh, ReplicaProcess, pid_alive
+from chassis.tooling.supervisor import SUPERVISOR_IDENTITY, Mesh, ReplicaProcess, pid_alive, replica_channel
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 POLL_SECONDS = 0.25
 GREEN_START_TIMEOUT = 90.0
+WARM_UP_CALLS = 12
+WARM_UP_SECONDS = 3.0
 DRAIN_TIMEOUT = 10.0
 """How long a release waits for stopped replicas to leave the registry before Envoy's split is dropped."""
 
@@ -230,7 +233,9 @@ class ReleaseController:
             for replica in self._green:
                 replica.launch()
             self._wait_green_serving()
-            self._say(f"step 0%: green SERVING ({time.monotonic() - started:.1f}s), no traffic yet",
+            for replica in self._green:
+                self._warm_up(replica)
+            self._say(f"step 0%: green SERVING and warmed up ({time.monotonic() - started:.1f}s), no traffic yet",
                       state="baking")
             self._steps(request, targets)
         except Rollback as rollback:
@@ -257,6 +262,29 @@ class ReleaseController:
                 raise Rollback(f"green did not report SERVING within {GREEN_START_TIMEOUT:.0f}s; see "
                                f"{self.mesh.log_dir}")
             time.sleep(POLL_SECONDS)
+
+    def _warm_up(self, replica: ReplicaProcess) -> None:
+        """Call a green replica's reads a few times before it takes traffic: a fresh process answers its first
+        calls slowly (connections to open, code paths to load), and a step should judge the build, not its start.
+
+        Straight to the replica over mTLS with the supervisor's certificate, carrying the CLI session's claims as
+        the gateway would; whatever these calls answer is left out of the figures (counted before step 1).
+        """
+        service = self._status["service"]
+        reads = [m for m in self.mesh.catalog.service(service).methods if m.idempotency_level == "NO_SIDE_EFFECTS"]
+        token = self.mesh.token()
+        metadata = ((CLAIMS_HEADER, token.split(".")[1]),) if token else ()
+        if not reads:
+            return
+        with replica_channel(replica.address, self.mesh.tls_files(SUPERVISOR_IDENTITY), service) as channel:
+            deadline = time.monotonic() + WARM_UP_SECONDS
+            for number in range(WARM_UP_CALLS):
+                if time.monotonic() > deadline:
+                    break  # a slow build stays slow: the steps will tell
+                call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                    reads[number % len(reads)].grpc_path)
+                with contextlib.suppress(grpc.RpcError):  # an empty request may be refused: still warm
+                    call(b"", timeout=5, metadata=metadata)
 
     def _colour_counts(self, targets: frozenset[str]) -> tuple[Counts, Counts]:
         """(blue, green) counters of the service's registered replicas, read from their /metrics now."""
@@ -312,7 +340,7 @@ class ReleaseController:
                 if verdict is None or verdict.enough:
                     self._say(f"  {figures} -> healthy")
                     break
-                if elapsed >= request.bake_seconds * MAX_BAKE_FACTOR:
+                if elapsed >= request.longest_step:
                     self._say(f"  {figures}")
                     raise Rollback(f"too little traffic to judge green at {percent:g}%: {green.requests} calls in "
                                    f"{elapsed:.0f}s, {request.thresholds.min_requests} needed (--min-requests)")

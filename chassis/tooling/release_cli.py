@@ -17,7 +17,6 @@ from chassis.tooling.release_plan import (
     ABORT_FILE,
     DEFAULT_STEPS,
     FINAL_STATES,
-    MAX_BAKE_FACTOR,
     REQUEST_FILE,
     PlanError,
     ReleaseRequest,
@@ -44,6 +43,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     release.add_argument("--steps", default=",".join(f"{s:g}" for s in DEFAULT_STEPS),
                          help="percent of traffic on green per step (default: %(default)s)")
     release.add_argument("--bake", type=float, default=30.0, help="seconds each step is watched (default: %(default)s)")
+    release.add_argument("--max-bake", type=float, default=0.0,
+                         help="seconds a step may wait for --min-requests green calls before it rolls back "
+                              "(default: four bakes)")
     release.add_argument("--max-error-rate", type=float, default=Thresholds.max_error_rate,
                          help="green's server errors over its calls that roll back (default: %(default)s)")
     release.add_argument("--p99-ratio", type=float, default=Thresholds.p99_ratio,
@@ -114,7 +116,7 @@ def cmd_release(args: argparse.Namespace) -> int:
           flush=True)
     if args.detach:
         return EXIT_PROMOTED
-    budget = GREEN_START_ALLOWANCE + request.bake_seconds * MAX_BAKE_FACTOR * len(request.steps)
+    budget = GREEN_START_ALLOWANCE + request.longest_step * len(request.steps)
     return _follow(state_dir, request.id, budget)
 
 
@@ -126,7 +128,7 @@ def _request(args: argparse.Namespace) -> ReleaseRequest:
             raise PlanError(f"--env {item!r}: expected KEY=VALUE")
         env[key] = value
     return ReleaseRequest(
-        service=args.service, steps=parse_steps(args.steps), bake_seconds=args.bake,
+        service=args.service, steps=parse_steps(args.steps), bake_seconds=args.bake, max_bake_seconds=args.max_bake,
         thresholds=Thresholds(args.max_error_rate, args.p99_ratio, args.p99_slack_ms, args.min_requests),
         module=args.module, env=env, replicas=args.replicas)
 

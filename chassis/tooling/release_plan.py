@@ -49,6 +49,8 @@ class ReleaseRequest:
     steps: tuple[float, ...] = DEFAULT_STEPS
     """Percent of the gateway's traffic on green at each step, increasing, ending at 100."""
     bake_seconds: float = 30.0
+    max_bake_seconds: float = 0.0
+    """How long a step may wait for `min_requests` green calls before it rolls back; 0: MAX_BAKE_FACTOR bakes."""
     thresholds: Thresholds = field(default_factory=Thresholds)
     module: str = ""
     """Python module green runs (`python -m`); empty: the service's own, from the working tree."""
@@ -69,6 +71,8 @@ class ReleaseRequest:
             raise PlanError("--steps: strictly increasing and ending at 100, e.g. 5,25,50,100")
         if not 0 < self.bake_seconds <= 3600:
             raise PlanError("--bake: seconds per step, above 0 and at most 3600")
+        if self.max_bake_seconds and not self.bake_seconds <= self.max_bake_seconds <= 4 * 3600:
+            raise PlanError("--max-bake: seconds, at least --bake and at most 14400 (0: four bakes)")
         t = self.thresholds
         if not 0 <= t.max_error_rate < 1:
             raise PlanError("--max-error-rate: a fraction from 0 to below 1, e.g. 0.05")
@@ -83,6 +87,11 @@ class ReleaseRequest:
                 raise PlanError(f"--env {key}: an upper-case variable name the supervisor does not set itself")
         if not 0 <= self.replicas <= 16:
             raise PlanError("--replicas: from 1 to 16 (0: as many as blue)")
+
+    @property
+    def longest_step(self) -> float:
+        """Seconds a step may last at most, waiting for enough green calls."""
+        return self.max_bake_seconds or self.bake_seconds * MAX_BAKE_FACTOR
 
     def to_json(self) -> str:
         """The request file's content."""

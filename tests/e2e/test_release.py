@@ -29,8 +29,9 @@ from chassis.tooling.supervisor import read_state
 SERVICE = "context"
 LOAD_PATH = "/v1/contexts"
 BAD_BUILD = ["--module", "tests.e2e.release_build", "--env", f"RELEASE_BUILD_SERVICE={SERVICE}"]
-FAST = ["--bake", "1", "--min-requests", "10"]
-"""Short bakes keep the module quick; ten green calls per step are enough to judge a build failing 20 %."""
+PATIENT = ["--max-bake", "30"]
+"""Bakes are short to keep the module quick, but a busy machine serves few calls: a step may wait this long
+for its --min-requests green calls (else it rolls back for too little traffic)."""
 
 
 @dataclass
@@ -142,7 +143,8 @@ def test_a_good_build_is_promoted_and_blue_stops(mesh: Mesh, rest: RestClient,
     blue = mesh.replicas()
     with Load(rest) as load:
         eventually(lambda: len(load.statuses) > 20, what="the load running")
-        code, output = release(mesh, capsys, SERVICE, "--steps", "10,25,50,100", *FAST)
+        code, output = release(mesh, capsys, SERVICE, "--steps", "10,25,50,100", "--bake", "1",
+                               "--min-requests", "10", *PATIENT)
     with capsys.disabled():
         print(load.summary())
     assert code == 0, output
@@ -164,7 +166,7 @@ def test_a_build_failing_a_fifth_of_calls_rolls_back_within_its_first_step(
         # Thirty green calls before a step may pass: a build failing 20 % shows an error in them but 0.8**30 = 0.1 %
         # of the time.
         code, output = release(mesh, capsys, SERVICE, "--steps", f"{share * 100:g},50,100", "--bake", "2",
-                               "--min-requests", "30", *BAD_BUILD, "--env", "RELEASE_BUILD_FAIL_PERCENT=20")
+                               "--min-requests", "30", *PATIENT, *BAD_BUILD, "--env", "RELEASE_BUILD_FAIL_PERCENT=20")
     with capsys.disabled():
         print(load.summary())
     assert code == 1, output
@@ -181,7 +183,7 @@ def test_a_slow_build_rolls_back_on_p99(mesh: Mesh, rest: RestClient, capsys: py
         eventually(lambda: len(load.statuses) > 20, what="the load running")
         # Every green call takes 450 ms: a few are enough to see it (each holds a load thread that long).
         code, output = release(mesh, capsys, SERVICE, "--steps", "20,50,100", "--bake", "1", "--min-requests", "5",
-                               *BAD_BUILD, "--env", "RELEASE_BUILD_DELAY_MS=450")
+                               *PATIENT, *BAD_BUILD, "--env", "RELEASE_BUILD_DELAY_MS=450")
     with capsys.disabled():
         print(load.summary())
     assert code == 1, output
