@@ -14,7 +14,9 @@ from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub as V1Stub
 from protomesh.agent.v2 import agent_pb2
 from protomesh.agent.v2 import agent_service_pb2 as pb
 from protomesh.agent.v2.agent_service_pb2_grpc import AgentServiceStub
+from services.agent.agent_types import AGENT_TYPES
 from services.agent.tests.support import violation_texts
+from services.agent.v2_messages import RESULT_FIELDS
 from tests.support.errors import async_failure
 
 WAIT = 10.0
@@ -149,3 +151,9 @@ async def test_access_is_declared_for_v2_too(shared_agent: InProcess[Any]) -> No
     assert types["prime-finder"] == "primes"
     info = await viewer.GetInfo(pb.GetInfoRequest())
     assert info.info.name == "agent" and "calculator" in info.agent_types
+
+
+def test_every_agent_type_has_a_typed_result() -> None:
+    oneof = {f.name for f in agent_pb2.ExecutionResult.DESCRIPTOR.oneofs_by_name["kind"].fields}
+    assert set(RESULT_FIELDS) == set(AGENT_TYPES)
+    assert {field for field, _ in RESULT_FIELDS.values()} == oneof
