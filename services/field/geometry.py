@@ -219,17 +219,23 @@ def _ring(v: Violations, ring: Any, path: str) -> np.ndarray | None:
                                   f"(longitude {array[j, 0]:g} to {array[j + 1, 0]:g}); cut the boundary at "
                                   "±180° into a MultiPolygon with one polygon on each side (RFC 7946, 3.1.9)")
         return None
-    if len(np.unique(array[:-1], axis=0)) < 3:
-        v.add(path, "the ring has fewer than 3 distinct positions, so it encloses no area")
-        return None
-    if np.linalg.matrix_rank(array - array[0]) < 2:
-        v.add(path, "the ring encloses no area (its positions are all on one line)")
+    if _collinear(array):
+        v.add(path, "the ring encloses no area: its positions are all on one line (or fewer than 3 distinct)")
         return None
     if not LinearRing(array).is_simple:
         v.add(_crossing(array, path), "the ring crosses itself (a bowtie or a loop): an edge from this position "
                                       "meets another edge of the same ring; redraw it so no edges cross")
         return None
     return array
+
+
+def _collinear(array: np.ndarray) -> bool:
+    """Whether every position lies on one line through the first (so the ring has no area), in O(n): the
+    position farthest from the first fixes the line, and every cross product with it must vanish."""
+    offsets = array - array[0]
+    far = offsets[int(np.argmax(np.abs(offsets).sum(axis=1)))]
+    cross = offsets[:, 0] * far[1] - offsets[:, 1] * far[0]
+    return bool(np.all(np.abs(cross) <= 1e-18)) or not far.any()
 
 
 _NUMBER = (int, float)
