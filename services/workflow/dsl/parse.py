@@ -40,6 +40,8 @@ class _Checker:
     def __init__(self) -> None:
         self.errors: list[tuple[str, str]] = []
         self.by_path: dict[str, Task] = {}
+        self.order: list[str] = []
+        """Task paths in document order (a task before the tasks inside it)."""
 
     def error(self, path: str, message: str) -> None:
         self.errors.append((path, message))
@@ -107,6 +109,7 @@ class _Checker:
                              + ("" if kinds else f" (keys: {', '.join(map(str, body))})"))
             return None
         kind = kinds[0]
+        self.order.append(path)
         for key in body:
             if key not in _COMMON_KEYS and key not in _KIND_KEYS[kind]:
                 self.error(f"{path}.{key}", f"not supported on a {kind} task by this service (docs/workflow.md)")
@@ -391,4 +394,4 @@ def parse(source: str) -> Workflow:
     if checker.errors:
         raise InvalidArgument([FieldViolation(p, m) for p, m in checker.errors])
     return Workflow(name=name, namespace=namespace, version=version, summary=summary, do=do,
-                    output_as=output_as, by_path=dict(checker.by_path))
+                    output_as=output_as, by_path={p: checker.by_path[p] for p in checker.order if p in checker.by_path})
