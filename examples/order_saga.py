@@ -27,8 +27,9 @@ HERE = Path(__file__).parent
 def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
     token = subprocess.run([sys.executable, "-m", "chassis.tooling.cli", "token"], capture_output=True, text=True,
                            check=True).stdout.strip()
-    request = urllib.request.Request(GATEWAY + path, method=method, data=json.dumps(body).encode() if body else None,
-                                     headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+    request = urllib.request.Request(  # noqa: S310 the local gateway's http URL
+        GATEWAY + path, method=method, data=json.dumps(body).encode() if body else None,
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=15) as reply:  # noqa: S310 the local gateway
             return reply.status, json.loads(reply.read() or b"null")
@@ -36,21 +37,26 @@ def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
         return error.code, json.loads(error.read() or b"null")
 
 
+def _expect(status: int, body: Any) -> None:
+    if status != 200:
+        raise SystemExit(f"the gateway answered {status}: {body}")
+
+
 def main() -> int:
     root = tempfile.mkdtemp(prefix="order-saga-")
     status, created = call("POST", "/v1/integrations", {"name": f"receipts-{uuid.uuid4().hex[:6]}",
                                                         "kind": "INTEGRATION_KIND_LOCAL_STORAGE",
                                                         "config": {"root": root}})
-    assert status == 200, created
+    _expect(status, created)
     source = (HERE / "order_saga.yaml").read_text()
     status, reply = call("POST", "/v1/workflows/definitions", {"source": source})
     if status == 409:
         status, reply = call("PUT", "/v1/workflows/definitions/order-saga", {"source": source})
-    assert status == 200, reply
+    _expect(status, reply)
     order = uuid.uuid4().hex[:8]
     status, started = call("POST", "/v1/workflows/executions", {"definition_name": "order-saga", "input": {
         "order_id": order, "amount": 42, "storage_integration_id": created["integration"]["integration_id"]}})
-    assert status == 200, started
+    _expect(status, started)
     execution_id = started["execution"]["execution_id"]
     for _ in range(300):
         execution = call("GET", f"/v1/workflows/executions/{execution_id}")[1]["execution"]

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import psycopg
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from chassis.testing import InProcess, serve_in_process
 from protomesh.agent.v1 import agent_service_pb2 as agent_pb
@@ -77,7 +77,8 @@ async def test_the_example_saga_undoes_its_three_steps(services: dict[str, InPro
         name_contains=f"order-{order}"))
     assert list(agents.agents) == []
     contexts = services["context"].stub(ContextServiceStub)
-    context_id = next(t.output.struct_value["context"]["context_id"] for t in tasks if t.path == "do[1].writeContext")
+    written = next(t for t in tasks if t.path == "do[1].writeContext")
+    context_id = str(json_format.MessageToDict(written.output)["context"]["context_id"])
     with pytest.raises(grpc.aio.AioRpcError) as gone:
         await contexts.GetContext(context_pb.GetContextRequest(context_id=context_id))
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
