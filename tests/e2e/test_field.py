@@ -8,6 +8,9 @@ none of it: 404 by id, empty lists, queries and exports.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ import grpc
 import pytest
 import requests
 
+from chassis.paths import REPO_ROOT
 from chassis.tooling.supervisor import Mesh
 from protomesh.field.v1 import field_service_pb2 as pb
 from protomesh.field.v1.field_service_pb2_grpc import FieldServiceStub
@@ -120,3 +124,20 @@ def test_no_token_is_401(world: World) -> None:
     reply = requests.get(base_url(world.mesh) + "/v1/fields", timeout=TIMEOUT)
     assert reply.status_code == 401
 
+
+
+def test_the_readme_examples_work_as_written(world: World) -> None:
+    """The README's field section, run against this mesh as the local admin (its CLI session)."""
+    from tests.e2e.test_readme import for_mesh, run_bash, section_blocks
+
+    [script] = section_blocks("Fields:", "bash")
+    output = run_bash(script, world.mesh)
+    assert '"hectares": 9.1696' in output or '"hectares":9.1696' in output, output
+    assert "boundary.coordinates[0][3]" in output and "FindFieldsAtPoint" not in output, output
+    assert '"feature_collection"' in output and "North" in output, output
+    [program] = section_blocks("Fields:", "python")
+    env = {**os.environ, "PROTOMESH_STATE_DIR": str(world.mesh.state_dir)}
+    result = subprocess.run([sys.executable, "-c", for_mesh(program, world.mesh)], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("76.4077"), result.stdout
