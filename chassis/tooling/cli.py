@@ -44,6 +44,7 @@ gRPC (same port):
   grpcurl -plaintext {gw} list
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"type": "calculator"}}' {gw} \\
       protomesh.agent.v1.AgentService/DiscoverAgents
+API docs in a browser: http://{gw}/docs (Authorize with the token or an API key, then Try it out)
 Identities (.venv/bin/protomesh): login (device flow), users list, apikeys create NAME, keys rotate
 Look inside (another terminal, .venv/bin/protomesh):
   protomesh status        protomesh registry        protomesh traces        protomesh logs -f
