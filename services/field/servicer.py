@@ -45,9 +45,10 @@ VERSIONS = Keyset("boundary_versions", (Key("version", int),), descending=True)
 SEASONS = Keyset.newest_first("seasons")
 ACTIVITIES = Keyset.newest_first("activities")
 _MASK = UpdateMask.of(pb.UpdateFieldRequest, resource=field_pb2.Field)
-EXPORT_LIMIT = 5000
-"""Most fields one export answers (about 25 MB of GeoJSON at a few hundred positions each); a larger
-organization exports farm by farm."""
+EXPORT_LIMIT = 2000
+"""Most fields one export answers: a few MB for simple fields, more for surveyed ones with hundreds of
+positions each (a gRPC client may need a larger receive limit than its 4 MB default); a larger organization
+exports farm by farm."""
 
 
 def _geojson(value: struct_pb2.Struct) -> dict[str, Any]:
