@@ -75,6 +75,9 @@ class ReplicaCache:
     def __init__(self, service: str, grpc_services: Iterable[str]) -> None:
         self.service = service
         self.rules = cached_methods(tuple(grpc_services))
+        # Events of these packages change what this service answers; others in its outbox (the audit records
+        # every replica writes, even for a platform admin's reads) do not, and must not empty its cache.
+        self._packages = tuple({name.rpartition(".")[0] + "." for name in grpc_services})
         self.local = LocalCache()
         self.generations: Generations | None = None
         self._pending: set[asyncio.Task[None]] = set()
@@ -168,15 +171,13 @@ class ReplicaCache:
                 succeeded = True
                 return response
             finally:
-                if not touched and succeeded:
-                    # A write that queued no event (or whose service publishes none) still changes what the
-                    # caller's organization reads.
-                    principal = current_principal()
-                    if principal is not None:
-                        who = tenant()
-                        touched.add(who.organization or "")
-                if touched:
-                    await self.invalidate(touched, "write")
+                organizations = self._own(touched)
+                if not organizations and succeeded and current_principal() is not None:
+                    # A write that queued no event of its own (or whose service publishes none) still changes
+                    # what the caller's organization reads.
+                    organizations = {tenant().organization or ""}
+                if organizations:
+                    await self.invalidate(organizations, "write")
 
         return fenced
 
@@ -191,12 +192,17 @@ class ReplicaCache:
             metrics.CACHE_ENTRIES.labels(self.service).set(0)
             metrics.CACHE_BYTES.labels(self.service).set(0)
 
-    def events_published(self, organizations: Iterable[str]) -> None:
-        """The relay's hook: events were published (whoever wrote them); invalidate their organizations soon,
-        without holding up the relay."""
-        if self.generations is None:
+    def _own(self, events: Iterable[tuple[str, str]]) -> set[str]:
+        """The organizations of the events that belong to this service's packages."""
+        return {organization for event_type, organization in events if event_type.startswith(self._packages)}
+
+    def events_published(self, events: Iterable[tuple[str, str]]) -> None:
+        """The relay's hook: events were published (whoever wrote them); invalidate the organizations of this
+        service's own events soon, without holding up the relay."""
+        organizations = self._own(events)
+        if self.generations is None or not organizations:
             return
-        task = asyncio.create_task(self.invalidate(set(organizations), "event"))
+        task = asyncio.create_task(self.invalidate(organizations, "event"))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

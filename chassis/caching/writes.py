@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import contextvars
 
-_touched: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("protomesh_cache_touched", default=None)
+Noted = set[tuple[str, str]]
+"""(event type, organization) of each event a call queued."""
+
+_touched: contextvars.ContextVar[Noted | None] = contextvars.ContextVar("protomesh_cache_touched", default=None)
 
 
-def note_event(organization: str) -> None:
-    """Called by chassis.events.outbox.add for each event it queues: the cache of `organization` is stale
-    once the transaction commits. Outside a fenced call (a task worker, a consumer) nothing is noted: the
-    relay's hook invalidates those when it publishes the event."""
+def note_event(event_type: str, organization: str) -> None:
+    """Called by chassis.events.outbox.add for each event it queues: what `organization` reads of the event's
+    service is stale once the transaction commits. Outside a fenced call (a task worker, a consumer) nothing
+    is noted: the relay's hook invalidates those when it publishes the event."""
     touched = _touched.get()
     if touched is not None:
-        touched.add(organization)
+        touched.add((event_type, organization))
 
 
-def start_noting() -> set[str]:
-    """Begin noting the organizations the current call's events belong to; returns the live set."""
-    touched: set[str] = set()
+def start_noting() -> Noted:
+    """Begin noting the events the current call queues; returns the live set."""
+    touched: Noted = set()
     _touched.set(touched)
     return touched

@@ -52,5 +52,5 @@ async def add(
         f" SELECT pg_notify('{NOTIFY_PREFIX}' || current_schema(), '') FROM queued",
         (envelope.id, envelope.type, subjects.event_subject(event), envelope.SerializeToString()),
     )
-    note_event(envelope.organization_id)  # the cache's fence invalidates this organization before the call answers
+    note_event(envelope.type, envelope.organization_id)  # the cache's fence (chassis.caching) acts on it
     return envelope
