@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -294,6 +295,22 @@ async def registry_from_env(consul_address: str | None, nats_url: str | None) ->
     return None
 
 
+def reachable_address(address: str) -> str:
+    """The address to register: this host's own IP when `address` is merely its host name.
+
+    A replica bound to 0.0.0.0 without ADVERTISE_HOST defaults to its host name, which names nothing for other
+    hosts (a container's or pod's generated name); its IP, from the host's own table, does. An address that was
+    chosen (an IP, or a name set in ADVERTISE_HOST that differs from the host name) is kept as it is.
+    """
+    if address != socket.gethostname():
+        return address
+    try:
+        resolved = socket.gethostbyname(address)
+    except OSError:
+        return address
+    return address if resolved.startswith("127.") else resolved
+
+
 REGISTER_RETRY_FIRST_SECONDS = 0.5
 REGISTER_RETRY_MAX_SECONDS = 30.0
 """A registry unreachable at start-up is tried again after 0.5 s, doubling (with jitter) up to every 30 s."""
@@ -313,7 +330,7 @@ class Registration:
                  health: HealthMonitor | None = None, attempt_timeout: float = 5.0) -> None:
         self._registry = registry
         self._attempt_timeout = attempt_timeout
-        self._instance = instance
+        self._instance = replace(instance, address=reachable_address(instance.address))
         self._serving = serving
         self._health = health
         self._task: asyncio.Task[None] | None = None

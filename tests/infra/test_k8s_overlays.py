@@ -144,3 +144,20 @@ def test_kustomize_here_rejects_a_broken_overlay(tmp_path: Path) -> None:
     patches.write_text(patches.read_text().replace('"name": "agent"', '"name": "no-such-service"', 1))
     done = kustomize_build(overlay)
     assert done.returncode != 0 and "no-such-service" in done.stderr, done.stderr
+
+
+def _env_file(name: str) -> dict[str, str]:
+    lines = (REPO_ROOT / name).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_compose_has_the_same_environments(env: str) -> None:
+    # .env is dev; .env.<env> goes on top of it and overrides only settings .env defines (a typo would add a
+    # variable compose never reads), never a password (those come from the shell in staging and production).
+    dev, overrides = _env_file(".env"), _env_file(f".env.{env}")
+    assert set(overrides) <= set(dev), set(overrides) - set(dev)
+    assert overrides["PROTOMESH_ENVIRONMENT"] == env and dev["PROTOMESH_ENVIRONMENT"] == "dev"
+    assert not [key for key in overrides if "PASSWORD" in key]
+    compose = (REPO_ROOT / "compose.yaml").read_text()
+    assert all(f"${{{key}}}" in compose for key in overrides), "every override is read by compose.yaml"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 from chassis.health import HealthMonitor
-from chassis.registry import ConsulRegistry, Instance, Registration
+from chassis.registry import ConsulRegistry, Instance, Registration, reachable_address
 from protomesh.common.v1 import service_info_pb2
 from tests.support.consul_standin import ConsulStandIn
 
@@ -29,8 +30,9 @@ async def test_registry_unreachable_at_start_is_retried_and_reported_in_health()
         assert not monitor.serving and not registration.registered
 
         consul.start()
-        deadline = time.monotonic() + 15
-        while not (registration.registered and monitor.serving) and time.monotonic() < deadline:
+        for _ in range(150):  # up to 15 s: the backoff's next attempt, then the health monitor's next probe
+            if registration.registered and monitor.serving:
+                break
             await asyncio.sleep(0.1)
         assert registration.registered and monitor.serving
         listed = await registry.instances("alpha", healthy_only=False)
@@ -41,3 +43,13 @@ async def test_registry_unreachable_at_start_is_retried_and_reported_in_health()
         await monitor.shutdown()
         await registry.close()
         consul.stop()
+
+
+def test_a_replica_registers_an_address_other_hosts_reach() -> None:
+    host = socket.gethostname()
+    resolved = socket.gethostbyname(host)
+    # Defaulted to the host name (bound to 0.0.0.0 without ADVERTISE_HOST): its IP instead, unless only loopback.
+    assert reachable_address(host) == (host if resolved.startswith("127.") else resolved)
+    # Chosen addresses are kept: the downward API's pod IP, a compose service name.
+    assert reachable_address("10.1.2.3") == "10.1.2.3"
+    assert reachable_address("agent") == "agent"
