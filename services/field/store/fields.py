@@ -22,7 +22,7 @@ from chassis.resources import Page, PageRequest
 from chassis.resources.keyset import fetch_page
 from services.field import events
 from services.field.geometry import Boundary, refuse
-from services.field.rows import FIELD_COLUMNS, FieldRow, VersionRow, measure_values
+from services.field.rows import FIELD_COLUMNS, MEASURE_COLUMNS, FieldRow, VersionRow, measure_values
 from services.field.store import overlaps
 from services.field.store.base import Cursor, Queries, lock_boundaries, publish
 
@@ -80,33 +80,71 @@ def name_taken(name: str, field: str = "name") -> AlreadyExists:
     return AlreadyExists(f"an active field named {name!r} already exists in this farm", metadata={"field": field})
 
 
+_FIELD_INSERT_COLUMNS = ("id", "organization_id", "farm_id", "name", "labels", "notes", "predecessor_ids",
+                         "created_at", "boundary", "boundary_wkb", "boundary_version", "boundary_valid_from",
+                         *MEASURE_COLUMNS)
+_VERSION_INSERT_COLUMNS = ("field_id", "organization_id", "version", "boundary", "valid_from", "reason",
+                           *MEASURE_COLUMNS)
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> sql.Composed:
+    # Composed once per table at import: an import of 1,000 fields would otherwise compose 2,000 statements.
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+
+
+_FIELD_INSERT = _insert_sql("fields", _FIELD_INSERT_COLUMNS)
+_VERSION_INSERT = _insert_sql("boundary_versions", _VERSION_INSERT_COLUMNS)
+_NO_MEASURES: dict[str, Any] = {column: None for column in MEASURE_COLUMNS} | {"vertex_count": 0}
+
+
+def _version_values(field_id: uuid.UUID, organization: str, version: int, boundary: Boundary, valid_from: datetime,
+                    reason: str) -> list[Any]:
+    values = {"field_id": field_id, "organization_id": organization, "version": version,
+              "boundary": Jsonb(boundary.geojson), "valid_from": valid_from, "reason": reason,
+              **measure_values(boundary)}
+    return [values[c] for c in _VERSION_INSERT_COLUMNS]
+
+
+async def insert_many(cur: Cursor, organization: str, farm_id: uuid.UUID, news: list[NewField],
+                      now: datetime) -> list[FieldRow]:
+    """Insert fields (each with its first boundary version and its FieldCreated event) in the caller's
+    transaction, the statements pipelined: an import's cost is then the database's work, not round trips."""
+    ids = [uuid.uuid4() for _ in news]
+    field_rows, version_rows = [], []
+    for field_id, new in zip(ids, news, strict=True):
+        values: dict[str, Any] = {
+            "id": field_id, "organization_id": organization, "farm_id": farm_id, "name": new.name,
+            "labels": Jsonb(new.labels), "notes": new.notes, "predecessor_ids": list(new.predecessors),
+            "created_at": now, "boundary": None, "boundary_wkb": None, "boundary_version": 0,
+            "boundary_valid_from": None, **_NO_MEASURES}
+        if new.boundary is not None:
+            values |= {"boundary": Jsonb(new.boundary.geojson), "boundary_wkb": new.boundary.wkb,
+                       "boundary_version": 1, "boundary_valid_from": now, **measure_values(new.boundary)}
+            version_rows.append(_version_values(field_id, organization, 1, new.boundary, now, new.reason))
+        field_rows.append([values[c] for c in _FIELD_INSERT_COLUMNS])
+    await cur.executemany(_FIELD_INSERT, field_rows)
+    if version_rows:
+        await cur.executemany(_VERSION_INSERT, version_rows)
+    await cur.execute(sql.SQL("SELECT {} FROM fields WHERE id = ANY(%s)").format(_SELECT_WITH_BOUNDARY), (ids,))
+    by_id = {r["id"]: FieldRow.of(r) for r in await cur.fetchall()}
+    rows = [by_id[i] for i in ids]
+    async with cur.connection.pipeline():
+        for row in rows:
+            await publish(cur, events.created(row), events.field_subject(row.id))
+    return rows
+
+
 async def insert(cur: Cursor, organization: str, farm_id: uuid.UUID, new: NewField, now: datetime) -> FieldRow:
-    """Insert a field (and its first boundary version) with its FieldCreated event, in the caller's transaction."""
-    field_id = uuid.uuid4()
-    values: dict[str, Any] = {
-        "id": field_id, "organization_id": organization, "farm_id": farm_id, "name": new.name,
-        "labels": Jsonb(new.labels), "notes": new.notes, "predecessor_ids": list(new.predecessors), "created_at": now}
-    if new.boundary is not None:
-        values |= {"boundary": Jsonb(new.boundary.geojson), "boundary_wkb": new.boundary.wkb, "boundary_version": 1,
-                   "boundary_valid_from": now, **measure_values(new.boundary)}
-    await cur.execute(sql.SQL("INSERT INTO fields ({}) VALUES ({}) RETURNING {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, values)), sql.SQL(", ").join(sql.Placeholder() * len(values)),
-        _SELECT_WITH_BOUNDARY), list(values.values()))
-    row = FieldRow.of(await cur.fetchone() or {})
-    if new.boundary is not None:
-        await _insert_version(cur, row, 1, new.boundary, now, new.reason)
-    await publish(cur, events.created(row), events.field_subject(row.id))
-    return row
+    """Insert one field (insert_many of one)."""
+    return (await insert_many(cur, organization, farm_id, [new], now))[0]
 
 
 async def _insert_version(cur: Cursor, row: FieldRow, version: int, boundary: Boundary, valid_from: datetime,
                           reason: str) -> None:
-    values = {"field_id": row.id, "organization_id": row.organization_id, "version": version,
-              "boundary": Jsonb(boundary.geojson), "valid_from": valid_from, "reason": reason,
-              **measure_values(boundary)}
-    await cur.execute(sql.SQL("INSERT INTO boundary_versions ({}) VALUES ({})").format(
-        sql.SQL(", ").join(map(sql.Identifier, values)), sql.SQL(", ").join(sql.Placeholder() * len(values))),
-        list(values.values()))
+    await cur.execute(_VERSION_INSERT, _version_values(row.id, row.organization_id, version, boundary, valid_from,
+                                                       reason))
 
 
 async def archive_in(cur: Cursor, row: FieldRow, now: datetime, successors: list[uuid.UUID]) -> FieldRow:

@@ -22,6 +22,7 @@ from services.field.store.fields import (
     NewField,
     archive_in,
     insert,
+    insert_many,
     locked,
     must_be_active,
     name_taken,
@@ -128,7 +129,7 @@ class ReshapeStore(Queries):
                                                   f"{first.overlap_m2:.1f} m²" + (f" and {len(found) - 1} more field(s)"
                                                                                   if len(found) > 1 else ""))
             v.raise_if_any()
-            return [await insert(cur, organization, farm_id, new, now) for _, new in features]
+            return await insert_many(cur, organization, farm_id, [new for _, new in features], now)
 
 
 def _check_parts(whole: geometry.Shape, parts: list[Part]) -> None:
