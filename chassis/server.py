@@ -22,6 +22,7 @@ from chassis.config import ConfigError, Settings, load_settings
 from chassis.contracts import mesh_grpc_services
 from chassis.events import EventBus, EventHandlers, outbox
 from chassis.health import HealthMonitor
+from chassis.health_port import serve_health_port
 from chassis.http_listener import HTTP_PORT_META, serving_http
 from chassis.identity import act_as_service
 from chassis.interceptors import CallInterceptor
@@ -220,6 +221,7 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             except RuntimeError as exc:
                 raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
             await server.start()
+            probes = await serve_health_port(health_monitor, settings.grpc_host)  # HEALTH_PORT: kubelet gRPC probes
             # The HTTP listener (if the service declares one) is up before the registration names its port,
             # and is closed (exiting `http`) after the gRPC server, before the lifespan closes.
             await http.enter_async_context(serving_http(replica, deps))
@@ -241,6 +243,8 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             if registration:
                 await registration.stop()
             await server.stop(settings.shutdown_grace_seconds)
+            if probes is not None:
+                await probes.stop(0)
             await cache.stop()
             await audit.close()
     logger.info("stopped")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from chassis.paths import REPO_ROOT
-from chassis.tooling.deploy.environments import ENVIRONMENTS, ROOT
+from chassis.tooling.deploy.environments import ENVIRONMENTS, HEALTH_PORT, ROOT
 
 K8S_VERSION = "1.33"
 ENVS = [e.name for e in ENVIRONMENTS]
@@ -77,6 +77,11 @@ def test_replicas_resources_and_availability_per_environment(env: str) -> None:
         # The address it registers is the pod's own IP, from the downward API (not its unresolvable host name).
         [advertise] = [e for e in container["env"] if e["name"] == "ADVERTISE_HOST"]
         assert advertise["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        # Native gRPC probes on the plaintext health-only port (the gRPC port is mTLS only), one handler each.
+        assert {"name": "HEALTH_PORT", "value": str(HEALTH_PORT)} in container["env"]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert "exec" not in container[probe] and container[probe]["grpc"]["port"] == HEALTH_PORT, probe
+        assert container["livenessProbe"]["grpc"]["service"] == "liveness"
         affinity = deployment["spec"]["template"]["spec"].get("affinity", {})
         if env == "production":
             terms = affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]

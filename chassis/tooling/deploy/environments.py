@@ -3,7 +3,8 @@
 What differs between environments is declared once, in ENVIRONMENTS; which services exist, their ports and who
 may reach them come from the catalog and the deploy.toml files. Each overlay:
 
-- sets every service's replicas (the deploy.toml count, raised to the environment's floor) and resources;
+- sets every service's replicas (the deploy.toml count, raised to the environment's floor) and resources, and
+  probes it with the kubelet's native gRPC probes on its health-only port;
 - staging and production: a HorizontalPodAutoscaler and a PodDisruptionBudget per service;
 - production: pod anti-affinity, so a service's replicas land on different nodes (and zones when it can);
 - every environment: the NetworkPolicies of the `network-policies` component (default deny; only the mesh's
@@ -30,6 +31,8 @@ PART_OF = {"app.kubernetes.io/part-of": "protomesh"}
 ENVOY_PORT = 8080
 NATS_PORT = 4222
 POSTGRES_PORT = 5432
+HEALTH_PORT = 8086
+"""The replicas' plaintext health-only port (HEALTH_PORT), for the kubelet's native gRPC probes."""
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,17 @@ def _config_patch(env: Environment) -> dict[str, Any]:
 
 
 def _deployment_patch(env: Environment, name: str, replicas: int) -> dict[str, Any]:
-    spec: dict[str, Any] = {"containers": [{"name": name, "resources": {
-        "requests": {"cpu": env.cpu_request, "memory": env.memory_request},
-        "limits": {"memory": env.memory_limit}}}]}
+    # Native gRPC probes: the kubelet asks the health service on the plaintext health port (chassis.health_port;
+    # the gRPC port is mTLS only), instead of the base's exec of chassis.healthcheck (a Python start per probe).
+    # `exec: null` removes the base's handler: a probe has exactly one.
+    probes = {kind: {"exec": None, "grpc": {"port": HEALTH_PORT, **({"service": "liveness"} if kind == "livenessProbe"
+                                                                    else {})}}
+              for kind in ("startupProbe", "readinessProbe", "livenessProbe")}
+    spec: dict[str, Any] = {"containers": [{
+        "name": name, "env": [{"name": "HEALTH_PORT", "value": str(HEALTH_PORT)}],
+        "ports": [{"name": "health", "containerPort": HEALTH_PORT}], **probes,
+        "resources": {"requests": {"cpu": env.cpu_request, "memory": env.memory_request},
+                      "limits": {"memory": env.memory_limit}}}]}
     if env.spread_across_nodes:
         selector = {"matchLabels": {"app.kubernetes.io/name": name}}
         spec["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
