@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Request, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
 
 from chassis.paths import REPO_ROOT
 from chassis.tooling.apidocs.docs_page import ASSET_TYPES, CONTENT_SECURITY_POLICY, write_docs_page
@@ -91,8 +91,9 @@ class DocsPage:
         """Remove every credential entered in the Authorize dialog."""
         self.page.get_by_role("button", name="Authorize").first.click()
         logout = self.page.locator(".modal-ux .auth-btn-wrapper button", has_text="Logout")
-        while logout.count():
+        for _ in range(logout.count()):
             logout.first.click()
+        expect(logout).to_have_count(0)
         self.page.locator(".modal-ux").get_by_role("button", name="Close").first.click()
 
     def execute(self) -> tuple[int, str]:
