@@ -8,6 +8,8 @@ services that honour keys (chassis.idempotency).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from chassis.client import ServiceClient
+from chassis.errors import ResourceExhausted, ServiceError
 from chassis.idempotency import METADATA_KEY
 from chassis.replica import Replica
 from services.workflow.dsl.contracts import find_method, mesh_service_of
@@ -71,11 +74,27 @@ class MeshCaller:
             raise WorkflowError(ERRORS + "validation", 400, f"bad request for {full_name}", str(exc),
                                 instance) from None
         client = await self._client(method)
-        try:
-            response = await client.stub.__getattr__(method.name)(
-                request, timeout=self._timeout, metadata=((METADATA_KEY, idempotency_key),))
-        except grpc.aio.AioRpcError as error:
-            raise WorkflowError.of_rpc(error, full_name, instance) from None
+        invoke = getattr(client.stub, method.name)
+        deadline = time.monotonic() + self._timeout
+        pause = 0.005
+        while True:
+            try:
+                response = await invoke(request, timeout=max(deadline - time.monotonic(), 0.05),
+                                        metadata=((METADATA_KEY, idempotency_key),))
+                break
+            except grpc.aio.AioRpcError as error:
+                raise WorkflowError.of_rpc(error, full_name, instance) from None
+            except ResourceExhausted as full:
+                # This replica's own bulkhead for the callee is full (many executions call it at once): wait
+                # for a slot instead of failing the task, within the call's deadline.
+                if time.monotonic() + pause > deadline:
+                    raise WorkflowError(ERRORS + "communication", 429, f"{full_name} is busy", full.message,
+                                        instance) from None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.1)
+            except ServiceError as refused:  # an open breaker, no replica registered: the client's own refusals
+                raise WorkflowError(ERRORS + "communication", 503, f"{full_name} is unavailable", refused.message,
+                                    instance) from None
         return json_format.MessageToDict(response, preserving_proto_field_name=True)
 
     async def close(self) -> None:

@@ -39,6 +39,12 @@ class Step:
     wake_at: datetime | None
     started_at: datetime
     ended: bool
+    ended_at: datetime | None = None
+    attempt: int = 1
+    compensation: bool = False
+    compensable: bool = False
+    stored: bool = True
+    """Whether the row exists: a step begun in memory is written once, with its outcome."""
 
 
 class Checkpoints:
@@ -51,7 +57,8 @@ class Checkpoints:
     async def load(self) -> None:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "SELECT path, attempt_key, kind, status, input, output, context, error, wake_at, started_at, ended"
+                "SELECT path, attempt_key, kind, status, input, output, context, error, wake_at, started_at, ended,"
+                " ended_at, attempt, compensation, compensable"
                 " FROM steps WHERE execution_id = %s AND NOT superseded", (self.execution_id,))
             for row in await cur.fetchall():
                 self.steps[(row["path"], row["attempt_key"])] = Step(**row)
@@ -68,49 +75,74 @@ class Checkpoints:
         return bool(row[0])
 
     async def begin(self, path: str, attempt_key: str, attempt: int, kind: str, task_input: Any, *,
-                    compensation: bool, compensable: bool, started_at: datetime,
-                    wake_at: datetime | None = None) -> tuple[Step, bool]:
-        """Record a task's start (before it runs); the step and whether a cancel was requested."""
-        async with self._pool.connection() as conn, conn.transaction():
-            cancel = await self.fence(conn)
-            await conn.execute(
-                "INSERT INTO steps (execution_id, path, kind, attempt_key, attempt, status, compensation, compensable,"
-                " input, wake_at, started_at) VALUES (%s, %s, %s, %s, %s, 'RUNNING', %s, %s, %s, %s, %s)",
-                (self.execution_id, path, kind, attempt_key, attempt, compensation, compensable, Jsonb(task_input),
-                 wake_at, started_at))
+                    compensation: bool, compensable: bool, started_at: datetime, wake_at: datetime | None = None,
+                    store: bool = True) -> tuple[Step, bool]:
+        """A task's start: written now when `store` (a timer, whose due time must outlive this replica), else
+        kept in memory and written with the task's outcome. (The step, whether a cancel was requested.)"""
         step = Step(path, attempt_key, kind, "RUNNING", task_input, None, None, None, wake_at, started_at, False)
+        step.attempt, step.compensation, step.compensable = attempt, compensation, compensable
+        step.stored = False
+        cancel = False
+        if store:
+            async with self._pool.connection() as conn, conn.transaction():
+                cancel = await self.fence(conn)
+                await self._insert(conn, step)
+            step.stored = True
         self.steps[(path, attempt_key)] = step
         return step, cancel
 
+    async def _insert(self, conn: psycopg.AsyncConnection[Any], step: Step) -> None:
+        await conn.execute(
+            "INSERT INTO steps (execution_id, path, kind, attempt_key, attempt, status, compensation, compensable,"
+            " input, output, context, error, wake_at, started_at, ended_at, ended, completed_seq)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " CASE WHEN %s THEN nextval('steps_completed_seq') END)",
+            (self.execution_id, step.path, step.kind, step.attempt_key, step.attempt, step.status, step.compensation,
+             step.compensable, Jsonb(step.input), Jsonb(step.output), Jsonb(step.context),
+             Jsonb(step.error) if step.error else None, step.wake_at, step.started_at, step.ended_at, step.ended,
+             step.status == "SUCCEEDED"))
+
     async def succeed(self, step: Step, output: Any, context: Any, ended_at: datetime, *, ended: bool = False,
-                      also: Sequence[InTransaction] = ()) -> None:
-        """Record a task's output (and the context after it), with `also` in the same transaction."""
+                      also: Sequence[InTransaction] = ()) -> bool:
+        """Record a task's output (and the context after it), with `also` in the same transaction; whether a
+        cancel was requested meanwhile."""
+        step.status, step.output, step.context = "SUCCEEDED", output, context
+        step.ended, step.ended_at = ended, ended_at
         async with self._pool.connection() as conn, conn.transaction():
-            await self.fence(conn)
-            await conn.execute(
-                "UPDATE steps SET status = 'SUCCEEDED', output = %s, context = %s, ended_at = %s, ended = %s,"
-                " completed_seq = nextval('steps_completed_seq')"
-                " WHERE execution_id = %s AND path = %s AND attempt_key = %s AND NOT superseded",
-                (Jsonb(output), Jsonb(context), ended_at, ended, self.execution_id, step.path, step.attempt_key))
+            cancel = await self.fence(conn)
+            if step.stored:
+                await conn.execute(
+                    "UPDATE steps SET status = 'SUCCEEDED', output = %s, context = %s, ended_at = %s, ended = %s,"
+                    " completed_seq = nextval('steps_completed_seq')"
+                    " WHERE execution_id = %s AND path = %s AND attempt_key = %s AND NOT superseded",
+                    (Jsonb(output), Jsonb(context), ended_at, ended, self.execution_id, step.path, step.attempt_key))
+            else:
+                await self._insert(conn, step)
             for extra in also:
                 await extra(conn)
-        step.status, step.output, step.context, step.ended = "SUCCEEDED", output, context, ended
+        step.stored = True
+        return cancel
 
     async def fail(self, step: Step, error: dict[str, Any], ended_at: datetime) -> None:
         """Record a task's error."""
+        step.status, step.error, step.ended_at = "FAILED", error, ended_at
         async with self._pool.connection() as conn, conn.transaction():
             await self.fence(conn)
-            await conn.execute(
-                "UPDATE steps SET status = 'FAILED', error = %s, ended_at = %s"
-                " WHERE execution_id = %s AND path = %s AND attempt_key = %s AND NOT superseded",
-                (Jsonb(error), ended_at, self.execution_id, step.path, step.attempt_key))
-        step.status, step.error = "FAILED", error
+            if step.stored:
+                await conn.execute(
+                    "UPDATE steps SET status = 'FAILED', error = %s, ended_at = %s"
+                    " WHERE execution_id = %s AND path = %s AND attempt_key = %s AND NOT superseded",
+                    (Jsonb(error), ended_at, self.execution_id, step.path, step.attempt_key))
+            else:
+                await self._insert(conn, step)
+        step.stored = True
 
     async def compensable(self) -> list[Step]:
         """The completed tasks that declare a compensation, latest completion first (the saga's order)."""
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "SELECT path, attempt_key, kind, status, input, output, context, error, wake_at, started_at, ended"
+                "SELECT path, attempt_key, kind, status, input, output, context, error, wake_at, started_at, ended,"
+                " ended_at, attempt, compensation, compensable"
                 " FROM steps WHERE execution_id = %s AND NOT superseded AND status = 'SUCCEEDED' AND compensable"
                 " AND NOT compensation ORDER BY completed_seq DESC", (self.execution_id,))
             return [Step(**row) for row in await cur.fetchall()]

@@ -140,9 +140,13 @@ class Interpreter:
         if step is None:
             wake_at = self.clock.now() + timedelta(seconds=task.seconds) if task.kind in ("wait", "listen") \
                 and task.seconds else None
+            # Only a timer's start is written before the task runs (its due time must survive this replica);
+            # the others' start is written with their outcome, one transaction a task. A call repeated after a
+            # crash needs no start record: its idempotency key derives from the path and attempt alone.
             step, cancel = await self.checkpoints.begin(
                 path, scope.attempt_key, scope.attempt, task.kind, task_input, compensation=scope.compensation,
-                compensable=task.compensable and not scope.compensation, started_at=self.clock.now(), wake_at=wake_at)
+                compensable=task.compensable and not scope.compensation, started_at=self.clock.now(), wake_at=wake_at,
+                store=wake_at is not None)
             if cancel and not scope.compensation:
                 raise Cancelled
         with self._span(task, path, scope):
@@ -160,7 +164,9 @@ class Interpreter:
                 error.instance = error.instance or path
                 await self.checkpoints.fail(step, error.as_json(), self.clock.now())
                 raise
-        await self.checkpoints.succeed(step, output, self.context, self.clock.now(), ended=ended, also=also)
+        cancel = await self.checkpoints.succeed(step, output, self.context, self.clock.now(), ended=ended, also=also)
+        if cancel and not scope.compensation and not ended:
+            raise Cancelled  # seen at this task's checkpoint: the next task does not start
         return output, then, ended
 
     def _span(self, task: Task, path: str, scope: Scope) -> Any:

@@ -4,7 +4,10 @@ terminate, retry, signals, revisions, and a replica stopped mid-workflow."""
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
+import psycopg
 import pytest
 from google.protobuf import struct_pb2
 
@@ -217,3 +220,24 @@ async def test_a_stopped_replicas_execution_resumes_on_another_without_rerunning
     assert execution.status == wf.EXECUTION_STATUS_SUCCEEDED
     calls = [t for t in await history(stub, execution_id) if t.kind == "call"]
     assert len(calls) == 1  # the agent was registered once
+
+
+async def test_fork_runs_branches_and_compete_takes_the_first_and_emit_goes_through_the_outbox(mesh: Mesh) -> None:
+    stub = _stub(mesh)
+    name = await register(stub, document(unique("fork"), [
+        {"both": {"fork": {"branches": [{"left": {"set": {"side": "left"}}}, {"right": {"set": {"side": "right"}}}]}}},
+        {"race": {"fork": {"compete": True, "branches": [{"slow": {"wait": "P1D"}},
+                                                         {"fast": {"set": {"winner": "fast"}}}]}}},
+        {"announce": {"emit": {"event": {"with": {"type": "order.done", "data": {"winner": "${ .winner }"}}}}}},
+    ]))
+    execution_id = await start(stub, name)
+    execution = await wait_for(stub, execution_id)
+    assert execution.status == wf.EXECUTION_STATUS_SUCCEEDED, execution.error
+    assert dict(execution.output) == {"winner": "fast"}
+    both = next(t for t in await history(stub, execution_id) if t.path == "do[0].both")
+    assert [dict(v.struct_value) for v in both.output.list_value.values] == [{"side": "left"}, {"side": "right"}]
+    async with await psycopg.AsyncConnection.connect(mesh.database_url) as conn:
+        cur = await conn.execute("SELECT count(*) FROM workflow.outbox WHERE event_type = %s AND event_id = %s",
+                                 ("protomesh.workflow.v1.WorkflowEventEmitted",
+                                  str(uuid.uuid5(uuid.UUID(execution_id), "do[2].announce|1"))))
+        assert (await cur.fetchone()) == (1,)
