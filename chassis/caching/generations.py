@@ -2,14 +2,19 @@
 
 A scope is one organization's answers of one service (or `all`, a platform admin's cross-organization
 answers). A kept answer is given again only while its scope's generation is the one it was computed under;
-a write changes the generation before its call answers, so the next read, on any replica, misses. One KV
-read per cached read: the price of never giving an answer older than a write the client saw acknowledged
-(docs/caching.md says why not a push of invalidations).
+a write changes the generation before its call answers, so the next read, on any replica, misses.
+
+A cached read needs the generation as of its own arrival: a KV read that *began after* it arrived (docs/caching.md
+says why not a push of invalidations). Concurrent reads of one scope share such KV reads: while one is in
+flight, the reads arriving meanwhile wait for the next one, which starts when it ends; so under load a replica
+makes about one KV read per scope per round trip, not one per request, and still none is answered with a
+generation read before it arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -58,6 +63,10 @@ class Generations:
         self._js = nc.jetstream()
         self._service = service
         self._kv: KeyValue | None = None
+        self._in_flight: dict[str, asyncio.Future[str | None]] = {}
+        """Per scope: the KV read under way (it began before some of the reads now waiting arrived)."""
+        self._next: dict[str, asyncio.Future[str | None]] = {}
+        """Per scope: what the reads that arrived during the one in flight wait for (the next KV read)."""
 
     async def open(self) -> None:
         """Bind (or create) the bucket."""
@@ -75,14 +84,41 @@ class Generations:
         return f"{self._service}.{scope}"
 
     async def current(self, scope: str) -> str | None:
-        """The scope's generation; None when it cannot be read (NATS away): the caller must not use the cache."""
+        """The scope's generation, read after this call began; None when it cannot be read (NATS away): the
+        caller must not use the cache then."""
         if self._kv is None:
             return None
+        if scope not in self._in_flight:
+            return await asyncio.shield(self._start(scope))
+        waiting = self._next.get(scope)
+        if waiting is None:
+            waiting = self._next[scope] = asyncio.get_running_loop().create_future()
+        # Shielded: a caller that gives up (deadline, cancel) must not cancel the read others wait for.
+        return await asyncio.shield(waiting)
+
+    def _start(self, scope: str) -> asyncio.Future[str | None]:
+        read = asyncio.ensure_future(self._read(scope))
+        self._in_flight[scope] = read
+        read.add_done_callback(lambda _: self._finished(scope))
+        return read
+
+    def _finished(self, scope: str) -> None:
+        del self._in_flight[scope]
+        waiting = self._next.pop(scope, None)
+        if waiting is None:
+            return
+        # The next read begins now, after every one of its waiters arrived.
+        self._start(scope).add_done_callback(functools.partial(_hand_over, waiting))
+
+    async def _read(self, scope: str) -> str | None:
+        kv = self._kv
+        if kv is None:
+            return None
         try:
-            entry = await asyncio.wait_for(self._kv.get(self._key(scope), validate_keys=False), TIMEOUT_SECONDS)
+            entry = await asyncio.wait_for(kv.get(self._key(scope), validate_keys=False), TIMEOUT_SECONDS)
         except nats.js.errors.KeyNotFoundError:
             return INITIAL
-        except (TimeoutError, nats.errors.Error) as exc:
+        except Exception as exc:  # NATS away, a timeout, a closing connection: this read goes uncached
             logger.debug("cache generation unreadable", extra={"scope": scope, "error": repr(exc)})
             return None
         value: Any = entry.value
@@ -102,3 +138,9 @@ class Generations:
         if failed:
             logger.warning("cache generations not bumped", extra={"scopes": wanted, "errors": failed[:3]})
         return not failed
+
+
+def _hand_over(waiting: asyncio.Future[str | None], read: asyncio.Future[str | None]) -> None:
+    """Give the waiters of a scope the result of the read that began after they arrived (None if it was cancelled)."""
+    if not waiting.done():
+        waiting.set_result(None if read.cancelled() else read.result())
