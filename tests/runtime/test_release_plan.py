@@ -11,6 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 
 from chassis.tooling.release_k8s import COLOUR_LABEL, KubernetesPlanError, green_for, load_manifests, plan_release
@@ -26,6 +27,8 @@ from chassis.tooling.release_slo import (
 )
 
 SERVICES = ["agent", "context"]
+K8S_VERSION = "1.33"
+"""The Kubernetes API the generated manifests are validated against (tests/contract/test_deploy_manifests.py)."""
 
 # --- requests --------------------------------------------------------------------------------------------
 
@@ -265,6 +268,17 @@ def test_the_kubernetes_plan_drives_two_deployments_and_the_service_selector(ser
         assert shlex.split(action.as_dict()["command"]) == list(argv)
     assert plan.promote[0].argv[-2:] == (f"deployment/{service}", "--replicas=0")
     assert COLOUR_LABEL in green_pods and COLOUR_LABEL not in blue_pods
+
+
+@pytest.mark.parametrize("service", ["agent", "context"])
+def test_what_the_plan_applies_is_valid_kubernetes(service: str) -> None:
+    # The green Deployment as applied, and the Service as each selector patch leaves it, against the API schemas.
+    plan = plan_release(service, (5.0, 100.0), 60, image="registry.example/protomesh:2")
+    _, svc = load_manifests(service)
+    kubernetes_validate.validate(plan.green, K8S_VERSION, strict=True)
+    for argv in (plan.steps[-1].actions[-1].argv, plan.rollback[0].argv):
+        patched = {**svc, "spec": {**svc["spec"], "selector": selector_patch(argv)}}
+        kubernetes_validate.validate(patched, K8S_VERSION, strict=True)
 
 
 def selector_patch(argv: tuple[str, ...]) -> dict[str, str]:
