@@ -142,8 +142,8 @@ class EnvoyRuntime:
         if not values:
             return
         query = urllib.parse.urlencode(values)
-        request = urllib.request.Request(f"{self._base}/runtime_modify?{query}", method="POST")  # noqa: S310 as above
-        with urllib.request.urlopen(request, timeout=self._timeout) as reply:  # noqa: S310 as above
+        request = urllib.request.Request(f"{self._base}/runtime_modify?{query}", method="POST")  # noqa: S310 the Envoy admin URL given to this sync, never a caller's
+        with urllib.request.urlopen(request, timeout=self._timeout) as reply:  # noqa: S310 the Envoy admin URL given to this sync, never a caller's
             reply.read()
 
 
