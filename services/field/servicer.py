@@ -90,7 +90,7 @@ class FieldServicer(HealthRpcs, field_service_pb2_grpc.FieldServiceServicer):
         timezone = request.timezone or "UTC"
         try:
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # a name like '..' or a folder of the zone database
             raise geometry.refuse("timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Paris)") from None
         location = (request.location.longitude, request.location.latitude) if request.HasField("location") else None
         row = await self._store.farms.create(creating_organization("a farm"), request.name, location, timezone)

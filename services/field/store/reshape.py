@@ -88,6 +88,8 @@ class ReshapeStore(Queries):
                                                  "share a farm")
                 v.raise_if_any()
                 union = shapely.union_all([geometry.shape_of(r.boundary) for r in rows if r.boundary])
+                if union.geom_type not in ("Polygon", "MultiPolygon"):  # never for valid boundaries; said, not crashed
+                    raise geometry.refuse("field_ids", f"the union of these fields is a {union.geom_type}, not an area")
                 boundary = geometry.parse(geometry.as_geojson(union), "field_ids")
                 await cur.execute("UPDATE fields SET status = 'ARCHIVED' WHERE id = ANY(%s)", (field_ids,))
                 merged = await insert(cur, rows[0].organization_id, rows[0].farm_id, NewField(

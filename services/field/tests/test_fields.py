@@ -195,3 +195,26 @@ async def test_holes_in_a_stored_field(field: InProcess[Any]) -> None:
     made = await org.field("Pond", polygon(rect_ring(13.0, 52.0, 0.01, 0.01), rect_ring(13.004, 52.004, 0.002, 0.002)))
     hole = ellipsoid_rectangle_area(13.004, 52.004, 13.006, 52.006)
     assert made.measures.area.square_meters - made.measures.workable_area.square_meters == pytest.approx(hole, rel=1e-3)
+
+
+WEIRD_BOUNDARIES: list[dict[str, Any]] = [
+    {}, {"type": "Polygon"}, {"type": "Polygon", "coordinates": "x"}, {"type": "Polygon", "coordinates": []},
+    {"type": "Polygon", "coordinates": [[]]}, {"type": "Polygon", "coordinates": [["a", "b", "c", "d"]]},
+    {"type": "Polygon", "coordinates": [[[True, False], [1, 0], [1, 1], [True, False]]]},
+    {"type": "Polygon", "coordinates": [[[0, 0, 0, 0], [1, 0], [1, 1], [0, 0]]]},
+    {"type": "Polygon", "coordinates": [[{"lon": 0}, [1, 0], [1, 1], [0, 0]]]},
+    {"type": "Polygon", "coordinates": [[[[0, 0]], [1, 0], [1, 1], [0, 0]]]},
+    {"type": "Polygon", "coordinates": [[[1e300, 0], [1, 0], [1, 1], [1e300, 0]]]},
+    {"type": "MultiPolygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
+    {"type": "MultiPolygon", "coordinates": [None]}, {"type": "MultiPolygon", "coordinates": [[None]]},
+    {"type": "Polygon", "coordinates": [[[0, 0], [0, 0], [0, 0], [0, 0]]]},
+    {"type": "GeometryCollection", "geometries": []}, {"type": 5, "coordinates": [[[0, 0]]]},
+]
+
+
+async def test_any_malformed_boundary_is_a_400_naming_the_boundary(field: InProcess[Any]) -> None:
+    org = await new_org(field)
+    for boundary in WEIRD_BOUNDARIES:
+        request = pb.CreateFieldRequest(farm_id=org.farm.farm_id, name="Weird", boundary=struct(boundary))
+        named = bad_fields(await async_failure(org.stub.CreateField, request))
+        assert named and all(n.startswith("boundary") for n in named), (boundary, named)
