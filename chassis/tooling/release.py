@@ -204,6 +204,14 @@ class ReleaseController:
     # --- the release ---------------------------------------------------------------------------------------
 
     def _run(self, request: ReleaseRequest) -> None:
+        try:
+            self._release(request)
+        except Exception as exc:  # a release left "running" would make every later one be refused
+            logger.exception("release failed")
+            if self._status.get("state") not in FINAL_STATES:
+                self._finish("failed", f"the release failed: {exc}; see the supervisor's output")
+
+    def _release(self, request: ReleaseRequest) -> None:
         started = time.monotonic()
         service = request.service
         bridge = self.mesh.bridge

@@ -26,6 +26,8 @@ from chassis.tooling.release_slo import Thresholds
 from chassis.tooling.supervisor import read_state
 
 EXIT_PROMOTED, EXIT_NOT_PROMOTED, EXIT_REFUSED = 0, 1, 2
+PICK_UP_TIMEOUT = 15.0
+"""The supervisor looks for a request every half second; this long without an answer, nobody will."""
 GREEN_START_ALLOWANCE = 120.0
 """Seconds the CLI allows for green to start and for the end (stopping a colour) on top of the bake times."""
 
@@ -136,10 +138,19 @@ def _request(args: argparse.Namespace) -> ReleaseRequest:
 def _follow(state_dir: Path, release_id: str, budget: float) -> int:
     """Print the release's lines as the supervisor writes them; the exit code says how it ended."""
     shown = 0
-    deadline = time.monotonic() + budget
+    started = time.monotonic()
+    deadline = started + budget
+    request = release_dir(state_dir) / REQUEST_FILE
     try:
         while time.monotonic() < deadline:
             status = read_status(state_dir)
+            if time.monotonic() - started > PICK_UP_TIMEOUT and request.exists() and (
+                    status is None or status.get("id") != release_id):
+                request.unlink(missing_ok=True)  # nobody will take it: do not leave it to block the next one
+                print(f"protomesh release: the mesh's supervisor did not take the release within "
+                      f"{PICK_UP_TIMEOUT:.0f}s (a supervisor started before `protomesh release` existed?); "
+                      "restart the mesh", file=sys.stderr)
+                return EXIT_REFUSED
             if status is not None and status.get("id") == release_id:
                 for line in status["events"][shown:]:
                     print(line, flush=True)
