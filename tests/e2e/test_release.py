@@ -143,8 +143,10 @@ def test_a_good_build_is_promoted_and_blue_stops(mesh: Mesh, rest: RestClient,
     blue = mesh.replicas()
     with Load(rest) as load:
         eventually(lambda: len(load.statuses) > 20, what="the load running")
+        # A wide latency slack: on a busy machine either colour's tail has 200 ms stalls, and this test is about
+        # promotion (the slow build's test is about latency).
         code, output = release(mesh, capsys, SERVICE, "--steps", "10,25,50,100", "--bake", "1",
-                               "--min-requests", "10", *PATIENT)
+                               "--min-requests", "10", "--p99-slack-ms", "300", *PATIENT)
     with capsys.disabled():
         print(load.summary())
     assert code == 0, output
