@@ -83,7 +83,12 @@ class MeshCaller:
                                         metadata=((METADATA_KEY, idempotency_key),))
                 break
             except grpc.aio.AioRpcError as error:
-                raise WorkflowError.of_rpc(error, full_name, instance) from None
+                # UNAVAILABLE is transient (no replica up yet, or the callee still recording the first answer
+                # to this key): retried with the same key until the call's deadline, then the task fails.
+                if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() + pause > deadline:
+                    raise WorkflowError.of_rpc(error, full_name, instance) from None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
             except ResourceExhausted as full:
                 # This replica's own bulkhead for the callee is full (many executions call it at once): wait
                 # for a slot instead of failing the task, within the call's deadline.
