@@ -28,6 +28,7 @@ from chassis.tooling.infra.process import InfraError
 from chassis.tooling.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
 from chassis.tooling.release import ReleaseController
 from chassis.tooling.release_cli import add_commands as add_release_commands
+from chassis.tooling.release_cli import status_lines as release_status_lines
 from chassis.tooling.supervisor import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
 from chassis.tooling.workflows_cli import add_commands as add_workflow_commands
 
@@ -213,6 +214,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for name, pid, address, health in rows:
             print(f"  {name:<{width}}  pid {pid:>7}  {address:<16}  {health}")
         print("\n".join(fault_status_lines(args.state_dir)))
+        print("\n".join(release_status_lines(args.state_dir)))
     bad = [r for r in rows if r[3] in ("DOWN", "NOT_SERVING", "NOT_READY")]
     return 1 if bad else 0
 

@@ -185,6 +185,18 @@ def _show_status(state_dir: Path) -> int:
     return 0
 
 
+def status_lines(state_dir: Path) -> list[str]:
+    """What `protomesh status` shows of releases: the running one with its green replicas, or the last one."""
+    status = read_status(state_dir)
+    if status is None:
+        return ["release: none yet (protomesh release SERVICE)"]
+    if active_release(state_dir) is None:
+        return [f"release: last {status['id']} of {status['service']}: {status['state']} (protomesh release --status)"]
+    return [f"release: {status['id']} of {status['service']} running, {status['state']}, step "
+            f"{status['step']}/{len(status['steps'])} at {status['share']:g}% on green "
+            f"({', '.join(status['green'])}) beside blue ({', '.join(status['blue'])})"]
+
+
 def _abort(state_dir: Path) -> int:
     running = active_release(state_dir)
     if running is None:

@@ -130,8 +130,13 @@ def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
 def release(mesh: Mesh, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     """`protomesh release ARGS` in this process (the interpreter is warm: no second start-up on a busy
     machine); its exit code and what it printed. The mesh it drives runs in its own processes."""
+    return protomesh(mesh, capsys, "release", *args)
+
+
+def protomesh(mesh: Mesh, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """`protomesh ARGS` in this process: its exit code and what it printed."""
     capsys.readouterr()
-    code = main(["--state-dir", str(mesh.state_dir), "release", *args])
+    code = main(["--state-dir", str(mesh.state_dir), *args])
     captured = capsys.readouterr()
     with capsys.disabled():
         print(captured.out + captured.err)
@@ -202,6 +207,8 @@ def test_a_release_aborted_by_hand_and_a_second_one_refused(mesh: Mesh, rest: Re
         eventually(lambda: (read_status(mesh.state_dir) or {}).get("state") == "baking"
                    and read_status(mesh.state_dir)["step"] >= 1, timeout=90,  # type: ignore[index]
                    what="the first release baking its first step")
+        _, status = protomesh(mesh, capsys, "status")
+        assert "release: " in status and " of context running, baking, step 1/2 at 10% on green" in status, status
         code, output = release(mesh, capsys, SERVICE, "--bake", "1")
         assert code == 2, output
         assert "refused, a release of context is running" in output
