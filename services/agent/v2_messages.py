@@ -63,11 +63,22 @@ def _json(output: dict[str, Any]) -> agent_pb2.JsonTransformResult:
                                          operations_applied=int(output.get("operations_applied", 0)))
 
 
+def _field_report(output: dict[str, Any]) -> agent_pb2.FieldReportResult:
+    return agent_pb2.FieldReportResult(
+        field_count=int(output.get("field_count", 0)), fields_reported=int(output.get("fields_reported", 0)),
+        total_hectares=float(output.get("total_hectares", 0.0)),
+        workable_hectares=float(output.get("workable_hectares", 0.0)),
+        season_count=int(output.get("season_count", 0)),
+        harvested_season_count=int(output.get("harvested_season_count", 0)),
+        crop_hectares={str(k): float(v) for k, v in (output.get("crop_hectares") or {}).items()})
+
+
 RESULT_FIELDS: dict[str, tuple[str, Callable[[dict[str, Any]], Message]]] = {
     "calculator": ("calculator", _calculator),
     "text-analyzer": ("text_analysis", _text),
     "prime-finder": ("primes", _primes),
     "json-transformer": ("json_transform", _json),
+    "field-report": ("field_report", _field_report),
 }
 """Agent type -> the ExecutionResult field its results go in, and how they are read from the stored output."""
 

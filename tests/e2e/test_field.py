@@ -3,7 +3,8 @@
 Organization A's member creates a farm and fields over REST (areas checked against the ellipsoidal closed
 form, bad geometry and an overlap refused with the field named), redraws a boundary and reads the old one
 back at a past time, queries by point over native gRPC and exports GeoJSON. A member of organization B sees
-none of it: 404 by id, empty lists, queries and exports.
+none of it: 404 by id, empty lists, queries and exports. A `field-report` agent execution summarises the
+organization's fields through the agent service's field client.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with identity_mesh("field") as mesh:
+    with identity_mesh("field", "agent") as mesh:
         platform = admin_token(mesh)
         org_a, org_b = create_organization(mesh, platform, "fields-a"), create_organization(mesh, platform, "fields-b")
         yield World(mesh, member(mesh, platform, org_a, "member"), member(mesh, platform, org_b, "member"))
@@ -141,3 +142,30 @@ def test_the_readme_examples_work_as_written(world: World) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("76.4077"), result.stdout
+
+
+def test_a_field_report_execution_summarises_the_callers_organization(world: World) -> None:
+    a, b = world.a, world.b
+    farm = ok(rest(world, a, "POST", "/v1/farms", {"name": f"report-{uuid.uuid4().hex[:6]}"}))["farm"]
+    wheat = ok(rest(world, a, "POST", "/v1/fields", {"farm_id": farm["farm_id"], "name": "Wheat",
+                                                      "boundary": rect(7.0, 52.0, 0.002, 0.002)}))["field"]
+    ok(rest(world, a, "POST", f"/v1/fields/{wheat['field_id']}/seasons", {"crop": "wheat"}))
+    active = ok(rest(world, a, "GET", "/v1/fields?status=FIELD_STATUS_ACTIVE&page_size=1000"))["fields"]
+    expected_ha = sum(f.get("measures", {}).get("area", {}).get("hectares", 0.0) for f in active)
+
+    def report(caller: Caller) -> dict[str, Any]:
+        agent = ok(rest(world, caller, "POST", "/v1/agents", {"name": f"fields-{uuid.uuid4().hex[:6]}",
+                                                               "type": "field-report"}))["agent"]
+        ran = ok(rest(world, caller, "POST", f"/v1/agents/{agent['agent_id']}/execute",
+                      {"input": {"max_fields": 1000}, "wait": True}))["execution"]
+        assert ran["state"] == "EXECUTION_STATE_SUCCEEDED", ran
+        output: dict[str, Any] = ran["output"]
+        return output
+
+    mine = report(a)
+    assert mine["field_count"] == len(active) == mine["fields_reported"]
+    assert mine["total_hectares"] == pytest.approx(expected_ha, abs=1e-3)
+    assert mine["crop_hectares"]["wheat"] == pytest.approx(wheat["measures"]["area"]["hectares"], abs=1e-3)
+    assert mine["season_count"] >= 1
+    theirs = report(b)
+    assert theirs["field_count"] == 0 and theirs["total_hectares"] == 0  # B has no fields; A's are not B's

@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotomesh/agent/v2/agent.proto\x12\x12protomesh.agent.v2\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x03\n\x05\x41gent\x12\x16\n\x08\x61gent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\'\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x06labels\x18\x07 \x03(\x0b\x32%.protomesh.agent.v2.Agent.LabelsEntry\x12\x35\n\x06status\x18\x08 \x01(\x0e\x32\x1f.protomesh.agent.v2.AgentStatusB\x04\xe2\x41\x01\x03\x12\"\n\x14\x63urrent_execution_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1d\n\x0forganization_id\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xfa\x03\n\tExecution\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".protomesh.agent.v2.ExecutionState\x12&\n\x05input\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x06result\x18\x06 \x01(\x0b\x32#.protomesh.agent.v2.ExecutionResult\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x15\n\rcancel_reason\x18\x08 \x01(\t\x12\x10\n\x08progress\x18\t \x01(\x01\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncontext_id\x18\r \x01(\t\x12\x17\n\x0fresult_layer_id\x18\x0e \x01(\t\x12\x0e\n\x06runner\x18\x0f \x01(\t\x12\x1d\n\x0forganization_id\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03\"\x8d\x02\n\x0f\x45xecutionResult\x12:\n\ncalculator\x18\x01 \x01(\x0b\x32$.protomesh.agent.v2.CalculatorResultH\x00\x12?\n\rtext_analysis\x18\x02 \x01(\x0b\x32&.protomesh.agent.v2.TextAnalysisResultH\x00\x12\x32\n\x06primes\x18\x03 \x01(\x0b\x32 .protomesh.agent.v2.PrimesResultH\x00\x12\x41\n\x0ejson_transform\x18\x04 \x01(\x0b\x32\'.protomesh.agent.v2.JsonTransformResultH\x00\x42\x06\n\x04kind\"D\n\x10\x43\x61lculatorResult\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\r\n\x05\x65xact\x18\x03 \x01(\t\"(\n\tWordCount\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xcd\x01\n\x12TextAnalysisResult\x12\x12\n\ncharacters\x18\x01 \x01(\x05\x12\r\n\x05words\x18\x02 \x01(\x05\x12\x14\n\x0cunique_words\x18\x03 \x01(\x05\x12\x11\n\tsentences\x18\x04 \x01(\x05\x12\x1b\n\x13\x61verage_word_length\x18\x05 \x01(\x01\x12\x30\n\ttop_words\x18\x06 \x03(\x0b\x32\x1d.protomesh.agent.v2.WordCount\x12\x1c\n\x14reading_time_seconds\x18\x07 \x01(\x01\"k\n\x0cPrimesResult\x12\r\n\x05limit\x18\x01 \x01(\x03\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x14\n\x07largest\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x66irst\x18\x04 \x03(\x03\x12\x0c\n\x04last\x18\x05 \x03(\x03\x42\n\n\x08_largest\"\\\n\x13JsonTransformResult\x12)\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1a\n\x12operations_applied\x18\x02 \x01(\x05\"\xd4\x01\n\tAgentType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12\x44\n\x0cinput_fields\x18\x04 \x03(\x0b\x32..protomesh.agent.v2.AgentType.InputFieldsEntry\x12\x14\n\x0cresult_field\x18\x05 \x01(\t\x1a\x32\n\x10InputFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*Y\n\x0b\x41gentStatus\x12\x1c\n\x18\x41GENT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41GENT_STATUS_IDLE\x10\x01\x12\x15\n\x11\x41GENT_STATUS_BUSY\x10\x02*\xc5\x01\n\x0e\x45xecutionState\x12\x1f\n\x1b\x45XECUTION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_STATE_PENDING\x10\x01\x12\x1b\n\x17\x45XECUTION_STATE_RUNNING\x10\x02\x12\x1d\n\x19\x45XECUTION_STATE_SUCCEEDED\x10\x03\x12\x1a\n\x16\x45XECUTION_STATE_FAILED\x10\x04\x12\x1d\n\x19\x45XECUTION_STATE_CANCELLED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotomesh/agent/v2/agent.proto\x12\x12protomesh.agent.v2\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x03\n\x05\x41gent\x12\x16\n\x08\x61gent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\'\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x06labels\x18\x07 \x03(\x0b\x32%.protomesh.agent.v2.Agent.LabelsEntry\x12\x35\n\x06status\x18\x08 \x01(\x0e\x32\x1f.protomesh.agent.v2.AgentStatusB\x04\xe2\x41\x01\x03\x12\"\n\x14\x63urrent_execution_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1d\n\x0forganization_id\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xfa\x03\n\tExecution\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nagent_type\x18\x03 \x01(\t\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".protomesh.agent.v2.ExecutionState\x12&\n\x05input\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x06result\x18\x06 \x01(\x0b\x32#.protomesh.agent.v2.ExecutionResult\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x15\n\rcancel_reason\x18\x08 \x01(\t\x12\x10\n\x08progress\x18\t \x01(\x01\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncontext_id\x18\r \x01(\t\x12\x17\n\x0fresult_layer_id\x18\x0e \x01(\t\x12\x0e\n\x06runner\x18\x0f \x01(\t\x12\x1d\n\x0forganization_id\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03\"\xcc\x02\n\x0f\x45xecutionResult\x12:\n\ncalculator\x18\x01 \x01(\x0b\x32$.protomesh.agent.v2.CalculatorResultH\x00\x12?\n\rtext_analysis\x18\x02 \x01(\x0b\x32&.protomesh.agent.v2.TextAnalysisResultH\x00\x12\x32\n\x06primes\x18\x03 \x01(\x0b\x32 .protomesh.agent.v2.PrimesResultH\x00\x12\x41\n\x0ejson_transform\x18\x04 \x01(\x0b\x32\'.protomesh.agent.v2.JsonTransformResultH\x00\x12=\n\x0c\x66ield_report\x18\x05 \x01(\x0b\x32%.protomesh.agent.v2.FieldReportResultH\x00\x42\x06\n\x04kind\"\xaf\x02\n\x11\x46ieldReportResult\x12\x13\n\x0b\x66ield_count\x18\x01 \x01(\x05\x12\x17\n\x0f\x66ields_reported\x18\x02 \x01(\x05\x12\x16\n\x0etotal_hectares\x18\x03 \x01(\x01\x12\x19\n\x11workable_hectares\x18\x04 \x01(\x01\x12\x14\n\x0cseason_count\x18\x05 \x01(\x05\x12\x1e\n\x16harvested_season_count\x18\x06 \x01(\x05\x12N\n\rcrop_hectares\x18\x07 \x03(\x0b\x32\x37.protomesh.agent.v2.FieldReportResult.CropHectaresEntry\x1a\x33\n\x11\x43ropHectaresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"D\n\x10\x43\x61lculatorResult\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\r\n\x05\x65xact\x18\x03 \x01(\t\"(\n\tWordCount\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xcd\x01\n\x12TextAnalysisResult\x12\x12\n\ncharacters\x18\x01 \x01(\x05\x12\r\n\x05words\x18\x02 \x01(\x05\x12\x14\n\x0cunique_words\x18\x03 \x01(\x05\x12\x11\n\tsentences\x18\x04 \x01(\x05\x12\x1b\n\x13\x61verage_word_length\x18\x05 \x01(\x01\x12\x30\n\ttop_words\x18\x06 \x03(\x0b\x32\x1d.protomesh.agent.v2.WordCount\x12\x1c\n\x14reading_time_seconds\x18\x07 \x01(\x01\"k\n\x0cPrimesResult\x12\r\n\x05limit\x18\x01 \x01(\x03\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x14\n\x07largest\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x66irst\x18\x04 \x03(\x03\x12\x0c\n\x04last\x18\x05 \x03(\x03\x42\n\n\x08_largest\"\\\n\x13JsonTransformResult\x12)\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1a\n\x12operations_applied\x18\x02 \x01(\x05\"\xd4\x01\n\tAgentType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12\x44\n\x0cinput_fields\x18\x04 \x03(\x0b\x32..protomesh.agent.v2.AgentType.InputFieldsEntry\x12\x14\n\x0cresult_field\x18\x05 \x01(\t\x1a\x32\n\x10InputFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*Y\n\x0b\x41gentStatus\x12\x1c\n\x18\x41GENT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41GENT_STATUS_IDLE\x10\x01\x12\x15\n\x11\x41GENT_STATUS_BUSY\x10\x02*\xc5\x01\n\x0e\x45xecutionState\x12\x1f\n\x1b\x45XECUTION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_STATE_PENDING\x10\x01\x12\x1b\n\x17\x45XECUTION_STATE_RUNNING\x10\x02\x12\x1d\n\x19\x45XECUTION_STATE_SUCCEEDED\x10\x03\x12\x1a\n\x16\x45XECUTION_STATE_FAILED\x10\x04\x12\x1d\n\x19\x45XECUTION_STATE_CANCELLED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,12 +50,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENT'].fields_by_name['organization_id']._serialized_options = b'\342A\001\003'
   _globals['_EXECUTION'].fields_by_name['organization_id']._loaded_options = None
   _globals['_EXECUTION'].fields_by_name['organization_id']._serialized_options = b'\342A\001\003'
+  _globals['_FIELDREPORTRESULT_CROPHECTARESENTRY']._loaded_options = None
+  _globals['_FIELDREPORTRESULT_CROPHECTARESENTRY']._serialized_options = b'8\001'
   _globals['_AGENTTYPE_INPUTFIELDSENTRY']._loaded_options = None
   _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_AGENTSTATUS']._serialized_start=2149
-  _globals['_AGENTSTATUS']._serialized_end=2238
-  _globals['_EXECUTIONSTATE']._serialized_start=2241
-  _globals['_EXECUTIONSTATE']._serialized_end=2438
+  _globals['_AGENTSTATUS']._serialized_start=2518
+  _globals['_AGENTSTATUS']._serialized_end=2607
+  _globals['_EXECUTIONSTATE']._serialized_start=2610
+  _globals['_EXECUTIONSTATE']._serialized_end=2807
   _globals['_AGENT']._serialized_start=151
   _globals['_AGENT']._serialized_end=628
   _globals['_AGENT_LABELSENTRY']._serialized_start=583
@@ -63,19 +65,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTION']._serialized_start=631
   _globals['_EXECUTION']._serialized_end=1137
   _globals['_EXECUTIONRESULT']._serialized_start=1140
-  _globals['_EXECUTIONRESULT']._serialized_end=1409
-  _globals['_CALCULATORRESULT']._serialized_start=1411
-  _globals['_CALCULATORRESULT']._serialized_end=1479
-  _globals['_WORDCOUNT']._serialized_start=1481
-  _globals['_WORDCOUNT']._serialized_end=1521
-  _globals['_TEXTANALYSISRESULT']._serialized_start=1524
-  _globals['_TEXTANALYSISRESULT']._serialized_end=1729
-  _globals['_PRIMESRESULT']._serialized_start=1731
-  _globals['_PRIMESRESULT']._serialized_end=1838
-  _globals['_JSONTRANSFORMRESULT']._serialized_start=1840
-  _globals['_JSONTRANSFORMRESULT']._serialized_end=1932
-  _globals['_AGENTTYPE']._serialized_start=1935
-  _globals['_AGENTTYPE']._serialized_end=2147
-  _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_start=2097
-  _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_end=2147
+  _globals['_EXECUTIONRESULT']._serialized_end=1472
+  _globals['_FIELDREPORTRESULT']._serialized_start=1475
+  _globals['_FIELDREPORTRESULT']._serialized_end=1778
+  _globals['_FIELDREPORTRESULT_CROPHECTARESENTRY']._serialized_start=1727
+  _globals['_FIELDREPORTRESULT_CROPHECTARESENTRY']._serialized_end=1778
+  _globals['_CALCULATORRESULT']._serialized_start=1780
+  _globals['_CALCULATORRESULT']._serialized_end=1848
+  _globals['_WORDCOUNT']._serialized_start=1850
+  _globals['_WORDCOUNT']._serialized_end=1890
+  _globals['_TEXTANALYSISRESULT']._serialized_start=1893
+  _globals['_TEXTANALYSISRESULT']._serialized_end=2098
+  _globals['_PRIMESRESULT']._serialized_start=2100
+  _globals['_PRIMESRESULT']._serialized_end=2207
+  _globals['_JSONTRANSFORMRESULT']._serialized_start=2209
+  _globals['_JSONTRANSFORMRESULT']._serialized_end=2301
+  _globals['_AGENTTYPE']._serialized_start=2304
+  _globals['_AGENTTYPE']._serialized_end=2516
+  _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_start=2466
+  _globals['_AGENTTYPE_INPUTFIELDSENTRY']._serialized_end=2516
 # @@protoc_insertion_point(module_scope)

@@ -108,16 +108,43 @@ class Execution(_message.Message):
     def __init__(self, execution_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_type: _Optional[str] = ..., state: _Optional[_Union[ExecutionState, str]] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., result: _Optional[_Union[ExecutionResult, _Mapping]] = ..., error: _Optional[str] = ..., cancel_reason: _Optional[str] = ..., progress: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., context_id: _Optional[str] = ..., result_layer_id: _Optional[str] = ..., runner: _Optional[str] = ..., organization_id: _Optional[str] = ...) -> None: ...
 
 class ExecutionResult(_message.Message):
-    __slots__ = ("calculator", "text_analysis", "primes", "json_transform")
+    __slots__ = ("calculator", "text_analysis", "primes", "json_transform", "field_report")
     CALCULATOR_FIELD_NUMBER: _ClassVar[int]
     TEXT_ANALYSIS_FIELD_NUMBER: _ClassVar[int]
     PRIMES_FIELD_NUMBER: _ClassVar[int]
     JSON_TRANSFORM_FIELD_NUMBER: _ClassVar[int]
+    FIELD_REPORT_FIELD_NUMBER: _ClassVar[int]
     calculator: CalculatorResult
     text_analysis: TextAnalysisResult
     primes: PrimesResult
     json_transform: JsonTransformResult
-    def __init__(self, calculator: _Optional[_Union[CalculatorResult, _Mapping]] = ..., text_analysis: _Optional[_Union[TextAnalysisResult, _Mapping]] = ..., primes: _Optional[_Union[PrimesResult, _Mapping]] = ..., json_transform: _Optional[_Union[JsonTransformResult, _Mapping]] = ...) -> None: ...
+    field_report: FieldReportResult
+    def __init__(self, calculator: _Optional[_Union[CalculatorResult, _Mapping]] = ..., text_analysis: _Optional[_Union[TextAnalysisResult, _Mapping]] = ..., primes: _Optional[_Union[PrimesResult, _Mapping]] = ..., json_transform: _Optional[_Union[JsonTransformResult, _Mapping]] = ..., field_report: _Optional[_Union[FieldReportResult, _Mapping]] = ...) -> None: ...
+
+class FieldReportResult(_message.Message):
+    __slots__ = ("field_count", "fields_reported", "total_hectares", "workable_hectares", "season_count", "harvested_season_count", "crop_hectares")
+    class CropHectaresEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    FIELD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_REPORTED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_HECTARES_FIELD_NUMBER: _ClassVar[int]
+    WORKABLE_HECTARES_FIELD_NUMBER: _ClassVar[int]
+    SEASON_COUNT_FIELD_NUMBER: _ClassVar[int]
+    HARVESTED_SEASON_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CROP_HECTARES_FIELD_NUMBER: _ClassVar[int]
+    field_count: int
+    fields_reported: int
+    total_hectares: float
+    workable_hectares: float
+    season_count: int
+    harvested_season_count: int
+    crop_hectares: _containers.ScalarMap[str, float]
+    def __init__(self, field_count: _Optional[int] = ..., fields_reported: _Optional[int] = ..., total_hectares: _Optional[float] = ..., workable_hectares: _Optional[float] = ..., season_count: _Optional[int] = ..., harvested_season_count: _Optional[int] = ..., crop_hectares: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class CalculatorResult(_message.Message):
     __slots__ = ("expression", "value", "exact")
