@@ -34,6 +34,7 @@ from chassis.identity import CLAIMS_HEADER
 from chassis.paths import REPO_ROOT
 from chassis.registry import Instance
 from chassis.tooling.credentials import write_private
+from chassis.tooling.infra.ports import LOOPBACK
 from chassis.tooling.release_plan import (
     ABORT_FILE,
     FINAL_STATES,
@@ -262,8 +263,9 @@ class ReleaseController:
             self._check_abort()
             for replica in list(waiting):
                 if not replica.is_running():
-                    raise Rollback(f"green {replica.instance_id} exited while starting (code {replica.returncode}):"
-                                   f"\n{replica.log_tail(15)}")
+                    # Its log is named, not quoted: a start-up failure may print connection details.
+                    raise Rollback(f"green {replica.instance_id} exited while starting (code {replica.returncode}); "
+                                   f"see {replica.log_path}")
                 if replica.serving(timeout=0.5):
                     waiting.remove(replica)
             if time.monotonic() > deadline:
@@ -311,7 +313,7 @@ class ReleaseController:
 
     def _steps(self, request: ReleaseRequest, targets: frozenset[str]) -> None:
         service = request.service
-        admin = f"127.0.0.1:{self.mesh.admin_port}"
+        admin = f"{LOOPBACK}:{self.mesh.admin_port}"
         blue_at_start, green_at_start = self._colour_counts(targets)
         assert self.mesh.bridge is not None  # noqa: S101 checked before the release started: narrows the type
         for number, percent in enumerate(request.steps, start=1):
