@@ -3,7 +3,7 @@ organization, and the boundary write path (validation, geodesic area, overlap ch
 
 A measurement to read, not a test: nothing asserts it. It starts a mesh of its own (identity + field, the
 gateway's rate limits off), imports a grid of 10,000 square fields (100 x 100, 0.001° cells with gaps) as the
-local admin, then runs the project's load generator (bench.loadgen, its own process) twice:
+member of a new organization, then runs the project's load generator (bench.loadgen, its own process) twice:
 
 - lookup: FindFieldsAtPoint at points spread over the grid (each inside one field), `--concurrency` in flight;
 - write:  ChangeBoundary redrawing 200 of the fields in turn (a 64-vertex polygon inside the field's cell,
@@ -12,7 +12,7 @@ local admin, then runs the project's load generator (bench.loadgen, its own proc
 For each it prints throughput, p50/p99 and the server CPU per request (the field replicas and Envoy, over the
 measured window; PostgreSQL is reported apart as other CPU).
 
-    .venv/bin/python -m bench.field_points [--concurrency 100] [--duration 10] [--replicas 1]
+    .venv/bin/python -m bench.field_points [--concurrency 100] [--duration 10] [--replicas 1] [--trace-sampling 0.05]
 """
 
 from __future__ import annotations
@@ -61,12 +61,22 @@ def struct(data: dict[str, Any]) -> struct_pb2.Struct:
     return message
 
 
-def seed(mesh: Mesh) -> dict[tuple[int, int], str]:
+def member_headers(mesh: Mesh) -> dict[str, str]:
+    """The bearer token of a member of a new organization (a user signed in by the device flow, as in the
+    e2e tests): a platform admin's reads would each be audited, which an organization's member's are not."""
+    from tests.e2e.authz_support import create_organization, member
+
+    admin = mesh.token()
+    assert admin, "the mesh has no CLI session of the admin"
+    return dict(member(mesh, admin, create_organization(mesh, admin, "field-bench"), "member").headers)
+
+
+def seed(mesh: Mesh, headers: dict[str, str]) -> dict[tuple[int, int], str]:
     """A farm and GRID x GRID fields imported in batches of 500; field ids by (col, row)."""
     ids: dict[tuple[int, int], str] = {}
     with grpc.insecure_channel(mesh.gateway) as channel:
         stub = FieldServiceStub(channel)
-        metadata = mesh.auth_metadata()
+        metadata = tuple(headers.items())
         farm = stub.CreateFarm(pb.CreateFarmRequest(name="bench farm"), metadata=metadata, timeout=10).farm
         cells = [(c, r) for r in range(GRID) for c in range(GRID)]
         for start in range(0, len(cells), 500):
@@ -103,18 +113,26 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per case")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--replicas", type=int, default=1, help="field replicas")
+    parser.add_argument("--trace-sampling", type=float, default=1.0,
+                        help="fraction of new traces recorded (the local mesh records every one)")
     args = parser.parse_args()
     os.environ["PROTOMESH_RATE_LIMITS"] = "off"  # the gateway's per-caller limits would measure themselves
+    env = {"LOG_LEVEL": "WARNING", "IDENTITY_ACCESS_TOKEN_TTL": "30m"}
+    if args.trace_sampling < 1.0:
+        sampling = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                    "OTEL_TRACES_SAMPLER_ARG": str(args.trace_sampling)}
+        env.update(sampling)
+        os.environ.update(sampling)  # Envoy's config is generated in this process and follows it too
     random.seed(15)
     with tempfile.TemporaryDirectory(prefix="field-bench-") as work:
         options = MeshOptions(state_dir=Path(work) / "mesh", gateway_port=free_port(), default_replicas=args.replicas,
-                              only=["field"], service_env={"LOG_LEVEL": "WARNING", "IDENTITY_ACCESS_TOKEN_TTL": "30m"})
+                              only=["field"], service_env=env)
         mesh = Mesh(options, progress=lambda message: print("   ", message.strip()))
         mesh.start()
         try:
-            ids = seed(mesh)
+            headers = member_headers(mesh)
+            ids = seed(mesh, headers)
             print(f"    seeded {len(ids)} fields")
-            headers = dict(mesh.auth_headers())
             points = []
             for _ in range(500):
                 col, row = random.randrange(GRID), random.randrange(GRID)
