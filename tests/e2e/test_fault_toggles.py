@@ -5,19 +5,26 @@ One mesh (agent and context, one replica each, so the agent's breaker toward con
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
 
+from chassis.tooling import cli
 from chassis.tooling.mesh_testing import RestClient, eventually, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.context.v1 import context_service_pb2 as pb
 from protomesh.context.v1 import context_service_pb2_grpc
+
+TOGGLE_SECONDS = 12
+"""Long enough for the breaker to open under a loaded CI machine before the toggle clears itself."""
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +38,23 @@ def rest(mesh: Mesh) -> RestClient:
     return RestClient.for_mesh(mesh)
 
 
-def fault(mesh: Mesh, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    """`protomesh fault ...` as a person runs it, against this mesh's state folder."""
-    done = subprocess.run([sys.executable, "-m", "chassis.tooling.cli", "fault", *args], capture_output=True,
-                          text=True, timeout=30, env={**os.environ, "PROTOMESH_STATE_DIR": str(mesh.state_dir)})
+def run_cli(mesh: Mesh, *args: str) -> tuple[int, str, str]:
+    """The `protomesh` CLI's own entry point, in this process (a CLI process costs seconds on a busy machine).
+
+    In a thread of its own: the CLI's asyncio.run must not clear this thread's event loop, which later tests use.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), ThreadPoolExecutor(1) as pool:
+        code = pool.submit(cli.main, ["--state-dir", str(mesh.state_dir), *args]).result(timeout=60)
+    return code, out.getvalue(), err.getvalue()
+
+
+def fault(mesh: Mesh, *args: str, ok: bool = True) -> tuple[int, str, str]:
+    """`protomesh fault ...`."""
+    code, out, err = run_cli(mesh, "fault", *args)
     if ok:
-        assert done.returncode == 0, done.stderr + done.stdout
-    return done
+        assert code == 0, err + out
+    return code, out, err
 
 
 def make_context(rest: RestClient, name: str) -> str:
@@ -58,19 +75,25 @@ def test_bad_toggles_are_refused_naming_the_field(mesh: Mesh) -> None:
                         (["context", "--delay", "soon"], "delay:"),
                         (["context", "--abort", "UNAVAILABLE", "--duration", "2d"], "duration:"),
                         (["context"], "delay/abort:")):
-        done = fault(mesh, "set", *args, ok=False)
-        assert done.returncode == 2 and named in done.stderr, (args, done.stderr)
-    assert "no failure toggle is set" in fault(mesh, "list").stdout
+        code, _, err = fault(mesh, "set", *args, ok=False)
+        assert code == 2 and named in err, (args, err)
+    # The console script itself, once: as a person runs it.
+    listed = subprocess.run([sys.executable, "-m", "chassis.tooling.cli", "fault", "list"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PROTOMESH_STATE_DIR": str(mesh.state_dir)})
+    assert listed.returncode == 0 and "no failure toggle is set" in listed.stdout, listed.stderr
 
 
 def test_mesh_toggle_opens_the_callers_breaker_then_clears_itself(mesh: Mesh, rest: RestClient) -> None:
     context_id = make_context(rest, "toggled")
     agent = rest.post("/v1/agents", {"name": "fault-toggled", "type": "calculator"}).body["agent"]
     execute = f"/v1/agents/{agent['agent_id']}/execute"
-    assert rest.post(execute, {"context_id": context_id, "wait": True}).status == 200
+    eventually(lambda: rest.post(execute, {"context_id": context_id, "wait": True}).status == 200, timeout=30,
+               interval=0.5, what="a first execution reading the context")
 
     set_at = time.monotonic()
-    fault(mesh, "set", "context", "--abort", "UNAVAILABLE", "--where", "mesh", "--duration", "6s")
+    fault(mesh, "set", "context", "--abort", "UNAVAILABLE", "--where", "mesh", "--duration", f"{TOGGLE_SECONDS}s")
+    _, status, _ = run_cli(mesh, "status")
+    assert "context.all" in status and "abort UNAVAILABLE" in status, status
     # Only calls between services fail: the gateway still reaches context.
     assert rest.get(f"/v1/contexts/{context_id}").status == 200
     statuses = []
@@ -81,19 +104,16 @@ def test_mesh_toggle_opens_the_callers_breaker_then_clears_itself(mesh: Mesh, re
             break
     assert set(statuses) == {503}, statuses
     assert "circuit" in reply.body["message"], reply.body  # the agent's breaker toward context opened
-    status = subprocess.run([sys.executable, "-m", "chassis.tooling.cli", "status"], capture_output=True, text=True,
-                            timeout=30, env={**os.environ, "PROTOMESH_STATE_DIR": str(mesh.state_dir)})
-    assert "context.all" in status.stdout and "abort UNAVAILABLE" in status.stdout, status.stdout
 
-    # No one clears it: it ends by itself after 6 s, then the breaker's half-open probe (3 s) closes it.
+    # No one clears it: it ends by itself, then the breaker's half-open probe (3 s after opening) closes it.
     done = eventually(lambda: (r := rest.post(execute, {"context_id": context_id, "wait": True})).status == 200
-                      and r, timeout=30, interval=0.5, what="executions reading the context again")
+                      and r, timeout=TOGGLE_SECONDS + 30, interval=0.5, what="executions reading the context again")
     assert done.body["execution"]["output"]["result"] == 42
-    assert time.monotonic() - set_at >= 6
-    eventually(lambda: "no failure toggle is set" in fault(mesh, "list").stdout, timeout=10,
+    assert time.monotonic() - set_at >= TOGGLE_SECONDS
+    eventually(lambda: "no failure toggle is set" in fault(mesh, "list")[1], timeout=10,
                what="the expired toggle removed from the bucket")
     print(f"breaker opened after {len(statuses)} calls; calls worked again "
-          f"{time.monotonic() - set_at:.1f}s after the 6 s toggle was set")
+          f"{time.monotonic() - set_at:.1f}s after the {TOGGLE_SECONDS} s toggle was set")
 
 
 def test_gateway_toggle_per_method_aborts_delays_and_clears(mesh: Mesh, rest: RestClient) -> None:
