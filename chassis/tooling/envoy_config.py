@@ -862,7 +862,7 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
     # No mapper for jwt_authn's refusals: it refuses none (a failed token goes on to ext_authz, and the identity
     # service answers its 401 with the invalid_token challenge, audited; chassis.tooling.gateway_auth).
     # The strict-JSON filter's refusals are google.rpc.Status JSON already.
-    mappers = [local_reply_passthrough(), too_large, nul_in_url] + [
+    mappers = [local_reply_passthrough(), gateway_ratelimit.grpc_resource_exhausted(), too_large, nul_in_url] + [
         {
             "filter": {
                 "and_filter": {

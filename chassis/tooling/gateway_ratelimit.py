@@ -212,3 +212,18 @@ def _route_class(route: dict[str, Any], methods: dict[str, MeshMethod], limits: 
     # A package's catch-all on the gRPC path serves the writes without an exact route.
     catch_all = route["match"].get("prefix", "").startswith("/protomesh.")
     return by_name.get("write" if catch_all else "public")
+
+
+def grpc_resource_exhausted() -> dict[str, Any]:
+    """A local-reply mapper (envoy_config puts it first): a native gRPC call another filter refused with 429
+    (ext_authz: an API key over its own rate) gets RESOURCE_EXHAUSTED, as the class filters' refusals do,
+    instead of the UNAVAILABLE Envoy maps 429 to, which clients take for an outage and retry at once."""
+    return {
+        "filter": {"and_filter": {"filters": [
+            {"header_filter": {"header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}}},
+            {"status_code_filter": {"comparison": {"op": "EQ", "value": {
+                "default_value": 429, "runtime_key": "protomesh.local_reply.grpc_429"}}}},
+        ]}},
+        "headers_to_add": [{"header": {"key": "grpc-status", "value": "8"},
+                            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+    }

@@ -159,6 +159,26 @@ def test_rate_limit_per_caller_with_headers(mesh: Mesh, rest: RestClient, agent:
     assert stats.get("ratelimit_read.http_local_rate_limit.rate_limited", 0) >= statuses.count(429), stats
 
 
+def test_an_api_key_over_its_own_rate_is_resource_exhausted_over_grpc(mesh: Mesh, agent: dict[str, Any]) -> None:
+    # The identity service's per-key rate (ext_authz answers 429): Envoy would make that UNAVAILABLE for gRPC.
+    created = identity_call(mesh, "CreateApiKey", {
+        "organization_id": agent["organization_id"], "name": f"slow-{uuid.uuid4().hex[:6]}",
+        "scopes": ["agents.read"], "rate_limit_per_second": 1, "rate_limit_burst": 1}, token=mesh.token() or "")
+    codes = []
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        agents = AgentServiceStub(channel)
+        for _ in range(3):
+            try:
+                agents.ListAgentTypes(pb.ListAgentTypesRequest(), timeout=10,
+                                      metadata=(("x-api-key", created["secret"]),))
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                codes.append(error.code())
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes and grpc.StatusCode.UNAVAILABLE not in codes, codes
+    keyed = RestClient(f"http://{mesh.gateway}", headers={"x-api-key": created["secret"]})
+    assert 429 in [keyed.get("/v1/agents/types").status for _ in range(3)]
+
+
 def test_anonymous_callers_are_limited_by_address(mesh: Mesh, rest: RestClient) -> None:
     anonymous = rest.anonymous()
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
