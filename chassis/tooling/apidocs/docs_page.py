@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chassis.paths import REPO_ROOT
-from chassis.tooling.apidocs.served import ServedDocument
+from chassis.tooling.apidocs.served import MAX_DOCUMENT_BYTES, ServedDocument
 from chassis.tooling.catalog import Catalog
 
 DOCS_PATH = "/docs"
@@ -142,6 +142,11 @@ def write_docs_page(catalog: Catalog, out_dir: Path, package_dir: Path = INSTALL
         page.write_text(_MISSING.format(package=PACKAGE, version=version))
         return [ServedDocument(DOCS_PATH, page.resolve(), "text/html; charset=utf-8", _PAGE_HEADERS + _FRESH,
                                status=503)]
+    # Envoy refuses its whole configuration over one direct response larger than its limit: name the file.
+    too_large = [name for name in ASSET_TYPES if (package_dir / name).stat().st_size > MAX_DOCUMENT_BYTES]
+    if too_large:
+        raise ValueError(f"{PACKAGE} {version}: {too_large} larger than the gateway's {MAX_DOCUMENT_BYTES} bytes "
+                         "per served file (chassis.tooling.apidocs.served.MAX_DOCUMENT_BYTES)")
     page.write_text(_PAGE.format(assets=ASSETS_PATH, docs=DOCS_PATH))
     init = out_dir / "docs-init.js"
     init.write_text(_INIT.format(options=json.dumps(swagger_options(catalog), indent=2)))
