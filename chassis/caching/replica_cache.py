@@ -129,10 +129,11 @@ class ReplicaCache:
         entries, size = metrics.CACHE_ENTRIES.labels(service), metrics.CACHE_BYTES.labels(service)
 
         async def cached(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            who = tenant()
-            scope = scope_of(who.organization, who.cross_org)
+            # A public read may come without a principal: it shares the scope of answers that belong to none.
+            who = tenant() if current_principal() is not None else None
+            scope = scope_of(who.organization, who.cross_org) if who is not None else scope_of(None)
             key = (rule.method, request.SerializeToString(deterministic=True), scope,
-                   who.subject if rule.varies_by_principal else "")
+                   who.subject if who is not None and rule.varies_by_principal else "")
             generation = await self.generations.current(scope) if self.generations is not None else None
             entry = local.get(key)
             if entry is not None and generation is not None and entry.generation == generation:
