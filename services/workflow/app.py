@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import chassis
+from chassis.events import EventHandlers
 from services.workflow.deps import WorkflowDeps
 from services.workflow.engine.calls import MeshCaller
 from services.workflow.engine.clock import clock_named
 from services.workflow.engine.runner import Engine
+from services.workflow.listening import listen_consumer
 from services.workflow.servicer import WorkflowServicer
 from services.workflow.settings import WorkflowSettings
 from services.workflow.store import Store
@@ -35,6 +37,11 @@ async def lifespan(replica: chassis.Replica, settings: WorkflowSettings) -> Asyn
         await caller.close()
 
 
+def handlers(replica: chassis.Replica, deps: WorkflowDeps) -> EventHandlers:
+    """The consumer that lets a `listen` wait for another service's domain event."""
+    return EventHandlers(consumers=[listen_consumer(deps.store, deps.engine)])
+
+
 async def schedule(deps: WorkflowDeps) -> None:
     """Claim and run executions (see services.workflow.engine.runner)."""
     await deps.engine.schedule()
@@ -54,5 +61,6 @@ def build() -> chassis.Service[WorkflowSettings, WorkflowDeps]:
         settings=WorkflowSettings,
         lifespan=lifespan,
         migrations=Path(__file__).parent / "migrations",
+        handlers=handlers,
         background=[chassis.Loop("workflow-scheduler", schedule), chassis.Loop("workflow-leases", heartbeat)],
     )

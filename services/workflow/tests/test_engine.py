@@ -241,3 +241,21 @@ async def test_fork_runs_branches_and_compete_takes_the_first_and_emit_goes_thro
                                  ("protomesh.workflow.v1.WorkflowEventEmitted",
                                   str(uuid.uuid5(uuid.UUID(execution_id), "do[2].announce|1"))))
         assert (await cur.fetchone()) == (1,)
+
+
+async def test_listen_resumes_on_another_services_domain_event(mesh: Mesh) -> None:
+    stub = _stub(mesh)
+    agent_name = unique("awaited")
+    name = await register(stub, document(unique("on-event"), [
+        {"awaitAgent": {"listen": {"to": {"one": {"with": {"type": "protomesh.agent.v1.AgentRegistered",
+                                                           "name": "${ $input.agent }"}}}}}},
+        {"seen": {"set": {"agent_id": "${ .agent_id }"}}},
+    ]))
+    execution_id = await start(stub, name, {"agent": agent_name})
+    await wait_for(stub, execution_id, waiting=True)
+    agents = mesh.agent.stub(AgentServiceStub)
+    await agents.RegisterAgent(agent_pb.RegisterAgentRequest(name=unique("other"), type="calculator"))  # not it
+    registered = await agents.RegisterAgent(agent_pb.RegisterAgentRequest(name=agent_name, type="calculator"))
+    execution = await wait_for(stub, execution_id, timeout=30)
+    assert execution.status == wf.EXECUTION_STATUS_SUCCEEDED, execution.error
+    assert dict(execution.output) == {"agent_id": registered.agent.agent_id}
