@@ -251,12 +251,12 @@ class FieldStore(Queries):
     async def change_boundary(self, field_id: uuid.UUID, boundary: Boundary, valid_from: datetime | None,
                               allow_overlap: bool) -> tuple[FieldRow, list[overlaps.Overlap]]:
         """A new boundary version from valid_from (now when None); the current one ends then. BoundaryChanged."""
-        now = datetime.now(UTC)
         async with self._write(keyed=True) as cur:
             await lock_boundaries(cur, await organization_of(cur, field_id))
             row = await locked(cur, field_id)
             must_be_active(row, "given a new boundary")
-            start = valid_from or now
+            # "Now" is read once the field is locked: a concurrent redraw of it has committed its start by then.
+            start = valid_from or datetime.now(UTC)
             if row.boundary_valid_from is not None and start <= row.boundary_valid_from:
                 raise refuse("valid_from", f"must be after the current boundary's start "
                                            f"({row.boundary_valid_from.isoformat()}): versions follow each other")
