@@ -10,7 +10,7 @@ from services.workflow.dsl.expressions import Expression, Template
 FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
 """`then` values that are not task names: next task, leave the enclosing list, end the workflow."""
 
-TASK_KINDS = ("call", "do", "set", "switch", "for", "fork", "try", "wait", "listen", "emit", "raise")
+TASK_KINDS = ("call", "do", "set", "switch", "for", "fork", "try", "wait", "listen", "emit", "raise", "run")
 """The task kinds this service runs, in the DSL's own names (docs/workflow.md documents each)."""
 
 
@@ -86,6 +86,8 @@ class Task:
     """wait: the duration; listen: the timeout (0: none)."""
     event_type: str = ""
     """listen and emit: the event or signal type."""
+    workflow: str = ""
+    """run: the name of the child workflow definition (its latest revision runs, `template` its input)."""
     event_filter: Template | None = None
     """listen: other `with` attributes a signal's data must match (expressions evaluated when it listens)."""
 

@@ -29,7 +29,7 @@ _KIND_KEYS: Mapping[str, frozenset[str]] = {
     "call": frozenset({"call", "with"}), "do": frozenset({"do"}), "set": frozenset({"set"}),
     "switch": frozenset({"switch"}), "for": frozenset({"for", "while", "do"}), "fork": frozenset({"fork"}),
     "try": frozenset({"try", "catch"}), "wait": frozenset({"wait"}), "listen": frozenset({"listen"}),
-    "emit": frozenset({"emit"}), "raise": frozenset({"raise"}),
+    "emit": frozenset({"emit"}), "raise": frozenset({"raise"}), "run": frozenset({"run"}),
 }
 BASE_VARIABLES = ("input", "context", "workflow")
 """Variables every expression sees: the workflow's input, its context (export.as) and {id, definition}."""
@@ -298,6 +298,16 @@ class _Checker:
             return {}
         return {"event_type": event["type"],
                 "template": self.template(event.get("data", {}), f"{path}.emit.event.with.data", variables)}
+
+    def kind_run(self, body: Mapping[str, Any], path: str, variables: Sequence[str]) -> dict[str, Any]:
+        spec = body["run"]
+        child = spec.get("workflow") if isinstance(spec, Mapping) else None
+        if not isinstance(child, Mapping) or not isinstance(child.get("name"), str) or not NAME.match(child["name"]):
+            self.error(f"{path}.run", "must be {workflow: {name: <definition>, input: {...}}} (shell, script and "
+                                      "container runs are not supported)")
+            return {}
+        return {"workflow": child["name"],
+                "template": self.template(child.get("input", {}), f"{path}.run.workflow.input", variables)}
 
     def kind_raise(self, body: Mapping[str, Any], path: str, variables: Sequence[str]) -> dict[str, Any]:
         spec = body["raise"]

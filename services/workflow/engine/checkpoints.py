@@ -147,6 +147,25 @@ class Checkpoints:
                 " AND NOT compensation ORDER BY completed_seq DESC", (self.execution_id,))
             return [Step(**row) for row in await cur.fetchall()]
 
+    async def start_child(self, child_id: uuid.UUID, organization: str, definition: str, child_input: Any,
+                          traceparent: str) -> bool:
+        """Start the child execution `child_id` of the latest revision of `definition` (nothing if it exists
+        already: a replayed run task); False if there is no such definition."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await self.fence(conn)
+            cur = await conn.execute(
+                "INSERT INTO executions (id, organization_id, definition_name, revision, status, input, created_by,"
+                " traceparent, parent_execution_id)"
+                " SELECT %s, organization_id, name, revision, 'PENDING', %s, %s, %s, %s"
+                " FROM definitions WHERE organization_id = %s AND name = %s AND deleted_at IS NULL"
+                " ORDER BY revision DESC LIMIT 1 ON CONFLICT (id) DO NOTHING RETURNING 1",
+                (child_id, Jsonb(child_input), f"workflow:{self.execution_id}", traceparent, self.execution_id,
+                 organization, definition))
+            if await cur.fetchone() is not None:
+                return True
+            found = await conn.execute("SELECT 1 FROM executions WHERE id = %s", (child_id,))
+            return await found.fetchone() is not None
+
     async def open_signals(self, signal_type: str) -> list[tuple[uuid.UUID, Any]]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(

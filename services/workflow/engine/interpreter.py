@@ -208,6 +208,8 @@ class Interpreter:
             return await self._listen(task, step, wanted)
         if kind == "emit":
             return self._emit(task, step, data, variables)
+        if kind == "run":
+            return await self._child(task, step, data, variables)
         if kind == "raise":
             assert task.template is not None  # noqa: S101 the parser sets it for every raise task
             error = task.template.render(data, variables)
@@ -325,6 +327,28 @@ class Interpreter:
             raise WorkflowError(ERRORS + "timeout", 408, f"no {task.event_type} before the listen's timeout",
                                 instance=step.path)
         raise Suspend(step.wake_at, f"signal {task.event_type}", task.event_type)
+
+    async def _child(self, task: Task, step: Step, data: Any,
+                     variables: Mapping[str, Any]) -> tuple[Any, bool, list[InTransaction]]:
+        """A child workflow: started once (its id derives from this task attempt), then waited for; its end
+        arrives as a signal the child's finish writes for its parent."""
+        child_id = uuid.uuid5(self.execution_id, f"child|{step.path}|{step.attempt_key}")
+        signal_type = f"child:{child_id}"
+        for signal_id, result in await self.checkpoints.open_signals(signal_type):
+            async def consume(conn: psycopg.AsyncConnection[Any], signal_id: uuid.UUID = signal_id) -> None:
+                await conn.execute("UPDATE signals SET consumed_by = %s WHERE id = %s", (step.path, signal_id))
+            if result.get("status") != "SUCCEEDED":
+                error = result.get("error") or {}
+                raise WorkflowError(str(error.get("type", ERRORS + "runtime")), int(error.get("status", 500)),
+                                    f"child workflow {task.workflow} ended {result.get('status')}",
+                                    str(error.get("title", "")), step.path)
+            return result.get("output"), False, [consume]
+        assert task.template is not None  # noqa: S101 the parser sets it for every run task
+        if not await self.checkpoints.start_child(child_id, self.organization_id, task.workflow,
+                                                  task.template.render(data, variables), self.traceparent):
+            raise WorkflowError(ERRORS + "configuration", 404, f"no workflow definition {task.workflow}",
+                                instance=step.path)
+        raise Suspend(None, f"child workflow {child_id}", signal_type)
 
     def _emit(self, task: Task, step: Step, data: Any,
               variables: Mapping[str, Any]) -> tuple[Any, bool, list[InTransaction]]:

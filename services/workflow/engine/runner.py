@@ -54,7 +54,7 @@ WHERE e.id IN (
     ORDER BY x.created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
   AND d.organization_id = e.organization_id AND d.name = e.definition_name AND d.revision = e.revision
 RETURNING e.id, e.organization_id, e.definition_name, e.revision, e.status, e.input, e.cancel_requested,
-          e.traceparent, e.error, d.source
+          e.traceparent, e.error, e.parent_execution_id, d.source
 """
 
 
@@ -253,7 +253,14 @@ class Engine:
                 raise LeaseLost
             for event in finished_events(row, status, found[0], error, compensations):
                 await outbox.add(conn, event, subject=f"workflows/executions/{row['id']}", source=SOURCE)
+            if row.get("parent_execution_id"):  # the parent's `run` task waits for this signal
+                await conn.execute(
+                    "INSERT INTO signals (id, execution_id, type, data) VALUES (gen_random_uuid(), %s, %s, %s)",
+                    (row["parent_execution_id"], f"child:{row['id']}",
+                     Jsonb({"status": status, "output": output, "error": error.as_json() if error else None})))
         logger.info("workflow execution finished", extra={"execution_id": str(row["id"]), "status": status})
+        if row.get("parent_execution_id"):
+            self.wake()
 
 
 def replace_attempt(scope: Scope, attempt: int) -> Scope:

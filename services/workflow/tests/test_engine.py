@@ -259,3 +259,26 @@ async def test_listen_resumes_on_another_services_domain_event(mesh: Mesh) -> No
     execution = await wait_for(stub, execution_id, timeout=30)
     assert execution.status == wf.EXECUTION_STATUS_SUCCEEDED, execution.error
     assert dict(execution.output) == {"agent_id": registered.agent.agent_id}
+
+
+async def test_a_child_workflow_runs_once_and_its_result_or_failure_reaches_the_parent(mesh: Mesh) -> None:
+    stub = _stub(mesh)
+    child = await register(stub, document(unique("child"), [
+        {"check": {"switch": [{"bad": {"when": "${ .n < 0 }", "then": "refuse"}}, {"good": {"then": "double"}}]}},
+        {"refuse": {"raise": {"error": {"type": "negative", "status": 400, "title": "n is negative"}}}},
+        {"double": {"set": {"doubled": "${ .n * 2 }"}}},
+    ]))
+    parent = await register(stub, document(unique("parent"), [
+        {"delegate": {"run": {"workflow": {"name": child, "input": {"n": "${ $input.n }"}}}}},
+        {"report": {"set": {"result": "${ .doubled }"}}},
+    ]))
+    ok = await start(stub, parent, {"n": 21})
+    assert dict((await wait_for(stub, ok)).output) == {"result": 42.0}
+    failing = await start(stub, parent, {"n": -1})
+    failed = await wait_for(stub, failing)
+    assert failed.status == wf.EXECUTION_STATUS_FAILED and failed.error.instance == "do[0].delegate"
+    children = await stub.ListExecutions(pb.ListExecutionsRequest(definition_name=child))
+    assert sorted(e.parent_execution_id for e in children.executions) == sorted([ok, failing])
+    bad = await stub.ValidateDefinition(pb.ValidateDefinitionRequest(source=document(unique("p"), [
+        {"delegate": {"run": {"workflow": {"name": "no-such-definition"}}}}])))
+    assert bad.task_paths == ["do[0].delegate"]  # checked when it runs: NOT_FOUND as a task error
