@@ -72,6 +72,8 @@ async def test_answers_carry_etag_and_cache_control_and_are_kept(replicas: Any) 
     again, headers_again = await _get(agents, agent.agent_id)
     assert first == again
     assert _lookups("hit") == hits + 1  # the first read computed it, the second was given from the cache
+    for size in ("protomesh_cache_entries", "protomesh_cache_bytes"):
+        assert (metrics.REGISTRY.get_sample_value(size, {"service": "agent"}) or 0) > 0, size
     assert headers["etag"].startswith('"') and headers["etag"] == headers_again["etag"]
     assert headers["cache-control"] == "private, no-cache"
     assert caching.NOT_MODIFIED_HEADER not in headers
