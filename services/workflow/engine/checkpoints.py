@@ -102,12 +102,38 @@ class Checkpoints:
              Jsonb(step.error) if step.error else None, step.wake_at, step.started_at, step.ended_at, step.ended,
              step.status == "SUCCEEDED"))
 
+    async def _insert_fenced(self, step: Step) -> bool:
+        """Renew the lease and insert the step in one statement (one round trip: pool connections autocommit,
+        so the statement is its own transaction); whether a cancel was requested. LeaseLost if not ours."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "WITH fence AS (UPDATE executions SET lease_until = now() + make_interval(secs => %s)"
+                "  WHERE id = %s AND lease_owner = %s AND status IN ('RUNNING', 'COMPENSATING')"
+                "  RETURNING cancel_requested),"
+                " written AS (INSERT INTO steps (execution_id, path, kind, attempt_key, attempt, status, compensation,"
+                "  compensable, input, output, context, error, wake_at, started_at, ended_at, ended, completed_seq)"
+                "  SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                "  CASE WHEN %s THEN nextval('steps_completed_seq') END FROM fence RETURNING 1)"
+                " SELECT cancel_requested, (SELECT count(*) FROM written) FROM fence",
+                (self._lease, self.execution_id, self._owner,
+                 self.execution_id, step.path, step.kind, step.attempt_key, step.attempt, step.status,
+                 step.compensation, step.compensable, Jsonb(step.input), Jsonb(step.output), Jsonb(step.context),
+                 Jsonb(step.error) if step.error else None, step.wake_at, step.started_at, step.ended_at, step.ended,
+                 step.status == "SUCCEEDED"))
+            row = await cur.fetchone()
+        if row is None:
+            raise LeaseLost
+        step.stored = True
+        return bool(row[0])
+
     async def succeed(self, step: Step, output: Any, context: Any, ended_at: datetime, *, ended: bool = False,
                       also: Sequence[InTransaction] = ()) -> bool:
         """Record a task's output (and the context after it), with `also` in the same transaction; whether a
         cancel was requested meanwhile."""
         step.status, step.output, step.context = "SUCCEEDED", output, context
         step.ended, step.ended_at = ended, ended_at
+        if not step.stored and not also:
+            return await self._insert_fenced(step)
         async with self._pool.connection() as conn, conn.transaction():
             cancel = await self.fence(conn)
             if step.stored:
@@ -126,6 +152,9 @@ class Checkpoints:
     async def fail(self, step: Step, error: dict[str, Any], ended_at: datetime) -> None:
         """Record a task's error."""
         step.status, step.error, step.ended_at = "FAILED", error, ended_at
+        if not step.stored:
+            await self._insert_fenced(step)
+            return
         async with self._pool.connection() as conn, conn.transaction():
             await self.fence(conn)
             if step.stored:
