@@ -46,6 +46,8 @@ EVENT_NEEDS: dict[str, EventNeeds] = {
     "identity": EventNeeds(consumers=("identity-audit",), reads_own_events=True),
     "notification": EventNeeds(consumers=("notification-events",), reads_all_events=True,
                                task_kinds=("notification.deliver",)),
+    # A workflow's `listen` may wait for any other service's domain event (services/workflow/listening.py).
+    "workflow": EventNeeds(consumers=("workflow-listen",), reads_all_events=True),
 }
 
 
