@@ -185,8 +185,10 @@ class ReplicaCache:
     async def invalidate(self, organizations: Iterable[str], trigger: str) -> None:
         """New generations for these organizations' scopes; if that fails, this replica forgets all it kept
         (others will not find the generations readable either while NATS is away)."""
+        if self.generations is None:
+            return  # no generations, no answers kept (every read ran uncached): nothing to invalidate
         scopes = {scope_of(org) for org in organizations}
-        ok = self.generations is not None and await self.generations.bump(scopes)
+        ok = await self.generations.bump(scopes)
         metrics.CACHE_INVALIDATIONS.labels(self.service, trigger, "ok" if ok else "failed").inc()
         if not ok:
             self.local.clear()
