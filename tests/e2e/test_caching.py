@@ -25,7 +25,12 @@ from typing import Any
 import grpc
 import pytest
 
-from chassis.tooling.gateway_ratelimit import OVERRIDE_ENV
+from chassis.paths import DESCRIPTOR_SET
+from chassis.tooling.catalog import load_catalog
+from chassis.tooling.envoy_config import build_envoy_config
+from chassis.tooling.gateway_auth import EXT_AUTHZ
+from chassis.tooling.gateway_cache import NOT_MODIFIED_FILTER
+from chassis.tooling.gateway_ratelimit import OVERRIDE_ENV, PUBLIC, RateLimits, configured
 from chassis.tooling.mesh_testing import Reply, RestClient, mesh_channel, running_mesh
 from chassis.tooling.supervisor import Mesh
 from protomesh.agent.v1 import agent_service_pb2 as pb
@@ -192,3 +197,42 @@ def _envoy_stats(mesh: Mesh, prefix: str) -> dict[str, int]:
     with urllib.request.urlopen(url, timeout=5) as response:
         lines = response.read().decode().splitlines()
     return {name: int(value) for name, _, value in (line.partition(": ") for line in lines) if value.isdigit()}
+
+
+# -- the generated configuration, without a mesh -------------------------------------------------------
+
+
+def test_the_override_is_parsed_and_a_bad_one_named() -> None:
+    limits = configured({OVERRIDE_ENV: "read=5/2s:9, write=3/1s"})
+    by_name = {c.name: c for c in limits.classes}
+    assert (by_name["read"].requests, by_name["read"].period_seconds, by_name["read"].burst) == (5, 2, 9)
+    assert (by_name["write"].requests, by_name["write"].burst) == (3, 3)
+    assert by_name["public"] == PUBLIC
+    assert not configured({OVERRIDE_ENV: "off"}).enabled
+    with pytest.raises(ValueError, match="'reads=5/1s'"):
+        configured({OVERRIDE_ENV: "reads=5/1s"})
+
+
+def test_each_route_runs_its_own_class_and_only_cached_reads_the_304_filter() -> None:
+    catalog = load_catalog()
+    config = build_envoy_config(catalog, {}, listen_port=1, admin_port=2, descriptor_set=DESCRIPTOR_SET,
+                                rate_limits=RateLimits())
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    names = [f["name"] for f in hcm["http_filters"]]
+    classes = [name for name in names if name.startswith("protomesh.ratelimit.")]
+    assert classes == ["protomesh.ratelimit.public", "protomesh.ratelimit.read", "protomesh.ratelimit.write"]
+    assert names.index(classes[0]) > names.index(EXT_AUTHZ)  # the keys are what the credential checks verified
+    assert names.index(NOT_MODIFIED_FILTER) < names.index("envoy.filters.http.grpc_json_transcoder")
+    routes = {r["name"]: r for r in hcm["route_config"]["virtual_hosts"][0]["routes"]}
+
+    def enabled(route: dict[str, Any], name: str) -> bool:
+        return not route.get("typed_per_filter_config", {}).get(name, {}).get("disabled", False)
+
+    get_agent, register = "/protomesh.agent.v1.AgentService/GetAgent", "/protomesh.agent.v1.AgentService/RegisterAgent"
+    assert [c for c in classes if enabled(routes[f"{get_agent} REST 0"], c)] == ["protomesh.ratelimit.read"]
+    assert [c for c in classes if enabled(routes[f"{register} REST 0"], c)] == ["protomesh.ratelimit.write"]
+    health = next(r for n, r in routes.items() if n.startswith("/protomesh.agent.v1.AgentService/GetHealth REST"))
+    assert [c for c in classes if enabled(health, c)] == ["protomesh.ratelimit.public"]
+    assert enabled(routes[f"{get_agent} REST 0"], NOT_MODIFIED_FILTER)
+    assert not enabled(routes[get_agent], NOT_MODIFIED_FILTER)  # native gRPC keeps its body
+    assert not enabled(routes[f"{register} REST 0"], NOT_MODIFIED_FILTER)
