@@ -133,3 +133,19 @@ def test_the_readme_section_runs_as_written(mesh: Mesh) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[1] in ("1", "2", "3"), result.stdout  # PENDING, RUNNING or SUCCEEDED
+
+
+def test_a_listen_resumes_on_the_agent_services_event_over_the_mesh_s_nats(mesh: Mesh) -> None:
+    rest = RestClient.for_mesh(mesh, timeout=15)
+    name, agent = f"await-{uuid.uuid4().hex[:8]}", f"awaited-{uuid.uuid4().hex[:8]}"
+    assert rest.post("/v1/workflows/definitions", {"source": _document(name, [
+        {"awaitAgent": {"listen": {"to": {"one": {"with": {"type": "protomesh.agent.v1.AgentRegistered",
+                                                           "name": "${ $input.agent }"}}}}}}])}).status == 200
+    execution_id = rest.post("/v1/workflows/executions", {"definition_name": name, "input": {"agent": agent}}
+                             ).body["execution"]["execution_id"]
+    eventually(lambda: rest.get(f"/v1/workflows/executions/{execution_id}").body["execution"].get("waiting"),
+               timeout=15, what="the execution to wait for the event")
+    registered = rest.post("/v1/agents", {"name": agent, "type": "calculator"}).body["agent"]
+    execution = _finished(rest, execution_id, timeout=30)
+    assert execution["status"] == "EXECUTION_STATUS_SUCCEEDED", execution
+    assert execution["output"]["agent_id"] == registered["agent_id"]
