@@ -136,6 +136,7 @@ def test_the_readme_examples_work_as_written(world: World) -> None:
     assert '"hectares": 9.1696' in output or '"hectares":9.1696' in output, output
     assert "boundary.coordinates[0][3]" in output and "FindFieldsAtPoint" not in output, output
     assert '"feature_collection"' in output and "North" in output, output
+    assert "EXECUTION_STATE_SUCCEEDED" in output and '"field_count"' in output, output
     [program] = section_blocks("Fields:", "python")
     env = {**os.environ, "PROTOMESH_STATE_DIR": str(world.mesh.state_dir)}
     result = subprocess.run([sys.executable, "-c", for_mesh(program, world.mesh)], cwd=REPO_ROOT, env=env,
@@ -156,8 +157,11 @@ def test_a_field_report_execution_summarises_the_callers_organization(world: Wor
     def report(caller: Caller) -> dict[str, Any]:
         agent = ok(rest(world, caller, "POST", "/v1/agents", {"name": f"fields-{uuid.uuid4().hex[:6]}",
                                                                "type": "field-report"}))["agent"]
-        ran = ok(rest(world, caller, "POST", f"/v1/agents/{agent['agent_id']}/execute",
-                      {"input": {"max_fields": 1000}, "wait": True}))["execution"]
+        # A generous read timeout: the execution makes one call per field to the field service, on a busy machine.
+        reply = requests.post(base_url(world.mesh) + f"/v1/agents/{agent['agent_id']}/execute", timeout=90,
+                              json={"input": {"max_fields": 1000}, "wait": True},
+                              headers={**caller.headers, "content-type": "application/json"})
+        ran = ok(reply)["execution"]
         assert ran["state"] == "EXECUTION_STATE_SUCCEEDED", ran
         output: dict[str, Any] = ran["output"]
         return output
