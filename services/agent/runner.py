@@ -157,7 +157,21 @@ class ExecutionRunner:
                                              error=f"context {execution.context_id}: {error.details()}")
                 return
             raise  # the context service is down: let the queue retry the task with backoff
-        await self._run(execution, agent.type, {**agent.config, **resolved, **execution.input})
+        data = {**agent.config, **resolved, **execution.input}
+        if agent.type == field_report.NAME:
+            try:
+                data = await field_report.gather(self._fields, data)
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    await self._store.transition(execution.id, from_states=("PENDING", "RUNNING"), to="FAILED",
+                                                 error=f"field service: {error.details()}")
+                    return
+                raise  # the field service is unreachable now: let the queue retry the task with backoff
+            except FailedPrecondition as exc:  # no registry to find it: retrying would not help
+                await self._store.transition(execution.id, from_states=("PENDING", "RUNNING"), to="FAILED",
+                                             error=f"field service: {exc.message}")
+                return
+        await self._run(execution, agent.type, data)
 
     async def wait(self, execution_id: uuid.UUID, timeout: float) -> None:
         """Wait up to timeout for an execution (run anywhere) to reach a final state."""
@@ -196,7 +210,7 @@ class ExecutionRunner:
 
     async def _work(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any], ctx: RunContext) -> None:
         execution_id = execution.id
-        if agent_type == field_report.NAME:  # its data is the field service's, read before the work thread starts
+        if agent_type == field_report.NAME and field_report.GATHERED not in data:  # run here, not from the queue
             try:
                 data = await field_report.gather(self._fields, data)
             except (grpc.aio.AioRpcError, FailedPrecondition) as exc:
