@@ -154,6 +154,7 @@ class Engine:
                                        " WHERE id = %s AND lease_owner = %s", (execution_id, self.owner))
         finally:
             self._running.pop(execution_id, None)
+            self.wake()  # a slot is free: a replica at its WORKFLOW_MAX_RUNNING claims the next at once
 
     async def _drive(self, row: dict[str, Any]) -> None:
         workflow = _parsed(row["source"])
