@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+import grpc
 import yaml
 from google.protobuf import struct_pb2
 
@@ -50,7 +51,14 @@ async def wait_for(stub: WorkflowServiceStub, execution_id: str, statuses: set[i
     wanted = statuses or FINISHED
     deadline = time.monotonic() + timeout
     while True:
-        execution = (await stub.GetExecution(pb.GetExecutionRequest(execution_id=execution_id))).execution
+        try:
+            execution = (await stub.GetExecution(pb.GetExecutionRequest(execution_id=execution_id))).execution
+        except grpc.aio.AioRpcError as error:
+            # UNAVAILABLE says "retry": PostgreSQL restarting under the replica (test_postgres_restart).
+            if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+            continue
         waits = bool(execution.waiting) and execution.waiting != after
         if (waiting and waits) or (not waiting and execution.status in wanted):
             return execution
