@@ -54,7 +54,8 @@ class ServiceClient(Generic[StubT]):
 
     def __init__(self, registry: Registry, service: str, stub_factory: Callable[[grpc.aio.Channel], StubT], *,
                  caller: ResilientCaller | None = None, grpc_service: str | None = None,
-                 fallbacks: dict[str, Callable[[BaseException], Awaitable[Any]]] | None = None) -> None:
+                 fallbacks: dict[str, Callable[[BaseException], Awaitable[Any]]] | None = None,
+                 jetstream: Callable[[], Any | None] | None = None) -> None:
         self.service = service
         self.grpc_service = grpc_service or _grpc_service_of(service)
         self._registry = registry
@@ -65,7 +66,7 @@ class ServiceClient(Generic[StubT]):
         self._order = itertools.count()
         self._watch_task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self.faults = FaultWatch(registry, service)
+        self.faults = FaultWatch(jetstream or _registry_jetstream(registry), service)
         """Failure toggles for this service (`protomesh fault set`), injected inside the breaker and retries."""
 
     async def start(self, wait: float = 0.0) -> None:
@@ -161,6 +162,12 @@ class ServiceClient(Generic[StubT]):
         for endpoint in self._endpoints.values():
             await endpoint.channel.close()
         self._endpoints.clear()
+
+
+def _registry_jetstream(registry: Registry) -> Callable[[], Any | None]:
+    """The registry's JetStream context when it is NATS KV (where the failure toggles live beside it)."""
+    jetstream = getattr(registry, "jetstream", None)
+    return jetstream if callable(jetstream) else (lambda: None)
 
 
 def _grpc_service_of(service: str) -> str:

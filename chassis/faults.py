@@ -23,7 +23,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -225,25 +225,29 @@ async def follow(kv: KeyValue, keys: str, toggles: dict[str, FaultToggle],
 class FaultWatch:
     """The toggles of one called service, as a replica's ServiceClient sees them, and their injection.
 
-    Follows the bucket in the background when the registry is NATS KV (`jetstream()`); with another
-    registry (Consul) there is no bucket to read and nothing is injected.
+    `jetstream` gives the JetStream context to read the bucket with, or None while there is none yet (the
+    registry's own connection when it is NATS KV; else the replica's event bus, which connects after the
+    lifespan made its clients): the watch starts as soon as one is there. With no NATS at all nothing is injected.
     """
 
-    def __init__(self, registry: Any, service: str) -> None:
-        self._registry = registry
+    def __init__(self, jetstream: Callable[[], Any | None], service: str) -> None:
+        self._jetstream = jetstream
         self._service = service
         self.toggles: dict[str, FaultToggle] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start following the service's toggles."""
-        if hasattr(self._registry, "jetstream"):
-            self._task = asyncio.create_task(self._follow(), name=f"faults-{self._service}")
+        self._task = asyncio.create_task(self._follow(), name=f"faults-{self._service}")
 
     async def _follow(self) -> None:
         while True:
             try:
-                kv = await open_bucket(self._registry.jetstream())
+                js = self._jetstream()
+                if js is None:
+                    await asyncio.sleep(2.0)
+                    continue
+                kv = await open_bucket(js)
                 await follow(kv, f"{self._service}.*", self.toggles)
             except asyncio.CancelledError:
                 raise
