@@ -117,8 +117,13 @@ def test_a_sigkilled_replica_s_executions_finish_on_the_other_once(mesh: Mesh) -
     assert not failed, failed
     agents = rest.get(f"/v1/agents?name_contains={prefix}&page_size=1000").body
     assert len(agents.get("agents", [])) == count * steps  # every call applied exactly once
+    # The survivor took over executions the victim had checkpointed (this workflow has no timer or signal
+    # that would resume one otherwise).
+    survivor = mesh.replicas["workflow"][1]
+    resumed = (mesh.state_dir / "logs" / f"{survivor.instance_id}.log").read_text().count("workflow execution resumed")
+    assert resumed >= 1
     print(f"workflow replica SIGKILLed with {count} executions of {steps} calls in flight: all finished "
-          f"{took:.1f} s after the kill (lease {LEASE_SECONDS:g} s)")
+          f"{took:.1f} s after the kill (lease {LEASE_SECONDS:g} s), {resumed} resumed by the other replica")
 
 
 def test_the_readme_section_runs_as_written(mesh: Mesh) -> None:

@@ -160,6 +160,9 @@ class Engine:
         workflow = _parsed(row["source"])
         checkpoints = Checkpoints(self._pool, row["id"], self.owner, self._lease)
         await checkpoints.load()
+        if checkpoints.steps:  # after a timer, a signal, or another replica's death: replayed, not run again
+            logger.info("workflow execution resumed", extra={"execution_id": str(row["id"]),
+                                                             "checkpoints": len(checkpoints.steps)})
         interpreter = Interpreter(row["id"], row["organization_id"], workflow, checkpoints, self._caller,
                                   self.clock, row["traceparent"])
         scope = Scope({"input": row["input"], "context": {},
