@@ -7,6 +7,7 @@
 Scenarios:
   grpc     unary gRPC: a chassis replica (tracing sampled and every call, metrics, logging, errors) vs bare grpc.aio
   rest     GetAgent (PostgreSQL read) as REST through Envoy vs FastAPI + uvicorn, 1 replica vs 1 worker, 2 vs 2
+  cached   the same REST read hot in the chassis cache vs FastAPI + uvicorn reading PostgreSQL every time
   envoy    gRPC GetAgent through Envoy to 2 replicas vs straight to the replicas
   crud     the Agent service's CRUD mix over REST through Envoy at fixed concurrency
   events   outbox -> relay -> JetStream -> consumer with dedup record vs raw nats-py publish/subscribe
@@ -37,8 +38,8 @@ from typing import Any
 
 from bench.core import Context, Options, now_stamp
 
-SCENARIOS = ("grpc", "rest", "envoy", "crud", "events", "memory")
-MESH_SCENARIOS = ("rest", "envoy", "crud")
+SCENARIOS = ("grpc", "rest", "cached", "envoy", "crud", "events", "memory")
+MESH_SCENARIOS = ("rest", "cached", "envoy", "crud")
 RESULTS_DIR = Path(__file__).parent / "results"
 
 

@@ -17,6 +17,7 @@ from chassis import tls
 from chassis.callcontext import outbound_metadata
 from chassis.contracts import mesh_grpc_services
 from chassis.errors import Unavailable
+from chassis.faults import FaultWatch
 from chassis.registry import Instance, Registry
 from chassis.resilience import ResilientCaller
 from chassis.resilience.policy import keyed
@@ -65,7 +66,8 @@ class ServiceClient(Generic[StubT]):
 
     def __init__(self, registry: Registry, service: str, stub_factory: Callable[[grpc.aio.Channel], StubT], *,
                  caller: ResilientCaller | None = None, grpc_service: str | None = None,
-                 fallbacks: dict[str, Callable[[BaseException], Awaitable[Any]]] | None = None) -> None:
+                 fallbacks: dict[str, Callable[[BaseException], Awaitable[Any]]] | None = None,
+                 jetstream: Callable[[], Any | None] | None = None) -> None:
         self.service = service
         self.grpc_service = grpc_service or _grpc_service_of(service)
         self._registry = registry
@@ -76,10 +78,13 @@ class ServiceClient(Generic[StubT]):
         self._order = itertools.count()
         self._watch_task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.faults = FaultWatch(jetstream or _registry_jetstream(registry), service)
+        """Failure toggles for this service (`protomesh fault set`), injected inside the breaker and retries."""
 
     async def start(self, wait: float = 0.0) -> None:
         """Start following the registry; optionally wait up to `wait` seconds for a first replica."""
         self._watch_task = asyncio.create_task(self._follow(), name=f"discovery-{self.service}")
+        self.faults.start()
         if wait:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), wait)
@@ -145,6 +150,7 @@ class ServiceClient(Generic[StubT]):
         async def attempt(budget: float) -> Any:
             endpoint = self._pick()  # each retry goes to the next replica
             try:
+                await self.faults.inject(method, budget)
                 return await getattr(endpoint.stub, method)(request, timeout=budget, metadata=headers or None)
             except grpc.aio.AioRpcError as error:
                 if error.code() == grpc.StatusCode.UNAVAILABLE:
@@ -164,9 +170,16 @@ class ServiceClient(Generic[StubT]):
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
+        await self.faults.close()
         for endpoint in self._endpoints.values():
             await endpoint.channel.close()
         self._endpoints.clear()
+
+
+def _registry_jetstream(registry: Registry) -> Callable[[], Any | None]:
+    """The registry's JetStream context when it is NATS KV (where the failure toggles live beside it)."""
+    jetstream = getattr(registry, "jetstream", None)
+    return jetstream if callable(jetstream) else (lambda: None)
 
 
 def _grpc_service_of(service: str) -> str:

@@ -78,7 +78,7 @@ class HealthMonitor:
 
     async def check_now(self) -> None:
         """Run every probe and publish the resulting status."""
-        for name, probe in self._probes.items():
+        for name, probe in list(self._probes.items()):  # a probe may be added meanwhile (registry)
             status = self._status[name]
             was_ok, first = status.ok, status.checked_at == 0.0
             try:

@@ -264,21 +264,27 @@ def idempotent(response_type: type[Resp], *, own_transaction: bool = False) -> C
             prior = await _prior(pool, attempt, response_type, must_exist=False)
             if prior is not None:
                 return prior
-            token = _current.set(attempt)
-            try:
-                response = await _first(fn, self, request, context, pool, attempt, own_transaction)
-            except _Repeat:  # another attempt with this key committed first: answer as it did
-                answer = await _prior(pool, attempt, response_type, must_exist=True)
-                assert answer is not None  # noqa: S101 narrows a type for mypy, not a check of input: under -O only the error raised would differ
-                return answer
-            finally:
-                _current.reset(token)
-            if attempt.claimed:
-                await _remember(pool, attempt, response)
-            else:
-                logger.warning("a keyed write did not claim its key; its store lacks idempotency.claim",
-                               extra={"method": attempt.method})
-            return response
+            async def apply() -> Resp:
+                token = _current.set(attempt)
+                try:
+                    response = await _first(fn, self, request, context, pool, attempt, own_transaction)
+                except _Repeat:  # another attempt with this key committed first: answer as it did
+                    answer = await _prior(pool, attempt, response_type, must_exist=True)
+                    assert answer is not None  # noqa: S101 narrows a type for mypy, not a check of input: under -O only the error raised would differ
+                    return answer
+                finally:
+                    _current.reset(token)
+                if attempt.claimed:
+                    await _remember(pool, attempt, response)
+                else:
+                    logger.warning("a keyed write did not claim its key; its store lacks idempotency.claim",
+                                   extra={"method": attempt.method})
+                return response
+
+            # Shielded: a caller that goes away (a crashed client, a cancelled call) must not stop a write
+            # between its commit and the recording of its answer, or every repeat of the key would be told
+            # the answer was lost (found by the workflow service's SIGKILL test, issue 14).
+            return await asyncio.shield(asyncio.ensure_future(apply()))
 
         return call
 

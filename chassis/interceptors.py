@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError
 
 from chassis import authz, metrics, telemetry, tls
 from chassis.audit import Recorder
+from chassis.caching import ReplicaCache
 from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
 from chassis.errors import DependencyFailed, FieldViolation, InvalidArgument, ServiceError, Unavailable
 from chassis.identity import (
@@ -220,9 +221,11 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     Wrapped handlers are cached per method so the per-call cost is one dict lookup.
     """
 
-    def __init__(self, instance_id: str = "", service: str = "", audit: Recorder | None = None) -> None:
+    def __init__(self, instance_id: str = "", service: str = "", audit: Recorder | None = None,
+                 cache: ReplicaCache | None = None) -> None:
         self._service = service
         self._audit = audit
+        self._replica_cache = cache
         self._instance = instance_id
         self._cache: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         self._identity = ((INSTANCE_HEADER, instance_id),) if instance_id else ()
@@ -241,10 +244,13 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             return handler
         # Field rules from the contract (buf.validate) are checked inside the observed call, so a refused
         # request is logged, counted and traced like any other INVALID_ARGUMENT.
+        # Servicers of a grpc.aio server are coroutines; the stubs type the handler as a sync callable.
+        behavior = validate_before(cast(Handler, handler.unary_unary))
+        if self._replica_cache is not None:
+            # Inside the observed call, after authorization: a cached read or a fenced write (chassis.caching).
+            behavior = self._replica_cache.wrap(method, behavior)
         wrapped = grpc.unary_unary_rpc_method_handler(
-            # Servicers of a grpc.aio server are coroutines; the stubs type the handler as a sync callable.
-            _wrap_unary(self._service, self._instance, method,
-                        validate_before(cast(Handler, handler.unary_unary)), self._identity,
+            _wrap_unary(self._service, self._instance, method, behavior, self._identity,
                         authz.method_rule(method), self._audit),
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,

@@ -35,6 +35,20 @@ DEAD_LETTERS = Gauge("protomesh_dead_letters", "Messages in the dead-letter stre
                      registry=REGISTRY)
 POOL_CONNECTIONS = Gauge("protomesh_db_pool_connections", "Database pool connections by state.",
                          ["service", "state"], registry=REGISTRY)
+CACHE_LOOKUPS = Counter("protomesh_cache_lookups_total",
+                        "Cached reads by outcome: hit, miss (absent or expired), stale (its scope changed), bypass "
+                        "(generations unreadable). Hit ratio: hit / all.", ["service", "method", "result"],
+                        registry=REGISTRY)
+CACHE_NOT_MODIFIED = Counter("protomesh_cache_not_modified_total",
+                             "Cached reads whose If-None-Match matched (answered 304 by the gateway).",
+                             ["service", "method"], registry=REGISTRY)
+CACHE_ENTRIES = Gauge("protomesh_cache_entries", "Answers the replica's cache holds.", ["service"], registry=REGISTRY)
+CACHE_BYTES = Gauge("protomesh_cache_bytes", "Serialized bytes of the answers the replica's cache holds.",
+                    ["service"], registry=REGISTRY)
+CACHE_INVALIDATIONS = Counter("protomesh_cache_invalidations_total",
+                              "Generation bumps by trigger (write: a call's events, before it answers; event: the "
+                              "relay published an event) and outcome (ok, failed).",
+                              ["service", "trigger", "outcome"], registry=REGISTRY)
 UP = Gauge("protomesh_up", "1 while the replica serves, 0 while not serving.", ["service", "instance"],
            registry=REGISTRY)
 

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import nats
 import nats.errors
@@ -19,6 +21,9 @@ from nats.js.kv import KeyValue
 
 from chassis import tls
 from chassis.events.streams import inbox_prefix_of
+
+if TYPE_CHECKING:
+    from chassis.health import HealthMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -290,26 +295,88 @@ async def registry_from_env(consul_address: str | None, nats_url: str | None) ->
     return None
 
 
-class Registration:
-    """Keeps one replica registered while it runs: register, heartbeat with its serving state, deregister."""
+def reachable_address(address: str) -> str:
+    """The address to register: this host's own IP when `address` is merely its host name.
 
-    def __init__(self, registry: Registry, instance: Instance, serving: Callable[[], bool]) -> None:
+    A replica bound to 0.0.0.0 without ADVERTISE_HOST defaults to its host name, which names nothing for other
+    hosts (a container's or pod's generated name); its IP, from the host's own table, does. An address that was
+    chosen (an IP, or a name set in ADVERTISE_HOST that differs from the host name) is kept as it is.
+    """
+    if address != socket.gethostname():
+        return address
+    try:
+        resolved = socket.gethostbyname(address)
+    except OSError:
+        return address
+    return address if resolved.startswith("127.") else resolved
+
+
+REGISTER_RETRY_FIRST_SECONDS = 0.5
+REGISTER_RETRY_MAX_SECONDS = 30.0
+"""A registry unreachable at start-up is tried again after 0.5 s, doubling (with jitter) up to every 30 s."""
+
+
+class Registration:
+    """Keeps one replica registered while it runs: register, heartbeat with its serving state, deregister.
+
+    A registry that cannot be reached at start-up does not stop the replica: registering is retried in the
+    background with backoff, and until it succeeds the replica's health has a failing `registry` dependency
+    naming the error (NOT_SERVING with a reason), so nothing routes to a replica no one can discover. Once
+    registered, a registry outage no longer touches health: heartbeats fail and are logged, and the
+    replica keeps serving the callers that already know it.
+    """
+
+    def __init__(self, registry: Registry, instance: Instance, serving: Callable[[], bool],
+                 health: HealthMonitor | None = None, attempt_timeout: float = 5.0) -> None:
         self._registry = registry
-        self._instance = instance
+        self._attempt_timeout = attempt_timeout
+        self._instance = replace(instance, address=reachable_address(instance.address))
         self._serving = serving
+        self._health = health
         self._task: asyncio.Task[None] | None = None
+        self.registered = False
+        self._failure = ""
+        self._attempts = 0
 
     def _current(self) -> Instance:
         return replace(self._instance, serving=self._serving())
 
     async def start(self) -> None:
-        """Register now and heartbeat every fifth of the TTL in the background."""
-        await self._registry.register(self._current())
+        """Register now (or keep trying in the background) and heartbeat every fifth of the TTL."""
+        await self._try_register()
+        if self._health is not None:
+            self._health.add_probe("registry", self._probe)
+            self._health.poke()
         self._task = asyncio.create_task(self._beat(), name="registry-heartbeat")
+
+    async def _try_register(self) -> None:
+        self._attempts += 1
+        try:
+            # Bounded: a registry that accepts connections but never answers must not hold the start-up.
+            await asyncio.wait_for(self._registry.register(self._current()), self._attempt_timeout)
+        except Exception as exc:  # unreachable, hanging or refusing: retried with backoff, shown in health
+            self._failure = f"{type(exc).__name__}: {exc}".strip()[:200]
+            logger.warning("registry unreachable; registering again with backoff",
+                           extra={"registry": type(self._registry).__name__, "attempt": self._attempts,
+                                  "error": self._failure})
+            return
+        self.registered = True
         logger.info("registered", extra={"registry": type(self._registry).__name__,
-                                         "target": self._instance.target})
+                                         "target": self._instance.target, "attempts": self._attempts})
+        if self._health is not None:
+            self._health.poke()
+
+    async def _probe(self) -> None:
+        if not self.registered:
+            raise RuntimeError(f"not registered yet ({self._attempts} attempts; last: {self._failure}); "
+                               "retrying with backoff")
 
     async def _beat(self) -> None:
+        backoff = REGISTER_RETRY_FIRST_SECONDS
+        while not self.registered:
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311 jitter, not a secret
+            backoff = min(backoff * 2, REGISTER_RETRY_MAX_SECONDS)
+            await self._try_register()
         while True:
             await asyncio.sleep(self._instance.ttl / 5)
             try:
@@ -323,6 +390,8 @@ class Registration:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if not self.registered:
+            return
         try:
             await self._registry.deregister(self._instance)
         except Exception as exc:

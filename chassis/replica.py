@@ -56,10 +56,19 @@ class Replica:
         if self.registry is None:
             raise RuntimeError(f"{self.service.name} calls {service} but has no registry: set NATS_URL or "
                                "CONSUL_HTTP_ADDR")
-        client = ServiceClient(self.registry, service, stub_factory, caller=self.caller, fallbacks=fallbacks)
+        client = ServiceClient(self.registry, service, stub_factory, caller=self.caller, fallbacks=fallbacks,
+                               jetstream=self._nats_jetstream)
         await client.start(wait=wait)
         self.clients.append(client)
         return client.stub
+
+    def _nats_jetstream(self) -> Any | None:
+        """JetStream for the failure toggles (chassis.faults): the registry's when it is NATS KV, else the event
+        bus's once it is connected (a Consul registry, as in compose and Kubernetes), else None."""
+        jetstream = getattr(self.registry, "jetstream", None)
+        if callable(jetstream):
+            return jetstream()
+        return self.events.nc.jetstream() if self.events is not None and self.events.nc is not None else None
 
     def service_info(self) -> service_info_pb2.ServiceInfo:
         """This replica as the contracts' ServiceInfo."""

@@ -17,10 +17,12 @@ from grpc_reflection.v1alpha import reflection
 
 from chassis import db, metrics, tls
 from chassis.audit import Recorder
+from chassis.caching import ReplicaCache
 from chassis.config import ConfigError, Settings, load_settings
 from chassis.contracts import mesh_grpc_services
 from chassis.events import EventBus, EventHandlers, outbox
 from chassis.health import HealthMonitor
+from chassis.health_port import serve_health_port
 from chassis.http_listener import HTTP_PORT_META, serving_http
 from chassis.identity import act_as_service
 from chassis.interceptors import CallInterceptor
@@ -100,7 +102,7 @@ async def _register(replica: Replica) -> Registration | None:
         port=replica.bound_port, version=settings.version, tags=tuple(replica.service.grpc_services),
         ttl=settings.registry_ttl_seconds, meta=meta,
     )
-    registration = Registration(replica.registry, instance, lambda: replica.health.serving)
+    registration = Registration(replica.registry, instance, lambda: replica.health.serving, health=replica.health)
     # The metrics and HTTP ports travel with the registration, so a scraper and Envoy's generated
     # `<service>_http` cluster can find every replica.
     await registration.start()
@@ -192,8 +194,10 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
     audit = Recorder(service.name, settings.instance_id, lambda: replica.pool)
     # Work no caller started (lifespan, consumers, task workers, loops) runs as the service itself.
     act_as_service(service.name)
+    # Reads the contracts declare cacheable, and the fence of writes (chassis.caching); started with the event bus.
+    cache = ReplicaCache(service.name, service.grpc_services)
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(settings.instance_id, service.name, audit)],
+        interceptors=[CallInterceptor(settings.instance_id, service.name, audit, cache)],
         # Metadata up to Envoy's own header limit (60 KiB): a long REST query string reaches the replica as
         # x-envoy-original-path, and gRPC's 8 KiB default turned it into RESOURCE_EXHAUSTED (429).
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024),
@@ -204,6 +208,7 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
         lifespan = service.lifespan(replica, own_settings) if service.lifespan else contextlib.nullcontext()
         async with lifespan as deps, _events(replica, deps), _background(service.background, deps), \
                 contextlib.AsyncExitStack() as http:
+            await cache.start(replica.events)
             for servicer in service.resolved_servicers:
                 servicer.add_to_server(servicer.cls(replica, deps), server)
             health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)
@@ -220,6 +225,7 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             except RuntimeError as exc:
                 raise RuntimeError(f"cannot listen on {address}: is the port taken? set GRPC_PORT") from exc
             await server.start()
+            probes = await serve_health_port(health_monitor, settings.grpc_host)  # HEALTH_PORT: kubelet gRPC probes
             # The HTTP listener (if the service declares one) is up before the registration names its port,
             # and is closed (exiting `http`) after the gRPC server, before the lifespan closes.
             await http.enter_async_context(serving_http(replica, deps))
@@ -241,6 +247,9 @@ async def serve(service: Service[Any, Any], settings: Settings, *, stop: asyncio
             if registration:
                 await registration.stop()
             await server.stop(settings.shutdown_grace_seconds)
+            if probes is not None:
+                await probes.stop(0)
+            await cache.stop()
             await audit.close()
     logger.info("stopped")
 

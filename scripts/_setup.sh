@@ -19,3 +19,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
+# The docs page's assets (the gateway serves them at /docs), from the npm registry, when missing.
+"$repo/scripts/install_docs_assets"
+# Only the tests drive a browser (the docs page's test): Debian's Chromium, when missing.
+if [ "$(basename "$0")" = test ]; then "$repo/scripts/install_test_browser"; fi

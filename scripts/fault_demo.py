@@ -49,6 +49,9 @@ class Phase:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="scripts/fault_demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=["integration", "toggles"], default="integration",
+                        help="integration: this one; toggles: `protomesh fault` toggles against the mesh's own "
+                             "services, on a mesh it starts (scripts/fault_demo_toggles.py)")
     parser.add_argument("--seconds", type=float, default=28.0,
                         help="total length, split 20%% healthy, 20%% slow, 30%% failing, 30%% healthy (10-120)")
     parser.add_argument("--rate", type=float, default=20.0, help="calls started per second (1-100)")
@@ -178,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo; exit 0 when it completed and the breaker closed again at the end."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    if args.scenario == "toggles":
+        from scripts.fault_demo_toggles import run as run_toggles
+
+        return run_toggles(args.seconds / 4)
     ratio = asyncio.run(run(args))
     return 0 if ratio > 0 else 1
 

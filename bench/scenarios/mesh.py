@@ -1,7 +1,10 @@
 """Scenarios on a real mesh (PostgreSQL, NATS, agent replicas, Envoy, the trace collector), as `protomesh up` runs it.
 
 rest   GetAgent (a PostgreSQL read by id) as REST/JSON through Envoy vs a FastAPI + uvicorn app doing
-       the same read with the same driver, SQL and pool: 1 replica vs 1 worker, then 2 vs 2.
+       the same read with the same driver, SQL and pool: 1 replica vs 1 worker, then 2 vs 2. GetAgent is a
+       cached read (docs/caching.md), so the replica answers repeats from its cache here too.
+cached the same read with every answer already in the replica's cache, its hit ratio measured, vs FastAPI
+       reading PostgreSQL every time (bench.scenarios.cached).
 envoy  gRPC GetAgent through Envoy to 2 replicas vs straight to one replica and to both.
 crud   the Agent service's CRUD mix over REST through Envoy (register, get x3, update, list, get,
        deregister per cycle) at fixed concurrency.
@@ -23,7 +26,9 @@ import grpc
 
 from bench.core import Context, Side, add_target, load_row, measure, ratio
 from bench.procs import BenchError, Proc, port_open, wait_until
+from bench.scenarios import cached
 from chassis.tls import server_name
+from chassis.tooling.gateway_ratelimit import OVERRIDE_ENV
 from chassis.tooling.infra.ports import free_port
 from chassis.tooling.supervisor import SUPERVISOR_IDENTITY, Mesh, MeshOptions
 from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
@@ -99,6 +104,8 @@ def run(ctx: Context, wanted: list[str]) -> None:
         env.update(sampling)
         os.environ.update(sampling)  # Envoy's config is generated in this process and follows it too
         ctx.say(f"    traces sampled at {ctx.options.trace_sampling:.0%} (--trace-sampling)")
+    # The gateway's per-caller rate limits would measure themselves: one principal sends every request.
+    os.environ[OVERRIDE_ENV] = "off"
     options = MeshOptions(state_dir=ctx.work_dir / "mesh", gateway_port=free_port(), default_replicas=1,
                           only=["agent"], service_env=env)
     mesh = Mesh(options, progress=lambda message: ctx.say("    " + message.strip()))
@@ -108,6 +115,8 @@ def run(ctx: Context, wanted: list[str]) -> None:
         gateway_json = get_json(f"http://{mesh.gateway}/v1/agents/{ids[0]}", gateway_headers(mesh))
         if "rest" in wanted:
             rest(ctx, mesh, ids, replicas=1, gateway_json=gateway_json)
+        if "cached" in wanted:
+            cached_read(ctx, mesh, ids, gateway_json["agent"]["organization_id"])
         ctx.say("    scaling the agent service to 2 replicas")
         mesh._scale_to("agent", 2)
         if "rest" in wanted:
@@ -169,6 +178,16 @@ def rest(ctx: Context, mesh: Mesh, ids: list[str], *, replicas: int, gateway_jso
                f"throughput {throughput['value']:.2f}x ({ours['throughput']:.0f} vs {theirs_result['throughput']:.0f}"
                f" req/s), p99 {p99['value']:.2f}x ({ours['p99_ms']:.1f} vs {theirs_result['p99_ms']:.1f} ms)",
                throughput["met"] and p99["met"])
+
+
+def cached_read(ctx: Context, mesh: Mesh, ids: list[str], organization_id: str) -> None:
+    """The cached read (bench.scenarios.cached) against a FastAPI peer of 1 worker."""
+    peer = FastApiPeer(ctx, mesh, 1)
+    try:
+        peer.wait(ids[0], gateway_headers(mesh))
+        cached.run(ctx, mesh, ids, peer, gateway_headers(mesh), organization_id, lambda: _mesh_pids(mesh))
+    finally:
+        peer.proc.stop()
 
 
 def envoy(ctx: Context, mesh: Mesh, ids: list[str]) -> None:

@@ -9,6 +9,7 @@ import psycopg
 from google.protobuf import message
 
 from chassis import db
+from chassis.caching.writes import note_event
 from chassis.events import subjects
 from chassis.events.envelope import new_envelope
 from protomesh.events.v1 import envelope_pb2
@@ -51,4 +52,5 @@ async def add(
         f" SELECT pg_notify('{NOTIFY_PREFIX}' || current_schema(), '') FROM queued",
         (envelope.id, envelope.type, subjects.event_subject(event), envelope.SerializeToString()),
     )
+    note_event(envelope.type, envelope.organization_id)  # the cache's fence (chassis.caching) acts on it
     return envelope

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import nats
 import nats.js.errors
@@ -70,6 +70,8 @@ class Relay:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0
+        self.on_published: Callable[[list[tuple[str, str]]], None] | None = None
+        """Called with (event type, organization) of each published batch (chassis.caching invalidates them)."""
         """Rows this relay published and marked sent (for logs and tests)."""
 
     def start(self) -> None:
@@ -156,9 +158,11 @@ class Relay:
             for event_type in {row[1] for row in rows}:
                 await self._streams.ensure_package(event_type.rpartition(".")[0])
             futures: list[asyncio.Future] = []
+            published: list[tuple[str, str]] = []
             try:
                 for _, _, nats_subject, payload in rows:
                     envelope = envelope_pb2.Envelope.FromString(payload)
+                    published.append((envelope.type, envelope.organization_id))
                     futures.append(await self._js.publish_async(
                         nats_subject, bytes(payload), headers=headers_for(envelope), wait_stall=self.publish_timeout))
                 await self._await_acks(futures)
@@ -187,6 +191,8 @@ class Relay:
                 logger.warning("outbox rows not acknowledged; will retry",
                                extra={"schema": self._schema, "unacked": len(errors), "acked": len(acked)})
         self.published += len(acked)
+        if self.on_published is not None and acked:
+            self.on_published(published)
         return len(rows), len(acked)
 
     async def _await_acks(self, futures: list[asyncio.Future]) -> None:

@@ -20,11 +20,17 @@ from chassis.tooling.audit_cli import add_commands as add_audit_commands
 from chassis.tooling.bootstrap import bootstrap_database
 from chassis.tooling.catalog import load_catalog
 from chassis.tooling.deadletters_cli import add_commands as add_deadletter_commands
+from chassis.tooling.faults_cli import add_commands as add_fault_commands
+from chassis.tooling.faults_cli import status_lines as fault_status_lines
 from chassis.tooling.identity_cli import add_commands as add_identity_commands
 from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.process import InfraError
 from chassis.tooling.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
+from chassis.tooling.release import ReleaseController
+from chassis.tooling.release_cli import add_commands as add_release_commands
+from chassis.tooling.release_cli import status_lines as release_status_lines
 from chassis.tooling.supervisor import DESIRED_FILE, Mesh, MeshOptions, grpc_serving, pid_alive, read_state
+from chassis.tooling.workflows_cli import add_commands as add_workflow_commands
 
 EXAMPLES = """\
 Every call but health, the API documents, reflection and the OAuth endpoints needs a credential: a
@@ -39,6 +45,7 @@ gRPC (same port):
   grpcurl -plaintext {gw} list
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"type": "calculator"}}' {gw} \\
       protomesh.agent.v1.AgentService/DiscoverAgents
+API docs in a browser: http://{gw}/docs (Authorize with the token or an API key, then Try it out)
 Identities (.venv/bin/protomesh): login (device flow), users list, apikeys create NAME, keys rotate
 Look inside (another terminal, .venv/bin/protomesh):
   protomesh status        protomesh registry        protomesh traces        protomesh logs -f
@@ -121,14 +128,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         _show_admin_password(state_dir)
     print("Ctrl-C stops everything." if not args.background_child else "`protomesh down` stops everything.",
           flush=True)
+    releases = ReleaseController(mesh)  # `protomesh release` requests, run beside this loop
     try:
         while not stop_requested:
             time.sleep(0.5)
             if not args.no_restart:
                 mesh.restart_dead()
             mesh.apply_desired()
+            releases.tick()
     finally:
         print("\n==> stopping the mesh (gateway, services, NATS, PostgreSQL) ...", flush=True)
+        releases.stop()
         mesh.stop()
         print("    stopped; no process left behind", flush=True)
     return 0
@@ -203,6 +213,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         width = max(len(r[0]) for r in rows)
         for name, pid, address, health in rows:
             print(f"  {name:<{width}}  pid {pid:>7}  {address:<16}  {health}")
+        print("\n".join(fault_status_lines(args.state_dir)))
+        print("\n".join(release_status_lines(args.state_dir)))
     bad = [r for r in rows if r[3] in ("DOWN", "NOT_SERVING", "NOT_READY")]
     return 1 if bad else 0
 
@@ -465,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_deadletter_commands(sub)
     add_identity_commands(sub)
     add_audit_commands(sub)
+    add_fault_commands(sub)
+    add_workflow_commands(sub)
+    add_release_commands(sub)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

@@ -26,22 +26,26 @@ logger = logging.getLogger(__name__)
 
 CLA_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 
+Weigher = Callable[[Sequence[tuple[str, int]]], list[dict[str, Any]]]
+"""Turns a service's endpoints into Envoy `lb_endpoints` with weights and metadata (a release weighs
+green against blue: chassis.tooling.release); without one every endpoint weighs the same."""
+
 
 def eds_path(eds_dir: Path, service: str) -> Path:
     """The endpoint file of one service's cluster."""
     return eds_dir / f"{service}.json"
 
 
-def load_assignment(service: str, endpoints: Sequence[tuple[str, int]]) -> dict[str, Any]:
-    """A ClusterLoadAssignment for Envoy."""
-    return {
-        "@type": CLA_TYPE,
-        "cluster_name": service,
-        "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
-            for host, port in endpoints
-        ]}],
-    }
+def lb_endpoint(host: str, port: int) -> dict[str, Any]:
+    """One endpoint of a ClusterLoadAssignment, without weight or metadata."""
+    return {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+
+
+def load_assignment(service: str, endpoints: Sequence[tuple[str, int]],
+                    weigher: Weigher | None = None) -> dict[str, Any]:
+    """A ClusterLoadAssignment for Envoy (endpoints shaped by `weigher` when given)."""
+    lb_endpoints = weigher(endpoints) if weigher else [lb_endpoint(host, port) for host, port in endpoints]
+    return {"@type": CLA_TYPE, "cluster_name": service, "endpoints": [{"lb_endpoints": lb_endpoints}]}
 
 
 def http_endpoints(instances: Sequence[Instance]) -> list[tuple[str, int]]:
@@ -54,12 +58,14 @@ def http_endpoints(instances: Sequence[Instance]) -> list[tuple[str, int]]:
     return endpoints
 
 
-def write_endpoints(eds_dir: Path, service: str, endpoints: Sequence[tuple[str, int]], version: int) -> None:
+def write_endpoints(eds_dir: Path, service: str, endpoints: Sequence[tuple[str, int]], version: int,
+                    weigher: Weigher | None = None) -> None:
     """Replace a service's endpoint file atomically (Envoy must never read half a file)."""
     eds_dir.mkdir(parents=True, exist_ok=True)
     target = eds_path(eds_dir, service)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps({"version_info": str(version), "resources": [load_assignment(service, endpoints)]}))
+    tmp.write_text(json.dumps({"version_info": str(version),
+                               "resources": [load_assignment(service, endpoints, weigher)]}))
     os.replace(tmp, target)
 
 
@@ -77,6 +83,7 @@ class RegistryBridge:
         self.eds_dir = eds_dir
         self._on_change = on_change or (lambda service, instances: None)
         self._views: dict[str, list[Instance]] = {s: [] for s in self._services}
+        self._weighers: dict[str, Weigher] = {}
         self._version = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,15 +124,32 @@ class RegistryBridge:
                     await task
             await registry.close()
 
+    def weigh(self, service: str, weigher: Weigher | None) -> None:
+        """Shape `service`'s endpoints with `weigher` from now on (None: equal again); rewrites its file at once.
+
+        Envoy applies new weights from the file without a restart (a release shifts traffic this way).
+        """
+        with self._lock:
+            if weigher is None:
+                self._weighers.pop(service, None)
+            else:
+                self._weighers[service] = weigher
+            self._write(service)
+
+    def _write(self, service: str) -> None:
+        """Write a service's endpoint file from its last view (the caller holds the lock)."""
+        self._version += 1
+        instances = self._views.get(service, [])
+        write_endpoints(self.eds_dir, service, [(i.address, i.port) for i in instances], self._version,
+                        self._weighers.get(service))
+
     async def _follow(self, registry: Registry, service: str) -> None:
         while True:
             try:
                 async for instances in registry.watch(service, healthy_only=False):
                     with self._lock:
-                        self._version += 1
                         self._views[service] = instances
-                        write_endpoints(self.eds_dir, service, [(i.address, i.port) for i in instances],
-                                        self._version)
+                        self._write(service)
                         if service in self._http_services:
                             write_endpoints(self.eds_dir, http_cluster(service), http_endpoints(instances),
                                             self._version)

@@ -13,6 +13,8 @@ import grpc
 from google.protobuf import descriptor_pool
 
 from chassis.tls import TRUST_DOMAIN, server_name
+from chassis.tooling import gateway_cache, gateway_ratelimit
+from chassis.tooling.api_lifecycle import read_deprecations, with_deprecation_headers
 from chassis.tooling.apidocs.served import MAX_DOCUMENT_BYTES, ServedDocument
 from chassis.tooling.catalog import Catalog, HttpServedService, MeshMethod, MeshService
 from chassis.tooling.gateway_auth import (
@@ -24,7 +26,9 @@ from chassis.tooling.gateway_auth import (
     is_internal,
     public_route_configs,
 )
+from chassis.tooling.gateway_faults import fault_filters, runtime_layers
 from chassis.tooling.gateway_limits import GATEWAY_LIMITS, GatewayLimits
+from chassis.tooling.gateway_ratelimit import RateLimits
 from chassis.tooling.gateway_strict_json import (
     body_message,
     load_pool,
@@ -146,6 +150,7 @@ def build_envoy_config(
     verify_callers: bool = True,
     jwks_cache_seconds: float = 30.0,
     upstream_tls: UpstreamTls | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> dict[str, Any]:
     """The whole Envoy bootstrap (as a JSON-able dict) for the catalog's services.
 
@@ -154,7 +159,9 @@ def build_envoy_config(
     replicas answers UNAVAILABLE/503 rather than 404. Its endpoints come from one of:
     `eds_dir` (files rewritten from the registry, see chassis.tooling.eds: the local mesh), DNS names
     (`dns_upstreams`, compose/Kubernetes service names), or the fixed `upstreams` map. `limits`
-    (chassis.tooling.gateway_limits) bounds what a client may send and how long it may take.
+    (chassis.tooling.gateway_limits) bounds what a client may send and how long it may take;
+    `rate_limits` (chassis.tooling.gateway_ratelimit; default: its classes, PROTOMESH_RATE_LIMITS applied)
+    how often each caller may call each route class.
     `api_documents` (chassis.tooling.apidocs.served) are answered by Envoy itself at their paths.
 
     Callers are verified (chassis.tooling.gateway_auth): tokens issued by `issuer` (default
@@ -174,10 +181,11 @@ def build_envoy_config(
     if unknown:
         raise ValueError(f"upstreams for services not in the catalog: {unknown}; known: {catalog.names}")
     _check_limits(catalog, limits)
-    return {
+    config: dict[str, Any] = {
         # File-based EDS needs a node identity.
         "node": {"id": "protomesh-gateway", "cluster": "protomesh"},
         "admin": {"address": _socket_address(admin_host, admin_port)},
+        "layered_runtime": runtime_layers(),  # failure toggles are set in its admin layer (gateway_faults)
         "static_resources": {
             "listeners": [_listener(catalog, listen_host, listen_port, Path(descriptor_set), limits,
                                     tracing=otlp is not None, api_documents=api_documents, auth=auth)],
@@ -212,6 +220,11 @@ def build_envoy_config(
             ]
         },
     }
+    # Rate limits per route class and the 304 of cached reads, read from the contracts (docs/caching.md).
+    methods = {method.grpc_path: method for method in catalog.methods()}
+    gateway_ratelimit.apply(config, methods, rate_limits or gateway_ratelimit.configured())
+    gateway_cache.apply(config, methods)
+    return config
 
 
 def route_timeout(method: MeshMethod | None) -> dict[str, Any]:
@@ -365,6 +378,7 @@ def _listener(catalog: Catalog, host: str, port: int, descriptor_set: Path, limi
             strict_json_filter(catalog),
             {"name": "envoy.filters.http.grpc_json_transcoder",
              "typed_config": _transcoder(catalog, descriptor_set, limits)},
+            *fault_filters(),  # failure toggles, per method on the gRPC path (chassis.tooling.gateway_faults)
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": _any("envoy.extensions.filters.http.router.v3.Router"),
@@ -479,9 +493,10 @@ def _document_routes(documents: Sequence[ServedDocument], auth: GatewayAuth | No
     return [{
         "name": f"apidoc {doc.path}",
         "match": {"path": doc.path, "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
-        "direct_response": {"status": 200, "body": {"filename": str(doc.file)}},
-        "response_headers_to_add": [{"header": {"key": "content-type", "value": doc.content_type},
-                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+        "direct_response": {"status": doc.status, "body": {"filename": str(doc.file)}},
+        "response_headers_to_add": [{"header": {"key": key, "value": value},
+                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                                    for key, value in (("content-type", doc.content_type), *doc.headers)],
         "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": _any(
             "envoy.config.route.v3.FilterConfig", disabled=True), **_public(auth)},
     } for doc in documents]
@@ -557,7 +572,7 @@ def _routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | None = 
     routes.append({"name": "unknown path", "match": {"prefix": "/"},
                    "direct_response": {"status": 404, "body": {"inline_string": (
                        "no API of this mesh has this path; GET /openapi.json lists them")}}})
-    return routes
+    return with_deprecation_headers(routes, read_deprecations(catalog.descriptor_set.read_bytes()))
 
 
 def _rest_routes(catalog: Catalog, limits: GatewayLimits, auth: GatewayAuth | None) -> list[dict[str, Any]]:
@@ -847,7 +862,7 @@ def _local_reply_config(limits: GatewayLimits) -> dict[str, Any]:
     # No mapper for jwt_authn's refusals: it refuses none (a failed token goes on to ext_authz, and the identity
     # service answers its 401 with the invalid_token challenge, audited; chassis.tooling.gateway_auth).
     # The strict-JSON filter's refusals are google.rpc.Status JSON already.
-    mappers = [local_reply_passthrough(), too_large, nul_in_url] + [
+    mappers = [local_reply_passthrough(), gateway_ratelimit.grpc_resource_exhausted(), too_large, nul_in_url] + [
         {
             "filter": {
                 "and_filter": {
@@ -889,6 +904,8 @@ _LOCAL_MESSAGES = {
     # value of the wrong type, an unknown query parameter): its text, with what to do about it.
     400: "the request does not fit the API (%LOCAL_REPLY_BODY%); send JSON with the fields and types that "
          "GET /openapi.json lists for this operation",
+    # The gateway's rate limits (chassis.tooling.gateway_ratelimit) and an API key over its own rate.
+    429: "too many requests (%LOCAL_REPLY_BODY%): wait the Retry-After seconds; RateLimit-Policy gives the quota",
 }
 
 

@@ -150,6 +150,8 @@ def _ext_authz(auth: GatewayAuth) -> dict[str, Any]:
                 "allowed_upstream_headers": {"patterns": [{"exact": CLAIMS_HEADER}]},
                 "allowed_client_headers": {"patterns": [{"exact": "www-authenticate"}, {"exact": "retry-after"},
                                                         {"prefix": "ratelimit"}]},
+                # The verified key's claims, as the gateway's rate limits key a caller (gateway_ratelimit).
+                "dynamic_metadata_from_headers": {"patterns": [{"exact": CLAIMS_HEADER}]},
             },
         },
         # The key travels to the identity service in one of these (Authorization is sent anyway); the

@@ -34,6 +34,12 @@ PAYLOAD = BodyClass(
         "/protomesh.context.v1.ContextService/AddLayer",
         "/protomesh.context.v1.ContextService/UpdateLayer",
         "/protomesh.integration.v1.IntegrationService/InvokeIntegration",
+        # Boundaries: a 50,000-position GeoJSON polygon (FIELD_MAX_BOUNDARY_POSITIONS) is about 2 MB, and
+        # an import of 1,000 surveyed fields several.
+        "/protomesh.field.v1.FieldService/CreateField",
+        "/protomesh.field.v1.FieldService/ChangeBoundary",
+        "/protomesh.field.v1.FieldService/SplitField",
+        "/protomesh.field.v1.FieldService/ImportFields",
     ),
 )
 

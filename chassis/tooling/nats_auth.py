@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chassis import audit
+from chassis import audit, faults
+from chassis.caching import generations as cache_generations
 from chassis.events import subjects
 from chassis.events.streams import inbox_prefix
 from chassis.registry import NatsKvRegistry
@@ -45,6 +46,8 @@ EVENT_NEEDS: dict[str, EventNeeds] = {
     "identity": EventNeeds(consumers=("identity-audit",), reads_own_events=True),
     "notification": EventNeeds(consumers=("notification-events",), reads_all_events=True,
                                task_kinds=("notification.deliver",)),
+    # A workflow's `listen` may wait for any other service's domain event (services/workflow/listening.py).
+    "workflow": EventNeeds(consumers=("workflow-listen",), reads_all_events=True),
 }
 
 
@@ -83,6 +86,9 @@ def service_permissions(service: MeshService, catalog: Catalog) -> tuple[list[st
     publish += _stream_api(subjects.DEAD_LETTER_STREAM)
     publish += _kv_api(NatsKvRegistry.BUCKET, service.name)
     publish += _kv_api(NatsKvBreakerStore.BUCKET, service.name)
+    # The failure toggles (chassis.faults): read, and the bucket made on first use, never written by a service.
+    publish += [p for p in _kv_api(faults.BUCKET, "") if not p.startswith("$KV.")]
+    publish += _kv_api(cache_generations.BUCKET, service.name)  # cache generations (chassis.caching)
     read_streams = _other_streams(service, catalog) if needs.reads_all_events else []
     if needs.reads_own_events:
         read_streams += [subjects.package_stream(p) for p in service.packages]

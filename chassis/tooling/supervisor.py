@@ -25,7 +25,9 @@ from chassis.interceptors import INSTANCE_HEADER
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.registry import Instance, registry_from_env
 from chassis.tls import TlsFiles, channel_options
-from chassis.tooling import bootstrap, identity_session, pki
+from chassis.tooling import bootstrap, gateway_faults, identity_session, pki
+from chassis.tooling.apidocs.docs_page import write_docs_page
+from chassis.tooling.apidocs.migration_notes import migration_notes
 from chassis.tooling.apidocs.served import ServedDocument, write_api_documents
 from chassis.tooling.catalog import Catalog, MeshMethod, MeshService, load_catalog
 from chassis.tooling.credentials import SUPERVISOR_USER, MeshCredentials, private_dir, write_private
@@ -311,6 +313,7 @@ class Mesh:
             self.admin_port = free_port()
             self.envoy = EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
             self._step(f"Envoy gateway on {self.gateway}", self.envoy.start)
+            self.fault_sync = gateway_faults.follow_from(self.nats_url, f"{LOOPBACK}:{self.admin_port}", self.catalog)
             # Every replica of every service boots at once; then each service is waited for, identity
             # first: the others' readiness probes go through the gateway with the admin's token.
             names = self._services_to_run()
@@ -470,17 +473,9 @@ class Mesh:
         """Start or stop replicas until `count` run; wait until they serve (`ready`) and until the gateway
         routes to all of them (`wait`)."""
         replicas = self.replicas.setdefault(service, [])
-        mesh_service = self.catalog.service(service)
         added = []
         while len(replicas) < count:
-            index = self._next_index.get(service, 0) + 1
-            self._next_index[service] = index
-            # Each replica its own certificate naming its service (MESH_TLS_*: chassis.tls reloads it on renewal).
-            files = self.issue(f"{service}-{index}", service)
-            env = {**self._replica_env(service), "MESH_TLS_CERT": str(files.cert), "MESH_TLS_KEY": str(files.key),
-                   "MESH_TLS_CA": str(files.ca)}
-            replica = ReplicaProcess(mesh_service, index, free_port(), env, self.log_dir,
-                                     probe_tls=self.tls_files(SUPERVISOR_IDENTITY))
+            replica = self.new_replica(service)
             replica.launch()
             replicas.append(replica)
             added.append(replica)
@@ -497,6 +492,20 @@ class Mesh:
             self.wait_routed(service, timeout=30)
         if self._started:
             self.write_state()
+
+    def new_replica(self, service: str, extra_env: dict[str, str] | None = None) -> ReplicaProcess:
+        """A replica of `service` with the next instance number, its certificate and environment, not started yet.
+
+        `extra_env` goes on top of the mesh's (a release's green replicas: chassis.tooling.release).
+        """
+        index = self._next_index.get(service, 0) + 1
+        self._next_index[service] = index
+        # Each replica its own certificate naming its service (MESH_TLS_*: chassis.tls reloads it on renewal).
+        files = self.issue(f"{service}-{index}", service)
+        env = {**self._replica_env(service), "MESH_TLS_CERT": str(files.cert), "MESH_TLS_KEY": str(files.key),
+               "MESH_TLS_CA": str(files.ca), **(extra_env or {})}
+        return ReplicaProcess(self.catalog.service(service), index, free_port(), env, self.log_dir,
+                              probe_tls=self.tls_files(SUPERVISOR_IDENTITY))
 
     def wait_routed(self, service: str, timeout: float) -> None:
         """Wait until calls through the gateway reach exactly this service's running replicas."""
@@ -583,7 +592,9 @@ class Mesh:
         otlp = urllib.parse.urlsplit(self.otlp_endpoint) if self.otlp_endpoint else None
         if self._api_documents is None:
             # Written once per mesh from the contracts it runs; Envoy serves them at /openapi.json etc.
-            self._api_documents = write_api_documents(self.catalog, self.state_dir / "apidocs")
+            self._api_documents = [*write_api_documents(self.catalog, self.state_dir / "apidocs"),
+                                   *write_docs_page(self.catalog, self.state_dir / "apidocs"),
+                                   *migration_notes(self.catalog, self.state_dir / "apidocs")]  # docs/versions.md
         # The issuer the gateway's jwt_authn expects in `iss`: the same URL the identity replicas sign with.
         auth: dict[str, Any] = {"issuer": self.issuer} if self.runs_identity else {}
         # Envoy reaches every replica over mTLS with the gateway's certificate, reloaded through SDS files.
@@ -641,6 +652,7 @@ class Mesh:
 
     def stop(self) -> None:
         """Stop everything we started, in reverse order: gateway, services, NATS, PostgreSQL."""
+        gateway_faults.stop(getattr(self, "fault_sync", None))  # before Envoy goes: it drives Envoy's runtime
         # The gateway first (no new calls), then replicas (they drain and deregister), then the rest.
         if self.envoy is not None and self.envoy.is_running():
             self.envoy.stop(timeout=15)

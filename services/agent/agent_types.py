@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from chassis.errors import Violations
+from services.agent import field_report
 
 
 class Cancelled(Exception):
@@ -291,6 +292,13 @@ AGENT_TYPES: dict[str, AgentTypeSpec] = {
             ("data.transform",),
             {"document": "a JSON object (required)", "operations": "list of {op, ...} (required)"},
             _validate_json, _run_json,
+        ),
+        AgentTypeSpec(
+            field_report.NAME, "Summarises the organization's fields from the field service: area, crops, seasons.",
+            ("fields.report",),
+            {"max_fields": f"how many fields to cover, by name, 1..{field_report.MAX_FIELDS} (default "
+                           f"{field_report.DEFAULT_MAX_FIELDS})"},
+            field_report.validate, field_report.run,
         ),
     )
 }

@@ -14,6 +14,8 @@ from services.agent.runner import ExecutionRunner
 from services.agent.servicer import AgentServicer
 from services.agent.settings import AgentSettings
 from services.agent.store import AgentStore
+from services.agent.v2_servicer import AgentV2Servicer
+from services.field.client import FieldClient
 
 
 @contextlib.asynccontextmanager
@@ -21,7 +23,9 @@ async def lifespan(replica: chassis.Replica, settings: AgentSettings) -> AsyncIt
     """Open the store and the execution runner; on shutdown let executions finish within the grace period."""
     store = AgentStore(replica.db)
     contexts = await replica.client("context", ContextServiceStub) if replica.registry else None
-    runner = ExecutionRunner(store, replica.settings.instance_id, contexts, events=lambda: replica.events)
+    fields = await FieldClient.connect(replica) if replica.registry else None  # for field-report executions
+    runner = ExecutionRunner(store, replica.settings.instance_id, contexts, events=lambda: replica.events,
+                             fields=fields)
     try:
         yield AgentDeps(settings, store, runner)
     finally:
@@ -39,7 +43,8 @@ def build() -> chassis.Service[AgentSettings, AgentDeps]:
     return chassis.Service(
         name="agent",
         description="Registers agents, runs their executions and helps find them.",
-        servicers=[AgentServicer],
+        # v1 (deprecated) and v2 side by side: one store, one runner (docs/versions.md).
+        servicers=[AgentServicer, AgentV2Servicer],
         settings=AgentSettings,
         lifespan=lifespan,
         migrations=Path(__file__).parent / "migrations",

@@ -25,9 +25,11 @@ from chassis.protos import from_struct, to_struct
 from protomesh.agent.v1 import tasks_pb2
 from protomesh.context.v1 import context_service_pb2
 from protomesh.context.v1.context_service_pb2_grpc import ContextServiceStub
+from services.agent import field_report
 from services.agent.agent_types import AGENT_TYPES, Cancelled, ExpressionError, RunContext
 from services.agent.rows import ExecutionRow
 from services.agent.store import AgentStore
+from services.field.client import FieldClient
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +59,11 @@ class ExecutionRunner:
     """Dispatches executions and runs the ones this replica's worker (or, without NATS, this replica) takes."""
 
     def __init__(self, store: AgentStore, instance_id: str, contexts: ContextServiceStub | None = None,
-                 events: Callable[[], EventBus | None] = lambda: None) -> None:
+                 events: Callable[[], EventBus | None] = lambda: None, fields: FieldClient | None = None) -> None:
         self._store = store
         self.instance_id = instance_id
         self._contexts = contexts
+        self._fields = fields
         self._events = events
         self._local: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._running: dict[uuid.UUID, RunContext] = {}
@@ -154,7 +157,21 @@ class ExecutionRunner:
                                              error=f"context {execution.context_id}: {error.details()}")
                 return
             raise  # the context service is down: let the queue retry the task with backoff
-        await self._run(execution, agent.type, {**agent.config, **resolved, **execution.input})
+        data = {**agent.config, **resolved, **execution.input}
+        if agent.type == field_report.NAME:
+            try:
+                data = await field_report.gather(self._fields, data)
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    await self._store.transition(execution.id, from_states=("PENDING", "RUNNING"), to="FAILED",
+                                                 error=f"field service: {error.details()}")
+                    return
+                raise  # the field service is unreachable now: let the queue retry the task with backoff
+            except FailedPrecondition as exc:  # no registry to find it: retrying would not help
+                await self._store.transition(execution.id, from_states=("PENDING", "RUNNING"), to="FAILED",
+                                             error=f"field service: {exc.message}")
+                return
+        await self._run(execution, agent.type, data)
 
     async def wait(self, execution_id: uuid.UUID, timeout: float) -> None:
         """Wait up to timeout for an execution (run anywhere) to reach a final state."""
@@ -193,6 +210,14 @@ class ExecutionRunner:
 
     async def _work(self, execution: ExecutionRow, agent_type: str, data: dict[str, Any], ctx: RunContext) -> None:
         execution_id = execution.id
+        if agent_type == field_report.NAME and field_report.GATHERED not in data:  # run here, not from the queue
+            try:
+                data = await field_report.gather(self._fields, data)
+            except (grpc.aio.AioRpcError, FailedPrecondition) as exc:
+                reason = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else exc.message
+                await self._store.transition(execution_id, from_states=sources_of("FAILED"), to="FAILED",
+                                             error=f"field service: {reason}")
+                return
         work = asyncio.create_task(asyncio.to_thread(AGENT_TYPES[agent_type].run, data, ctx))
         watcher = asyncio.create_task(self._watch(execution_id, ctx, work))
         try:

@@ -17,6 +17,7 @@ from chassis.paths import REPO_ROOT
 EXPECTED_ROWS = {
     "grpc_overhead": 4,  # bare, chassis, chassis with sampled traces, chassis untraced
     "rest_read": 4,  # FastAPI and Envoy, 1 vs 1 and 2 vs 2
+    "cached_read": 2,  # FastAPI uncached and Envoy with the answers in the replica's cache, 1 vs 1
     "grpc_envoy": 3,  # direct to 1, direct to 2, through Envoy
     "agent_crud": 1,
     "events": 6,  # naive, windowed, outbox, naive paced, outbox paced, outbox at half its own rate
@@ -62,7 +63,7 @@ def test_ratios_and_targets_are_reported(report: dict) -> None:
             assert ratio["value"] > 0, (row["case"], ratio)
             if "target" in ratio:
                 assert isinstance(ratio["met"], bool)
-    assert len(report["targets"]) == 7  # grpc, rest 1v1 and 2v2, events rate and latency, memory x2
+    assert len(report["targets"]) == 8  # grpc, rest 1v1 and 2v2, cached read, events rate and latency, memory x2
     assert {"nproc", "cpu_model", "date"} <= set(report["machine"])
 
 

@@ -93,7 +93,7 @@ def test_roles_are_a_chain_from_viewer_to_owner() -> None:
     for lower, higher in itertools.pairwise(names):
         assert authz.role_permissions(lower) < authz.role_permissions(higher), (lower, higher)
     assert authz.role_permissions("viewer") == {"agents.read", "contexts.read", "integrations.read",
-                                                "notifications.read", "members.read"}
+                                                "notifications.read", "members.read", "workflows.read", "fields.read"}
 
 
 def test_a_method_with_side_effects_never_needs_only_a_read_permission() -> None:

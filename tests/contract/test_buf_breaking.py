@@ -1,7 +1,16 @@
-"""No wire- or JSON-breaking change against the contracts on main (`buf breaking`, rules from buf.yaml)."""
+"""No breaking change against the contracts on main (`buf breaking`).
+
+Two checks. The whole workspace with buf.yaml's rules (WIRE_JSON): no client of main breaks on the wire or in
+JSON. And each major version against its own past (PACKAGE rules, which compare a package only with the
+same package on main): within protomesh.agent.v1 no RPC, message or field may go or change, while
+protomesh.agent.v2 may differ from v1 in any way (docs/versions.md). A version retired after its sunset is
+listed in RETIRED, which is the only way its deletion passes.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -10,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 from chassis.paths import REPO_ROOT
 
@@ -169,3 +179,103 @@ def test_against_main_falls_back_and_skips(tmp_path: Path) -> None:
     assert against_main(repo).ref == "refs/heads/main"
     sha = _git(repo, "rev-parse", "main").stdout.strip()
     assert against_main(repo).input == f"{(repo / '.git').resolve()}#ref={sha}"
+
+
+# --- each major version against its own past ---------------------------------------------------------
+
+RETIRED: frozenset[str] = frozenset()
+"""Packages deleted on purpose after their sunset (their `(protomesh.options.v1.lifecycle)` date), e.g.
+"protomesh.agent.v1": their deletion is the one change to them the per-version check lets through."""
+
+_VERSION_DIR = re.compile(r"(?:^|/)(protomesh/[a-z][a-z0-9_]*/v\d+)/")
+
+
+def per_version_config(workspace: Path) -> str:
+    """The workspace's buf.yaml with PACKAGE breaking rules: each package compared with itself on main only."""
+    config = yaml.safe_load((workspace / "buf.yaml").read_text())
+    config.setdefault("breaking", {})["use"] = ["PACKAGE"]
+    return json.dumps(config)
+
+
+def breaking_by_version(buf: Buf, workspace: Path, against: str) -> dict[str, list[dict[str, object]]]:
+    """`buf breaking` findings under PACKAGE rules, by major version (`protomesh.agent.v1`), retired ones left out."""
+    by_version: dict[str, list[dict[str, object]]] = {}
+    for finding in buf.run(["breaking", "--against", against, "--config", per_version_config(workspace)],
+                           cwd=workspace):
+        match = _VERSION_DIR.search(str(finding.get("path", "")))
+        version = match.group(1).replace("/", ".") if match else "?"
+        if version not in RETIRED:
+            by_version.setdefault(version, []).append(finding)
+    return by_version
+
+
+def test_each_major_version_keeps_to_its_own_past(buf: Buf) -> None:
+    """No RPC, message, field or enum value of a package on main is deleted or changed in the working tree."""
+    against = against_main(REPO_ROOT)
+    if against.input is None:
+        pytest.skip(f"nothing to compare with: {against.ref}")
+    broken = breaking_by_version(buf, REPO_ROOT, against.input)
+    assert not broken, (
+        f"buf breaking (PACKAGE rules) against {against.ref}: a major version changed incompatibly. Put the "
+        "change in the next major version (protomesh.<name>.v<N+1>, docs/versions.md):\n"
+        + "\n".join(f"{version}:\n{buf.format(findings)}" for version, findings in sorted(broken.items())))
+
+
+V1_SERVICE = """\
+syntax = "proto3";
+
+package protomesh.breakprobe.v1;
+
+// ProbeService serves probes.
+service ProbeService {
+  // GetProbe returns one probe.
+  rpc GetProbe(GetProbeRequest) returns (Probe);
+  // StopProbe stops one probe.
+  rpc StopProbe(GetProbeRequest) returns (Probe);
+}
+
+// GetProbeRequest names a probe.
+message GetProbeRequest {
+  // id names the probe.
+  string id = 1;
+}
+
+// Probe is a probe.
+message Probe {
+  // id names the probe.
+  string id = 1;
+  // display_name is shown to people.
+  string display_name = 2;
+  // count counts things.
+  int64 count = 3;
+}
+"""
+# The next major version renames, retypes, renumbers and drops what v1 had: none of it concerns v1's clients.
+V2_SERVICE = (V1_SERVICE.replace("breakprobe.v1", "breakprobe.v2").replace("StopProbe", "CancelProbe")
+              .replace("string display_name = 2", "string title = 3").replace("int64 count = 3", "string count = 2"))
+
+
+def _write(workspace: Path, version: str, text: str) -> None:
+    path = workspace / f"proto/protomesh/breakprobe/{version}/probe_service.proto"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_each_version_is_compared_with_its_own_past_only(buf: Buf, workspace_copy: Callable[[str], Path]) -> None:
+    """A new v2 unlike v1 is no finding; a change inside v2, or inside v1, is a finding of that version alone."""
+    original, changed = workspace_copy("original"), workspace_copy("changed")
+    _write(original, "v1", V1_SERVICE)
+    _write(changed, "v1", V1_SERVICE)
+    _write(changed, "v2", V2_SERVICE)
+    assert breaking_by_version(buf, changed, str(original)) == {}
+
+    _write(original, "v2", V2_SERVICE)
+    # Within v1: deleting an RPC, which WIRE_JSON alone lets through; within v2: a field's type.
+    _write(changed, "v1", V1_SERVICE.replace("  // StopProbe stops one probe.\n"
+                                             "  rpc StopProbe(GetProbeRequest) returns (Probe);\n", ""))
+    _write(changed, "v2", V2_SERVICE.replace("string count = 2", "int64 count = 2"))
+    found = breaking_by_version(buf, changed, str(original))
+    assert set(found) == {"protomesh.breakprobe.v1", "protomesh.breakprobe.v2"}, found
+    assert {str(f["type"]) for f in found["protomesh.breakprobe.v1"]} == {"RPC_NO_DELETE"}
+    assert "FIELD_SAME_TYPE" in {str(f["type"]) for f in found["protomesh.breakprobe.v2"]}
+    assert buf_breaking(buf, changed, str(original)) != []  # the WIRE_JSON check sees v2's retyped field too

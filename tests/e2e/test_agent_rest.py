@@ -216,7 +216,7 @@ def test_info_and_health_endpoints(rest: RestClient) -> None:
     info = rest.get("/v1/info")
     assert info.status == 200
     assert info.body["info"]["name"] == "agent"
-    assert info.body["info"]["grpc_services"] == ["protomesh.agent.v1.AgentService"]
+    assert info.body["info"]["grpc_services"] == ["protomesh.agent.v1.AgentService", "protomesh.agent.v2.AgentService"]
     assert "calculator" in info.body["agent_types"]
     health = rest.get("/health")
     assert health.status == 200 and health.body["health"]["state"] == "HEALTH_STATE_SERVING"

@@ -66,7 +66,7 @@ class World:
 def world() -> Iterator[World]:
     # A long publish lead: RotateSigningKey, swept as the platform admin, must be refused (400), not rotate
     # the key the gateway verifies with in the middle of the sweep.
-    with identity_mesh("agent", "context", "integration", "notification",
+    with identity_mesh("agent", "context", "integration", "notification", "workflow", "field",
                        env={"IDENTITY_KEY_PUBLISH_LEAD": "60s"}) as mesh:
         platform = admin_token(mesh)
         org_a = create_organization(mesh, platform, "matrix-a")

@@ -8,6 +8,7 @@ from chassis.paths import DESCRIPTOR_SET
 from chassis.tooling.catalog import Catalog, HttpRule, load_catalog
 
 AGENT = "protomesh.agent.v1.AgentService"
+AGENT_V2 = "protomesh.agent.v2.AgentService"
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +19,9 @@ def catalog() -> Catalog:
 def test_agent_package_becomes_the_agent_mesh_service(catalog: Catalog) -> None:
     agent = catalog.service("agent")
     assert agent.module == "services.agent"
-    assert agent.packages == ["protomesh.agent.v1"]
-    assert agent.grpc_services == [AGENT]
+    # Both major versions are served by the agent replicas (docs/versions.md); v1 first, so its health checks.
+    assert agent.packages == ["protomesh.agent.v1", "protomesh.agent.v2"]
+    assert agent.grpc_services == [AGENT, AGENT_V2]
     assert AGENT in catalog.grpc_services
 
 
@@ -54,9 +56,11 @@ def test_idempotency_comes_from_the_standard_method_option(catalog: Catalog) -> 
 
 def test_every_method_of_the_generated_service_is_in_the_catalog(catalog: Catalog) -> None:
     from protomesh.agent.v1 import agent_service_pb2
+    from protomesh.agent.v2 import agent_service_pb2 as v2
 
-    declared = [m.name for m in agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].methods]
-    assert [m.name for m in catalog.service("agent").methods] == declared
+    declared = [m.full_name for module in (agent_service_pb2, v2)
+                for m in module.DESCRIPTOR.services_by_name["AgentService"].methods]
+    assert [f"{m.service}.{m.name}" for m in catalog.service("agent").methods] == declared
     assert all(m.http is not None for m in catalog.methods())
 
 

@@ -10,30 +10,21 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+from chassis.tooling.api_lifecycle import deprecations, openapi_fields, openapi_headers
 from chassis.tooling.apidocs.bindings import Binding, bindings, field_at
 from chassis.tooling.apidocs.contracts import Contracts
 from chassis.tooling.apidocs.errors import error_codes, error_response
 from chassis.tooling.apidocs.rules import first_sentence
 from chassis.tooling.apidocs.schema import SchemaBuilder
+from chassis.tooling.apidocs.security import SECURITY_SCHEMES, security_requirements
 from chassis.tooling.catalog import MeshMethod, MeshService
 
 Document = dict[str, Any]
 OPENAPI_VERSION = "3.1.0"
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+JSON_SCHEMA_DIALECT = "https://spec.openapis.org/oas/3.1/dialect/base"
+"""OpenAPI 3.1's own dialect: JSON Schema 2020-12 with the OpenAPI vocabulary, said explicitly. Swagger UI (the
+page at /docs) refuses any other value with a warning over the whole document."""
 _VERBS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-
-SECURITY_SCHEMES: dict[str, Any] = {}
-"""Security schemes of the gateway. Empty until the contracts declare authorization per RPC (the
-identity service's bearer tokens and API keys); then this lists them and ``security_requirements``
-reads each RPC's declaration."""
-
-
-def security_requirements(method: MeshMethod) -> list[dict[str, list[str]]] | None:
-    """The operation's security requirement from its contract's authorization declaration.
-
-    None (no ``security`` key) while the contracts declare no access: every route is open today.
-    """
-    return None
 
 
 def build_openapi(contracts: Contracts, service: str | None = None) -> Document:
@@ -108,6 +99,10 @@ def _operation(builder: SchemaBuilder, service: MeshService, binding: Binding, i
         operation["security"] = security
     if _deprecated(contracts, method):
         operation["deprecated"] = True
+    lifecycle = deprecations(contracts.files).get(method.grpc_path)  # docs/versions.md
+    if lifecycle is not None:
+        operation.update(openapi_fields(lifecycle))
+        operation["responses"]["200"]["headers"] = openapi_headers(lifecycle)
     operation["x-grpc-method"] = method.grpc_path
     operation["x-grpc-service"] = service.name
     operation["x-idempotency-level"] = method.idempotency_level

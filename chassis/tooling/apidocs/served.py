@@ -26,6 +26,9 @@ class ServedDocument:
     path: str
     file: Path
     content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+    """Further response headers (the docs page's security policy and caching, chassis.tooling.apidocs.docs_page)."""
+    status: int = 200
 
 
 def write_api_documents(catalog: Catalog, out_dir: Path) -> list[ServedDocument]:

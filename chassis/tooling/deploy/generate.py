@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chassis.paths import DESCRIPTOR_SET, REPO_ROOT
 from chassis.tooling.catalog import Catalog, MeshService, load_catalog
-from chassis.tooling.deploy import compose, k8s_access, kubernetes, nats_config, observability
+from chassis.tooling.deploy import compose, environments, k8s_access, kubernetes, nats_config, observability
 from chassis.tooling.deploy.declaration import FILE_NAME, DeclarationError, ServiceDeploy, load_declaration
 from chassis.tooling.deploy.derived import derive
 from chassis.tooling.deploy.regions import RegionError, fill_regions
@@ -23,7 +23,7 @@ from chassis.tooling.envoy_config import COMPOSE_UPSTREAM_TLS, compose_envoy_con
 ENVOY_COMPOSE = "envoy/compose/envoy.json"
 ENVOY_COMPOSE_SDS = "envoy/compose/sds"
 """The gateway's SDS files (which certificate files to load and watch), mounted at /etc/envoy/sds."""
-GENERATED_FOLDERS = (kubernetes.FOLDER, k8s_access.FOLDER)
+GENERATED_FOLDERS = (kubernetes.FOLDER, k8s_access.FOLDER, *environments.FOLDERS)
 """Folders holding nothing but generated files: a file in them that rendering does not produce is stale."""
 FIX = "run scripts/gen_protos (or .venv/bin/protomesh gen) and commit the result"
 
@@ -56,6 +56,7 @@ def render(catalog: Catalog, root: Path = REPO_ROOT,
     except ValueError as exc:
         raise GenError(str(exc)) from None
     out = kubernetes.files(services, chosen)
+    out.update(environments.files(services, chosen))  # deploy/overlays: dev, staging, production
     nats_conf = nats_config.render(catalog)
     out[nats_config.FILE] = nats_conf
     out.update(k8s_access.files(services, nats_conf))

@@ -138,6 +138,10 @@ spec:
           env:
             - name: OTEL_SERVICE_NAME
               value: $name
+            # The address it registers, which other pods dial: its own IP (a pod's host name resolves nowhere else).
+            - name: ADVERTISE_HOST
+              valueFrom:
+                fieldRef: {fieldPath: status.podIP}
             # Its own PostgreSQL role and NATS user (never the admin's), from its credentials Secret.
             - name: DATABASE_URL
               valueFrom:

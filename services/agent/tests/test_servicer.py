@@ -289,7 +289,7 @@ async def test_agent_types_and_info(shared_agent: InProcess[Any]) -> None:
     stub = shared_agent.stub(AgentServiceStub)
     types = await stub.ListAgentTypes(pb.ListAgentTypesRequest())
     names = {t.name for t in types.agent_types}
-    assert names == {"calculator", "text-analyzer", "prime-finder", "json-transformer"}
+    assert names == {"calculator", "text-analyzer", "prime-finder", "json-transformer", "field-report"}
     info = await stub.GetInfo(pb.GetInfoRequest())
     assert info.info.name == "agent" and set(info.agent_types) == names
     assert info.agent_count >= 0

@@ -9,6 +9,8 @@ from protomesh.common.v1 import pagination_pb2 as _pagination_pb2
 from protomesh.common.v1 import rules_pb2 as _rules_pb2_1
 from protomesh.common.v1 import service_info_pb2 as _service_info_pb2
 from protomesh.options.v1 import access_pb2 as _access_pb2
+from protomesh.options.v1 import cache_pb2 as _cache_pb2
+from protomesh.options.v1 import lifecycle_pb2 as _lifecycle_pb2
 from protomesh.options.v1 import resilience_pb2 as _resilience_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotomesh/agent/v1/rules.proto\x12\x12protomesh.agent.v1\x1a\x1b\x62uf/validate/validate.proto:\xb8\x02\n\nagent_type\x12\x19.buf.validate.StringRules\x18\x85\xe1\x46 \x01(\x08\x42\x86\x02\xc2H\x82\x02\n\xff\x01\n\x1aprotomesh.agent.agent_type\x1a\xe0\x01!rule || this in [\'calculator\', \'json-transformer\', \'prime-finder\', \'text-analyzer\'] ? \'\' : (this == \'\' ? \'required: \' : \'unknown type \\\'\' + this + \'\\\'; \') + \'one of calculator, json-transformer, prime-finder, text-analyzer\':\x81\x02\n\ncapability\x12\x19.buf.validate.StringRules\x18\x86\xe1\x46 \x01(\x08\x42\xcf\x01\xc2H\xcb\x01\n\xc8\x01\n\x1aprotomesh.agent.capability\x1a\xa9\x01!rule || this.matches(\'^[a-z0-9][a-z0-9_.:-]{0,63}$\') ? \'\' : \'1-64 characters: lower-case letters, digits, \\\'_\\\', \\\'.\\\', \\\':\\\' or \\\'-\\\', starting with a letter or digit\'')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotomesh/agent/v1/rules.proto\x12\x12protomesh.agent.v1\x1a\x1b\x62uf/validate/validate.proto:\xd6\x02\n\nagent_type\x12\x19.buf.validate.StringRules\x18\x85\xe1\x46 \x01(\x08\x42\xa4\x02\xc2H\xa0\x02\n\x9d\x02\n\x1aprotomesh.agent.agent_type\x1a\xfe\x01!rule || this in [\'calculator\', \'field-report\', \'json-transformer\', \'prime-finder\', \'text-analyzer\'] ? \'\' : (this == \'\' ? \'required: \' : \'unknown type \\\'\' + this + \'\\\'; \') + \'one of calculator, field-report, json-transformer, prime-finder, text-analyzer\':\x81\x02\n\ncapability\x12\x19.buf.validate.StringRules\x18\x86\xe1\x46 \x01(\x08\x42\xcf\x01\xc2H\xcb\x01\n\xc8\x01\n\x1aprotomesh.agent.capability\x1a\xa9\x01!rule || this.matches(\'^[a-z0-9][a-z0-9_.:-]{0,63}$\') ? \'\' : \'1-64 characters: lower-case letters, digits, \\\'_\\\', \\\'.\\\', \\\':\\\' or \\\'-\\\', starting with a letter or digit\'')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.agent.v1.rules_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['agent_type']._loaded_options = None
-  _globals['agent_type']._serialized_options = b'\302H\202\002\n\377\001\n\032protomesh.agent.agent_type\032\340\001!rule || this in [\'calculator\', \'json-transformer\', \'prime-finder\', \'text-analyzer\'] ? \'\' : (this == \'\' ? \'required: \' : \'unknown type \\\'\' + this + \'\\\'; \') + \'one of calculator, json-transformer, prime-finder, text-analyzer\''
+  _globals['agent_type']._serialized_options = b'\302H\240\002\n\235\002\n\032protomesh.agent.agent_type\032\376\001!rule || this in [\'calculator\', \'field-report\', \'json-transformer\', \'prime-finder\', \'text-analyzer\'] ? \'\' : (this == \'\' ? \'required: \' : \'unknown type \\\'\' + this + \'\\\'; \') + \'one of calculator, field-report, json-transformer, prime-finder, text-analyzer\''
   _globals['capability']._loaded_options = None
   _globals['capability']._serialized_options = b'\302H\313\001\n\310\001\n\032protomesh.agent.capability\032\251\001!rule || this.matches(\'^[a-z0-9][a-z0-9_.:-]{0,63}$\') ? \'\' : \'1-64 characters: lower-case letters, digits, \\\'_\\\', \\\'.\\\', \\\':\\\' or \\\'-\\\', starting with a letter or digit\''
 # @@protoc_insertion_point(module_scope)

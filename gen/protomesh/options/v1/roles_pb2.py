@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protomesh/options/v1/roles.proto\x12\x14protomesh.options.v1\x1a google/protobuf/descriptor.proto\"E\n\x0eRoleDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08includes\x18\x02 \x03(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t*\xe1\x03\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12n\n\x0bROLE_VIEWER\x10\x01\x1a]\x8a\xe1\x18Y\n\x06viewer\x1a\x0b\x61gents.read\x1a\rcontexts.read\x1a\x11integrations.read\x1a\x12notifications.read\x1a\x0cmembers.read\x12}\n\x0bROLE_MEMBER\x10\x02\x1al\x8a\xe1\x18h\n\x06member\x12\x06viewer\x1a\x0c\x61gents.write\x1a\x0e\x61gents.execute\x1a\x0e\x63ontexts.write\x1a\x13integrations.invoke\x1a\x13notifications.write\x12\x9a\x01\n\nROLE_ADMIN\x10\x03\x1a\x89\x01\x8a\xe1\x18\x84\x01\n\x05\x61\x64min\x12\x06member\x1a\x12integrations.write\x1a\rmembers.write\x1a\x0c\x61pikeys.read\x1a\rapikeys.write\x1a\x0c\x63lients.read\x1a\rclients.write\x1a\nusers.read\x1a\naudit.read\x12\x37\n\nROLE_OWNER\x10\x04\x1a\'\x8a\xe1\x18#\n\x05owner\x12\x05\x61\x64min\x1a\x13organizations.write:W\n\x04role\x12!.google.protobuf.EnumValueOptions\x18\x91\x8c\x03 \x01(\x0b\x32$.protomesh.options.v1.RoleDefinitionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protomesh/options/v1/roles.proto\x12\x14protomesh.options.v1\x1a google/protobuf/descriptor.proto\"E\n\x0eRoleDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08includes\x18\x02 \x03(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t*\xb4\x04\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x8b\x01\n\x0bROLE_VIEWER\x10\x01\x1az\x8a\xe1\x18v\n\x06viewer\x1a\x0b\x61gents.read\x1a\rcontexts.read\x1a\x11integrations.read\x1a\x12notifications.read\x1a\x0cmembers.read\x1a\x0eworkflows.read\x1a\x0b\x66ields.read\x12\xb1\x01\n\x0bROLE_MEMBER\x10\x02\x1a\x9f\x01\x8a\xe1\x18\x9a\x01\n\x06member\x12\x06viewer\x1a\x0c\x61gents.write\x1a\x0e\x61gents.execute\x1a\x0e\x63ontexts.write\x1a\x13integrations.invoke\x1a\x13notifications.write\x1a\x0fworkflows.write\x1a\x11workflows.execute\x1a\x0c\x66ields.write\x12\x9a\x01\n\nROLE_ADMIN\x10\x03\x1a\x89\x01\x8a\xe1\x18\x84\x01\n\x05\x61\x64min\x12\x06member\x1a\x12integrations.write\x1a\rmembers.write\x1a\x0c\x61pikeys.read\x1a\rapikeys.write\x1a\x0c\x63lients.read\x1a\rclients.write\x1a\nusers.read\x1a\naudit.read\x12\x37\n\nROLE_OWNER\x10\x04\x1a\'\x8a\xe1\x18#\n\x05owner\x12\x05\x61\x64min\x1a\x13organizations.write:W\n\x04role\x12!.google.protobuf.EnumValueOptions\x18\x91\x8c\x03 \x01(\x0b\x32$.protomesh.options.v1.RoleDefinitionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.options.v1.roles_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROLE'].values_by_name["ROLE_VIEWER"]._loaded_options = None
-  _globals['_ROLE'].values_by_name["ROLE_VIEWER"]._serialized_options = b'\212\341\030Y\n\006viewer\032\013agents.read\032\rcontexts.read\032\021integrations.read\032\022notifications.read\032\014members.read'
+  _globals['_ROLE'].values_by_name["ROLE_VIEWER"]._serialized_options = b'\212\341\030v\n\006viewer\032\013agents.read\032\rcontexts.read\032\021integrations.read\032\022notifications.read\032\014members.read\032\016workflows.read\032\013fields.read'
   _globals['_ROLE'].values_by_name["ROLE_MEMBER"]._loaded_options = None
-  _globals['_ROLE'].values_by_name["ROLE_MEMBER"]._serialized_options = b'\212\341\030h\n\006member\022\006viewer\032\014agents.write\032\016agents.execute\032\016contexts.write\032\023integrations.invoke\032\023notifications.write'
+  _globals['_ROLE'].values_by_name["ROLE_MEMBER"]._serialized_options = b'\212\341\030\232\001\n\006member\022\006viewer\032\014agents.write\032\016agents.execute\032\016contexts.write\032\023integrations.invoke\032\023notifications.write\032\017workflows.write\032\021workflows.execute\032\014fields.write'
   _globals['_ROLE'].values_by_name["ROLE_ADMIN"]._loaded_options = None
   _globals['_ROLE'].values_by_name["ROLE_ADMIN"]._serialized_options = b'\212\341\030\204\001\n\005admin\022\006member\032\022integrations.write\032\rmembers.write\032\014apikeys.read\032\rapikeys.write\032\014clients.read\032\rclients.write\032\nusers.read\032\naudit.read'
   _globals['_ROLE'].values_by_name["ROLE_OWNER"]._loaded_options = None
   _globals['_ROLE'].values_by_name["ROLE_OWNER"]._serialized_options = b'\212\341\030#\n\005owner\022\005admin\032\023organizations.write'
   _globals['_ROLE']._serialized_start=164
-  _globals['_ROLE']._serialized_end=645
+  _globals['_ROLE']._serialized_end=728
   _globals['_ROLEDEFINITION']._serialized_start=92
   _globals['_ROLEDEFINITION']._serialized_end=161
 # @@protoc_insertion_point(module_scope)

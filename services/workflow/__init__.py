@@ -1,0 +1,1 @@
+"""The workflow service: durable Serverless Workflow definitions over the mesh contracts."""

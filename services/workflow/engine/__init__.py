@@ -1,0 +1,1 @@
+"""The durable engine: a checkpointing interpreter, leases, timers, compensations."""
