@@ -374,6 +374,12 @@ def test_a_new_contract_makes_every_derived_file_stale(catalog: Catalog) -> None
         "differs: deploy/nats/nats-server.conf",
         "differs: deploy/observability/alerts.yml",
         "differs: deploy/observability/prometheus.yml",
+        "differs: deploy/overlays/dev/deployments.yaml",
+        "differs: deploy/overlays/network-policies/network-policies.yaml",
+        "differs: deploy/overlays/production/availability.yaml",
+        "differs: deploy/overlays/production/deployments.yaml",
+        "differs: deploy/overlays/staging/availability.yaml",
+        "differs: deploy/overlays/staging/deployments.yaml",
         "differs: envoy/compose/envoy.json",
     ]
 
@@ -381,8 +387,11 @@ def test_a_new_contract_makes_every_derived_file_stale(catalog: Catalog) -> None
 def test_a_changed_declaration_or_a_removed_service_is_stale(catalog: Catalog) -> None:
     deploys = load_declarations(catalog)
     deploys["agent"] = ServiceDeploy("agent", compose_replicas=5, kubernetes_replicas=5)
+    # The staging and production overlays scale from the declared Kubernetes replicas (dev keeps one).
     assert stale_files(REPO_ROOT, render(catalog, deploys=deploys)) == [
-        "differs: compose.yaml", "differs: deploy/k8s/services/agent.yaml"]
+        "differs: compose.yaml", "differs: deploy/k8s/services/agent.yaml",
+        "differs: deploy/overlays/production/availability.yaml", "differs: deploy/overlays/production/deployments.yaml",
+        "differs: deploy/overlays/staging/availability.yaml", "differs: deploy/overlays/staging/deployments.yaml"]
 
     fewer = Catalog([s for s in catalog.services if s.name != "context"], catalog.descriptor_set)
     rendered = render(fewer, deploys={name: d for name, d in deploys.items() if name != "context"})
