@@ -33,6 +33,8 @@ import nats.js.errors
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from chassis.events.streams import stream_replicas
+
 logger = logging.getLogger(__name__)
 
 BUCKET = "protomesh_faults"
@@ -155,7 +157,7 @@ async def open_bucket(js: Any) -> KeyValue:
     except nats.js.errors.BucketNotFoundError:
         try:
             return await js.create_key_value(KeyValueConfig(
-                bucket=BUCKET, history=1, storage=StorageType.FILE,
+                bucket=BUCKET, history=1, storage=StorageType.FILE, replicas=stream_replicas(),
                 description="protomesh failure toggles: one key per service or method (protomesh fault set)"))
         except nats.js.errors.BadRequestError:
             return await js.key_value(BUCKET)  # created by someone else meanwhile

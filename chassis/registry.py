@@ -20,7 +20,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from chassis import tls
-from chassis.events.streams import inbox_prefix_of
+from chassis.events.streams import inbox_prefix_of, nats_servers, stream_replicas
 
 if TYPE_CHECKING:
     from chassis.health import HealthMonitor
@@ -116,7 +116,8 @@ class NatsKvRegistry:
     @classmethod
     async def connect(cls, url: str) -> NatsKvRegistry:
         """A registry with its own NATS connection."""
-        nc = await nats.connect(url, name="protomesh-registry", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+        nc = await nats.connect(nats_servers(url), name="protomesh-registry", max_reconnect_attempts=-1,
+                                reconnect_time_wait=0.5,
                                 inbox_prefix=inbox_prefix_of(url))
         return cls(nc, owns_connection=True)
 
@@ -133,7 +134,7 @@ class NatsKvRegistry:
                 try:
                     self._kv = await js.create_key_value(KeyValueConfig(
                         bucket=self.BUCKET, history=1, ttl=self.BUCKET_MAX_AGE_SECONDS, storage=StorageType.FILE,
-                        description="protomesh service registry: one key per replica"))
+                        replicas=stream_replicas(), description="protomesh service registry: one key per replica"))
                 except nats.js.errors.BadRequestError:
                     self._kv = await js.key_value(self.BUCKET)  # another replica created it first
         return self._kv

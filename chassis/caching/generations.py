@@ -27,6 +27,8 @@ import nats.js.errors
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from chassis.events.streams import stream_replicas
+
 logger = logging.getLogger(__name__)
 
 BUCKET = "protomesh_cache"
@@ -76,6 +78,7 @@ class Generations:
             try:
                 self._kv = await self._js.create_key_value(KeyValueConfig(
                     bucket=BUCKET, history=1, ttl=BUCKET_MAX_AGE_SECONDS, storage=StorageType.FILE, direct=True,
+                    replicas=stream_replicas(),
                     description="protomesh cache: the generation of each service's cache scopes"))
             except nats.js.errors.BadRequestError:
                 self._kv = await self._js.key_value(BUCKET)  # another replica created it first

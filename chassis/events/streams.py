@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import urllib.parse
 
 import nats
@@ -19,6 +20,23 @@ DUPLICATE_WINDOW_SECONDS = 300.0
 and consumers' processed_events covers anything later."""
 EVENT_MAX_AGE_SECONDS = 7 * 24 * 3600.0
 DEAD_LETTER_MAX_AGE_SECONDS = 30 * 24 * 3600.0
+REPLICAS_ENV = "NATS_REPLICAS"
+"""How many servers of a NATS cluster keep each stream and bucket the mesh creates (3 in a three-node cluster,
+so a quorum survives one server's loss); 1, a single server's, when unset."""
+
+
+def stream_replicas() -> int:
+    """The replication factor of streams and buckets created now (NATS_REPLICAS, default 1)."""
+    return int(os.environ.get(REPLICAS_ENV, "1") or "1")
+
+
+def nats_servers(url: str) -> list[str]:
+    """The servers of a NATS_URL, which may list a cluster's nodes comma-separated (each with its user).
+
+    nats-py learns the other nodes from the server too, but without the user of the URL, so a client
+    whose node went away could not sign in on the others: every node is named, with its credentials.
+    """
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 def event_stream_config(package: str) -> StreamConfig:
@@ -31,6 +49,7 @@ def event_stream_config(package: str) -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         max_age=EVENT_MAX_AGE_SECONDS,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=stream_replicas(),
     )
 
 
@@ -44,6 +63,7 @@ def dead_letter_stream_config() -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         max_age=DEAD_LETTER_MAX_AGE_SECONDS,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=stream_replicas(),
     )
 
 
@@ -57,6 +77,7 @@ def task_stream_config() -> StreamConfig:
         retention=RetentionPolicy.WORK_QUEUE,
         discard=DiscardPolicy.OLD,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=stream_replicas(),
     )
 
 
@@ -107,8 +128,9 @@ def inbox_prefix(user: str | None) -> str:
 
 
 def inbox_prefix_of(url: str) -> str:
-    """The inbox prefix for a connection to `url` (its user info names the user)."""
-    return inbox_prefix(urllib.parse.urlsplit(url).username)
+    """The inbox prefix for a connection to `url` (its first server's user info names the user)."""
+    servers = nats_servers(url)
+    return inbox_prefix(urllib.parse.urlsplit(servers[0] if servers else url).username)
 
 
 async def connect(url: str, name: str) -> nats.NATS:
@@ -124,7 +146,7 @@ async def connect(url: str, name: str) -> nats.NATS:
         logger.info("nats reconnected", extra={"connection": name})
 
     return await nats.connect(
-        url,
+        nats_servers(url),
         name=name,
         connect_timeout=2,
         max_reconnect_attempts=-1,

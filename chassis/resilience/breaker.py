@@ -20,6 +20,7 @@ from purgatory.service._async.repository import AsyncAbstractRepository
 from purgatory.service._async.unit_of_work import AsyncAbstractUnitOfWork
 
 from chassis.errors import CircuitOpen, ServiceError
+from chassis.events.streams import stream_replicas
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class _KvRepository(AsyncAbstractRepository):
             self._kv = await self._js.key_value(self._bucket_name)
         except nats.js.errors.BucketNotFoundError:
             try:
-                self._kv = await self._js.create_key_value(KeyValueConfig(bucket=self._bucket_name, history=1))
+                self._kv = await self._js.create_key_value(KeyValueConfig(bucket=self._bucket_name, history=1,
+                                                                                    replicas=stream_replicas()))
             except nats.js.errors.BadRequestError:
                 self._kv = await self._js.key_value(self._bucket_name)
 

@@ -33,7 +33,7 @@ from typing import Any
 import nats
 
 from chassis import faults
-from chassis.events.streams import inbox_prefix_of
+from chassis.events.streams import inbox_prefix_of, nats_servers
 from chassis.tooling.catalog import Catalog, load_catalog
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,8 @@ class GatewayFaultSync:
                 await asyncio.sleep(1.0)
 
     async def _follow(self) -> None:
-        nc = await nats.connect(self._nats_url, name="protomesh-gateway-faults", max_reconnect_attempts=-1,
+        nc = await nats.connect(nats_servers(self._nats_url), name="protomesh-gateway-faults",
+                                max_reconnect_attempts=-1,
                                 reconnect_time_wait=0.5, inbox_prefix=inbox_prefix_of(self._nats_url))
         try:
             kv = await faults.open_bucket(nc.jetstream())

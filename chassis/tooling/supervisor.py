@@ -143,7 +143,7 @@ class ReplicaProcess(ManagedProcess):
 
     def before_start(self) -> None:
         """The replica's port must be free."""
-        ensure_port_free(self.name, LOOPBACK, self.port)
+        self.check_port(self.name, LOOPBACK, self.port)
 
     def serving(self, grpc_service: str = "", timeout: float = 1.0) -> bool:
         """Whether this replica reports SERVING for grpc_service, asked straight over mTLS."""
@@ -311,9 +311,9 @@ class Mesh:
                 http_services=http_deployables(self.catalog))
             self.bridge.start()
             self.admin_port = free_port()
-            self.envoy = EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
+            self.envoy = self.new_envoy()
             self._step(f"Envoy gateway on {self.gateway}", self.envoy.start)
-            self.fault_sync = gateway_faults.follow_from(self.nats_url, f"{LOOPBACK}:{self.admin_port}", self.catalog)
+            self.fault_sync = gateway_faults.follow_from(self.nats_url, self.admin_address, self.catalog)
             # Every replica of every service boots at once; then each service is waited for, identity
             # first: the others' readiness probes go through the gateway with the admin's token.
             names = self._services_to_run()
@@ -606,6 +606,15 @@ class Mesh:
                                   eds_dir=self.state_dir / "eds", api_documents=self._api_documents,
                                   otlp=(otlp.hostname or LOOPBACK, otlp.port or 4317) if otlp else None, **auth)
 
+    @property
+    def admin_address(self) -> str:
+        """host:port of Envoy's admin interface."""
+        return f"{LOOPBACK}:{self.admin_port}"
+
+    def new_envoy(self) -> EnvoyProcess:
+        """The gateway's process, not started yet (chassis.tooling.hosts runs it on one of its hosts)."""
+        return EnvoyProcess(self._envoy_config(), self.state_dir / "envoy")
+
     def all_processes(self) -> list[ManagedProcess]:
         """Every process the mesh started, in start order."""
         processes: list[ManagedProcess] = [p for p in (self.postgres, self.nats) if p is not None]
@@ -679,7 +688,7 @@ class Mesh:
             "supervisor_pid": os.getpid(),
             "gateway": self.gateway,
             "issuer": self.issuer if self.runs_identity else "",
-            "admin": f"{LOOPBACK}:{self.admin_port}",
+            "admin": self.admin_address,
             "database_url": self.database_url,
             "nats_url": self.nats_url,
             "otlp_endpoint": self.otlp_endpoint,

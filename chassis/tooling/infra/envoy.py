@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chassis.tooling.infra.ports import LOOPBACK
-from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.tooling.infra.process import InfraError, ManagedProcess
 
 
 def envoy_binary() -> Path:
@@ -103,8 +103,8 @@ class EnvoyProcess(ManagedProcess):
 
     def before_start(self) -> None:
         """Check both ports are free and write the config file."""
-        ensure_port_free("Envoy listener", self.host, self.port)
-        ensure_port_free("Envoy admin", LOOPBACK, self.admin_port)
+        self.check_port("Envoy listener", self.host, self.port)
+        self.check_port("Envoy admin", LOOPBACK, self.admin_port)
         write_config(self.config, self.config_path)
 
     def wait_ready(self, timeout: float) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from chassis.tooling.credentials import write_private
 from chassis.tooling.infra.ports import LOOPBACK, free_port
-from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.tooling.infra.process import InfraError, ManagedProcess
 
 
 def nats_server_binary() -> Path:
@@ -124,8 +124,8 @@ class NatsProcess(ManagedProcess):
 
     def before_start(self) -> None:
         """Check both ports are free and write the config file."""
-        ensure_port_free(self.name, self.host, self.port)
-        ensure_port_free(f"{self.name} monitoring", self.host, self.monitor_port)
+        self.check_port(self.name, self.host, self.port)
+        self.check_port(f"{self.name} monitoring", self.host, self.monitor_port)
         self.store_dir.mkdir(parents=True, exist_ok=True)
         # sync_interval and authorization have no command-line flags; everything else stays there.
         config = "# Written by protomesh on each start.\n"

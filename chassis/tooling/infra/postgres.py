@@ -18,7 +18,7 @@ from psycopg import sql
 
 from chassis.tooling.credentials import read_or_create_secret
 from chassis.tooling.infra.ports import LOOPBACK, free_port
-from chassis.tooling.infra.process import InfraError, ManagedProcess, ensure_port_free
+from chassis.tooling.infra.process import InfraError, ManagedProcess
 
 SUPERUSER = "postgres"
 """The superuser initdb creates; it signs in with a generated password like every other role."""
@@ -128,7 +128,7 @@ class PostgresProcess(ManagedProcess):
 
     def before_start(self) -> None:
         """Initialise the data directory on first use and check the port and lock file."""
-        ensure_port_free(self.name, self.host, self.port)
+        self.check_port(self.name, self.host, self.port)
         if os.geteuid() == 0 and self._run_as is None:
             self._run_as = self._system_user()
             self.user, self.group = self._run_as.pw_uid, self._run_as.pw_gid

@@ -141,6 +141,11 @@ class ManagedProcess:
     def before_start(self) -> None:
         """Hook run before each start (check ports, prepare directories); does nothing by default."""
 
+    def check_port(self, what: str, host: str, port: int, hint: str = "") -> None:
+        """Raise PortInUseError if host:port is taken here (a process run in another network namespace,
+        chassis.tooling.hosts, cannot test its ports from ours and overrides this)."""
+        ensure_port_free(what, host, port, hint)
+
     def wait_ready(self, timeout: float) -> None:
         """Return when the process serves; by default, when it is still alive after a short moment."""
         self.poll_until(lambda: True, timeout, "start")
