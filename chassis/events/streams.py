@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 
 import nats
 import nats.js.errors
@@ -20,6 +23,8 @@ DUPLICATE_WINDOW_SECONDS = 300.0
 and consumers' processed_events covers anything later."""
 EVENT_MAX_AGE_SECONDS = 7 * 24 * 3600.0
 DEAD_LETTER_MAX_AGE_SECONDS = 30 * 24 * 3600.0
+UNAVAILABLE_RETRY_SECONDS = 30.0
+"""How long a replica's first JetStream request waits out JetStream not answering (when_jetstream_answers)."""
 REPLICAS_ENV = "NATS_REPLICAS"
 """How many servers of a NATS cluster keep each stream and bucket the mesh creates (3 in a three-node cluster,
 so a quorum survives one server's loss); 1, a single server's, when unset."""
@@ -119,6 +124,27 @@ class Streams:
     def forget(self) -> None:
         """Check again on next use (e.g. after nats-server lost its store)."""
         self._known.clear()
+
+
+async def when_jetstream_answers(request: Callable[[], Awaitable[None]],
+                                 seconds: float = UNAVAILABLE_RETRY_SECONDS) -> None:
+    """Make a JetStream request, again with backoff while JetStream does not answer, for up to `seconds`.
+
+    A replica's first request (EventBus.start) uses it: a NATS cluster answers no JetStream request until
+    it has elected its meta leader, which takes seconds after a cluster (re)starts or loses its leader.
+    """
+    deadline = time.monotonic() + seconds
+    pause = 0.25
+    while True:
+        try:
+            await request()
+            return
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError):
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("JetStream does not answer yet; asking again in %.2fs", pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def inbox_prefix(user: str | None) -> str:

@@ -7,6 +7,8 @@ tested from the supervisor's namespace (they are free: the host is new and runs 
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,24 @@ class NatsNode(NatsProcess):
         config = [] if "-c" in self.argv else ["-c", str(self.config_path)]
         self.argv = [*_on_host(self.argv, host), *config, "--cluster_name", "protomesh",
                      "--cluster", f"nats://{host.address}:{cluster_port}", "--routes", ",".join(routes)]
+
+    def wait_ready(self, timeout: float) -> None:
+        """/healthz, then a JetStream meta leader known to this node: before the cluster elected one, every
+        JetStream request times out (a replica starting then could not create its streams)."""
+        super().wait_ready(timeout)
+        self.poll_until(self._meta_leader_known, timeout, "a JetStream meta leader in the cluster", interval=0.1)
+
+    def _meta_leader_known(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.monitor_url}/jsz", timeout=1) as response:  # noqa: S310 an http:// URL the mesh builds from its hosts' addresses
+                return bool(json.loads(response.read()).get("meta_cluster", {}).get("leader"))
+        except (OSError, ValueError):
+            return False
+
+    @property
+    def server_name(self) -> str:
+        """The node's name in the cluster (what JetStream reports as a stream's leader)."""
+        return self.argv[self.argv.index("--server_name") + 1]
 
     def check_port(self, what: str, host: str, port: int, hint: str = "") -> None:
         """Nothing to check from here: the port is in the host's own namespace."""
