@@ -26,7 +26,7 @@ REFRESH_SECONDS = 0.5
 def replica_targets(mesh: Mesh, known: dict[str, str]) -> list[dict[str, Any]]:
     """file_sd groups (one per replica) from the registry's view, remembering each replica's last address in
     `known` (instance id -> host:port) for when its registration is gone."""
-    groups = []
+    groups: list[dict[str, Any]] = []
     if mesh.bridge is None:
         return groups
     for service, replicas in sorted(mesh.replicas.items()):

@@ -127,8 +127,8 @@ def test_compression_divides_every_duration_and_nothing_else() -> None:
         "delta(max(x)[30000ms:2000ms]) > 0 and rate(y[10000ms]) > 0.05"
     assert scaled_expression('up{job="services"} == 0', 30) == 'up{job="services"} == 0'
     assert duration_ms("1h30m") == 5_400_000
-    document = {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "rate(x[2m]) > 1", "for": "1m",
-                                                     "labels": {"severity": "page"}}]}]}
+    rule = {"alert": "A", "expr": "rate(x[2m]) > 1", "for": "1m", "labels": {"severity": "page"}}
+    document: dict[str, Any] = {"groups": [{"name": "g", "rules": [rule]}]}
     assert compressed_rules(document, 60)["groups"][0]["rules"][0] == {
         "alert": "A", "expr": "rate(x[2000ms]) > 1", "for": "1000ms", "labels": {"severity": "page"}}
     assert document["groups"][0]["rules"][0]["for"] == "1m"  # the original is left as it was
