@@ -208,3 +208,17 @@ def test_a_stalled_consumer_fires_consumer_lag_and_its_poison_dead_letters_growi
     print(f"ConsumerLag fired {lag_fired:.1f}s after {backlog} messages waited, resolved {lag_resolved:.1f}s after "
           f"the resume; DeadLettersGrowing fired {dead_fired:.1f}s after, resolved {dead_resolved:.1f}s after "
           "the purge")
+
+
+def test_a_killed_gateway_fires_gateway_down_until_the_supervisor_restarts_it(watched: MonitoredMesh) -> None:
+    """Last in the module: calls through the gateway fail until it is back."""
+    mesh = watched.mesh
+    envoy = mesh.envoy
+    assert envoy is not None
+    envoy.kill()
+    down = {"job": "envoy"}
+    fired = watched.wait_firing("GatewayDown", down, FIRE_SECONDS)
+    # The supervisor brings infrastructure back after a pause (so an outage shows in `status`); poll it as `up` does.
+    eventually(lambda: envoy.name in mesh.restart_dead(), timeout=30, interval=0.5, what="Envoy restarted")
+    resolved = watched.wait_resolved("GatewayDown", down, RESOLVE_SECONDS)
+    print(f"GatewayDown fired {fired:.1f}s after the SIGKILL, resolved {resolved:.1f}s after the restart")
