@@ -117,17 +117,25 @@ def _make_context(rest: RestClient) -> str:
     return context_id
 
 
-def test_an_open_breaker_fires_circuit_breaker_open_until_calls_pass_again(watched: MonitoredMesh,
-                                                                            rest: RestClient) -> None:
+def test_an_open_breaker_fires_circuit_breaker_open_and_high_error_rate_until_calls_pass_again(
+        watched: MonitoredMesh, rest: RestClient) -> None:
+    """Calls from the agent to context fail (a fault toggle inside the mesh): the agent's breaker opens, and the
+    agent answers every execution that needs the context with UNAVAILABLE, a server-side error of its own."""
     mesh = watched.mesh
     context_id = _make_context(rest)
     agent = rest.post("/v1/agents", {"name": "watched", "type": "calculator"}).body["agent"]
     execute = f"/v1/agents/{agent['agent_id']}/execute"
+
+    def run() -> int:
+        return rest.post(execute, {"context_id": context_id, "wait": True}).status
+
     # Generous: the agent's channel to a context replica restarted by the test before may still be reconnecting.
-    eventually(lambda: rest.post(execute, {"context_id": context_id, "wait": True}).status == 200, timeout=90,
-               interval=0.5, what="an execution reading the context")
+    eventually(lambda: run() == 200, timeout=90, interval=0.5, what="an execution reading the context")
 
     run_cli(mesh, "fault", "set", "context", "--abort", "UNAVAILABLE", "--where", "mesh", "--duration", "2m")
+    # A breaker is per gRPC service the caller dials.
+    breaker = {"service": "agent", "target": mesh.catalog.service("context").grpc_services[0]}
+    errors = {"service": "agent"}
     try:
         statuses = []
         for _ in range(20):
@@ -136,16 +144,19 @@ def test_an_open_breaker_fires_circuit_breaker_open_until_calls_pass_again(watch
             if reply.status == 503 and "circuit" in reply.body.get("message", ""):
                 break
         assert statuses[-1] == 503 and "circuit" in reply.body["message"], statuses  # the agent's breaker opened
-        # A breaker is per gRPC service the caller dials.
-        breaker = {"service": "agent", "target": mesh.catalog.service("context").grpc_services[0]}
-        fired = watched.wait_firing("CircuitBreakerOpen", breaker, FIRE_SECONDS)
+        breaker_fired = watched.wait_firing("CircuitBreakerOpen", breaker, FIRE_SECONDS)
+        # Calls go on (each fails fast, 503) until the error rate has been above 5% for the rule's `for:`.
+        errors_fired = wait_for(lambda: run() == 503 and watched.api.firing("HighErrorRate", errors), FIRE_SECONDS,
+                                "HighErrorRate for the agent")
     finally:
         run_cli(mesh, "fault", "clear", "context")
     # The breaker closes on the first call that passes after its recovery time (the half-open probe).
-    eventually(lambda: rest.post(execute, {"context_id": context_id, "wait": True}).status == 200, timeout=30,
-               interval=0.5, what="executions reading the context again")
-    resolved = watched.wait_resolved("CircuitBreakerOpen", breaker, RESOLVE_SECONDS)
-    print(f"CircuitBreakerOpen fired {fired:.1f}s after the breaker opened, resolved {resolved:.1f}s after it closed")
+    eventually(lambda: run() == 200, timeout=30, interval=0.5, what="executions reading the context again")
+    breaker_resolved = watched.wait_resolved("CircuitBreakerOpen", breaker, RESOLVE_SECONDS)
+    errors_resolved = watched.wait_resolved("HighErrorRate", errors, RESOLVE_SECONDS)
+    print(f"CircuitBreakerOpen fired {breaker_fired:.1f}s after the breaker opened, resolved {breaker_resolved:.1f}s "
+          f"after it closed; HighErrorRate fired {errors_fired:.1f}s after that, resolved "
+          f"{breaker_resolved + errors_resolved:.1f}s after the breaker closed")
 
 
 async def _nats(mesh: Mesh) -> nats.NATS:
