@@ -175,11 +175,23 @@ class NatsKvRegistry:
         kv = await self._bucket()
         known: dict[str, Instance] = {}
         watcher = await kv.watch(f"{service}.*")
+        reconnects = self._nc.stats["reconnects"]
         last: list[Instance] | None = None
         check_every = DEFAULT_TTL_SECONDS / 5
         replayed = False  # the watcher first replays current values, then sends None once
         try:
             while True:
+                if self._nc.stats["reconnects"] != reconnects:
+                    # The watcher's consumer may have gone with the old connection (a restarted cluster
+                    # forgets it), and then no update ever came again: a new watcher replays every entry.
+                    await watcher.stop()
+                    watcher = await kv.watch(f"{service}.*")
+                    reconnects = self._nc.stats["reconnects"]
+                if not self._nc.is_connected:
+                    # An unreachable registry says nothing about the replicas: keep the last view instead
+                    # of letting every entry age out (the gateway would route to no one until it is back).
+                    await asyncio.sleep(check_every)
+                    continue
                 try:
                     entry = await watcher.updates(timeout=check_every)
                     if entry is None:

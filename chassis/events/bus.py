@@ -17,7 +17,7 @@ from chassis.events import outbox
 from chassis.events.consumer import Consumer, ConsumerRunner
 from chassis.events.deadletters import DeadLetters
 from chassis.events.relay import Relay
-from chassis.events.streams import Streams, connect, when_jetstream_answers
+from chassis.events.streams import Streams, connect
 from chassis.events.tasks import TaskQueue, Worker, WorkerRunner
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class EventBus:
         self.nc = await connect(s.nats_url, f"{s.instance_id or s.service}-events")
         js = self.nc.jetstream()
         streams = Streams(js)
-        await when_jetstream_answers(streams.ensure_dead_letters)
+        await streams.ensure_dead_letters()
         self._tasks = TaskQueue(self.nc, self.source, streams=streams)
         if self._want_relay:
             assert self.pool is not None and s.database_url  # noqa: S101 narrows a type for mypy, not a check of input: under -O only the error raised would differ

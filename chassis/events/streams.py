@@ -24,7 +24,7 @@ and consumers' processed_events covers anything later."""
 EVENT_MAX_AGE_SECONDS = 7 * 24 * 3600.0
 DEAD_LETTER_MAX_AGE_SECONDS = 30 * 24 * 3600.0
 UNAVAILABLE_RETRY_SECONDS = 30.0
-"""How long a replica's first JetStream request waits out JetStream not answering (when_jetstream_answers)."""
+"""How long creating a stream waits out JetStream not answering (when_jetstream_answers)."""
 REPLICAS_ENV = "NATS_REPLICAS"
 """How many servers of a NATS cluster keep each stream and bucket the mesh creates (3 in a three-node cluster,
 so a quorum survives one server's loss); 1, a single server's, when unset."""
@@ -94,10 +94,19 @@ class Streams:
         self._known: set[str] = set()
 
     async def ensure(self, config: StreamConfig) -> None:
-        """Create the stream unless it exists; several replicas may race here."""
+        """Create the stream unless it exists; several replicas may race here.
+
+        Patient (when_jetstream_answers): a cluster answers nothing before it has a meta leader, and creating
+        a replicated stream on a busy cluster may outlast one request's timeout.
+        """
         assert config.name  # noqa: S101 narrows a type for mypy, not a check of input: under -O only the error raised would differ
         if config.name in self._known:
             return
+        await when_jetstream_answers(lambda: self._create(config))
+        self._known.add(config.name)
+
+    async def _create(self, config: StreamConfig) -> None:
+        assert config.name  # noqa: S101 narrows a type for mypy, not a check of input: under -O only the error raised would differ
         try:
             await self._js.stream_info(config.name)
         except nats.js.errors.NotFoundError:
@@ -106,7 +115,6 @@ class Streams:
                 logger.info("created stream", extra={"stream": config.name, "subjects": config.subjects})
             except nats.js.errors.BadRequestError:
                 await self._js.stream_info(config.name)  # another replica created it first
-        self._known.add(config.name)
 
     async def ensure_package(self, package: str) -> str:
         """The event stream of a package, created if missing; returns its name."""
@@ -130,8 +138,8 @@ async def when_jetstream_answers(request: Callable[[], Awaitable[None]],
                                  seconds: float = UNAVAILABLE_RETRY_SECONDS) -> None:
     """Make a JetStream request, again with backoff while JetStream does not answer, for up to `seconds`.
 
-    A replica's first request (EventBus.start) uses it: a NATS cluster answers no JetStream request until
-    it has elected its meta leader, which takes seconds after a cluster (re)starts or loses its leader.
+    A NATS cluster answers no JetStream request until it has elected its meta leader, which takes seconds
+    after a cluster (re)starts or loses its leader; a replica starting then must wait, not exit.
     """
     deadline = time.monotonic() + seconds
     pause = 0.25
