@@ -15,8 +15,10 @@ import nats
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from chassis.db import safe_url
 from chassis.events.deadletters import DeadLetters, StoredDeadLetter
 from chassis.events.envelope import InvalidEvent, open_envelope
+from chassis.events.streams import nats_servers
 from chassis.paths import RUN_DIR
 
 STATE_FILE = "mesh.json"
@@ -76,9 +78,11 @@ def _command(action: Callable[[DeadLetters, argparse.Namespace], Awaitable[int]]
 
         async def main() -> int:
             try:
-                nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=2, name="protomesh-cli")
+                # A NATS cluster's URL lists its nodes comma-separated, each with the user (nats_servers).
+                nc = await nats.connect(nats_servers(url), connect_timeout=3, max_reconnect_attempts=2,
+                                        name="protomesh-cli")
             except Exception as exc:
-                print(f"error: cannot connect to NATS at {url}: {exc}", file=sys.stderr)
+                print(f"error: cannot connect to NATS at {safe_url(url)}: {exc}", file=sys.stderr)
                 return 1
             try:
                 return await action(DeadLetters(nc.jetstream()), args)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import nats
 
 from chassis import faults
-from chassis.events.streams import inbox_prefix_of
+from chassis.events.streams import inbox_prefix_of, nats_servers
 from chassis.tooling.catalog import load_catalog
 from chassis.tooling.gateway_faults import unknown_scope
 from chassis.tooling.supervisor import read_state
@@ -60,7 +60,7 @@ def _with_bucket(state_dir: Path, action: Callable[[Any], Awaitable[T]]) -> T:
     url = _nats_url(state_dir)
 
     async def run() -> T:
-        nc = await nats.connect(url, name="protomesh-fault-cli", allow_reconnect=False, connect_timeout=3,
+        nc = await nats.connect(nats_servers(url), name="protomesh-fault-cli", allow_reconnect=False, connect_timeout=3,
                                 inbox_prefix=inbox_prefix_of(url))
         try:
             return await action(await faults.open_bucket(nc.jetstream()))
