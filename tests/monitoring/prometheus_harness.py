@@ -203,6 +203,13 @@ class MonitoredMesh:
         return wait_for(lambda: not self.api.active(name, labels), timeout, f"{name} {dict(labels)} resolved")
 
 
+def envoy_admin(mesh: Mesh) -> str:
+    """host:port of the mesh's Envoy admin interface: loopback for the local mesh, the gateway host's address for
+    a mesh over network-namespace hosts (chassis.tooling.hosts.HostedMesh.admin_address)."""
+    address = getattr(mesh, "admin_address", None)
+    return str(address) if address else f"{LOOPBACK}:{mesh.admin_port}"
+
+
 @contextlib.contextmanager
 def monitoring(mesh: Mesh, start_timeout: float = 60.0) -> Iterator[MonitoredMesh]:
     """Prometheus (and the targets file it reads) for `mesh`, in a temporary folder removed afterwards."""
@@ -213,7 +220,7 @@ def monitoring(mesh: Mesh, start_timeout: float = 60.0) -> Iterator[MonitoredMes
     targets = TargetsFile(mesh, folder / "targets.json")
     process: PrometheusProcess | None = None
     try:
-        config = write_local_config(folder, f"{LOOPBACK}:{mesh.admin_port}")
+        config = write_local_config(folder, envoy_admin(mesh))
         rules = yaml.safe_load((folder / "alerts.yml").read_text())
         targets.start()
         process = PrometheusProcess(binary, config, folder / "data", free_port(), folder / "prometheus.log")

@@ -13,19 +13,27 @@ import asyncio
 import contextlib
 import datetime
 import io
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import nats
 import pytest
 
 from chassis.events import subjects
 from chassis.events.deadletters import DeadLetters
-from chassis.events.streams import inbox_prefix_of
+from chassis.events.streams import inbox_prefix_of, nats_servers
 from chassis.tooling import cli
-from chassis.tooling.mesh_testing import RestClient, eventually, running_mesh
-from chassis.tooling.supervisor import Mesh
+from chassis.tooling.hosts.mesh import HostedMesh
+from chassis.tooling.hosts.netns import leftover_namespaces, missing_requirements
+from chassis.tooling.identity_session import take_admin_password
+from chassis.tooling.infra.ports import free_port
+from chassis.tooling.mesh_testing import TEST_SERVICE_ENV, RestClient, eventually, running_mesh
+from chassis.tooling.supervisor import Mesh, MeshOptions
 from protomesh.identity.v1 import audit_pb2
 from services.identity.audit.consumer import CONSUMER_NAME as AUDIT_CONSUMER
 from tests.monitoring.prometheus_harness import MonitoredMesh, monitoring, prometheus_binary, wait_for
@@ -40,11 +48,41 @@ and evaluates every second, the longest compressed `for:` is 10 s."""
 RESOLVE_SECONDS = 30.0
 
 
-@pytest.fixture(scope="module")
-def mesh() -> Iterator[Mesh]:
-    # A short registry TTL: a killed replica leaves the gateway's endpoints (and comes back) sooner.
-    with running_mesh(only=["agent", "context"], replicas=1, extra_env={"REGISTRY_TTL_SECONDS": "2"}) as started:
-        yield started
+MESH_KINDS = ["local", "hosts"] if os.environ.get("MONITORING_HOSTS") == "1" else ["local"]
+"""MONITORING_HOSTS=1 runs every case a second time on the mesh spread over three network-namespace hosts
+(chassis.tooling.hosts: a NATS cluster, replicas on the hosts' addresses); it takes a few minutes more."""
+SERVICE_ENV = {"REGISTRY_TTL_SECONDS": "2"}
+"""A short registry TTL: a killed replica leaves the gateway's endpoints (and comes back) sooner."""
+
+
+@contextlib.contextmanager
+def hosted_mesh() -> Iterator[Mesh]:
+    """The services RUNNING, one replica each, over three hosts; the hosts removed afterwards."""
+    problem = missing_requirements()
+    if problem:
+        pytest.skip(f"the multi-host mesh cannot run here: {problem}")
+    state_dir = Path(tempfile.mkdtemp(prefix="protomesh-monitoring-"))
+    options = MeshOptions(state_dir=state_dir, gateway_port=free_port(), default_replicas=1, durable=False,
+                          only=["agent", "context"], service_env={**TEST_SERVICE_ENV, **SERVICE_ENV})
+    hosted = HostedMesh(options)
+    try:
+        hosted.start()
+        take_admin_password(state_dir)
+        yield hosted
+    finally:
+        hosted.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert leftover_namespaces(hosted.topology.prefix) == [], "the hosts' namespaces outlived the mesh"
+
+
+@pytest.fixture(scope="module", params=MESH_KINDS)
+def mesh(request: pytest.FixtureRequest) -> Iterator[Mesh]:
+    if request.param == "hosts":
+        with hosted_mesh() as started:
+            yield started
+    else:
+        with running_mesh(only=["agent", "context"], replicas=1, extra_env=SERVICE_ENV) as started:
+            yield started
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +198,9 @@ def test_an_open_breaker_fires_circuit_breaker_open_and_high_error_rate_until_ca
 
 
 async def _nats(mesh: Mesh) -> nats.NATS:
-    return await nats.connect(mesh.nats_url, name="monitoring-test", allow_reconnect=False, connect_timeout=5,
-                              inbox_prefix=inbox_prefix_of(mesh.nats_url))
+    # The operator's NATS user; a NATS cluster's URL names every node (each with the user).
+    return await nats.connect(nats_servers(mesh.nats_url), name="monitoring-test", allow_reconnect=False,
+                              connect_timeout=5, inbox_prefix=inbox_prefix_of(mesh.nats_url))
 
 
 async def _pause_and_publish_poison(mesh: Mesh, stream: str, count: int) -> None:
