@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,7 @@ class PrometheusApi:
         return [a for a in self.alerts() if a.matches(name, labels)]
 
 
-def wait_for(check: Any, timeout: float, what: str, interval: float = 0.25) -> float:
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> float:
     """Poll check() until truthy; return the seconds it took; fail naming `what` after timeout."""
     started = time.monotonic()
     while not check():
