@@ -22,6 +22,7 @@ from chassis.tooling.catalog import load_catalog
 from chassis.tooling.deadletters_cli import add_commands as add_deadletter_commands
 from chassis.tooling.faults_cli import add_commands as add_fault_commands
 from chassis.tooling.faults_cli import status_lines as fault_status_lines
+from chassis.tooling.hosts_cli import add_commands as add_hosts_commands
 from chassis.tooling.identity_cli import add_commands as add_identity_commands
 from chassis.tooling.identity_session import take_admin_password
 from chassis.tooling.infra.process import InfraError
@@ -480,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fault_commands(sub)
     add_workflow_commands(sub)
     add_release_commands(sub)
+    add_hosts_commands(sub)
 
     envoy = sub.add_parser("envoy-config", help="print the Envoy config for compose (services reached by DNS name)")
     envoy.add_argument("--port", type=int, default=8080, help="listener port (default: %(default)s)")

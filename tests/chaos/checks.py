@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -34,6 +36,8 @@ RECOVERY_LIMIT_SECONDS = 30.0
 """The stated recovery time: after the fault ends the mesh must answer again within it."""
 EVENTS_LIMIT_SECONDS = 45.0
 """How long committed events may take to be handled after the fault (redelivery waits out ack_wait)."""
+CHECK_THREADS = 8
+"""Reads and retries after a case go this many at a time (hundreds of them after a long outage)."""
 CONTEXT_PACKAGE = events_pb2.DESCRIPTOR.package
 CONTEXT_STREAM = subjects.package_stream(CONTEXT_PACKAGE)
 CREATED = events_pb2.ContextCreated.DESCRIPTOR.full_name
@@ -55,13 +59,16 @@ class Verdict:
     events_duplicated: int
     recovery: float
     error_span: float
+    top_error: str = ""
+    """The failed calls' most frequent error (what a client saw)."""
 
     def line(self) -> str:
         """The case's one line."""
         return (f"{self.fault} | load {self.load} | failed {self.failed} (a retry saved {self.saved}) | "
                 f"writes lost {self.writes_lost}, doubled {self.writes_doubled} | "
                 f"events lost {self.events_lost}, duplicated {self.events_duplicated} | "
-                f"recovered in {self.recovery:.1f}s (errors for {self.error_span:.1f}s after the fault)")
+                f"recovered in {self.recovery:.1f}s (errors for {self.error_span:.1f}s after the fault)"
+                + (f" | mostly {self.top_error}" if self.top_error else ""))
 
     def assert_nothing_lost(self) -> None:
         """The case's verdict: nothing lost or doubled, recovered within the stated time."""
@@ -91,17 +98,18 @@ def wait_recovered(mesh: HostedMesh, since: float, limit: float = RECOVERY_LIMIT
 def unreadable(mesh: HostedMesh, load: Load) -> int:
     """Acknowledged writes of the load that cannot be read back through the gateway (three tries each)."""
     rest = RestClient.for_mesh(mesh, timeout=3)
-    lost = 0
-    for context_id in list(load.acked.values()):
+
+    def lost(context_id: str) -> bool:
         for _ in range(3):
             try:
                 rest_read(rest, context_id)
-                break
+                return False
             except (CallFailed, OSError):
                 time.sleep(0.3)
-        else:
-            lost += 1
-    return lost
+        return True
+
+    with ThreadPoolExecutor(CHECK_THREADS) as pool:
+        return sum(pool.map(lost, list(load.acked.values())))
 
 
 def doubled(mesh: HostedMesh, tag: str) -> int:
@@ -182,8 +190,10 @@ def stream_leader(mesh: HostedMesh, stream: str = CONTEXT_STREAM) -> NatsNode:
 
 def verdict(mesh: HostedMesh, load: Load, fault: str, fault_at: float, recovery: float) -> Verdict:
     """Every check of a case, after its load stopped."""
+    errors = Counter(call.error[:80] for call in load.failed)
     failed, saved = load.retry_failed()
     return Verdict(fault=fault, load=load.summary(), failed=failed, saved=saved,
+                   top_error=errors.most_common(1)[0][0] if errors else "",
                    writes_lost=unreadable(mesh, load), writes_doubled=doubled(mesh, load.tag),
                    events_lost=lost_events(mesh, load), events_duplicated=duplicated_events(mesh),
                    recovery=recovery, error_span=load.error_span(fault_at))

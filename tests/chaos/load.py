@@ -9,11 +9,13 @@ consumer handles, which is what the event checks follow.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import grpc
@@ -25,8 +27,8 @@ from protomesh.context.v1 import context_service_pb2_grpc as pb_grpc
 
 CALL_TIMEOUT_SECONDS = 5.0
 """A client's deadline per call: a hung replica must be routed around well within it."""
-PAUSE_SECONDS = 0.15
-"""Between two calls of one worker: two workers then send about ten calls a second, writes and reads alike."""
+PAUSE_SECONDS = 0.2
+"""Between a worker's write-and-read pairs: two workers send at most about twenty calls a second, half writes."""
 
 
 class CallFailed(Exception):
@@ -145,10 +147,10 @@ class Load:
         rest = RestClient.for_mesh(self.mesh, timeout=CALL_TIMEOUT_SECONDS)
         while not self._stop.is_set():
             key = self.new_key()
-            self._record("rest-write", key, lambda key=key: rest_write(rest, key))  # type: ignore[misc]
+            self._record("rest-write", key, functools.partial(rest_write, rest, key))
             known = self._known_id()
             if known:
-                self._record("rest-read", known, lambda known=known: rest_read(rest, known))  # type: ignore[misc]
+                self._record("rest-read", known, functools.partial(rest_read, rest, known))
             self._stop.wait(PAUSE_SECONDS)
 
     def _grpc_worker(self) -> None:
@@ -156,10 +158,10 @@ class Load:
             stub = pb_grpc.ContextServiceStub(channel)
             while not self._stop.is_set():
                 key = self.new_key()
-                self._record("grpc-write", key, lambda key=key: grpc_write(stub, key))  # type: ignore[misc]
+                self._record("grpc-write", key, functools.partial(grpc_write, stub, key))
                 known = self._known_id()
                 if known:
-                    self._record("grpc-read", known, lambda known=known: grpc_read(stub, known))  # type: ignore[misc]
+                    self._record("grpc-read", known, functools.partial(grpc_read, stub, known))
                 self._stop.wait(PAUSE_SECONDS)
 
     def new_key(self) -> str:
@@ -168,28 +170,32 @@ class Load:
 
     # --- after the fault ------------------------------------------------------------------------------
 
-    def retry_failed(self) -> tuple[int, int]:
-        """Send every failed call once more (a write with its request id); (failed, saved by the retry)."""
+    def retry_failed(self, threads: int = 8) -> tuple[int, int]:
+        """Send every failed call once more (a write with its request id), `threads` at a time;
+        (failed, saved by the retry)."""
         failed = self.failed
         rest = RestClient.for_mesh(self.mesh, timeout=CALL_TIMEOUT_SECONDS)
-        saved = 0
         with mesh_channel(self.mesh) as channel:
             stub = pb_grpc.ContextServiceStub(channel)
-            for call in failed:
-                retry: dict[str, Callable[[], str | None]] = {
-                    "rest-write": lambda c=call: rest_write(rest, c.key),  # type: ignore[misc]
-                    "grpc-write": lambda c=call: grpc_write(stub, c.key),  # type: ignore[misc]
-                    "rest-read": lambda c=call: rest_read(rest, c.key),  # type: ignore[misc]
-                    "grpc-read": lambda c=call: grpc_read(stub, c.key),  # type: ignore[misc]
+
+            def retry(call: Call) -> bool:
+                again: dict[str, Callable[[], str | None]] = {
+                    "rest-write": lambda: rest_write(rest, call.key),
+                    "grpc-write": lambda: grpc_write(stub, call.key),
+                    "rest-read": lambda: rest_read(rest, call.key),
+                    "grpc-read": lambda: grpc_read(stub, call.key),
                 }
                 try:
-                    context_id = retry[call.kind]()
+                    context_id = again[call.kind]()
                 except (grpc.RpcError, OSError, CallFailed):
-                    continue
-                saved += 1
+                    return False
                 if context_id and call.kind.endswith("write"):
                     with self._lock:
                         self.acked[call.key] = context_id
+                return True
+
+            with ThreadPoolExecutor(threads) as pool:
+                saved = sum(pool.map(retry, failed))
         return len(failed), saved
 
 
