@@ -83,7 +83,8 @@ def test_discover_types_info_health(agents: AgentServiceStub) -> None:
     found = agents.DiscoverAgents(pb.DiscoverAgentsRequest(capabilities=["data.transform"]), timeout=10).agents
     assert "grpc-json" in {a.name for a in found}
     types = agents.ListAgentTypes(pb.ListAgentTypesRequest(), timeout=10).agent_types
-    assert {t.name for t in types} == {"calculator", "text-analyzer", "prime-finder", "json-transformer"}
+    assert {t.name for t in types} == {"calculator", "text-analyzer", "prime-finder", "json-transformer",
+                                         "field-report"}
     assert agents.GetInfo(pb.GetInfoRequest(), timeout=10).info.name == "agent"
     assert agents.GetReadiness(pb.GetReadinessRequest(), timeout=10).health.service == "agent"
     assert agents.GetLiveness(pb.GetLivenessRequest(), timeout=10).state == 1

@@ -200,7 +200,7 @@ def test_rest_info_and_health(rest: RestClient) -> None:
     assert FAILED in info.body["event_types"] and info.body["max_attempts"] == 5
     health = rest.get("/v1/notifications/health")
     assert health.status == 200
-    assert {d["name"] for d in health.body["health"]["dependencies"]} == {"postgres", "nats"}
+    assert {d["name"] for d in health.body["health"]["dependencies"]} == {"postgres", "nats", "registry"}
     assert rest.get("/v1/notifications/health/ready").status == 200
     assert rest.get("/v1/notifications/health/live").body["state"] == "HEALTH_STATE_SERVING"
 

@@ -17,6 +17,7 @@ from typing import Any
 from chassis.events.streams import REPLICAS_ENV
 from chassis.tooling.catalog import Catalog
 from chassis.tooling.credentials import SUPERVISOR_USER
+from chassis.tooling.hosts.disks import SmallDisk
 from chassis.tooling.hosts.netns import Host, Topology
 from chassis.tooling.hosts.processes import HostedEnvoy, HostedPostgres, HostedReplica, NatsNode, nats_cluster
 from chassis.tooling.infra.envoy import EnvoyProcess
@@ -45,10 +46,13 @@ class HostedMesh(Mesh):
     """A Mesh whose processes run on `hosts` network namespaces (at least 3: a NATS quorum survives one loss)."""
 
     def __init__(self, options: MeshOptions, hosts: int = DEFAULT_HOSTS, catalog: Catalog | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, *, nats_store_size: str | None = None) -> None:
         super().__init__(options, catalog, progress)
         self.topology = Topology(hosts)
         self.nats_nodes: list[NatsNode] = []
+        self.nats_store_size = nats_store_size
+        """With a size (mount's syntax, e.g. 64m) every NATS node keeps its store on a tmpfs that small."""
+        self.nats_disks: list[SmallDisk] = []
         self.stream_replicas = min(3, hosts)
         self._replicas_env: contextlib.ExitStack | None = None
 
@@ -103,6 +107,11 @@ class HostedMesh(Mesh):
         self.nats_nodes = nats_cluster(self.topology.hosts, self.state_dir, users=mesh_users(self.catalog,
                                        self.credentials), durable=self.options.durable, log_dir=self.log_dir)
         self.nats = self.nats_nodes[0]
+        if self.nats_store_size:
+            for node in self.nats_nodes:
+                disk = SmallDisk(node.store_dir, self.nats_store_size)
+                self.nats_disks.append(disk)
+                disk.mount()
 
         def start_cluster() -> None:
             # Together: a node's JetStream is healthy only once a quorum of the cluster is up.
@@ -159,6 +168,8 @@ class HostedMesh(Mesh):
         try:
             super().stop()
         finally:
+            for disk in self.nats_disks:
+                disk.unmount()
             self.topology.remove()
             if self._replicas_env is not None:
                 self._replicas_env.close()

@@ -81,7 +81,8 @@ def calls_by_id(stub: NotificationServiceStub, sid: str, nid: str) -> dict[str, 
     }
 
 
-def test_every_rpc_naming_a_subscription_or_notification_is_covered() -> None:
+async def test_every_rpc_naming_a_subscription_or_notification_is_covered() -> None:
+    # async: an aio channel needs a loop, and a sync test has one only if no earlier test cleared it.
     # ListNotifications filters by subscription_id (checked below); every other RPC naming one must be listed.
     service = pb.DESCRIPTOR.services_by_name["NotificationService"]
     naming = {m.name for m in service.methods
