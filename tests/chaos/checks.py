@@ -61,6 +61,8 @@ class Verdict:
     error_span: float
     top_error: str = ""
     """The failed calls' most frequent error (what a client saw)."""
+    diagnosis: str = ""
+    """Where lost events are (only when some are): told by the failing assertion, not the line."""
 
     def line(self) -> str:
         """The case's one line."""
@@ -73,7 +75,7 @@ class Verdict:
     def assert_nothing_lost(self) -> None:
         """The case's verdict: nothing lost or doubled, recovered within the stated time."""
         assert (self.writes_lost, self.writes_doubled, self.events_lost, self.events_duplicated) == (0, 0, 0, 0), \
-            self.line()
+            f"{self.line()} {self.diagnosis}"
         assert self.recovery <= RECOVERY_LIMIT_SECONDS, self.line()
 
 
@@ -150,6 +152,34 @@ def lost_events(mesh: HostedMesh, load: Load, limit: float = EVENTS_LIMIT_SECOND
     return len(set(events) - handled) + len(without_event)
 
 
+def event_diagnosis(mesh: HostedMesh, load: Load) -> str:
+    """Where the load's unhandled events are: still in the outbox, or published and not handled (the consumer)."""
+    with psycopg.connect(mesh.database_url, connect_timeout=5, autocommit=True) as conn:
+        events = _created_events(conn, load.tag)
+        handled = {row[0] for row in conn.execute(
+            "SELECT event_id FROM notification.processed_events WHERE consumer = %s AND event_id = ANY(%s)",
+            (CONSUMER, list(events)))}
+        missing = list(set(events) - handled)
+        unsent = conn.execute("SELECT count(*) FROM context.outbox WHERE event_id = ANY(%s) AND sent_at IS NULL",
+                              (missing,)).fetchone()
+    consumer = asyncio.run(_consumer_state(mesh))
+    return f"{len(missing)} unhandled, {unsent[0] if unsent else '?'} of them unpublished; consumer {consumer}"
+
+
+async def _consumer_state(mesh: HostedMesh) -> str:
+    nc = await nats.connect(nats_servers(mesh.nats_url), connect_timeout=3, max_reconnect_attempts=3)
+    try:
+        js = nc.jetstream()
+        stream = await js.stream_info(CONTEXT_STREAM)
+        info = await js.consumer_info(CONTEXT_STREAM, CONSUMER)
+        leader = info.cluster.leader if info.cluster else "?"
+        return (f"leader {leader}, delivered {info.delivered.stream_seq}, ack floor {info.ack_floor.stream_seq}, "
+                f"pending {info.num_pending}, unacked {info.num_ack_pending}, waiting pulls {info.num_waiting}; "
+                f"stream last seq {stream.state.last_seq}, leader {stream.cluster.leader if stream.cluster else '?'}")
+    finally:
+        await nc.close()
+
+
 def duplicated_events(mesh: HostedMesh) -> int:
     """Messages in the context stream beyond the context events the outbox holds (once the outbox drained)."""
     with psycopg.connect(mesh.database_url, connect_timeout=5, autocommit=True) as conn:
@@ -192,8 +222,10 @@ def verdict(mesh: HostedMesh, load: Load, fault: str, fault_at: float, recovery:
     """Every check of a case, after its load stopped."""
     errors = Counter(call.error[:80] for call in load.failed)
     failed, saved = load.retry_failed()
+    events_lost = lost_events(mesh, load)
     return Verdict(fault=fault, load=load.summary(), failed=failed, saved=saved,
+                   diagnosis=event_diagnosis(mesh, load) if events_lost else "",
                    top_error=errors.most_common(1)[0][0] if errors else "",
                    writes_lost=unreadable(mesh, load), writes_doubled=doubled(mesh, load.tag),
-                   events_lost=lost_events(mesh, load), events_duplicated=duplicated_events(mesh),
+                   events_lost=events_lost, events_duplicated=duplicated_events(mesh),
                    recovery=recovery, error_span=load.error_span(fault_at))

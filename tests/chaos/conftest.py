@@ -21,6 +21,8 @@ from chassis.tooling.mesh_testing import TEST_SERVICE_ENV
 from chassis.tooling.supervisor import IDENTITY_SERVICE, MeshOptions
 from tests.chaos.load import Timing
 
+NATS_STORE_SIZE = "64m"
+"""Each NATS node's store is a tmpfs this small, which the disk-full case fills."""
 LINE_PROPERTY = "chaos"
 """The user property carrying a case's line (it crosses from xdist workers to the summary)."""
 
@@ -37,7 +39,8 @@ def timing() -> Timing:
 def hosted() -> Iterator[HostedMesh]:
     """Context and notification (2 replicas each) and identity over three hosts; removed afterwards, failed or not.
 
-    A 2 s registry TTL lets a replica cut off from NATS leave the gateway's rotation quickly.
+    A 2 s registry TTL lets a replica cut off from NATS leave the gateway's rotation quickly; the NATS stores are
+    small tmpfs disks (NATS_STORE_SIZE) the disk-full case can fill.
     """
     problem = missing_requirements()
     if problem:
@@ -46,7 +49,7 @@ def hosted() -> Iterator[HostedMesh]:
     options = MeshOptions(state_dir=state_dir, gateway_port=free_port(), default_replicas=2,
                           replicas={IDENTITY_SERVICE: 1}, durable=False, only=["context", "notification"],
                           service_env={**TEST_SERVICE_ENV, "REGISTRY_TTL_SECONDS": "2"})
-    mesh = HostedMesh(options)
+    mesh = HostedMesh(options, nats_store_size=NATS_STORE_SIZE)
     try:
         mesh.start()
         yield mesh

@@ -151,6 +151,22 @@ def test_postgres_backend_paused(hosted: HostedMesh, timing: Timing, report_line
     finish(result, report_line)
 
 
+def test_nats_store_disk_full(hosted: HostedMesh, timing: Timing, report_line: Callable[[str], None]) -> None:
+    """Every NATS node's store (a small tmpfs) filled to the last byte, then freed: events wait, none is lost."""
+
+    def fill() -> None:
+        for disk in hosted.nats_disks:
+            disk.fill()
+
+    def free() -> None:
+        for disk in hosted.nats_disks:
+            disk.free()
+
+    assert hosted.nats_disks, "the chaos mesh keeps NATS stores on small disks (conftest: nats_store_size)"
+    result = run_case(hosted, timing, f"every NATS store disk full for {timing.hold:.0f}s, then freed", fill, free)
+    finish(result, report_line)
+
+
 def test_registry_unavailable_while_replica_starts(hosted: HostedMesh, timing: Timing,
                                                    report_line: Callable[[str], None]) -> None:
     """NATS (the registry) down while a new context replica starts: it serves and is routed once NATS is back."""
