@@ -32,7 +32,7 @@ def timing() -> Timing:
     """Short by default (the whole suite stays within its budget); CHAOS_LONG=1 for longer loads and faults."""
     if os.environ.get("CHAOS_LONG") == "1":
         return Timing(before=10.0, hold=20.0, after=10.0)
-    return Timing(before=1.5, hold=5.0, after=1.5)
+    return Timing(before=1.0, hold=4.0, after=1.0)
 
 
 @pytest.fixture(scope="module")
