@@ -44,3 +44,22 @@ def outbound_metadata() -> tuple[tuple[str, str], ...]:
     if tracing_enabled():
         return tuple((k, v) for k, v in call.headers if k not in ("traceparent", "tracestate"))
     return call.headers
+
+
+response_headers: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar(
+    "response_headers", default=None)
+"""Headers (initial metadata) a layer inside the call wants sent with its answer (chassis.caching's ETag).
+
+They are sent by the call's outermost layer (chassis.interceptors) only once everything else is done,
+right before the answer: initial metadata commits the response, and Envoy can no longer retry a call
+whose replica dies after sending it. Sent any earlier, a replica killed while the call logged, audited
+or ended its span lost that call (503) instead of it being retried on another replica."""
+
+
+def add_response_headers(headers: list[tuple[str, str]]) -> bool:
+    """Queue headers for the answer of the call being served; False outside a call (nothing to send them)."""
+    pending = response_headers.get()
+    if pending is None:
+        return False
+    pending.extend(headers)
+    return True

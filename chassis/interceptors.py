@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 from chassis import authz, metrics, telemetry, tls
 from chassis.audit import Recorder
 from chassis.caching import ReplicaCache
-from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call
+from chassis.callcontext import PROPAGATED_HEADERS, CallContext, current_call, response_headers
 from chassis.errors import DependencyFailed, FieldViolation, InvalidArgument, ServiceError, Unavailable
 from chassis.identity import (
     CLAIMS_HEADER,
@@ -162,6 +162,8 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
             # Claims count only from the gateway or a replica (a certificate of the trust domain: chassis.tls).
             propagated = tuple((k, v) for k, v in propagated if k != CLAIMS_HEADER)
         current_call.set(CallContext(None if remaining is None else time.monotonic() + remaining, propagated))
+        headers: list[tuple[str, str]] = []
+        response_headers.set(headers)
         claims = None
         for key, value in propagated:
             if key == CLAIMS_HEADER:
@@ -211,6 +213,9 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
             if audit is not None and audit.wants(method, code, current_principal()):  # chassis.audit
                 await audit.record(method, code, request, context, claims)
             telemetry.end_server_span(span, code.value[0], code.name)
+            if headers and code == grpc.StatusCode.OK:
+                # Last, right before the answer goes out (chassis.callcontext.response_headers says why).
+                await context.send_initial_metadata(headers)
 
     return observed
 

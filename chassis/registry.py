@@ -112,6 +112,8 @@ class NatsKvRegistry:
         self._nc = nc
         self._owns = owns_connection
         self._kv: KeyValue | None = None
+        self._answered_at = 0.0
+        """When the bucket last answered a status request (monotonic; see _takes_requests)."""
 
     @classmethod
     async def connect(cls, url: str) -> NatsKvRegistry:
@@ -208,12 +210,30 @@ class NatsKvRegistry:
                 now = time.time()
                 live = sorted((i for i in known.values() if i.alive(now) and (i.serving or not healthy_only)),
                               key=lambda i: i.instance_id)
+                aged_out = last is not None and any(
+                    not i.alive(now) for i in known.values() if i.target in {seen.target for seen in last})
+                if aged_out and not await self._takes_requests(kv):
+                    # Connected, but the bucket has no leader (a cluster losing or regaining its quorum):
+                    # the missing heartbeats are the registry's outage, not the replicas'. Keep the view.
+                    continue
                 if last is None or [i.target for i in live] != [i.target for i in last]:
                     last = live
                     yield live
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
+
+    async def _takes_requests(self, kv: KeyValue) -> bool:
+        """Whether the bucket answers now (its stream has a leader); asked at most once a second."""
+        now = time.monotonic()
+        if now - self._answered_at < 1.0:
+            return True
+        try:
+            await asyncio.wait_for(kv.status(), timeout=1.0)
+        except Exception:  # a timeout, no responders, no leader: all mean the registry is away
+            return False
+        self._answered_at = now
+        return True
 
     async def close(self) -> None:
         if self._owns:

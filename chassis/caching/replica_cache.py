@@ -30,6 +30,7 @@ from chassis.caching import writes
 from chassis.caching.generations import Generations, scope_of
 from chassis.caching.local import Entry, LocalCache
 from chassis.caching.rules import CacheRule, cached_methods, method_rule
+from chassis.callcontext import add_response_headers
 from chassis.identity import current_principal
 
 logger = logging.getLogger(__name__)
@@ -154,9 +155,10 @@ class ReplicaCache:
             if matches(_metadata(context, IF_NONE_MATCH_HEADER), etag):
                 not_modified.inc()
                 headers.append((NOT_MODIFIED_HEADER, "1"))
-            # Initial metadata, so the gateway sends them as HTTP headers; sent only now that the answer is
-            # ready, so a retry or hedge of the read is still possible until then.
-            await context.send_initial_metadata(headers)
+            # Initial metadata, so the gateway sends them as HTTP headers; sent by the call's outermost layer
+            # right before the answer, so a retry or hedge of the read is still possible until then.
+            if not add_response_headers(headers):
+                await context.send_initial_metadata(headers)  # served without the chassis' interceptor
             return response
 
         return cached
