@@ -76,7 +76,9 @@ def test_a_hung_replica_leaves_rotation_and_reads_on_it_are_answered_elsewhere(f
           f"{statistics.median(latencies) * 1000:.1f} ms, {len(slow)} over 300 ms; Envoy's flags for it "
           f"afterwards: '{flags}'")
     assert statuses.count(200) == total, f"every read is answered: {sorted(set(statuses))}"
-    assert "failed" in flags, "the hung replica is out of rotation"
+    # Out of rotation either way: Envoy's health checks marked it failed, or (on a slow run) its registration
+    # expired too, as a hung replica stops its heartbeats, and it left the gateway's endpoints altogether.
+    assert "failed" in flags or flags == "absent", f"the hung replica is out of rotation: '{flags}'"
     # Back in rotation once it answers its health checks again.
     eventually(lambda: host_flags(fresh_mesh, victim) == "healthy", timeout=15, what="the replica to return")
 
