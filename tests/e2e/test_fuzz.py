@@ -23,7 +23,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import FlakyStrategyDefinition, Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
@@ -34,8 +34,8 @@ from chassis.tooling.supervisor import Mesh
 
 # Cases per operation and mode. Valid data reaches the services' own logic (stores, rules); invalid data
 # exercises validation in Envoy's transcoder and in chassis.validation. The totals keep the whole module
-# near two minutes on 2 cores (the summary prints the time).
-EXAMPLES = {schemathesis.GenerationMode.POSITIVE: 50, schemathesis.GenerationMode.NEGATIVE: 25}
+# near two minutes on 2 cores (the summary prints the time): the document has grown to ~160 operations.
+EXAMPLES = {schemathesis.GenerationMode.POSITIVE: 20, schemathesis.GenerationMode.NEGATIVE: 8}
 # Every operation lists 'default' (google.rpc.Status), so status_code_conformance cannot fail on a
 # status the gateway really sends; it stays on so a document that drops 'default' is caught.
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
@@ -61,6 +61,7 @@ class Findings:
     examples: dict[tuple[str, str], str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     unnegatable: list[str] = field(default_factory=list)
+    flaky_strategies: list[str] = field(default_factory=list)
     # Ids (by field name: agent_id, context_id, ...) that answers returned, for later operations' paths.
     ids: dict[str, list[str]] = field(default_factory=dict)
     # Ids never reused: the fuzzer's own user (disabling it or changing its password is the identity
@@ -188,10 +189,15 @@ def fuzz_operation(operation: schemathesis.APIOperation, base_url: str, session:
         if mode is not schemathesis.GenerationMode.NEGATIVE:
             raise
         findings.unnegatable.append(label)
+    except FlakyStrategyDefinition as exc:
+        # Hypothesis refusing schemathesis' own negative strategy for an operation (it drew differently on a
+        # replay): the library's problem, not the mesh's; the cases it did send were checked like the rest.
+        findings.flaky_strategies.append(f"{label} [{mode.value}]: {str(exc)[:200]}")
     except Exception as exc:  # a case the library cannot build is reported with the rest, not fatal
         findings.errors.append(f"{label} [{mode.value}]: {type(exc).__name__}: {str(exc)[:300]}")
 
 
+@pytest.mark.timeout(900)  # ~160 operations through a real gateway: minutes on a busy 2-core machine
 def test_fuzzed_requests_get_no_server_error_and_match_the_documented_schema(mesh: Mesh) -> None:
     base_url = f"http://{mesh.gateway}"
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=30)
