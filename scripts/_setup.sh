@@ -21,5 +21,10 @@ fi
 export PATH="$venv/bin:$PATH"
 # The docs page's assets (the gateway serves them at /docs), from the npm registry, when missing.
 "$repo/scripts/install_docs_assets"
-# Only the tests drive a browser (the docs page's test): Debian's Chromium, when missing.
-if [ "$(basename "$0")" = test ]; then "$repo/scripts/install_test_browser"; fi
+# Debian tools only the tests need, each installed when missing: Chromium (the docs page's test), iproute2 and
+# nftables (the multi-host chaos tests), Prometheus and promtool (the monitoring tests).
+if [ "$(basename "$0")" = test ]; then
+  "$repo/scripts/install_test_browser"
+  "$repo/scripts/install_test_tools"
+  "$repo/scripts/install_monitoring_tools"
+fi
