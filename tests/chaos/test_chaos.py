@@ -3,7 +3,9 @@
 Each case runs the steady load (tests/chaos/load.py), makes its fault, ends it, waits until the mesh
 answers again (within checks.RECOVERY_LIMIT_SECONDS), then checks every acknowledged write is readable,
 no write is doubled and every committed event was handled once (tests/chaos/checks.py), and prints its
-line. The cases share one mesh (in this order); each leaves it whole for the next.
+line. The cases share one mesh (in this order); each leaves it whole for the next. The partition comes late,
+right before two cases that restart NATS: after it the notification consumer was seen to stop acknowledging
+in some runs (docs/chaos.md, Findings), and that must fail that case alone, not every case after it.
 """
 
 from __future__ import annotations
@@ -101,6 +103,27 @@ def test_nats_cluster_restarted(hosted: HostedMesh, timing: Timing, report_line:
     finish(result, report_line)
 
 
+def test_postgres_killed(hosted: HostedMesh, timing: Timing, report_line: Callable[[str], None]) -> None:
+    """PostgreSQL killed (SIGKILL, every backend) and started again on the same data."""
+    postgres = hosted.postgres
+    assert postgres is not None
+    result = run_case(hosted, timing, f"SIGKILL PostgreSQL on host1 ({timing.hold:.0f}s down)",
+                      postgres.kill, postgres.start)
+    finish(result, report_line)
+
+
+def test_postgres_backend_paused(hosted: HostedMesh, timing: Timing, report_line: Callable[[str], None]) -> None:
+    """One of the context service's PostgreSQL backends frozen (SIGSTOP): calls on it hit their deadline."""
+    with psycopg.connect(hosted.database_url, connect_timeout=5) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE usename = 'context' AND backend_type = 'client backend'")]
+    assert pids, "the context replicas hold no PostgreSQL connection"
+    paused = pids[0]
+    result = run_case(hosted, timing, f"SIGSTOP one of {len(pids)} context PostgreSQL backends for {timing.hold:.0f}s",
+                      lambda: os.kill(paused, signal.SIGSTOP), lambda: os.kill(paused, signal.SIGCONT))
+    finish(result, report_line)
+
+
 def test_host_partitioned(hosted: HostedMesh, timing: Timing, report_line: Callable[[str], None]) -> None:
     """Host 2 cut off (nftables inside it) while it runs: its replica leaves the gateway's rotation, then returns."""
     host = hosted.topology.host(2)
@@ -127,27 +150,6 @@ def test_host_partitioned(hosted: HostedMesh, timing: Timing, report_line: Calla
     result = run_case(hosted, timing, f"host2 cut off {timing.hold:.0f}s", lambda: hosted.topology.partition(host),
                       heal, during=left_rotation)
     result.fault += f" ({cut_off} out of rotation after {timeline['out']:.1f}s, back {timeline['back']:.1f}s after)"
-    finish(result, report_line)
-
-
-def test_postgres_killed(hosted: HostedMesh, timing: Timing, report_line: Callable[[str], None]) -> None:
-    """PostgreSQL killed (SIGKILL, every backend) and started again on the same data."""
-    postgres = hosted.postgres
-    assert postgres is not None
-    result = run_case(hosted, timing, f"SIGKILL PostgreSQL on host1 ({timing.hold:.0f}s down)",
-                      postgres.kill, postgres.start)
-    finish(result, report_line)
-
-
-def test_postgres_backend_paused(hosted: HostedMesh, timing: Timing, report_line: Callable[[str], None]) -> None:
-    """One of the context service's PostgreSQL backends frozen (SIGSTOP): calls on it hit their deadline."""
-    with psycopg.connect(hosted.database_url, connect_timeout=5) as conn:
-        pids = [row[0] for row in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE usename = 'context' AND backend_type = 'client backend'")]
-    assert pids, "the context replicas hold no PostgreSQL connection"
-    paused = pids[0]
-    result = run_case(hosted, timing, f"SIGSTOP one of {len(pids)} context PostgreSQL backends for {timing.hold:.0f}s",
-                      lambda: os.kill(paused, signal.SIGSTOP), lambda: os.kill(paused, signal.SIGCONT))
     finish(result, report_line)
 
 
