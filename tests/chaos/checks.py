@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -163,7 +165,24 @@ def event_diagnosis(mesh: HostedMesh, load: Load) -> str:
         unsent = conn.execute("SELECT count(*) FROM context.outbox WHERE event_id = ANY(%s) AND sent_at IS NULL",
                               (missing,)).fetchone()
     consumer = asyncio.run(_consumer_state(mesh))
-    return f"{len(missing)} unhandled, {unsent[0] if unsent else '?'} of them unpublished; consumer {consumer}"
+    warnings = [f"{replica.instance_id}: {line[:300]}" for replica in mesh.replicas.get("notification", [])
+                for line in replica.log_tail(400).splitlines()[-400:] if '"level":"warning"' in line
+                or '"level":"error"' in line][-8:]
+    return (f"{len(missing)} unhandled, {unsent[0] if unsent else '?'} of them unpublished; consumer {consumer}; "
+            f"notification clients on {_client_nodes(mesh)}; their last warnings: {warnings}")
+
+
+def _client_nodes(mesh: HostedMesh) -> dict[str, list[str]]:
+    """host -> names of the notification service's NATS connections its node holds (from /connz)."""
+    found: dict[str, list[str]] = {}
+    for node in mesh.nats_nodes:
+        try:
+            with urllib.request.urlopen(f"{node.monitor_url}/connz?limit=200", timeout=2) as reply:
+                connections = json.loads(reply.read()).get("connections", [])
+        except (OSError, ValueError):
+            continue
+        found[node.place.name] = sorted(c.get("name", "") for c in connections if "notification" in c.get("name", ""))
+    return found
 
 
 async def _consumer_state(mesh: HostedMesh) -> str:
