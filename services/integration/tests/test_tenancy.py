@@ -78,7 +78,8 @@ def calls_by_id(stub: IntegrationServiceStub, iid: str) -> dict[str, tuple[Any, 
     }
 
 
-def test_every_rpc_naming_an_integration_is_covered() -> None:
+async def test_every_rpc_naming_an_integration_is_covered() -> None:
+    # async: an aio channel needs a loop, and a sync test has one only if no earlier test cleared it.
     # A new RPC taking an integration_id must join calls_by_id, or this fails: no call escapes the check below.
     service = pb.DESCRIPTOR.services_by_name["IntegrationService"]
     naming = {m.name for m in service.methods if "integration_id" in m.input_type.fields_by_name}
