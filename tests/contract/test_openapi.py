@@ -281,3 +281,16 @@ def test_oneofs_deprecation_and_scalar_forms(demo: dict[str, Any]) -> None:
 
 def test_descriptor_path_is_the_default(contracts: Contracts) -> None:
     assert Path(contracts.catalog.descriptor_set).name == "protomesh.binpb"
+
+
+def test_access_caching_and_rate_limits_show_in_the_responses(document: dict[str, Any]) -> None:
+    """401/403 from the access declaration, 304 and validators from the cache option, 429's quota headers."""
+    cached = operation(document, "get", "/v1/agents/{agent_id}")  # agents.read, cached (GetAgent's options)
+    assert {"401", "403", "304", "429"} <= set(cached["responses"])
+    assert {"ETag", "Cache-Control"} <= set(cached["responses"]["200"]["headers"])
+    assert "content" not in cached["responses"]["304"] and "ETag" in cached["responses"]["304"]["headers"]
+    assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(cached["responses"]["429"]["headers"])
+    public = operation(document, "get", "/health")  # public: no credential, so neither 401 nor 403
+    assert not {"401", "403", "304"} & set(public["responses"])
+    written = operation(document, "post", "/v1/agents")  # a write: never cached
+    assert {"401", "403"} <= set(written["responses"]) and "304" not in written["responses"]

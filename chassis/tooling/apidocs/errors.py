@@ -2,7 +2,8 @@
 
 The contracts do not declare per RPC which codes it returns, so each operation documents:
   - the statuses any call can get from the gateway or the chassis (a malformed or invalid request,
-    a full bulkhead or rate limit, no healthy replica or a dependency down, a deadline);
+    a full bulkhead or rate limit, no healthy replica or a dependency down, a deadline), and for a
+    method that is not public 401 without a valid credential and 403 without its declared permission;
   - NOT_FOUND when the path names a resource; ALREADY_EXISTS/ABORTED for methods with side
     effects (unique names, optimistic concurrency);
   - every gRPC code (or ``HTTP nnn``) its comment mentions, e.g. "fails with UNAVAILABLE (HTTP 503)".
@@ -37,6 +38,12 @@ _DETAILS_FILE = "google/rpc/error_details.proto"
 def error_codes(contracts: Contracts, method: MeshMethod, *, has_path_variables: bool) -> dict[int, list[str]]:
     """HTTP status -> the gRPC codes behind it that this method may return."""
     codes = set(_ALWAYS)
+    if not method.public:
+        # The gateway refuses a call without a valid credential (the identity service's ext_authz answer), and
+        # the chassis one whose principal lacks the declared permission (chassis.authz): docs/authorization.md.
+        codes.add("UNAUTHENTICATED")
+        if method.permission:
+            codes.add("PERMISSION_DENIED")
     if has_path_variables:
         codes.add("NOT_FOUND")
     if method.idempotency_level != "NO_SIDE_EFFECTS":

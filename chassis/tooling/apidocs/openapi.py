@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+from chassis.caching import method_rule
 from chassis.tooling.api_lifecycle import deprecations, openapi_fields, openapi_headers
 from chassis.tooling.apidocs.bindings import Binding, bindings, field_at
 from chassis.tooling.apidocs.contracts import Contracts
@@ -102,7 +103,7 @@ def _operation(builder: SchemaBuilder, service: MeshService, binding: Binding, i
     lifecycle = deprecations(contracts.files).get(method.grpc_path)  # docs/versions.md
     if lifecycle is not None:
         operation.update(openapi_fields(lifecycle))
-        operation["responses"]["200"]["headers"] = openapi_headers(lifecycle)
+        operation["responses"]["200"].setdefault("headers", {}).update(openapi_headers(lifecycle))
     operation["x-grpc-method"] = method.grpc_path
     operation["x-grpc-service"] = service.name
     operation["x-idempotency-level"] = method.idempotency_level
@@ -189,4 +190,29 @@ def _responses(builder: SchemaBuilder, binding: Binding) -> dict[str, Any]:
     for status, codes in error_codes(contracts, method, has_path_variables=bool(binding.variables)).items():
         responses[str(status)] = error_response(builder, status, codes)
     responses["default"] = error_response(builder, 500, ["INTERNAL", "UNKNOWN", "any other code"])
+    responses["429"].setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
+    rule = method_rule(method.grpc_path)
+    if rule is not None and binding.verb == "get":
+        # A cached read (its contract's cache option, docs/caching.md): validators on the answer, and 304 when
+        # If-None-Match names the current one.
+        responses["200"].setdefault("headers", {}).update(_cache_headers(rule.cache_control))
+        responses["304"] = {"description": "Not modified: If-None-Match named the current ETag; no body.",
+                            "headers": _cache_headers(rule.cache_control)}
     return responses
+
+
+RATE_LIMIT_HEADERS = {
+    "Retry-After": {"description": "Seconds until the caller's quota refills.", "schema": {"type": "integer"}},
+    "RateLimit-Policy": {"description": "The route class's quota and window (draft-ietf-httpapi-ratelimit-headers).",
+                         "schema": {"type": "string"}},
+    "RateLimit": {"description": "What is left of the quota now.", "schema": {"type": "string"}},
+}
+"""The headers of the gateway's 429 (chassis.tooling.gateway_ratelimit)."""
+
+
+def _cache_headers(cache_control: str) -> dict[str, Any]:
+    return {
+        "ETag": {"description": "The answer's validator: send it back as If-None-Match.", "schema": {"type": "string"}},
+        "Cache-Control": {"description": "How long a client may reuse the answer (always private).",
+                          "schema": {"type": "string", "examples": [cache_control]}},
+    }
