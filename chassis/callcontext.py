@@ -56,10 +56,8 @@ whose replica dies after sending it. Sent any earlier, a replica killed while th
 or ended its span lost that call (503) instead of it being retried on another replica."""
 
 
-def add_response_headers(headers: list[tuple[str, str]]) -> bool:
-    """Queue headers for the answer of the call being served; False outside a call (nothing to send them)."""
+def add_response_headers(headers: list[tuple[str, str]]) -> None:
+    """Queue headers for the answer of the call being served (the chassis' interceptor opened its list)."""
     pending = response_headers.get()
-    if pending is None:
-        return False
-    pending.extend(headers)
-    return True
+    if pending is not None:
+        pending.extend(headers)

@@ -157,8 +157,7 @@ class ReplicaCache:
                 headers.append((NOT_MODIFIED_HEADER, "1"))
             # Initial metadata, so the gateway sends them as HTTP headers; sent by the call's outermost layer
             # right before the answer, so a retry or hedge of the read is still possible until then.
-            if not add_response_headers(headers):
-                await context.send_initial_metadata(headers)  # served without the chassis' interceptor
+            add_response_headers(headers)
             return response
 
         return cached
