@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from chassis.tooling.infra.ports import free_port, port_in_use, wait_for_port
-from chassis.tooling.infra.process import InfraError, ManagedProcess, PortInUseError, ensure_port_free
+from chassis.tooling.infra.process import InfraError, ManagedProcess, PortInUseError, as_user, ensure_port_free
 
 # A child that ignores SIGTERM, so stop() has to escalate to SIGKILL.
 STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
@@ -95,3 +97,40 @@ def test_taken_port_is_reported_with_what_to_do() -> None:
 def test_wait_for_port_times_out_on_a_closed_port() -> None:
     with pytest.raises(TimeoutError):
         wait_for_port("127.0.0.1", free_port(), timeout=0.3)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+async def test_a_child_started_as_another_user_survives_a_parent_busy_with_grpc(tmp_path: Path) -> None:
+    """As root the supervisor runs PostgreSQL as a system user. Popen's own user switch forks, and gRPC's
+    fork handlers then crashed the child before exec (CI: initdb died of SIGBUS); 200 starts under gRPC
+    load must all reach the program (the fork path lost about two in three here)."""
+    import asyncio
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stub = health_pb2_grpc.HealthStub(channel)
+    done = asyncio.Event()
+
+    async def load() -> None:
+        while not done.is_set():
+            await stub.Check(health_pb2.HealthCheckRequest())
+
+    def run_as_nobody() -> int:
+        argv, identity = as_user(["/bin/sh", "-c", "exit 0"], 65534, 65534)
+        return subprocess.run(argv, capture_output=True, check=False, **identity).returncode  # type: ignore[arg-type]
+
+    callers = [asyncio.create_task(load()) for _ in range(4)]
+    try:
+        codes = [await asyncio.to_thread(run_as_nobody) for _ in range(200)]
+    finally:
+        done.set()
+        await asyncio.gather(*callers, return_exceptions=True)
+        await channel.close()
+        await server.stop(None)
+    assert codes == [0] * 200, f"exit codes other than 0: {sorted(set(codes) - {0})}"

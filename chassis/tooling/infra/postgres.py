@@ -18,7 +18,7 @@ from psycopg import sql
 
 from chassis.tooling.credentials import read_or_create_secret
 from chassis.tooling.infra.ports import LOOPBACK, free_port
-from chassis.tooling.infra.process import InfraError, ManagedProcess
+from chassis.tooling.infra.process import InfraError, ManagedProcess, as_user
 
 SUPERUSER = "postgres"
 """The superuser initdb creates; it signs in with a generated password like every other role."""
@@ -169,14 +169,14 @@ class PostgresProcess(ManagedProcess):
             if self._run_as is not None:
                 os.chown(scratch, self._run_as.pw_uid, self._run_as.pw_gid)
                 os.chown(pwfile, self._run_as.pw_uid, self._run_as.pw_gid)
+            command, identity = as_user([*argv, f"--pwfile={pwfile}"], self.user, self.group)
             result = subprocess.run(  # noqa: S603 an argv list, no shell: pgserver's initdb
-                [*argv, f"--pwfile={pwfile}"],
+                command,
                 capture_output=True,
                 text=True,
                 env=self.env,
-                user=self.user,
-                group=self.group,
                 check=False,
+                **identity,  # type: ignore[arg-type]
             )
         if result.returncode != 0:
             raise InfraError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -36,6 +37,30 @@ def ensure_port_free(what: str, host: str, port: int, hint: str = "") -> None:
     """Raise PortInUseError (naming `what` and how to fix it) if host:port is already taken."""
     if port_in_use(host, port):
         raise PortInUseError(what, host, port, hint)
+
+
+def as_user(
+    argv: Sequence[str], user: str | int | None, group: str | int | None,
+) -> tuple[list[str], dict[str, str | int | None]]:
+    """The argv and Popen keywords that run `argv` as user/group, without forking this process' state.
+
+    Popen's own `user=`/`group=` make CPython fork() instead of vfork(), and fork() runs gRPC's
+    pthread_atfork handlers in the child: a test process or supervisor holding channels then saw initdb
+    die of SIGBUS (and PostgreSQL of SIGSEGV) before exec. `setpriv` switches identity after a vfork
+    instead; Popen's own switch is the fallback where util-linux is missing.
+    """
+    argv = [str(a) for a in argv]
+    if user is None and group is None:
+        return argv, {}
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return argv, {"user": user, "group": group}
+    switch = [setpriv]
+    if group is not None:
+        switch.append(f"--regid={group}")
+    if user is not None:
+        switch += [f"--reuid={user}", "--clear-groups"]
+    return [*switch, *argv], {}
 
 
 class ManagedProcess:
@@ -118,17 +143,17 @@ class ManagedProcess:
         with open(os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
             log.flush()
+            argv, identity = as_user(self.argv, self.user, self.group)
             try:
                 self._proc = subprocess.Popen(  # noqa: S603 an argv list, no shell: the mesh's own programs (services, Envoy, NATS, PostgreSQL)
-                    self.argv,
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=self.env,
                     cwd=self.cwd,
                     start_new_session=True,
-                    user=self.user,
-                    group=self.group,
+                    **identity,  # type: ignore[arg-type]
                 )
             except FileNotFoundError as exc:
                 raise InfraError(
