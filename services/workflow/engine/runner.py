@@ -38,10 +38,12 @@ from services.workflow.engine.outcomes import ERRORS, Cancelled, LeaseLost, Susp
 
 logger = logging.getLogger(__name__)
 
+# `waiting_for` outlives the claim: an event of that type arriving while this replica re-runs the listen (say,
+# after a signal its filter refuses) must still become a signal, or the listen suspends again and misses it.
 _CLAIM = """
 UPDATE executions e SET lease_owner = %(owner)s, lease_until = now() + make_interval(secs => %(lease)s),
     status = CASE WHEN e.status = 'PENDING' THEN 'RUNNING' ELSE e.status END,
-    waiting = '', waiting_for = NULL, wake_at = NULL
+    waiting = '', wake_at = NULL
 FROM definitions d
 WHERE e.id IN (
     SELECT x.id FROM executions x

@@ -4,6 +4,7 @@ terminate, retry, signals, revisions, and a replica stopped mid-workflow."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import grpc
@@ -16,7 +17,9 @@ from protomesh.agent.v1.agent_service_pb2_grpc import AgentServiceStub
 from protomesh.workflow.v1 import workflow_pb2 as wf
 from protomesh.workflow.v1 import workflow_service_pb2 as pb
 from protomesh.workflow.v1.workflow_service_pb2_grpc import WorkflowServiceStub
+from services.workflow.engine.checkpoints import Checkpoints
 from services.workflow.engine.clock import ManualClock
+from services.workflow.listening import CONSUMER_NAME
 from services.workflow.tests.conftest import Mesh, workflow_replica
 from services.workflow.tests.support import document, history, register, start, unique, wait_for
 
@@ -259,6 +262,53 @@ async def test_listen_resumes_on_another_services_domain_event(mesh: Mesh) -> No
     execution = await wait_for(stub, execution_id, timeout=30)
     assert execution.status == wf.EXECUTION_STATUS_SUCCEEDED, execution.error
     assert dict(execution.output) == {"agent_id": registered.agent.agent_id}
+
+
+async def test_listen_keeps_an_event_that_arrives_while_it_rechecks_after_a_refused_one(
+        mesh: Mesh, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused event wakes the execution; the one it waits for, handled while the replica still re-runs
+    the listen, must reach it (CI once saw it lost: the claim had unsubscribed the execution)."""
+    stub = _stub(mesh)
+    agents = mesh.agent.stub(AgentServiceStub)
+    agent_name = unique("awaited")
+    name = await register(stub, document(unique("on-event"), [
+        {"awaitAgent": {"listen": {"to": {"one": {"with": {"type": "protomesh.agent.v1.AgentRegistered",
+                                                           "name": "${ $input.agent }"}}}}}},
+    ]))
+    execution_id = await start(stub, name, {"agent": agent_name})
+    await wait_for(stub, execution_id, waiting=True)
+
+    rechecking, release = asyncio.Event(), asyncio.Event()
+    refuse = Checkpoints.ignore_signals
+
+    async def held_refusal(self: Checkpoints, ids: list[uuid.UUID], by: str) -> None:
+        if ids:  # the listen is mid-check, claimed by this replica: hold it there
+            rechecking.set()
+            await release.wait()
+        await refuse(self, ids, by)
+
+    monkeypatch.setattr(Checkpoints, "ignore_signals", held_refusal)
+    try:
+        await agents.RegisterAgent(agent_pb.RegisterAgentRequest(name=unique("other"), type="calculator"))
+        await asyncio.wait_for(rechecking.wait(), 30)
+        handled = await _listen_handled(mesh)
+        await agents.RegisterAgent(agent_pb.RegisterAgentRequest(name=agent_name, type="calculator"))
+        deadline = asyncio.get_running_loop().time() + 30
+        while await _listen_handled(mesh) == handled:
+            assert asyncio.get_running_loop().time() < deadline, "the awaited event never reached the workflow"
+            await asyncio.sleep(0.05)
+    finally:
+        release.set()
+    execution = await wait_for(stub, execution_id, timeout=15)
+    assert execution.status == wf.EXECUTION_STATUS_SUCCEEDED, execution.error
+
+
+async def _listen_handled(mesh: Mesh) -> int:
+    """How many domain events the workflow's listen consumer has committed."""
+    async with await psycopg.AsyncConnection.connect(mesh.database_url) as conn:
+        cur = await conn.execute("SELECT count(*) FROM workflow.processed_events WHERE consumer = %s", (CONSUMER_NAME,))
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def test_a_child_workflow_runs_once_and_its_result_or_failure_reaches_the_parent(mesh: Mesh) -> None:
