@@ -22,10 +22,10 @@ from chassis.tooling.catalog import load_catalog
 from chassis.tooling.deadletters_cli import add_commands as add_deadletter_commands
 from chassis.tooling.faults_cli import add_commands as add_fault_commands
 from chassis.tooling.faults_cli import status_lines as fault_status_lines
+from chassis.tooling.foreground import run_in_foreground
 from chassis.tooling.hosts_cli import add_commands as add_hosts_commands
 from chassis.tooling.identity_cli import add_commands as add_identity_commands
 from chassis.tooling.identity_session import take_admin_password
-from chassis.tooling.infra.process import InfraError
 from chassis.tooling.observe import LEVELS, LogFilter, follow_logs, format_entry, list_traces, read_logs, show_trace
 from chassis.tooling.release import ReleaseController
 from chassis.tooling.release_cli import add_commands as add_release_commands
@@ -106,43 +106,33 @@ def cmd_up(args: argparse.Namespace) -> int:
         only=[name.strip() for name in args.only.split(",")] if args.only else None,
     )
     mesh = Mesh(options, progress=lambda message: print(message, flush=True))
-    stop_requested = False
+    releases: ReleaseController | None = None
 
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
+    def show() -> None:
+        nonlocal releases
+        gw = mesh.gateway
+        print(f"\nprotomesh is up. REST and gRPC on {gw}; logs in {mesh.log_dir}\n")
+        print(EXAMPLES.format(gw=gw))
+        if not args.background_child:  # a detached mesh's output goes to up.log: `_detach` shows it instead
+            _show_admin_password(state_dir)
+        print("Ctrl-C stops everything." if not args.background_child else "`protomesh down` stops everything.",
+              flush=True)
+        releases = ReleaseController(mesh)  # `protomesh release` requests, run beside the loop
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    try:
-        mesh.start()
-    except InfraError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if stop_requested:
-        mesh.stop()
-        return 130
-    gw = mesh.gateway
-    print(f"\nprotomesh is up. REST and gRPC on {gw}; logs in {mesh.log_dir}\n")
-    print(EXAMPLES.format(gw=gw))
-    if not args.background_child:  # a detached mesh's output goes to up.log: `_detach` shows it instead
-        _show_admin_password(state_dir)
-    print("Ctrl-C stops everything." if not args.background_child else "`protomesh down` stops everything.",
-          flush=True)
-    releases = ReleaseController(mesh)  # `protomesh release` requests, run beside this loop
-    try:
-        while not stop_requested:
-            time.sleep(0.5)
-            if not args.no_restart:
-                mesh.restart_dead()
-            mesh.apply_desired()
+    def tick() -> None:
+        if not args.no_restart:
+            mesh.restart_dead()
+        mesh.apply_desired()
+        if releases is not None:
             releases.tick()
-    finally:
-        print("\n==> stopping the mesh (gateway, services, NATS, PostgreSQL) ...", flush=True)
-        releases.stop()
+
+    def stop() -> None:
+        if releases is not None:
+            releases.stop()
         mesh.stop()
-        print("    stopped; no process left behind", flush=True)
-    return 0
+
+    return run_in_foreground(start=mesh.start, show=show, tick=tick, stop=stop,
+                             what="the mesh (gateway, services, NATS, PostgreSQL)")
 
 
 def _detach(args: argparse.Namespace) -> int:

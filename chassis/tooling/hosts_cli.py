@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from typing import Any
 
+from chassis.tooling.foreground import run_in_foreground
 from chassis.tooling.hosts.mesh import DEFAULT_HOSTS, HostedMesh
 from chassis.tooling.hosts.netns import PARTITION_TABLE, missing_requirements
-from chassis.tooling.infra.process import InfraError
 from chassis.tooling.supervisor import MeshOptions, read_state
 
 HELP = f"""\
@@ -41,32 +39,15 @@ def cmd_hosts(args: argparse.Namespace) -> int:
                           default_replicas=args.default_replicas, service_env={"LOG_LEVEL": args.log_level},
                           only=[name.strip() for name in args.only.split(",")] if args.only else None)
     mesh = HostedMesh(options, hosts=args.hosts, progress=lambda message: print(message, flush=True))
-    stop_requested = False
 
-    def request_stop(signum: int, frame: Any) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    try:
-        mesh.start()
-    except InfraError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    try:
+    def show() -> None:
         print(f"\nprotomesh is up on {len(mesh.topology.hosts)} hosts; REST and gRPC on {mesh.gateway}\n")
         for line in placement(mesh):
             print(line)
         print("\nCtrl-C stops everything and removes the hosts.", flush=True)
-        while not stop_requested:
-            time.sleep(0.5)
-            mesh.restart_dead()
-    finally:
-        print("\n==> stopping the mesh and removing the hosts ...", flush=True)
-        mesh.stop()
-        print("    stopped; no process or namespace left behind", flush=True)
-    return 0
+
+    return run_in_foreground(start=mesh.start, show=show, tick=mesh.restart_dead, stop=mesh.stop,
+                             what="the mesh and removing the hosts")
 
 
 def placement(mesh: HostedMesh) -> list[str]:

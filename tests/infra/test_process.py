@@ -122,8 +122,8 @@ async def test_a_child_started_as_another_user_survives_a_parent_busy_with_grpc(
             await stub.Check(health_pb2.HealthCheckRequest())
 
     def run_as_nobody() -> int:
-        argv, identity = as_user(["/bin/sh", "-c", "exit 0"], 65534, 65534)
-        return subprocess.run(argv, capture_output=True, check=False, **identity).returncode  # type: ignore[arg-type]
+        argv, user, group = as_user(["/bin/sh", "-c", "exit 0"], 65534, 65534)
+        return subprocess.run(argv, capture_output=True, check=False, user=user, group=group).returncode
 
     callers = [asyncio.create_task(load()) for _ in range(4)]
     try:

@@ -169,14 +169,15 @@ class PostgresProcess(ManagedProcess):
             if self._run_as is not None:
                 os.chown(scratch, self._run_as.pw_uid, self._run_as.pw_gid)
                 os.chown(pwfile, self._run_as.pw_uid, self._run_as.pw_gid)
-            command, identity = as_user([*argv, f"--pwfile={pwfile}"], self.user, self.group)
+            command, user, group = as_user([*argv, f"--pwfile={pwfile}"], self.user, self.group)
             result = subprocess.run(  # noqa: S603 an argv list, no shell: pgserver's initdb
                 command,
                 capture_output=True,
                 text=True,
                 env=self.env,
                 check=False,
-                **identity,  # type: ignore[arg-type]
+                user=user,
+                group=group,
             )
         if result.returncode != 0:
             raise InfraError(

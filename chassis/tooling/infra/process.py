@@ -41,8 +41,8 @@ def ensure_port_free(what: str, host: str, port: int, hint: str = "") -> None:
 
 def as_user(
     argv: Sequence[str], user: str | int | None, group: str | int | None,
-) -> tuple[list[str], dict[str, str | int | None]]:
-    """The argv and Popen keywords that run `argv` as user/group, without forking this process' state.
+) -> tuple[list[str], str | int | None, str | int | None]:
+    """(argv, user, group) for Popen that run `argv` as user/group without forking this process' state.
 
     Popen's own `user=`/`group=` make CPython fork() instead of vfork(), and fork() runs gRPC's
     pthread_atfork handlers in the child: a test process or supervisor holding channels then saw initdb
@@ -51,16 +51,16 @@ def as_user(
     """
     argv = [str(a) for a in argv]
     if user is None and group is None:
-        return argv, {}
+        return argv, None, None
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        return argv, {"user": user, "group": group}
+        return argv, user, group
     switch = [setpriv]
     if group is not None:
         switch.append(f"--regid={group}")
     if user is not None:
         switch += [f"--reuid={user}", "--clear-groups"]
-    return [*switch, *argv], {}
+    return [*switch, *argv], None, None
 
 
 class ManagedProcess:
@@ -143,7 +143,7 @@ class ManagedProcess:
         with open(os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
             log.flush()
-            argv, identity = as_user(self.argv, self.user, self.group)
+            argv, user, group = as_user(self.argv, self.user, self.group)
             try:
                 self._proc = subprocess.Popen(  # noqa: S603 an argv list, no shell: the mesh's own programs (services, Envoy, NATS, PostgreSQL)
                     argv,
@@ -153,7 +153,8 @@ class ManagedProcess:
                     env=self.env,
                     cwd=self.cwd,
                     start_new_session=True,
-                    **identity,  # type: ignore[arg-type]
+                    user=user,
+                    group=group,
                 )
             except FileNotFoundError as exc:
                 raise InfraError(
