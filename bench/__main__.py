@@ -6,7 +6,8 @@
 
 Scenarios:
   grpc     unary gRPC: a chassis replica (tracing sampled and every call, metrics, logging, errors) vs bare grpc.aio
-  rest     GetAgent (PostgreSQL read) as REST through Envoy vs FastAPI + uvicorn, 1 replica vs 1 worker, 2 vs 2
+  rest     GetAgent (PostgreSQL read) as REST through Envoy vs the bare stack (Envoy with token check, transcoder
+           and router in front of bare grpc.aio) vs FastAPI + uvicorn verifying the token; 1 vs 1 vs 1, 2 vs 2 vs 2
   cached   the same REST read hot in the chassis cache vs FastAPI + uvicorn reading PostgreSQL every time
   envoy    gRPC GetAgent through Envoy to 2 replicas vs straight to the replicas
   crud     the Agent service's CRUD mix over REST through Envoy at fixed concurrency
@@ -101,6 +102,17 @@ def table(rows: list[dict[str, Any]]) -> str:
             lines.append(f"| {row['scenario']} | {row['case']} | RSS {_fmt(m['rss_mb'])} MB, "
                          f"PSS {_fmt(m['pss_mb'])} MB | | | | | {ratios} |")
     return "\n".join(lines)
+
+
+def cpu_table(rows: list[dict[str, Any]]) -> str:
+    """CPU per request of every load row that has it, split by the process it was spent in."""
+    lines = ["| scenario | case | CPU µs per request, by process | total |", "| --- | --- | --- | ---: |"]
+    for row in rows:
+        split = row["detail"].get("cpu_us_per_req_by_process")
+        if split:
+            parts = ", ".join(f"{name} {value:,.0f}" for name, value in split.items())
+            lines.append(f"| {row['scenario']} | {row['case']} | {parts} | {sum(split.values()):,.0f} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def targets_table(targets: list[dict[str, Any]]) -> str:
@@ -205,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{info['date']}, {info['nproc']} cores ({info['cpu_model']}), {info['memory_gb']} GB; "
           f"{elapsed / 60:.1f} min; concurrency {options.concurrency}, {options.duration:g} s per case")
     print(table(ctx.rows))
+    by_process = cpu_table(ctx.rows)
+    if by_process:
+        print("\nCPU per request over each measured window (load generator excluded; the supervisor without the "
+              "benchmark's own sampling):")
+        print(by_process)
     if ctx.targets:
         print()
         print(targets_table(ctx.targets))

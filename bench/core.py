@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import summarize
-from bench.procs import run_loadgen
+from bench.procs import Processes, run_loadgen
 
 
 @dataclass
@@ -61,6 +61,9 @@ class Side:
     spec: dict[str, Any]
     pids: Callable[[], list[int]]
     """PIDs whose process trees are the servers of this side (RSS and CPU are sampled over them)."""
+    groups: Callable[[], dict[str, Processes]] | None = None
+    """The processes this side's requests cost CPU in, by name (its servers, and what they share: PostgreSQL,
+    the trace collector...), each reported per request on its own; None: only the servers' total."""
 
 
 def measure(ctx: Context, sides: list[Side], *, duration: float | None = None,
@@ -78,7 +81,8 @@ def measure(ctx: Context, sides: list[Side], *, duration: float | None = None,
             spec = {**side.spec, "warmup": opts.warmup, "duration": per_round,
                     "concurrency": concurrency or side.spec.get("concurrency") or opts.concurrency,
                     "latency_file": str(latency_file)}
-            result = run_loadgen(spec, ctx.log_dir, side.pids(), side.key)
+            result = run_loadgen(spec, ctx.log_dir, side.pids(), side.key,
+                                 groups=side.groups() if side.groups else None)
             values = array("d")
             with open(latency_file, "rb") as handle:
                 values.frombytes(handle.read())
@@ -112,6 +116,13 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
         "rounds": len(results),
     }
+    by_process: dict[str, float] = {}
+    for result in results:
+        for name, seconds in result.get("cpu_s_by_process", {}).items():
+            by_process[name] = by_process.get(name, 0.0) + seconds
+    if by_process and requests:
+        merged["cpu_us_per_req_by_process"] = {name: round(seconds / requests * 1e6, 1)
+                                               for name, seconds in by_process.items()}
     if len(results) == 1:
         merged["by_op"] = results[0].get("by_op", {})
     return merged
@@ -138,9 +149,10 @@ def load_row(scenario: str, case: str, result: dict[str, Any], *, role: str, uni
         "peak_rss_mb": result["peak_rss_mb"],
         "server_cpu_us_per_op": result["server_cpu_us_per_req"],
     }
-    detail = {k: result[k] for k in ("requests", "elapsed_s", "p90_ms", "max_ms", "mean_ms", "generator_cpu_s",
-                                     "server_cpu_s", "other_cpu_s", "rounds", "committed_per_s", "to_stream",
-                                     "stream_to_handled") if k in result}
+    detail: dict[str, Any] = {
+        k: result[k] for k in ("requests", "elapsed_s", "p90_ms", "max_ms", "mean_ms", "generator_cpu_s",
+                               "server_cpu_s", "other_cpu_s", "rounds", "committed_per_s", "to_stream",
+                               "stream_to_handled", "cpu_us_per_req_by_process") if k in result}
     if result.get("by_op") and len(result["by_op"]) > 1:
         detail["by_op"] = result["by_op"]
     return {"scenario": scenario, "case": case, "role": role, "unit": unit, "metrics": metrics,

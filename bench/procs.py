@@ -12,7 +12,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,40 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total
 
 
+@dataclass(frozen=True)
+class Processes:
+    """A named part of a side whose CPU is reported on its own (a replica, Envoy, PostgreSQL...)."""
+
+    pids: tuple[int, ...]
+    tree: bool = True
+    """With their descendants (uvicorn's workers, PostgreSQL's backends); False for this process alone
+    (the supervisor's trace collector runs in the benchmark's own process, beside its children)."""
+
+
+def _own_cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+def group_cpu_seconds(groups: Mapping[str, Processes]) -> dict[str, float]:
+    """User + system CPU seconds so far of every group."""
+    found: dict[str, float] = {}
+    for name, group in groups.items():
+        if group.tree:
+            found[name] = cpu_seconds(group.pids)
+        else:
+            found[name] = sum(_own_cpu_seconds() if pid == os.getpid() else cpu_seconds_of(pid) for pid in group.pids)
+    return found
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU time of one process (without its children)."""
+    with contextlib.suppress(psutil.Error):
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+    return 0.0
+
+
 def busy_cpu_seconds() -> float:
     """CPU seconds the whole machine spent not idle, so far (all cores)."""
     times = psutil.cpu_times()
@@ -167,6 +202,8 @@ class Sampler:
         self.pids = list(pids)
         self.interval = interval
         self.peak = 0
+        self.thread_cpu = 0.0
+        """CPU seconds this sampler's thread has used so far: the benchmark's own work, not the servers'."""
         self._cpu_first: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
         self._stop = threading.Event()
@@ -182,6 +219,7 @@ class Sampler:
                     self._cpu_first.setdefault(proc.pid, times.user + times.system)
                     self._cpu_last[proc.pid] = times.user + times.system
             self.peak = max(self.peak, total)
+            self.thread_cpu = time.thread_time()
             self._stop.wait(self.interval)
 
     def cpu_used(self) -> float:
@@ -197,10 +235,42 @@ class Sampler:
         self._thread.join()
 
 
+class _WindowCpu:
+    """CPU of named process groups between the load generator's "measuring" and "measured" lines.
+
+    A group holding this process alone (the supervisor's trace collector lives here) is charged
+    without the benchmark's own sampling: the sampler's thread and the thread reading the generator.
+    """
+
+    def __init__(self, groups: Mapping[str, Processes], sampler: Sampler) -> None:
+        self.groups = dict(groups)
+        self.sampler = sampler
+        self._start: dict[str, float] = {}
+        self._own_start = 0.0
+        self.used: dict[str, float] = {}
+
+    def _own(self) -> float:
+        return self.sampler.thread_cpu + time.thread_time()
+
+    def start(self) -> None:
+        self._own_start = self._own()
+        self._start = group_cpu_seconds(self.groups)
+
+    def end(self) -> None:
+        end = group_cpu_seconds(self.groups)
+        own = self._own() - self._own_start
+        for name, group in self.groups.items():
+            used = end[name] - self._start.get(name, end[name])
+            if not group.tree and os.getpid() in group.pids:
+                used -= own
+            self.used[name] = round(max(used, 0.0), 4)
+
+
 def run_loadgen(spec: dict[str, Any], log_dir: Path, server_pids: Iterable[int], name: str,
-                timeout: float | None = None) -> dict[str, Any]:
+                timeout: float | None = None, groups: Mapping[str, Processes] | None = None) -> dict[str, Any]:
     """Run bench.loadgen with `spec` while sampling the servers' RSS and CPU; its result plus
-    peak_rss_mb, server_cpu_s and server_cpu_us_per_req (servers' CPU over the measured window)."""
+    peak_rss_mb, server_cpu_s and server_cpu_us_per_req (servers' CPU over the measured window), and
+    cpu_s_by_process: the CPU seconds of each of `groups` over the same window."""
     pids = list(server_pids)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=log_dir) as handle:
         json.dump(spec, handle)
@@ -210,14 +280,17 @@ def run_loadgen(spec: dict[str, Any], log_dir: Path, server_pids: Iterable[int],
     cpu: dict[str, float] = {}
     try:
         with Sampler(pids) as sampler:
+            window = _WindowCpu(groups or {}, sampler)
             watchdog = threading.Timer(limit, generator.stop)
             watchdog.start()
             try:
                 for line in generator.lines():
                     if line == "measuring":
                         cpu["start"], cpu["busy_start"] = cpu_seconds(pids), busy_cpu_seconds()
+                        window.start()
                     elif line == "measured":
                         cpu["end"], cpu["busy_end"] = cpu_seconds(pids), busy_cpu_seconds()
+                        window.end()
                     elif line.startswith("{"):
                         result = json.loads(line)
             finally:
@@ -235,4 +308,5 @@ def run_loadgen(spec: dict[str, Any], log_dir: Path, server_pids: Iterable[int],
     # CPU used by anything else on the machine meanwhile (PostgreSQL, this process, other tenants).
     busy = cpu.get("busy_end", 0.0) - cpu.get("busy_start", 0.0)
     result["other_cpu_s"] = round(max(busy - server_cpu - result["generator_cpu_s"], 0.0), 3)
+    result["cpu_s_by_process"] = window.used
     return result
