@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from chassis.callcontext import CallContext, current_call
 from chassis.events import subjects
 from chassis.events.deadletters import dead_letter
-from chassis.events.delivery import Backoff, PullLoop, current_delivery, delivery_of, heartbeat
+from chassis.events.delivery import Backoff, Delivery, PullLoop, current_delivery, delivery_of, heartbeat
 from chassis.events.envelope import InvalidEvent, open_envelope
 from chassis.events.streams import Streams
 from chassis.identity import claims_metadata
@@ -34,6 +34,26 @@ Handler = Callable[[Any, envelope_pb2.Envelope, psycopg.AsyncConnection], Awaita
 
 INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 """PostgreSQL unreachable: not the event's fault, so retried without ever dead-lettering."""
+
+FETCH_TIMEOUT_SECONDS = 0.5
+"""Longest wait of a fetch for its first message; it returns as soon as one is there."""
+
+_SAVEPOINT = "chassis_event"
+"""The savepoint each handler of a batch runs after (handlers' own nested transactions use other names)."""
+
+
+@dataclass
+class _Item:
+    """A valid message of a fetched batch, and what became of it."""
+
+    msg: Msg
+    delivery: Delivery
+    event: message.Message
+    envelope: envelope_pb2.Envelope
+    first: bool = False
+    """This consumer had not handled the event before (its dedup row is new)."""
+    failure: Exception | None = None
+    """Why the handler failed (its work and dedup row rolled back), or None."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +77,10 @@ class Consumer:
     ack_wait: float = 30.0
     """Seconds before an unacknowledged delivery is redelivered; heartbeats extend it while the handler runs."""
     concurrency: int = 4
-    """Deliveries handled at once by this replica (each holds a pooled connection)."""
+    """Batches handled at once by this replica (each in a transaction of its own, on a pooled connection)."""
+    batch: int = 64
+    """Most messages fetched and handled together in one transaction (one dedup INSERT, one commit);
+    a fetch takes what is there, so a quiet stream gives small batches and no waiting."""
 
     def __post_init__(self) -> None:
         subjects.check_name(self.name, "consumer")
@@ -65,6 +88,8 @@ class Consumer:
             raise ValueError(f"consumer {self.name} declares no event types")
         if self.max_deliver < 1:
             raise ValueError("max_deliver must be at least 1")
+        if self.batch < 1 or self.concurrency < 1:
+            raise ValueError("batch and concurrency must be at least 1")
 
     def subjects_by_stream(self) -> dict[str, list[str]]:
         """The filter subjects of this consumer, grouped by the stream (domain package) holding them."""
@@ -89,6 +114,8 @@ class ConsumerRunner:
         self._loops: list[PullLoop] = []
         self.handled = 0
         """Events this runner's handler committed (for logs and tests)."""
+        self.on_handled: Callable[[list[envelope_pb2.Envelope]], None] | None = None
+        """Called after each commit with the envelopes it recorded as handled (benchmarks time them)."""
 
     async def start(self) -> None:
         """Create the streams (now) and the durable consumers (as the pull loops start), then handle events."""
@@ -105,7 +132,7 @@ class ConsumerRunner:
                 # Unlimited on the server: the runner dead-letters after max_deliver itself, so
                 # a replica dying during the last attempt cannot make the server drop the event.
                 max_deliver=-1,
-                max_ack_pending=max(1000, c.concurrency * 4),
+                max_ack_pending=max(1000, c.concurrency * c.batch * 2),
                 filter_subjects=filters,
             )
             package = packages[stream]
@@ -115,8 +142,9 @@ class ConsumerRunner:
                 await self._streams.ensure_dead_letters()
 
             await ensure()
-            loop = PullLoop(self._js, stream, config, self._process, concurrency=c.concurrency,
-                            ensure_stream=ensure, on_error=self._streams.forget)
+            loop = PullLoop(self._js, stream, config, self._process_batch, concurrency=c.concurrency,
+                            ensure_stream=ensure, on_error=self._streams.forget, batch=c.batch,
+                            fetch_timeout=FETCH_TIMEOUT_SECONDS)
             loop.start()
             self._loops.append(loop)
 
@@ -124,55 +152,126 @@ class ConsumerRunner:
         """Stop fetching and let in-flight handlers finish within grace."""
         await asyncio.gather(*(loop.stop(grace) for loop in self._loops))
 
-    async def _process(self, msg: Msg) -> None:
+    async def _process_batch(self, msgs: list[Msg]) -> None:
+        """Handle a fetched batch in one transaction, then ack what was handled and retry what failed."""
         c = self.consumer
-        delivery = delivery_of(msg, c.name)
-        try:
-            event, envelope = open_envelope(msg.data, nats_subject=msg.subject)
-        except InvalidEvent as exc:
-            await self._settle_failure(msg, delivery.delivery_count, envelope_pb2.DEAD_LETTER_REASON_INVALID_EVENT,
-                                       str(exc), None, final=True)
+        items: list[_Item] = []
+        for msg in msgs:
+            delivery = delivery_of(msg, c.name)
+            try:
+                event, envelope = open_envelope(msg.data, nats_subject=msg.subject)
+            except InvalidEvent as exc:
+                await self._settle_failure(msg, delivery.delivery_count,
+                                           envelope_pb2.DEAD_LETTER_REASON_INVALID_EVENT, str(exc), None, final=True)
+                continue
+            items.append(_Item(msg, delivery, event, envelope))
+        if not items:
             return
-        delivery_token = current_delivery.set(delivery)
-        incoming = dict(delivery.trace_headers) or dict(_trace_from(envelope))
-        span = consumer_span(f"process {envelope.type}", incoming)
-        trace = span.__enter__()
-        call_token = current_call.set(CallContext(deadline=None, headers=(*trace.items(), *claims_metadata())))
-        try:
-            async with heartbeat(msg, c.ack_wait / 3):
-                handled = await self._handle_once(event, envelope)
-        except INFRASTRUCTURE_ERRORS as exc:
-            logger.warning("consumer cannot reach PostgreSQL; will retry",
-                           extra={"consumer": c.name, "event_id": envelope.id, "error": str(exc)})
-            await msg.nak(delay=c.backoff.delay(min(delivery.delivery_count, 6)))
-            return
-        except Exception as exc:
-            final = delivery.delivery_count >= c.max_deliver
-            logger.warning("handler failed", extra={"consumer": c.name, "event_id": envelope.id, "type": envelope.type,
-                                                    "delivery": delivery.delivery_count, "final": final,
-                                                    "error": repr(exc)})
-            await self._settle_failure(msg, delivery.delivery_count, envelope_pb2.DEAD_LETTER_REASON_HANDLER_FAILED,
-                                       f"{type(exc).__name__}: {exc}", envelope, final=final)
-            return
-        finally:
-            current_call.reset(call_token)
-            current_delivery.reset(delivery_token)
-            span.__exit__(None, None, None)
-        if handled:
-            self.handled += 1
-        await msg.ack()
+        async with heartbeat([item.msg for item in items], c.ack_wait / 3):
+            try:
+                await self._handle_all(items)
+            except INFRASTRUCTURE_ERRORS as exc:
+                logger.warning("consumer cannot reach PostgreSQL; will retry",
+                               extra={"consumer": c.name, "events": len(items), "error": str(exc)})
+                for item in items:
+                    await item.msg.nak(delay=c.backoff.delay(min(item.delivery.delivery_count, 6)))
+                return
+        handled = [item.envelope for item in items if item.first and item.failure is None]
+        self.handled += len(handled)
+        if handled and self.on_handled is not None:
+            self.on_handled(handled)
+        await self._settle(items)
 
-    async def _handle_once(self, event: message.Message, envelope: envelope_pb2.Envelope) -> bool:
-        """Run the handler unless this consumer already handled the event; False for a duplicate."""
+    async def _settle(self, items: list[_Item]) -> None:
+        """Ack the handled (and already handled) messages; retry or dead-letter the failed ones."""
+        c = self.consumer
+        for item in items:
+            exc = item.failure
+            if exc is None:
+                await item.msg.ack()
+                continue
+            if isinstance(exc, INFRASTRUCTURE_ERRORS):  # the database's trouble, not the event's: never dead-lettered
+                logger.warning("handler hit a database error; will retry",
+                               extra={"consumer": c.name, "event_id": item.envelope.id, "error": str(exc)})
+                await item.msg.nak(delay=c.backoff.delay(min(item.delivery.delivery_count, 6)))
+                continue
+            final = item.delivery.delivery_count >= c.max_deliver
+            logger.warning("handler failed", extra={"consumer": c.name, "event_id": item.envelope.id,
+                                                    "type": item.envelope.type,
+                                                    "delivery": item.delivery.delivery_count, "final": final,
+                                                    "error": repr(exc)})
+            await self._settle_failure(item.msg, item.delivery.delivery_count,
+                                       envelope_pb2.DEAD_LETTER_REASON_HANDLER_FAILED,
+                                       f"{type(exc).__name__}: {exc}", item.envelope, final=final)
+
+    async def _handle_all(self, items: list[_Item]) -> None:
+        """Handle the batch in one transaction; if its commit fails, one by one, so only the message at
+        fault fails. Raises only when PostgreSQL cannot be used at all."""
+        try:
+            await self._handle_batch(items)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # a deferred constraint or the like, found at commit
+            if len(items) == 1:
+                items[0].failure = exc
+                return
+            for item in items:
+                item.first, item.failure = False, None
+                try:
+                    await self._handle_batch([item])
+                except INFRASTRUCTURE_ERRORS:
+                    raise
+                except Exception as alone:
+                    item.failure = alone
+
+    async def _handle_batch(self, items: list[_Item]) -> None:
+        """Run the handler for each event this consumer has not handled yet, all in one transaction.
+
+        The dedup rows of the batch go in with one INSERT (sorted, so two batches sharing events
+        lock them in the same order and cannot deadlock); each handler runs after a SAVEPOINT, and
+        one that fails is rolled back to it with its dedup row, leaving the others to commit. Sets
+        `first` and `failure` on the items; raises only for the transaction as a whole.
+        """
+        name = self.consumer.name
         async with self._pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                "INSERT INTO processed_events (consumer, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (self.consumer.name, envelope.id),
+                "INSERT INTO processed_events (consumer, event_id) SELECT %s, unnest(%s::text[])"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                (name, sorted({item.envelope.id for item in items})),
             )
-            if cur.rowcount == 0:
-                return False
-            await self.consumer.handler(event, envelope, conn)
-            return True
+            fresh = {row[0] for row in await cur.fetchall()}
+            await conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+            for item in items:
+                item.first = item.envelope.id in fresh
+                if not item.first:
+                    continue  # handled before (or earlier in this batch): acked without running the handler
+                fresh.discard(item.envelope.id)
+                try:
+                    await self._run_handler(item, conn)
+                except Exception as exc:
+                    if isinstance(exc, INFRASTRUCTURE_ERRORS) and conn.broken:
+                        raise  # the connection is gone: the whole batch is retried
+                    item.failure = exc
+                    await conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                    await conn.execute("DELETE FROM processed_events WHERE consumer = %s AND event_id = %s",
+                                       (name, item.envelope.id))
+                # Past this message: a later rollback must not undo it (nor the DELETE above).
+                await conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}")
+
+    async def _run_handler(self, item: _Item, conn: psycopg.AsyncConnection) -> None:
+        """The handler inside the event's CONSUMER span, with its delivery and call context set."""
+        incoming = dict(item.delivery.trace_headers) or dict(_trace_from(item.envelope))
+        delivery_token = current_delivery.set(item.delivery)
+        try:
+            with consumer_span(f"process {item.envelope.type}", incoming) as trace:
+                call_token = current_call.set(CallContext(deadline=None,
+                                                          headers=(*trace.items(), *claims_metadata())))
+                try:
+                    await self.consumer.handler(item.event, item.envelope, conn)
+                finally:
+                    current_call.reset(call_token)
+        finally:
+            current_delivery.reset(delivery_token)
 
     async def _settle_failure(
         self, msg: Msg, deliveries: int, reason: int, error: str, envelope: envelope_pb2.Envelope | None, *,

@@ -7,7 +7,7 @@ import contextlib
 import contextvars
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -70,14 +70,19 @@ def delivery_of(msg: Msg, consumer: str) -> Delivery:
 
 
 @contextlib.asynccontextmanager
-async def heartbeat(msg: Msg, every: float):
-    """Tell the server the message is still being worked on, so ack_wait does not redeliver it meanwhile."""
+async def heartbeat(msgs: Msg | Sequence[Msg], every: float) -> AsyncIterator[None]:
+    """Tell the server the messages are still being worked on, so ack_wait does not redeliver them meanwhile.
+
+    One timer for a whole batch: each beat sends in-progress for every message of it.
+    """
+    batch = [msgs] if isinstance(msgs, Msg) else list(msgs)
 
     async def beat() -> None:
         while True:
             await asyncio.sleep(every)
-            with contextlib.suppress(nats.errors.Error, OSError):
-                await msg.in_progress()
+            for msg in batch:
+                with contextlib.suppress(nats.errors.Error, OSError):
+                    await msg.in_progress()
 
     task = asyncio.create_task(beat(), name="in-progress-heartbeat")
     try:
@@ -91,6 +96,10 @@ async def heartbeat(msg: Msg, every: float):
 class PullLoop:
     """Fetches from one durable pull consumer and runs `process` on each message, `concurrency` at a time.
 
+    With `batch` > 1, `process` gets a list: each fetch of up to `batch` messages (whatever is
+    there, waiting at most fetch_timeout for the first) is processed together, and `concurrency`
+    counts batches in flight.
+
     The durable consumer is created (or updated) on start and again whenever fetching fails with
     a server error, so a nats-server that restarts, or loses its store, is followed without help.
     """
@@ -100,12 +109,13 @@ class PullLoop:
         js: JetStreamContext,
         stream: str,
         config: ConsumerConfig,
-        process: Callable[[Msg], Awaitable[None]],
+        process: Callable[[Msg], Awaitable[None]] | Callable[[list[Msg]], Awaitable[None]],
         *,
         concurrency: int,
         ensure_stream: Callable[[], Awaitable[None]],
         on_error: Callable[[], None] | None = None,
         fetch_timeout: float = 1.0,
+        batch: int = 1,
     ) -> None:
         self._js = js
         self._stream = stream
@@ -115,6 +125,7 @@ class PullLoop:
         self._ensure_stream = ensure_stream
         self._on_error = on_error
         self._fetch_timeout = fetch_timeout
+        self._batch = batch
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -146,13 +157,14 @@ class PullLoop:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    msgs = await sub.fetch(free, timeout=self._fetch_timeout)
+                    msgs = await sub.fetch(self._batch if self._batch > 1 else free, timeout=self._fetch_timeout)
                 except (TimeoutError, nats.errors.TimeoutError):
                     failures = 0
                     continue
                 failures = 0
-                for msg in msgs:
-                    task = asyncio.create_task(self._guarded(msg))
+                units: list[Msg | list[Msg]] = [msgs] if self._batch > 1 else list(msgs)
+                for unit in units:
+                    task = asyncio.create_task(self._guarded(unit))
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
             except asyncio.CancelledError:
@@ -173,13 +185,14 @@ class PullLoop:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _guarded(self, msg: Msg) -> None:
+    async def _guarded(self, unit: Msg | list[Msg]) -> None:
         try:
-            await self._process(msg)
+            await self._process(unit)  # type: ignore[arg-type]  # a list exactly when batch > 1
         except Exception:
             # process() settles every message itself; anything escaping is a bug, and the
-            # message is redelivered after ack_wait.
-            logger.exception("message processing failed", extra={"consumer": self.name, "subject": msg.subject})
+            # messages are redelivered after ack_wait.
+            first = unit[0] if isinstance(unit, list) else unit
+            logger.exception("message processing failed", extra={"consumer": self.name, "subject": first.subject})
 
     async def stop(self, grace: float) -> None:
         """Stop fetching, give in-flight messages `grace` seconds, cancel the rest (they are redelivered)."""

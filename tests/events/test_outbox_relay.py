@@ -144,3 +144,102 @@ async def test_relays_in_several_replicas_do_not_publish_a_row_twice(
         assert await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
     finally:
         await nc.close()
+
+
+async def notifications(conn: psycopg.AsyncConnection) -> int:
+    """NOTIFYs that reached a LISTENing connection since the last call (waits a moment for stragglers)."""
+    count = 0
+    async for _ in conn.notifies(timeout=0.3):
+        count += 1
+    return count
+
+
+async def idle_lock_held(service: Service) -> bool:
+    """Whether a relay holds the schema's idle lock (it is idle and producers will notify it)."""
+    return bool(await service.scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND objsubid = 2"
+        " AND objid = hashtext(%s)::oid AND mode = 'ExclusiveLock' AND granted",
+        (outbox.IDLE_LOCK_CLASS, outbox.notify_channel(service.schema))))
+
+
+class HeldRelay(Relay):
+    """A relay held in the middle of a round (busy, as when publishing a backlog) until released."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.busy = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def _start_round(self):  # type: ignore[no-untyped-def]
+        self.busy.set()
+        await self.release.wait()
+        return await super()._start_round()
+
+
+async def test_producers_notify_only_an_idle_relay_which_then_publishes_at_once(
+    service: Service, nats_server: NatsProcess
+) -> None:
+    listener = await psycopg.AsyncConnection.connect(service.url, autocommit=True)
+    await listener.execute(f'LISTEN "{outbox.notify_channel(service.schema)}"')
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    # No relay at all: nobody to wake, so no producer transaction notifies.
+    await commit_events(service, 40, per_transaction=1, prefix="none")
+    assert await notifications(listener) == 0
+    # A busy relay polls: 40 more transactions while it is in a round send no NOTIFY either.
+    relay = HeldRelay(service.url, service.pool, nc, service.schema, poll_interval=60.0, batch_size=30)
+    relay.start()
+    try:
+        await asyncio.wait_for(relay.busy.wait(), 10)
+        await commit_events(service, 40, per_transaction=1, prefix="busy")
+        assert await notifications(listener) == 0
+        relay.release.set()
+
+        async def all_published_and_idle() -> bool:
+            return await stream_messages(js) == 80 and await idle_lock_held(service)
+
+        await eventually(all_published_and_idle, 15, "80 events published, then the relay idle with the lock")
+        # Idle (and polling only every 60 s): one commit notifies it, and it publishes at once.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await commit_events(service, 1, prefix="idle")
+
+        async def published() -> bool:
+            return await stream_messages(js) == 81
+
+        await eventually(published, 10, "the event committed to an idle relay in the stream", interval=0.005)
+        took = loop.time() - started
+        assert took < 5.0, f"the idle relay took {took:.2f}s: woken by its poll, not by the NOTIFY"
+        assert await notifications(listener) >= 1
+        assert relay.published == 81
+    finally:
+        await relay.stop()
+        await nc.close()
+        await listener.close()
+
+
+async def test_running_relays_in_several_replicas_publish_each_row_once_while_producers_commit(
+    service: Service, nats_server: NatsProcess
+) -> None:
+    count, producers = 600, 4
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    relays = [Relay(service.url, service.pool, nc, service.schema, batch_size=20, poll_interval=30.0)
+              for _ in range(3)]
+    for relay in relays:
+        relay.start()
+    try:
+        batches = await asyncio.gather(*(commit_events(service, count // producers, per_transaction=3,
+                                                       prefix=f"p{n}-") for n in range(producers)))
+
+        async def all_sent() -> bool:
+            return await service.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+        await eventually(all_sent, 30, f"{count} rows published by three relays and marked sent")
+        assert sum(relay.published for relay in relays) == count  # each row locked and published by one relay
+        assert await stream_messages(js) == count
+        assert len({event_id for batch in batches for event_id in batch}) == count
+    finally:
+        for relay in relays:
+            await relay.stop()
+        await nc.close()
