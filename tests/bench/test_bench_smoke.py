@@ -24,7 +24,8 @@ EXPECTED_ROWS = {
 SOME_ROWS = ("grpc_overhead", "events")
 """Scenarios whose cases change with their peers' work (issue 18): at least one row each."""
 REST_CPU_PARTS = {
-    "mesh": {"agent replica(s)", "envoy", "nats + identity", "postgresql", "supervisor (trace collector)"},
+    "mesh": {"agent replica(s)", "envoy", "identity replica(s)", "nats-server", "postgresql",
+             "supervisor (trace collector)"},
     "bare stack": {"bare grpc.aio server(s)", "envoy", "postgresql", "supervisor (trace collector)"},
     "FastAPI": {"uvicorn (workers)", "postgresql", "supervisor (trace collector)"},
 }
