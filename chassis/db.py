@@ -17,6 +17,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from chassis import telemetry
 from chassis.errors import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -203,7 +204,8 @@ def open_pool(url: str, schema: str, *, min_size: int, max_size: int, timeout: f
         min_size=min_size,
         max_size=max_size,
         timeout=timeout,
-        kwargs={"options": f"-c search_path={schema}", "autocommit": True, "connect_timeout": 3},
+        kwargs={"options": f"-c search_path={schema}", "autocommit": True, "connect_timeout": 3,
+                "cursor_factory": telemetry.sql_cursor_class()},  # SQL spans when tracing is on
         open=False,
         name=f"{schema}-pool",
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,

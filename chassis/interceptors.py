@@ -114,16 +114,26 @@ INSTANCE_HEADER = "x-protomesh-instance"
 """Trailer naming the replica that answered (grpcurl -v shows it; the mesh uses it to probe routing)."""
 
 
-def _call_line(service: str, instance: str, method: str, code: str, elapsed: float, peer: str) -> str:
+class _CallLine:
     """The per-call log line, formatted by hand: this runs on every call, and the logging module's
-    record/formatter path costs several times more for the same JSON."""
-    now = time.time()
-    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-    ids = telemetry.current_ids()
-    trace = f',"trace_id":"{ids[0]}","span_id":"{ids[1]}"' if ids else ""
-    return (f'{{"ts":"{ts}","level":"info","logger":"chassis.calls","msg":"call","service":{json.dumps(service)},'
-            f'"instance":{json.dumps(instance)}{trace},"method":{json.dumps(method)},"status":"{code}",'
-            f'"duration_ms":{elapsed * 1000:.3f},"peer":{json.dumps(peer)}}}\n')
+    record/formatter path costs several times more for the same JSON. What is the same for every call of
+    a method is encoded once; the timestamp's seconds once per second."""
+
+    def __init__(self, service: str, instance: str, method: str) -> None:
+        self._head = f'","level":"info","logger":"chassis.calls","msg":"call","service":{json.dumps(service)},' \
+                     f'"instance":{json.dumps(instance)}'
+        self._method = f',"method":{json.dumps(method)},"status":"'
+        self._second = -1
+        self._stamp = ""
+
+    def __call__(self, code: str, elapsed: float, peer: str, ids: tuple[str, str] | None) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        trace = f',"trace_id":"{ids[0]}","span_id":"{ids[1]}"' if ids else ""
+        return (f'{{"ts":"{self._stamp}.{int(now % 1 * 1000):03d}Z{self._head}{trace}{self._method}{code}",'
+                f'"duration_ms":{elapsed * 1000:.3f},"peer":{json.dumps(peer)}}}\n')
 
 
 def _principal_of(claims: str | None, public: bool) -> Principal | None:
@@ -143,10 +153,13 @@ def _principal_of(claims: str | None, public: bool) -> Principal | None:
 def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
                 identity: tuple[tuple[str, str], ...], rule: authz.MethodRule = authz.AUTHENTICATED,
                 audit: Recorder | None = None) -> Handler:
+    # Everything that is the same for every call of the method is looked up here, once.
     duration = metrics.RPC_DURATION.labels(service, method)
-    counters: dict[str, Any] = {}
+    counters: dict[grpc.StatusCode, Any] = {}
     _, grpc_service, grpc_method = method.split("/", 2)
     span_attributes = {"rpc.system": "grpc", "rpc.service": grpc_service, "rpc.method": grpc_method}
+    call_line = _CallLine(service, instance, method)
+    ok = grpc.StatusCode.OK
 
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
@@ -154,21 +167,27 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
             # Trailers, not headers: headers sent early would commit the response, and Envoy can no
             # longer retry a call whose replica dies after sending them.
             context.set_trailing_metadata(identity)
-        code = grpc.StatusCode.OK
+        code = ok
         remaining = context.time_remaining()
-        propagated = tuple((k, v) for k, v in (context.invocation_metadata() or ())
-                           if k in PROPAGATED_HEADERS and isinstance(v, str))
-        if not tls.trusted_peer(context):
+        # One pass over the metadata: the headers passed on to outbound calls, the claims, the trace parent.
+        propagated: tuple[tuple[str, str], ...] = ()
+        claims = None
+        traceparent = ""
+        for key, value in context.invocation_metadata() or ():
+            if key in PROPAGATED_HEADERS and isinstance(value, str):
+                if key == CLAIMS_HEADER:
+                    claims = value
+                elif key == "traceparent":
+                    traceparent = value
+                propagated += ((key, value),)
+        if claims is not None and not tls.trusted_peer(context):
             # Claims count only from the gateway or a replica (a certificate of the trust domain: chassis.tls).
+            claims = None
             propagated = tuple((k, v) for k, v in propagated if k != CLAIMS_HEADER)
         current_call.set(CallContext(None if remaining is None else time.monotonic() + remaining, propagated))
         headers: list[tuple[str, str]] = []
         response_headers.set(headers)
-        claims = None
-        for key, value in propagated:
-            if key == CLAIMS_HEADER:
-                claims = value
-        span = telemetry.server_span(method, dict(propagated), span_attributes)
+        span = telemetry.server_span(method, traceparent, propagated, span_attributes)
         span.__enter__()
         try:
             # 1. Identity. Set even when None: the call's task inherits the server's context, which holds
@@ -182,7 +201,7 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
             authz.check_request(rule, request)
             # 3. Validation (validate_before, wrapped around the servicer), 4. the servicer.
             response = await behavior(request, context)
-            code = context.code() or grpc.StatusCode.OK
+            code = context.code() or ok
             return response
         except Exception as exc:
             if isinstance(exc, grpc.aio.AbortError):
@@ -204,16 +223,24 @@ def _wrap_unary(service: str, instance: str, method: str, behavior: Handler,
                 code = grpc.StatusCode.UNKNOWN
             elapsed = time.perf_counter() - started
             duration.observe(elapsed)
-            counter = counters.get(code.name)
+            counter = counters.get(code)
             if counter is None:
-                counter = counters[code.name] = metrics.RPC_REQUESTS.labels(service, method, code.name)
+                counter = counters[code] = metrics.RPC_REQUESTS.labels(service, method, code.name)
             counter.inc()
+            status_number = code.value[0]
+            ids: tuple[str, str] | None
+            if telemetry.keeps(span, status_number, elapsed):
+                # Left out by the sampler, but failed or slow: its span is recorded now, after the fact.
+                ids = telemetry.emit_server_span(method, propagated, span_attributes, status_number, code.name,
+                                                 elapsed)
+            else:
+                ids = telemetry.current_ids() if span is not telemetry.UNSAMPLED else None  # the caller's, if any
             if logger.isEnabledFor(logging.INFO):
-                sys.stdout.write(_call_line(service, instance, method, code.name, elapsed, context.peer()))
+                sys.stdout.write(call_line(code.name, elapsed, context.peer(), ids))
             if audit is not None and audit.wants(method, code, current_principal()):  # chassis.audit
                 await audit.record(method, code, request, context, claims)
-            telemetry.end_server_span(span, code.value[0], code.name)
-            if headers and code == grpc.StatusCode.OK:
+            telemetry.end_server_span(span, status_number, code.name)
+            if headers and code == ok:
                 # Last, right before the answer goes out (chassis.callcontext.response_headers says why).
                 await context.send_initial_metadata(headers)
 

@@ -254,10 +254,13 @@ def validate_before(handler: Handler) -> Handler:
     code_check = _code_check(handler)
 
     async def validated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        # Both checks answer [] from a per-type lookup for a type without rules or JSON payloads;
+        # the merging below runs only for a refused request.
         found = violations(request)
-        named = {f.field for f in found}
-        found += [f for f in json_nul_violations(request) if f.field not in named]
-        if found:
+        nul = json_nul_violations(request)
+        if found or nul:
+            named = {f.field for f in found}
+            found += [f for f in nul if f.field not in named]
             raise InvalidArgument(_with_code_rules(found, code_check, request) if code_check else found)
         return await handler(request, context)
 

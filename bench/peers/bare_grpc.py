@@ -1,5 +1,8 @@
 """The peer of the runtime: a bare grpc.aio server running the same GetAgent handler, nothing else.
 
+It runs on uvloop, as a chassis replica does (chassis.server.run_process), so the comparison measures
+the chassis and not the event loop; `--loop asyncio` runs it on asyncio's default loop instead.
+
     python -m bench.peers.bare_grpc --port 50999
 """
 
@@ -44,4 +47,11 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    asyncio.run(main(parser.parse_args().port))
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main(args.port))
+    else:
+        asyncio.run(main(args.port))

@@ -9,13 +9,12 @@ call, error mapping, health and reflection. Settings come from the environment (
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 
 import chassis
 from bench.peers.handler import lookup
 from chassis.errors import NotFound
+from chassis.server import run_process
 from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 
 
@@ -43,4 +42,4 @@ def build() -> chassis.Service[None, None]:
 
 
 if __name__ == "__main__":
-    asyncio.run(chassis.run(build(), chassis.Settings.from_env("bench-echo")))
+    run_process(build(), chassis.Settings.from_env("bench-echo"))

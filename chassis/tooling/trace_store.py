@@ -1,14 +1,18 @@
 """A small OTLP trace receiver for one machine: spans from Envoy and every replica, kept on disk, shown as trees.
 
-It implements the OTLP/gRPC TraceService Export call and appends each span as a JSON line to
-<dir>/spans.jsonl, so a person can see where a slow request spent its time without running
-Jaeger or an OpenTelemetry Collector. `protomesh traces` and `protomesh trace ID` read the file.
+It implements the OTLP/gRPC TraceService Export call and appends each export request as it came,
+length-prefixed, to <dir>/spans.otlp, so a person can see where a slow request spent its time
+without running Jaeger or an OpenTelemetry Collector. `protomesh traces` and `protomesh trace ID`
+read the file. The receiver does not even parse what it stores: decoding every span and writing it
+as JSON cost ~150 µs of the supervisor's CPU per traced request; the reader decodes instead, when
+someone asks.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 _KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -49,20 +53,30 @@ def spans_of(request: trace_service_pb2.ExportTraceServiceRequest) -> Iterable[d
                 }
 
 
-class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+_LENGTH = struct.Struct(">I")
+_EMPTY_RESPONSE = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+
+
+class _Receiver(grpc.GenericRpcHandler):
+    """Export, with the request kept as bytes (no deserializer) and appended to the file as it is."""
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._lock = threading.Lock()
+        self._handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(self._export)
 
-    def Export(self, request: Any, context: Any) -> Any:
-        lines = "".join(json.dumps(span, separators=(",", ":")) + "\n" for span in spans_of(request))
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
+        return self._handler if handler_call_details.method == _EXPORT_METHOD else None
+
+    def _export(self, request: bytes, context: Any) -> bytes:
         with self._lock:
             if self._path.exists() and self._path.stat().st_size > MAX_FILE_BYTES:
-                self._path.replace(self._path.with_suffix(".1.jsonl"))
+                self._path.replace(self._path.with_suffix(".1.otlp"))
             # Spans carry request attributes: readable by their owner only, in a 0700 folder.
-            with open(os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as out:
-                out.write(lines)
-        return trace_service_pb2.ExportTraceServiceResponse()
+            with open(os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as out:
+                out.write(_LENGTH.pack(len(request)) + request)
+        return _EMPTY_RESPONSE
 
 
 class TraceCollector:
@@ -71,9 +85,9 @@ class TraceCollector:
     def __init__(self, directory: Path, port: int = 0) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         directory.chmod(0o700)
-        self.path = directory / "spans.jsonl"
+        self.path = directory / "spans.otlp"
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Receiver(self.path), self._server)
+        self._server.add_generic_rpc_handlers((_Receiver(self.path),))
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
 
     @property
@@ -90,15 +104,30 @@ class TraceCollector:
         self._server.stop(1).wait()
 
 
+def _stored_spans(path: Path) -> Iterable[dict[str, Any]]:
+    """The spans of one file: length-prefixed export requests, or JSON lines (a store written before)."""
+    data = path.read_bytes()
+    if path.suffix == ".jsonl":
+        yield from (json.loads(line) for line in data.decode().splitlines() if line.strip())
+        return
+    offset = 0
+    while offset + _LENGTH.size <= len(data):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        if offset + length > len(data):
+            break  # a record still being written
+        yield from spans_of(trace_service_pb2.ExportTraceServiceRequest.FromString(data[offset:offset + length]))
+        offset += length
+
+
 def load_traces(directory: Path) -> dict[str, list[dict[str, Any]]]:
     """Every stored span, grouped by trace id."""
     traces: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for path in (directory / "spans.1.jsonl", directory / "spans.jsonl"):
+    names = ("spans.1.jsonl", "spans.jsonl", "spans.1.otlp", "spans.otlp")
+    for path in (directory / name for name in names):
         if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    span = json.loads(line)
-                    traces[span["trace_id"]].append(span)
+            for span in _stored_spans(path):
+                traces[span["trace_id"]].append(span)
     return dict(traces)
 
 

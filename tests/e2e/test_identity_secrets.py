@@ -93,8 +93,11 @@ def recorded() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def mesh() -> Iterator[Mesh]:
-    with identity_mesh("agent") as started:
-        yield started
+    # Every call traced (not the local default's sample): the secret scan must see every call's spans.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OTEL_TRACES_SAMPLER", "always_on")
+        with identity_mesh("agent") as started:
+            yield started
 
 
 @pytest.fixture(scope="module")

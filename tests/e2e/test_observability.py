@@ -16,8 +16,13 @@ from chassis.tooling.trace_store import load_traces
 
 @pytest.fixture(scope="module")
 def mesh() -> Iterator[Mesh]:
-    with running_mesh(only=["agent", "notification"], replicas=1) as started:
-        yield started
+    # Every call traced: these tests follow one given call's whole trace, which the local default (a
+    # sample, plus failed and slow calls: chassis.telemetry) records only sometimes. Envoy's config is
+    # written in this process, so the variable is set here, for this module only.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OTEL_TRACES_SAMPLER", "always_on")
+        with running_mesh(only=["agent", "notification"], replicas=1) as started:
+            yield started
 
 
 def protomesh(mesh: Mesh, *args: str) -> subprocess.CompletedProcess[str]:
