@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +42,43 @@ FETCH_TIMEOUT_SECONDS = 0.5
 
 _SAVEPOINT = "chassis_event"
 """The savepoint each handler of a batch runs after (handlers' own nested transactions use other names)."""
+
+_cursors: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("chassis_event_cursors", default=None)
+
+
+class _CountedCursor(psycopg.AsyncCursor[Any]):
+    """A cursor that counts itself: every statement a handler runs opens one (conn.execute included), so a
+    handler that opened none left nothing for the savepoint to guard, and it need not be renewed."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any], *, row_factory: Any = None) -> None:
+        super().__init__(connection, row_factory=row_factory)
+        if (count := _cursors.get()) is not None:
+            count[0] += 1
+
+
+class _CountedServerCursor(psycopg.AsyncServerCursor[Any]):
+    """The named-cursor counterpart of _CountedCursor."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any], name: str, **kwargs: Any) -> None:
+        super().__init__(connection, name, **kwargs)
+        if (count := _cursors.get()) is not None:
+            count[0] += 1
+
+
+@contextlib.contextmanager
+def _counting_statements(conn: psycopg.AsyncConnection) -> Iterator[list[int] | None]:
+    """Count the cursors opened on conn meanwhile (None: conn has cursor factories of its own, not counted)."""
+    if conn.cursor_factory is not psycopg.AsyncCursor or conn.server_cursor_factory is not psycopg.AsyncServerCursor:
+        yield None
+        return
+    count = [0]
+    token = _cursors.set(count)
+    conn.cursor_factory, conn.server_cursor_factory = _CountedCursor, _CountedServerCursor
+    try:
+        yield count
+    finally:
+        conn.cursor_factory, conn.server_cursor_factory = psycopg.AsyncCursor, psycopg.AsyncServerCursor
+        _cursors.reset(token)
 
 
 @dataclass
@@ -241,22 +280,27 @@ class ConsumerRunner:
             )
             fresh = {row[0] for row in await cur.fetchall()}
             await conn.execute(f"SAVEPOINT {_SAVEPOINT}")
-            for item in items:
-                item.first = item.envelope.id in fresh
-                if not item.first:
-                    continue  # handled before (or earlier in this batch): acked without running the handler
-                fresh.discard(item.envelope.id)
-                try:
-                    await self._run_handler(item, conn)
-                except Exception as exc:
-                    if isinstance(exc, INFRASTRUCTURE_ERRORS) and conn.broken:
-                        raise  # the connection is gone: the whole batch is retried
-                    item.failure = exc
-                    await conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-                    await conn.execute("DELETE FROM processed_events WHERE consumer = %s AND event_id = %s",
-                                       (name, item.envelope.id))
-                # Past this message: a later rollback must not undo it (nor the DELETE above).
-                await conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}")
+            with _counting_statements(conn) as statements:
+                for item in items:
+                    item.first = item.envelope.id in fresh
+                    if not item.first:
+                        continue  # handled before (or earlier in this batch): acked without running the handler
+                    fresh.discard(item.envelope.id)
+                    before = statements[0] if statements else 0
+                    try:
+                        await self._run_handler(item, conn)
+                    except Exception as exc:
+                        if isinstance(exc, INFRASTRUCTURE_ERRORS) and conn.broken:
+                            raise  # the connection is gone: the whole batch is retried
+                        item.failure = exc
+                        await conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                        await conn.execute("DELETE FROM processed_events WHERE consumer = %s AND event_id = %s",
+                                           (name, item.envelope.id))
+                    else:
+                        if statements is not None and statements[0] == before:
+                            continue  # the handler ran no statement: the savepoint still marks where it began
+                    # Past this message: a later rollback must not undo it (nor the DELETE above).
+                    await conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}")
 
     async def _run_handler(self, item: _Item, conn: psycopg.AsyncConnection) -> None:
         """The handler inside the event's CONSUMER span, with its delivery and call context set."""

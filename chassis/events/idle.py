@@ -3,10 +3,11 @@
 The protocol (the producer's half is in `outbox.add`): an idle relay holds the schema's advisory
 lock (outbox.IDLE_LOCK_CLASS, hashtext(channel)) exclusively on a connection that LISTENs on the
 schema's channel. A producer takes the same lock shared for its transaction when it can, and sends
-a NOTIFY (delivered on commit) when it cannot, that is when a relay is idle or about to be. Going
-idle, the relay waits for the shared holders to commit, then looks for unsent rows once more:
-anything a producer committed without notifying is visible to that look, anything committed later
-notifies. While rows keep coming the relay never takes the lock and producers never notify.
+a NOTIFY (delivered on commit) when it cannot, that is when a relay is idle. A relay goes idle only
+when it can take the lock at once, so when no producer transaction holding it shared is open, then
+looks for unsent rows once more: anything a producer committed without notifying is visible to that
+look, anything committed later notifies. While producer transactions keep overlapping the relay
+polls every `busy_poll` seconds instead, and producers never notify.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import contextlib
 import logging
 
 import psycopg
-import psycopg.errors
 from psycopg import sql
 
 from chassis.events.outbox import IDLE_LOCK_CLASS, notify_channel
@@ -26,18 +26,28 @@ logger = logging.getLogger(__name__)
 WAKE_CHECK_SECONDS = 0.1
 """How often a wait on NOTIFY looks at wake() as well."""
 
+# Take the idle lock if no producer holds it shared, without waiting; and say whether another
+# relay holds it (idle itself), in the same round trip.
+_TRY_LOCK = """
+    SELECT pg_try_advisory_lock(%s::int4, hashtext(%s)),
+           EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                   WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objsubid = 2
+                     AND l.classid = %s::oid AND l.objid = hashtext(%s)::oid AND l.mode = 'ExclusiveLock'
+                     AND l.granted AND l.pid <> pg_backend_pid())
+"""
+
 
 class IdleWait:
     """The relay's idle side of the wake-up protocol, on a connection of its own (LISTEN and the lock)."""
 
-    def __init__(self, url: str, schema: str, *, lock_wait: float = 0.2) -> None:
+    def __init__(self, url: str, schema: str, *, busy_poll: float = 0.005) -> None:
         self._url = url
         self._schema = schema
         self._channel = notify_channel(schema)
         self._key = (IDLE_LOCK_CLASS, self._channel)
-        self._lock_wait = lock_wait
-        """How long to wait for producers' transactions holding the lock shared; if they take longer,
-        the relay polls again instead (their rows are on the way)."""
+        self.busy_poll = busy_poll
+        """The pause before looking again while producers' transactions are open (their rows are on the
+        way): short, since it is the relay's latency under a steady trickle."""
         self._conn: psycopg.AsyncConnection | None = None
         self._woken = asyncio.Event()
         self.notified = 0
@@ -73,8 +83,6 @@ class IdleWait:
         if self._conn is None or self._conn.closed:
             conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=3)
             try:
-                lock_timeout = sql.Literal(f"{int(self._lock_wait * 1000)}ms")
-                await conn.execute(sql.SQL("SET lock_timeout = {}").format(lock_timeout))
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
             except BaseException:
                 await conn.close()
@@ -83,13 +91,13 @@ class IdleWait:
         return self._conn
 
     async def _wait_on(self, conn: psycopg.AsyncConnection, timeout: float) -> None:
-        try:
-            await conn.execute("SELECT pg_advisory_lock(%s::int4, hashtext(%s))", self._key)
-        except psycopg.errors.LockNotAvailable:
-            # Producers still in their transactions (their rows come next: poll again), or another
-            # relay idle with the lock (producers notify it, and this connection hears it too).
-            if await self._held_by_another_relay(conn):
+        row = await (await conn.execute(_TRY_LOCK, self._key * 2)).fetchone()
+        locked, other_relay_idle = row if row else (False, False)
+        if not locked:
+            if other_relay_idle:  # producers notify it, and this connection hears it too
                 await self._notified(conn, timeout)
+            else:  # producers' transactions are open: their rows come next
+                await asyncio.sleep(self.busy_poll)
             return
         try:
             if not await self._unsent(conn):
@@ -102,14 +110,6 @@ class IdleWait:
         query = sql.SQL("SELECT 1 FROM {}.outbox WHERE sent_at IS NULL LIMIT 1 FOR UPDATE SKIP LOCKED").format(
             sql.Identifier(self._schema))
         return await (await conn.execute(query)).fetchone() is not None
-
-    async def _held_by_another_relay(self, conn: psycopg.AsyncConnection) -> bool:
-        row = await (await conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-            " WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objsubid = 2"
-            " AND l.classid = %s::oid AND l.objid = hashtext(%s)::oid AND l.mode = 'ExclusiveLock' AND l.granted)",
-            self._key)).fetchone()
-        return bool(row and row[0])
 
     async def _notified(self, conn: psycopg.AsyncConnection, timeout: float) -> None:
         """Wait for a NOTIFY on the channel, wake() or timeout."""
