@@ -88,7 +88,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         m = row["metrics"]
         if "throughput" in m:
-            several = len({r.get("vs") for r in row["ratios"] if r.get("vs")}) > 1
+            several = len({r.get("vs") for r in row["ratios"] if r.get("vs")}) > 1 or row.get("role") == "peer"
             ratios = "; ".join(
                 f"{r['name']} {_value(r)}" + (f" ({'met' if r['met'] else 'MISSED'} {r['target']})"
                                               if "target" in r else "") + (f" vs {r['vs']}" if several else "")
