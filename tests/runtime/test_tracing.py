@@ -25,6 +25,7 @@ import pytest
 
 from bench.scenarios.grpc_overhead import CLAIMS
 from chassis.tooling.infra.ports import free_port
+from chassis.tooling.infra.postgres import PostgresProcess
 from chassis.tooling.mesh_testing import eventually
 from chassis.tooling.trace_store import TraceCollector, load_traces
 from protomesh.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
@@ -151,3 +152,23 @@ def _log_line(replica: Replica, trace_id: str) -> dict | None:
         if trace_id in text and '"msg":"call"' in text:
             return json.loads(text)  # type: ignore[no-any-return]
     return None
+
+
+def test_sql_spans_are_recorded_only_under_a_recording_span(postgres: PostgresProcess, tmp_path: Path) -> None:
+    collector = TraceCollector(tmp_path / "traces")
+    collector.start()
+    try:
+        sampled_trace, unsampled_trace = secrets.token_hex(16), secrets.token_hex(16)
+        sampled = f"00-{sampled_trace}-{secrets.token_hex(8)}-01"
+        unsampled = f"00-{unsampled_trace}-{secrets.token_hex(8)}-00"
+        subprocess.run([sys.executable, "-m", "tests.runtime.sql_spans_probe", postgres.url, sampled, unsampled],
+                       cwd=REPO, env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint},
+                       check=True, timeout=60)
+    finally:
+        collector.stop()
+    traces = load_traces(tmp_path / "traces")
+    query, call_span = sorted(traces[sampled_trace], key=lambda s: s["kind"])  # "client" < "server"
+    assert (query["kind"], call_span["kind"]) == ("client", "server")
+    assert query["parent_span_id"] == call_span["span_id"]
+    assert query["name"] == "SELECT" and query["attributes"]["db.statement"] == "SELECT 1 AS probe"
+    assert unsampled_trace not in traces  # the unsampled call's statement made no span
