@@ -5,7 +5,8 @@ rest   GetAgent (a PostgreSQL read by id) as REST/JSON through Envoy vs two peer
        check, transcoder and router, in front of bare grpc.aio servers: bench.scenarios.bare_stack) and a
        FastAPI + uvicorn app verifying the same bearer token; 1 replica vs 1 server vs 1 worker, then 2 vs 2
        vs 2. mesh / bare stack is the chassis' cost, bare stack / FastAPI the architecture's. GetAgent is a
-       cached read (docs/caching.md), so the replica answers repeats from its cache here too.
+       cached read (docs/caching.md); every request here says `Cache-Control: no-cache`, so the replica runs
+       the read each time as the peers do (the cache has its own scenario, `cached`).
 cached the same read with every answer already in the replica's cache, its hit ratio measured, vs FastAPI
        reading PostgreSQL every time (bench.scenarios.cached).
 envoy  gRPC GetAgent through Envoy to 2 replicas vs straight to one replica and to both.
@@ -193,7 +194,10 @@ def rest(ctx: Context, mesh: Mesh, ids: list[str], *, replicas: int, headers: di
         paths = [f"/v1/agents/{agent_id}" for agent_id in ids]
         # Every side gets the same Authorization header, and verifies it: the same bytes on the wire, and the
         # same principal (organization) for the store's tenancy filter.
-        workload = {"kind": "http_get", "paths": paths, "op": "GetAgent", "headers": headers}
+        # `Cache-Control: no-cache` (RFC 9111: the caller wants the read run) makes the replica run the SQL as
+        # the peers do, instead of answering repeats from its cache: the same work on every side.
+        workload = {"kind": "http_get", "paths": paths, "op": "GetAgent",
+                    "headers": {**headers, "cache-control": "no-cache"}}
         shared = _shared(mesh)
         stack = bare
         results = measure(ctx, [

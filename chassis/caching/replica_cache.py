@@ -136,18 +136,19 @@ class ReplicaCache:
             key = (rule.method, request.SerializeToString(deterministic=True), scope,
                    who.subject if who is not None and rule.varies_by_principal else "")
             generation = await self.generations.current(scope) if self.generations is not None else None
-            entry = local.get(key)
+            asked = request_directives(_metadata(context, CACHE_CONTROL_HEADER))
+            entry = None if "no-cache" in asked or "no-store" in asked else local.get(key)
             if entry is not None and generation is not None and entry.generation == generation:
                 counters["hit"].inc()
                 response, etag = entry.response, entry.etag
             else:
                 if entry is not None:
                     local.discard(key)
-                counters["bypass" if generation is None else "stale" if entry is not None else "miss"].inc()
+                counters["bypass" if generation is None or asked else "stale" if entry is not None else "miss"].inc()
                 response = await behavior(request, context)
                 data = response.SerializeToString(deterministic=True)
                 etag = etag_of(data)
-                if generation is not None:
+                if generation is not None and "no-store" not in asked:
                     local.put(key, Entry(response, etag, generation, time.monotonic() + rule.ttl, len(data)))
                     entries.set(len(local))
                     size.set(local.bytes)
@@ -209,6 +210,15 @@ class ReplicaCache:
         task = asyncio.create_task(self.invalidate(organizations, "event"))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+
+def request_directives(cache_control: str | None) -> frozenset[str]:
+    """The request's `no-cache` / `no-store` directives (RFC 9111 5.2.1): the caller wants the read run, not
+    answered from memory; `no-cache` still refreshes the entry, `no-store` leaves the cache untouched."""
+    if not cache_control:
+        return frozenset()
+    found = {part.strip().lower() for part in cache_control.split(",")}
+    return frozenset(found & {"no-cache", "no-store"})
 
 
 def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:

@@ -83,6 +83,23 @@ async def test_answers_carry_etag_and_cache_control_and_are_kept(replicas: Any) 
     assert dict(await types.initial_metadata() or ())["cache-control"] == "private, max-age=60"
 
 
+async def test_a_caller_asking_no_cache_gets_the_read_run(replicas: Any) -> None:
+    a, _ = replicas
+    agents = a.stub(AgentServiceStub)
+    agent = (await agents.RegisterAgent(pb.RegisterAgentRequest(name="fresh", type="calculator"), timeout=10)).agent
+    await _published(a)
+    await _get(agents, agent.agent_id)  # now kept
+    hits, bypasses = _lookups("hit"), _lookups("bypass")
+    for directive in ("no-cache", "max-age=0, No-Store"):
+        call = agents.GetAgent(pb.GetAgentRequest(agent_id=agent.agent_id), timeout=10,
+                               metadata=(("cache-control", directive),))
+        assert (await call).agent == agent
+        assert dict(await call.initial_metadata() or ())["etag"].startswith('"')
+    assert (_lookups("hit"), _lookups("bypass")) == (hits, bypasses + 2)
+    await _get(agents, agent.agent_id)
+    assert _lookups("hit") == hits + 1  # the entry is still there for everyone else
+
+
 async def test_another_organization_never_gets_the_kept_answer(replicas: Any) -> None:
     a, _ = replicas
     agents = a.stub(AgentServiceStub)
