@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from chassis import tls
 from chassis.replica import Replica
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ async def serving_http(replica: Replica, deps: Any) -> AsyncIterator[None]:
     if factory is None:
         yield
         return
+    # aiohttp (~11 MB RSS) is loaded only in a replica that serves HTTP (identity), not in every one.
+    from aiohttp import web
+
     settings = replica.settings
     app: web.Application = factory(replica, deps)
     # No access log: query strings of OAuth endpoints may carry codes and state, which must not be logged.
