@@ -1,6 +1,7 @@
 """The runtime's overhead: the same GetAgent handler in a chassis replica vs. a bare grpc.aio server.
 
-Four servers run side by side (only one is loaded at a time), all on uvloop: a bare grpc.aio server,
+Five servers run side by side (only one is loaded at a time): a bare grpc.aio server on uvloop (the
+peer: the same event loop as a replica) and on asyncio's default loop (to show what the loop alone changes),
 a chassis service with everything a mesh replica has at the local mesh's defaults (OpenTelemetry
 tracing exported to the mesh's local collector at the default sampling, failed and slow calls always
 kept; Prometheus metrics, one JSON log line per call, identity, authorization, validation, error
@@ -42,9 +43,11 @@ def run(ctx: Context) -> None:
     collector.start()
     procs: list[Proc] = []
     try:
-        ports = {"bare": free_port(), "chassis": free_port(), "chassis_all_traced": free_port(),
-                 "chassis_untraced": free_port()}
+        ports = {"bare": free_port(), "bare_asyncio": free_port(), "chassis": free_port(),
+                 "chassis_all_traced": free_port(), "chassis_untraced": free_port()}
         procs.append(Proc("bare-grpc", python("bench.peers.bare_grpc", "--port", str(ports["bare"])), ctx.log_dir))
+        procs.append(Proc("bare-grpc-asyncio", python("bench.peers.bare_grpc", "--port", str(ports["bare_asyncio"]),
+                                                      "--loop", "asyncio"), ctx.log_dir))
         # "chassis": the sampling the local mesh uses when OTEL_TRACES_SAMPLER is unset (chassis.telemetry).
         everything = {"OTEL_TRACES_SAMPLER": "always_on"}
         chassis_cases = (("chassis", collector.endpoint, {}), ("chassis_all_traced", collector.endpoint, everything),
@@ -72,12 +75,17 @@ def run(ctx: Context) -> None:
             proc.stop()
         collector.stop()
     bare, default, untraced = results["bare"], results["chassis"], results["chassis_untraced"]
-    everything = results["chassis_all_traced"]
+    everything, bare_asyncio = results["chassis_all_traced"], results["bare_asyncio"]
     vs = "bare grpc.aio"
     default_ratio = ratio("throughput", default["throughput"], bare["throughput"], target=0.90, vs=vs)
     all_ratio = ratio("throughput", everything["throughput"], bare["throughput"], vs=vs)
     ctx.rows += [
-        load_row(SCENARIO, "bare grpc.aio server, same handler", bare, role="peer"),
+        load_row(SCENARIO, "bare grpc.aio server, same handler (uvloop, as a replica)", bare, role="peer"),
+        load_row(SCENARIO, "bare grpc.aio server on asyncio's default loop", bare_asyncio, role="info", ratios=[
+            ratio("throughput", bare_asyncio["throughput"], bare["throughput"], vs=vs),
+            ratio("server CPU per call", bare_asyncio["server_cpu_us_per_req"], bare["server_cpu_us_per_req"],
+                  higher_is_better=False, vs=vs),
+        ]),
         load_row(SCENARIO, f"chassis replica, all on, default sampling ({LOCAL_DEFAULT_RATIO:.0%} + failed/slow)",
                  default, role="ours", ratios=[
                      default_ratio,
