@@ -6,8 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
-
 import chassis
 from chassis.crypto import load_cipher
 from chassis.events import Consumer, EventHandlers, Worker
@@ -27,18 +25,18 @@ worker's lease not run out yet): the worker, not the work queue, decides when a 
 
 @contextlib.asynccontextmanager
 async def lifespan(replica: chassis.Replica, settings: NotificationSettings) -> AsyncIterator[NotificationDeps]:
-    """Load the webhook secrets' key, open the store and the HTTP session; close them on shutdown."""
+    """Load the webhook secrets' key and open the store; the webhook sender's HTTP session is closed on shutdown."""
     cipher = load_cipher("notification", default_state_dir=RUN_DIR)
     store = Store.open(replica.db)
-    async with aiohttp.ClientSession() as session:
+    webhook = WebhookSender(settings.send_timeout_seconds, f"protomesh-notification/{replica.settings.version}")
+    try:
         deliverer = Deliverer(
             store, settings, instance=replica.settings.instance_id, events=lambda: replica.events,
-            email=EmailSender(settings),
-            webhook=WebhookSender(session, settings.send_timeout_seconds,
-                                  f"protomesh-notification/{replica.settings.version}"),
-            cipher=cipher,
+            email=EmailSender(settings), webhook=webhook, cipher=cipher,
         )
         yield NotificationDeps(settings, store, cipher, deliverer)
+    finally:
+        await webhook.close()
 
 
 def handlers(replica: chassis.Replica, deps: NotificationDeps) -> EventHandlers:

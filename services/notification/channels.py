@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from services.notification.matching import DEFAULT_SUBJECT_TEMPLATE, render_template
 from services.notification.settings import NotificationSettings
+
+if TYPE_CHECKING:
+    import aiohttp
 
 DELIVERED = "DELIVERED"
 RETRYABLE = "RETRYABLE_FAILURE"
@@ -98,13 +99,29 @@ def classify_http(status: int) -> str:
 
 
 class WebhookSender:
-    """POSTs signed notifications with one shared aiohttp session (opened and closed by the lifespan)."""
+    """POSTs signed notifications with one shared aiohttp session, opened by the first webhook.
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float, user_agent: str) -> None:
-        self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+    aiohttp (~8 MB RSS) is loaded then, not at start: a replica that delivers no webhook never needs
+    it. The lifespan calls `close`.
+    """
+
+    def __init__(self, timeout: float, user_agent: str) -> None:
+        self._session: aiohttp.ClientSession | None = None
         self._timeout_seconds = timeout
         self._user_agent = user_agent
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout_seconds))
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if a webhook opened it."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def send(self, url: str, secret: str, event: EventView) -> Outcome:
         """One attempt; never raises for the receiver's faults, which are the Outcome."""
@@ -118,9 +135,11 @@ class WebhookSender:
             NOTIFICATION_ID_HEADER: event.notification_id,
             ATTEMPT_HEADER: f"{event.delivery}.{event.attempt}",
         }
+        session = self._open()
+        import aiohttp  # loaded by _open; bound here for the exceptions below
+
         try:
-            async with self._session.post(url, data=body, headers=headers, timeout=self._timeout,
-                                          allow_redirects=False) as response:
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 status = response.status
                 text = "" if 200 <= status < 300 else (await response.text(errors="replace"))[:_ERROR_BODY_CHARS]
         except TimeoutError:
