@@ -5,7 +5,7 @@ service, PostgreSQL, nats-server, Envoy, the trace collector in the supervisor).
 and has settled, RSS and PSS are read per process; the whole mesh is the supervisor's process tree.
 RSS counts shared pages (libraries, PostgreSQL's shared buffers) once per process that maps them,
 so summed RSS overstates what the machine spends; PSS divides shared pages among their users.
-The verdicts use RSS, the stricter of the two.
+The issue's verdicts use RSS, the stricter of the two; the whole mesh's PSS gets a verdict of its own.
 """
 
 from __future__ import annotations
@@ -113,6 +113,11 @@ def run(ctx: Context) -> None:
                f"RSS {mesh_rss:.0f} MB (PSS {mesh_pss:.0f} MB): {len(by_service)} services "
                f"({', '.join(sorted(by_service))}), {len(state['processes'])} processes + supervisor",
                mesh_rss <= MESH_TARGET_MB)
+    # RSS counts every shared page once per process that maps it: PostgreSQL's shared buffers once per
+    # backend (~5 MB each, ~75 backends), the same libraries once per replica. PSS is what the machine
+    # spends; both are reported, the RSS verdict above is the issue's.
+    add_target(ctx, "whole default mesh <= 1.5 GB PSS (shared pages divided among their users)",
+               f"PSS {mesh_pss:.0f} MB (RSS {mesh_rss:.0f} MB)", mesh_pss <= MESH_TARGET_MB)
 
 
 def _expected_services(smoke: bool) -> list[str]:

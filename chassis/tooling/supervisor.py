@@ -57,6 +57,10 @@ ADMIN_PASSWORD_ENV = "PROTOMESH_ADMIN_PASSWORD"  # noqa: S105 the name of a vari
 IDENTITY_READY_TIMEOUT = 60.0
 
 
+LOCAL_DB_POOL_MIN = "1"
+"""PostgreSQL connections each replica of the local mesh keeps open while idle."""
+
+
 @dataclass(frozen=True)
 class Probe:
     """The read-only method the supervisor calls through the gateway to see which replicas answer."""
@@ -441,9 +445,12 @@ class Mesh:
 
     def _replica_env(self, service: str) -> dict[str, str]:
         # PROTOMESH_STATE_DIR: where a replica may keep files of this mesh (the integration key file).
+        # DB_POOL_MIN 1 (the chassis' default is 2): an idle local mesh keeps one PostgreSQL backend less
+        # per replica (~13 MB RSS each, ~180 MB over the default mesh); the pool grows under load as before.
         env = {"DATABASE_URL": self.service_database_urls.get(service, self.database_url),
                "NATS_URL": self.service_nats_urls.get(service, self.nats_url),
                "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
+               "DB_POOL_MIN": os.environ.get("DB_POOL_MIN", LOCAL_DB_POOL_MIN),
                "PROTOMESH_STATE_DIR": str(self.state_dir), **self.options.service_env}
         if self.options.consul_http_addr:
             env["CONSUL_HTTP_ADDR"] = self.options.consul_http_addr
