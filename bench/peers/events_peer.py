@@ -299,7 +299,7 @@ async def raw_subscriber(args: argparse.Namespace) -> None:
                 continue
             for msg in msgs:
                 note_stored(stored, msg)
-                handled[msg.headers["Nats-Msg-Id"]] = time.time()
+                handled[(msg.headers or {})["Nats-Msg-Id"]] = time.time()
                 await msg.ack()
 
     task = asyncio.create_task(fetch())
