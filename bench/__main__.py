@@ -149,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved rounds per comparison (default: %(default)s)")
     parser.add_argument("--event-producers", type=int, default=16,
                         help="concurrent producer transactions on the outbox side of `events` (default: %(default)s)")
-    parser.add_argument("--trace-sampling", type=float, default=1.0, metavar="RATIO",
-                        help="share of new traces the mesh records (replicas and Envoy, through the standard "
-                             "OTEL_TRACES_SAMPLER variables); default 1.0, the local mesh's default")
+    parser.add_argument("--trace-sampling", type=float, default=None, metavar="RATIO",
+                        help="share of new traces the mesh records whole (replicas and Envoy, through the standard "
+                             "OTEL_TRACES_SAMPLER variables; 1.0 traces every call); default: the local mesh's "
+                             "own (10%% of traces, plus every failed or slow call: docs/tracing.md)")
     parser.add_argument("--no-replica-tracing", action="store_true",
                         help="mesh scenarios: replicas without OpenTelemetry (Envoy still traces), to see its cost")
     parser.add_argument("--smoke", action="store_true",

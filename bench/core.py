@@ -29,8 +29,8 @@ class Options:
     event_producers: int = 16
     """Concurrent producer transactions of the outbox side of the events scenario."""
     replica_tracing: bool = True
-    trace_sampling: float = 1.0
-    """Share of new traces recorded by the mesh (replicas and Envoy); 1.0 is the local mesh's default."""
+    trace_sampling: float | None = None
+    """Share of new traces recorded whole by the mesh (replicas and Envoy); None: the local mesh's default."""
     """Mesh scenarios: replicas export OpenTelemetry spans (as `protomesh up` runs them)."""
     smoke: bool = False
     """Tiny runs that check the harness, not the numbers."""

@@ -113,12 +113,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per case")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--replicas", type=int, default=1, help="field replicas")
-    parser.add_argument("--trace-sampling", type=float, default=1.0,
-                        help="fraction of new traces recorded (the local mesh records every one)")
+    parser.add_argument("--trace-sampling", type=float, default=None,
+                        help="fraction of new traces recorded whole (default: the local mesh's own, docs/tracing.md)")
     args = parser.parse_args()
     os.environ["PROTOMESH_RATE_LIMITS"] = "off"  # the gateway's per-caller limits would measure themselves
     env = {"LOG_LEVEL": "WARNING", "IDENTITY_ACCESS_TOKEN_TTL": "30m"}
-    if args.trace_sampling < 1.0:
+    if args.trace_sampling is not None:
         sampling = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
                     "OTEL_TRACES_SAMPLER_ARG": str(args.trace_sampling)}
         env.update(sampling)

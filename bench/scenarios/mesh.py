@@ -112,12 +112,14 @@ def run(ctx: Context, wanted: list[str]) -> None:
     if not ctx.options.replica_tracing:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = ""  # replicas untraced; Envoy still sends its spans
         ctx.say("    replicas run without tracing (--no-replica-tracing)")
-    if ctx.options.trace_sampling < 1.0:
+    if ctx.options.trace_sampling is not None:
         sampling = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
                     "OTEL_TRACES_SAMPLER_ARG": str(ctx.options.trace_sampling)}
         env.update(sampling)
         os.environ.update(sampling)  # Envoy's config is generated in this process and follows it too
         ctx.say(f"    traces sampled at {ctx.options.trace_sampling:.0%} (--trace-sampling)")
+    else:
+        ctx.say("    tracing at the local mesh's default (docs/tracing.md)")
     # The gateway's per-caller rate limits would measure themselves: one principal sends every request.
     os.environ[OVERRIDE_ENV] = "off"
     options = MeshOptions(state_dir=ctx.work_dir / "mesh", gateway_port=free_port(), default_replicas=1,
