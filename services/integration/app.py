@@ -9,7 +9,7 @@ from pathlib import Path
 import chassis
 from chassis.crypto import load_cipher
 from chassis.paths import RUN_DIR
-from services.integration.clients.base import Shared, guarded_session
+from services.integration.clients.base import Shared
 from services.integration.connections import IntegrationConnections
 from services.integration.deps import IntegrationDeps
 from services.integration.servicer import IntegrationServicer
@@ -24,15 +24,15 @@ async def lifespan(replica: chassis.Replica, settings: IntegrationSettings) -> A
     client on shutdown."""
     cipher = load_cipher("integration", default_state_dir=RUN_DIR)
     guard = TargetGuard.from_settings(settings.allowed_targets, replica.settings)
-    http = guarded_session(guard)
-    integrations = IntegrationConnections(replica.caller, cipher, Shared(http=http, targets=guard),
+    shared = Shared(targets=guard)  # its HTTP session is opened by the first HTTP-based client
+    integrations = IntegrationConnections(replica.caller, cipher, shared,
                                       probe_timeout=settings.probe_timeout_seconds,
                                       max_client_keys=settings.max_client_keys)
     try:
         yield IntegrationDeps(settings, IntegrationStore(replica.db), cipher, integrations)
     finally:
         await integrations.close()
-        await http.close()
+        await shared.close()
 
 
 def build() -> chassis.Service[IntegrationSettings, IntegrationDeps]:

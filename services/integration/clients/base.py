@@ -18,20 +18,20 @@ import asyncio
 import base64
 import datetime as dt
 import decimal
-import socket
+import sys
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import aiohttp
-import aiohttp.abc
+from typing import TYPE_CHECKING, Any
 
 from chassis.errors import DeadlineExceeded, ServiceError, Unavailable, Violations
 from protomesh.integration.v1 import integration_pb2
 from services.integration.targets import TargetGuard
+
+if TYPE_CHECKING:
+    import aiohttp
 
 MASK = "***"
 
@@ -155,7 +155,7 @@ def external_error(exc: BaseException, what: str, secrets: list[str]) -> Service
         return exc
     if isinstance(exc, TimeoutError):
         return DeadlineExceeded(f"{what} did not answer in time")
-    if isinstance(exc, aiohttp.ClientError | OSError | ConnectionError | EOFError):
+    if isinstance(exc, _connection_errors()):
         return Unavailable(f"{what} is unreachable: {scrub(describe(exc), secrets)}")
     return Unavailable(f"{what} failed: {scrub(describe(exc), secrets)}")
 
@@ -165,38 +165,39 @@ async def within(seconds: float, work: Awaitable[Any]) -> Any:
     return await asyncio.wait_for(work, timeout=max(seconds, 0.001))
 
 
-@dataclass(frozen=True)
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    # aiohttp is loaded by the first HTTP-based client (Shared.http); before that none of its errors exists.
+    aiohttp = sys.modules.get("aiohttp")
+    errors: tuple[type[BaseException], ...] = (OSError, ConnectionError, EOFError)
+    return (aiohttp.ClientError, *errors) if aiohttp is not None else errors
+
+
 class Shared:
     """What the service shares among its clients: one HTTP session (connection pool, its resolver checking
-    every name it resolves: see guarded_session) and the guard every outbound connection is checked by."""
+    every name it resolves: see services.integration.clients.session) and the guard every outbound
+    connection is checked by.
 
-    http: aiohttp.ClientSession
-    targets: TargetGuard
+    The session is opened by the first client that uses it: aiohttp (~8 MB RSS) is not loaded by a
+    replica that has called no HTTP or object-storage integration. `close` closes it if it was opened.
+    """
 
+    def __init__(self, targets: TargetGuard, http: aiohttp.ClientSession | None = None) -> None:
+        self.targets = targets
+        self._http = http
 
-class _GuardedResolver(aiohttp.abc.AbstractResolver):
-    """aiohttp's resolver, checking what it resolves: the connection then goes to exactly the addresses
-    that were checked, so a name that changes its answer between a client's check and the connection
-    (DNS rebinding) is refused too. Addresses in URLs bypass resolvers; clients check those themselves."""
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            from services.integration.clients.session import guarded_session
 
-    def __init__(self, guard: TargetGuard) -> None:
-        self.guard = guard
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp.abc.ResolveResult]:
-        addresses = await self.guard.check(host, port, "config")
-        return [{"hostname": host, "host": a, "port": port, "proto": 0, "flags": socket.AI_NUMERICHOST,
-                 "family": socket.AF_INET6 if ":" in a else socket.AF_INET} for a in addresses]
+            self._http = guarded_session(self.targets)
+        return self._http
 
     async def close(self) -> None:
-        """Nothing held."""
-
-
-def guarded_session(guard: TargetGuard) -> aiohttp.ClientSession:
-    """The HTTP session of the service's clients: no cookie jar (one integration's cookies must never
-    reach another's requests), no proxy from the environment, names resolved through the guard."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_GuardedResolver(guard)),
-                                 cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False, trust_env=False)
+        """Close the HTTP session if a client opened it."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
 
 class ExternalClient(ABC):

@@ -10,7 +10,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 from yarl import URL
 
 from chassis.errors import FailedPrecondition, ResourceExhausted, Unavailable, Violations
@@ -156,6 +155,8 @@ class HttpClient(ExternalClient):
             form = {"grant_type": "client_credentials", "client_id": self.credential("client_id"),
                     "client_secret": self.credential("client_secret")}
             form.update({k: self.config[k] for k in ("scope", "audience") if self.config.get(k)})
+            import aiohttp  # loaded with the shared session (services.integration.clients.base.Shared)
+
             async with self.shared.http.post(token_url, data=form, timeout=aiohttp.ClientTimeout(total=timeout),
                                              ssl=self.ssl, allow_redirects=False) as response:
                 # Not followed: the client secret is posted to token_url and nowhere else.
@@ -177,6 +178,8 @@ class HttpClient(ExternalClient):
         if self.auth == "bearer":
             return {"Authorization": f"Bearer {self.credential('token')}"}
         if self.auth == "basic":
+            import aiohttp  # loaded with the shared session (services.integration.clients.base.Shared)
+
             return {"Authorization": aiohttp.BasicAuth(self.credential("username"),
                                                        self.credential("password")).encode()}
         if self.auth == "api_key":
@@ -195,8 +198,11 @@ class HttpClient(ExternalClient):
                         query: dict[str, str] | None, deadline: float) -> tuple[int, bytes, Mapping[str, str]]:
         await self._checked(url, field_path)
         kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+        session = self.shared.http
+        import aiohttp  # loaded with the shared session (services.integration.clients.base.Shared)
+
         try:
-            async with self.shared.http.request(
+            async with session.request(
                 method, url, params=query or None, headers=headers, ssl=self.ssl, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=max(deadline - time.monotonic(), 0.001)), **kwargs,
             ) as response:

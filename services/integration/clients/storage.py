@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from yarl import URL
 
 from chassis.crypto import STATE_DIR_ENV
@@ -357,8 +356,11 @@ class S3Client(_Storage):
         # The bucket's own host when virtual-hosted: it is a name of its own, resolved and checked.
         await self.shared.targets.check(host.rsplit(":", 1)[0] if self.endpoint.explicit_port else host,
                                         self.endpoint.port or 0, "config.endpoint")
+        session = self.shared.http
+        import aiohttp  # loaded with the shared session (services.integration.clients.base.Shared)
+
         try:
-            async with self.shared.http.request(
+            async with session.request(
                 method, URL(url, encoded=True), data=body or None, headers={"Host": host, **headers, **signed},
                 timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False,
                 skip_auto_headers=("Content-Type",),

@@ -14,9 +14,10 @@ import pytest
 
 from chassis.config import ConfigError, Settings
 from services.integration.clients import sql_screen
-from services.integration.clients.base import Shared, guarded_session
+from services.integration.clients.base import Shared
 from services.integration.clients.http import HttpClient
 from services.integration.clients.postgres import PostgresClient
+from services.integration.clients.session import guarded_session
 from services.integration.clients.storage import refused_root
 from services.integration.targets import TargetGuard, TargetRefused, infrastructure, kind_of, parse_allowed
 
