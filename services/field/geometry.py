@@ -26,7 +26,14 @@ from shapely.geometry.polygon import orient
 from shapely.ops import nearest_points
 from shapely.validation import explain_validity
 
-from chassis.errors import InvalidArgument, Violations
+from chassis.errors import Violations
+from services.field.measures import (  # noqa: F401 re-exported: geometry's callers use them from here
+    SQUARE_METERS_PER_HECTARE,
+    TOLERANCE_M2,
+    Measures,
+    hectares,
+    refuse,
+)
 
 GEOD = Geod(ellps="WGS84")
 """The WGS84 ellipsoid every area, perimeter and distance is computed on."""
@@ -34,25 +41,7 @@ GEOD = Geod(ellps="WGS84")
 MAX_POSITIONS = 50_000
 """Most positions one boundary may have (a surveyed field rarely has more than a few thousand)."""
 
-TOLERANCE_M2 = 1.0
-"""Shared area below which two boundaries only touch: independently drawn neighbours share an edge
-whose floating-point copies differ by micrometres, which must not count as an overlap."""
-
-SQUARE_METERS_PER_HECTARE = 10_000.0
-
 Shape: TypeAlias = Polygon | MultiPolygon
-
-
-@dataclass(frozen=True)
-class Measures:
-    """What is computed from a boundary: geodesic areas and perimeter, its bbox, a centre point, its size."""
-
-    area_m2: float
-    workable_m2: float
-    perimeter_m: float
-    bbox: tuple[float, float, float, float]
-    centroid: tuple[float, float]
-    vertex_count: int
 
 
 @dataclass(frozen=True)
@@ -67,11 +56,6 @@ class Boundary:
     def wkb(self) -> bytes:
         """The shape as WKB, which the spatial queries load much faster than GeoJSON."""
         return bytes(shapely.to_wkb(self.shape))
-
-
-def hectares(square_meters: float) -> float:
-    """m² to ha."""
-    return square_meters / SQUARE_METERS_PER_HECTARE
 
 
 def parse(value: Any, path: str = "boundary", *, max_positions: int = MAX_POSITIONS) -> Boundary:
@@ -361,10 +345,3 @@ def degrees_around(lat: float, meters: float) -> tuple[float, float]:
     dlat = meters / 110_500.0
     cos_lat = math.cos(math.radians(min(89.9, abs(lat) + dlat)))
     return min(360.0, dlat / max(cos_lat, 1e-6)), dlat
-
-
-def refuse(path: str, description: str) -> InvalidArgument:
-    """An INVALID_ARGUMENT naming one path (for rules that need more than one geometry)."""
-    v = Violations()
-    v.add(path, description)
-    return InvalidArgument(v.items)

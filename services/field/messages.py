@@ -9,7 +9,7 @@ from google.protobuf import struct_pb2
 
 from chassis.protos import timestamp
 from protomesh.field.v1 import field_pb2 as pb
-from services.field.geometry import Measures, hectares
+from services.field.measures import Measures, hectares
 from services.field.rows import ActivityRow, FarmRow, FieldRow, SeasonRow, VersionRow
 
 STATUSES = {"ACTIVE": pb.FIELD_STATUS_ACTIVE, "ARCHIVED": pb.FIELD_STATUS_ARCHIVED}

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.field.geometry import Boundary, Measures
+from services.field.measures import Measures
+
+if TYPE_CHECKING:
+    from services.field.geometry import Boundary
 
 MEASURE_COLUMNS = ("area_m2", "workable_m2", "perimeter_m", "min_lon", "min_lat", "max_lon", "max_lat",
                    "centroid_lon", "centroid_lat", "vertex_count")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import grpc
@@ -21,8 +21,8 @@ from chassis.resources import Key, Keyset, UpdateMask, found, optional_id, resou
 from chassis.standard_rpcs import HealthRpcs
 from protomesh.field.v1 import field_pb2, field_service_pb2_grpc
 from protomesh.field.v1 import field_service_pb2 as pb
-from services.field import featurecollection, geometry
 from services.field.deps import FieldDeps
+from services.field.measures import refuse
 from services.field.messages import (
     ACTIVITY_TYPE_NAMES,
     STATUS_NAMES,
@@ -36,6 +36,9 @@ from services.field.messages import (
 )
 from services.field.store import FieldFilter, NewField, Part, Store
 from services.field.store.overlaps import Overlap
+
+if TYPE_CHECKING:
+    from services.field import geometry
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,10 @@ class FieldServicer(HealthRpcs, field_service_pb2_grpc.FieldServiceServicer):
         self._max_positions = deps.settings.max_boundary_positions
 
     def _boundary(self, value: struct_pb2.Struct, path: str) -> geometry.Boundary:
+        # shapely, pyproj and numpy (~25 MB RSS) are loaded by the first call that checks a geometry, not at
+        # start: reads of fields, farms, seasons and stored measures never need them.
+        from services.field import geometry
+
         return geometry.parse(_geojson(value), path, max_positions=self._max_positions)
 
     # --- farms -------------------------------------------------------------------------------------
@@ -91,7 +98,7 @@ class FieldServicer(HealthRpcs, field_service_pb2_grpc.FieldServiceServicer):
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # a name like '..' or a folder of the zone database
-            raise geometry.refuse("timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+            raise refuse("timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Paris)") from None
         location = (request.location.longitude, request.location.latitude) if request.HasField("location") else None
         row = await self._store.farms.create(creating_organization("a farm"), request.name, location, timezone)
         return pb.CreateFarmResponse(farm=farm_message(row))
@@ -159,7 +166,7 @@ class FieldServicer(HealthRpcs, field_service_pb2_grpc.FieldServiceServicer):
         boundary = self._boundary(request.boundary, "boundary")
         valid_from = to_datetime(request.valid_from) if request.HasField("valid_from") else None
         if valid_from is not None and valid_from > datetime.now(UTC):
-            raise geometry.refuse("valid_from", "must not be in the future: a boundary is recorded once it is drawn")
+            raise refuse("valid_from", "must not be in the future: a boundary is recorded once it is drawn")
         row, overlaps = await self._store.fields.change_boundary(field_id, boundary, valid_from, request.allow_overlap)
         logger.info("boundary changed", extra={"field_id": str(row.id), "version": row.boundary_version})
         return pb.ChangeBoundaryResponse(field=field_message(row), overlaps=_overlap_messages(overlaps))
@@ -226,8 +233,10 @@ class FieldServicer(HealthRpcs, field_service_pb2_grpc.FieldServiceServicer):
             v.check(-90 <= box.min_latitude <= box.max_latitude <= 90, "bbox",
                     "needs -90 <= min_latitude <= max_latitude <= 90")
             v.raise_if_any()
-            area: geometry.Shape = geometry.bbox_polygon(box.min_longitude, box.min_latitude, box.max_longitude,
-                                                         box.max_latitude)
+            from services.field.geometry import bbox_polygon
+
+            area: geometry.Shape = bbox_polygon(box.min_longitude, box.min_latitude, box.max_longitude,
+                                                box.max_latitude)
             filters: Any = ("bbox", list(area.bounds))
         else:
             area = self._boundary(request.geometry, "geometry").shape
@@ -254,12 +263,16 @@ class FieldServicer(HealthRpcs, field_service_pb2_grpc.FieldServiceServicer):
         if len(rows) > EXPORT_LIMIT:
             raise FailedPrecondition(f"more than {EXPORT_LIMIT} fields to export; export one farm at a time (farm_id)",
                                      metadata={"field": "farm_id", "limit": str(EXPORT_LIMIT)})
+        from services.field import featurecollection
+
         return pb.ExportFieldsResponse(feature_collection=struct(featurecollection.collection(rows)))
 
     @idempotent(pb.ImportFieldsResponse)
     async def ImportFields(self, request: pb.ImportFieldsRequest,
                            context: grpc.aio.ServicerContext) -> pb.ImportFieldsResponse:
         farm_id = resource_id("farm", request.farm_id, field="farm_id")
+        from services.field import featurecollection
+
         features = featurecollection.parse(_geojson(request.feature_collection))
         rows = await self._store.reshape.import_fields(farm_id, features, request.allow_overlap)
         logger.info("fields imported", extra={"farm_id": str(farm_id), "count": len(rows)})

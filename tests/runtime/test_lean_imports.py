@@ -79,3 +79,15 @@ def _self_signed(year: int) -> bytes:
             .serial_number(1).not_valid_before(datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
             .not_valid_after(datetime.datetime(year, 6, 1, tzinfo=datetime.UTC)).sign(key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize(("module", "absent"), [
+    ("services.field.app", ("shapely", "pyproj", "numpy")),  # loaded by the first call that checks a geometry
+    ("services.notification.app", ("aiohttp",)),  # loaded by the first webhook
+    ("services.integration.app", ("aiohttp",)),  # loaded by the first HTTP or object-storage integration
+])
+def test_a_replica_loads_heavy_libraries_only_on_the_paths_that_use_them(module: str, absent: tuple[str, ...]) -> None:
+    probe = f"import sys, {module}, chassis.server; print(sorted(m for m in {absent!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, check=True, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "NATS_URL": "nats://127.0.0.1:4222"})
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -21,10 +21,13 @@ from chassis.errors import AlreadyExists, FailedPrecondition, NotFound
 from chassis.resources import Page, PageRequest
 from chassis.resources.keyset import fetch_page
 from services.field import events
-from services.field.geometry import Boundary, refuse
+from services.field.measures import refuse
 from services.field.rows import FIELD_COLUMNS, MEASURE_COLUMNS, FieldRow, VersionRow, measure_values
 from services.field.store import overlaps
 from services.field.store.base import Cursor, Queries, lock_boundaries, publish
+
+if TYPE_CHECKING:
+    from services.field.geometry import Boundary
 
 _SELECT = sql.SQL(", ").join(map(sql.Identifier, FIELD_COLUMNS))
 _SELECT_WITH_BOUNDARY = sql.SQL("{}, boundary").format(_SELECT)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-
-import shapely
+from typing import TYPE_CHECKING
 
 from chassis.errors import FailedPrecondition
-from services.field.geometry import TOLERANCE_M2, Shape, from_wkb, geodesic_area, hectares
+from services.field.measures import TOLERANCE_M2, hectares
 from services.field.store.base import Cursor
+
+if TYPE_CHECKING:
+    from services.field.geometry import Shape
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class OverlapRefused(FailedPrecondition):
 
 async def find(cur: Cursor, organization: str, shape: Shape, exclude: Collection[uuid.UUID] = ()) -> list[Overlap]:
     """The organization's active fields sharing more than TOLERANCE_M2 with `shape`, largest overlap first."""
+    from services.field.geometry import from_wkb, geodesic_area  # shapely, pyproj: on first use
+
     west, south, east, north = shape.bounds
     await cur.execute(
         "SELECT id, name, boundary_wkb FROM fields WHERE organization_id = %s AND status = 'ACTIVE'"
@@ -58,6 +62,10 @@ async def find(cur: Cursor, organization: str, shape: Shape, exclude: Collection
 
 async def find_many(cur: Cursor, organization: str, shapes: list[Shape]) -> list[list[Overlap]]:
     """find() for many shapes at once (an import): one query for the candidates of all, then a spatial index."""
+    import shapely
+
+    from services.field.geometry import from_wkb, geodesic_area  # shapely, pyproj: on first use
+
     if not shapes:
         return []
     west, south = min(s.bounds[0] for s in shapes), min(s.bounds[1] for s in shapes)

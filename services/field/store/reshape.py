@@ -6,18 +6,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import psycopg
-import shapely
 from psycopg import sql
 
 from chassis.authz import organization_scope as scope
 from chassis.errors import InvalidArgument, NotFound, Violations
-from services.field import geometry
-from services.field.geometry import TOLERANCE_M2, Boundary, geodesic_area
+from services.field.measures import TOLERANCE_M2, refuse
 from services.field.rows import FieldRow
 from services.field.store import overlaps
 from services.field.store.base import Queries, lock_boundaries
+
+if TYPE_CHECKING:
+    from services.field.geometry import Boundary, Shape
 from services.field.store.fields import (
     NewField,
     archive_in,
@@ -51,8 +53,10 @@ class ReshapeStore(Queries):
                 row = await locked(cur, field_id, with_boundary=True)
                 must_be_active(row, "split")
                 if row.boundary is None:
-                    raise geometry.refuse("field_id", "the field has no boundary to split")
-                _check_parts(geometry.shape_of(row.boundary), parts)
+                    raise refuse("field_id", "the field has no boundary to split")
+                from services.field.geometry import shape_of  # shapely, pyproj: on first use
+
+                _check_parts(shape_of(row.boundary), parts)
                 new_ids = []
                 created = []
                 # Archived first: a part may take the field's own name, unique only among active fields.
@@ -87,9 +91,13 @@ class ReshapeStore(Queries):
                         v.add(f"field_ids[{i}]", f"field {r.id} is in another farm than field_ids[0]; merged fields "
                                                  "share a farm")
                 v.raise_if_any()
+                import shapely
+
+                from services.field import geometry  # shapely, pyproj: on first use
+
                 union = shapely.union_all([geometry.shape_of(r.boundary) for r in rows if r.boundary])
                 if union.geom_type not in ("Polygon", "MultiPolygon"):  # never for valid boundaries; said, not crashed
-                    raise geometry.refuse("field_ids", f"the union of these fields is a {union.geom_type}, not an area")
+                    raise refuse("field_ids", f"the union of these fields is a {union.geom_type}, not an area")
                 boundary = geometry.parse(geometry.as_geojson(union), "field_ids")
                 await cur.execute("UPDATE fields SET status = 'ARCHIVED' WHERE id = ANY(%s)", (field_ids,))
                 merged = await insert(cur, rows[0].organization_id, rows[0].farm_id, NewField(
@@ -134,8 +142,10 @@ class ReshapeStore(Queries):
             return await insert_many(cur, organization, farm_id, [new for _, new in features], now)
 
 
-def _check_parts(whole: geometry.Shape, parts: list[Part]) -> None:
+def _check_parts(whole: Shape, parts: list[Part]) -> None:
     """Each part inside the split field (within the tolerance) and no two parts overlapping."""
+    from services.field.geometry import geodesic_area
+
     v = Violations()
     for part in parts:
         outside = geodesic_area(part.boundary.shape.difference(whole))

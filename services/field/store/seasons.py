@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from psycopg import sql
@@ -15,10 +15,13 @@ from chassis.errors import FailedPrecondition, NotFound
 from chassis.resources import Page, PageRequest
 from chassis.resources.keyset import fetch_page
 from services.field import events
-from services.field.geometry import TOLERANCE_M2, Boundary, geodesic_area, refuse, shape_of
+from services.field.measures import TOLERANCE_M2, refuse
 from services.field.rows import ActivityRow, FieldRow, SeasonRow
 from services.field.store.base import Queries, publish
 from services.field.store.fields import locked, must_be_active
+
+if TYPE_CHECKING:
+    from services.field.geometry import Boundary
 
 
 class SeasonStore(Queries):
@@ -86,6 +89,8 @@ class SeasonStore(Queries):
         async with self._write(keyed=True) as cur:
             row = await locked(cur, field_id, with_boundary=True)
             if within is not None:
+                from services.field.geometry import geodesic_area, shape_of  # shapely, pyproj: on first use
+
                 if row.boundary is None:
                     raise refuse("geometry", "the field has no boundary to place this geometry in; leave it out")
                 outside = geodesic_area(within.shape.difference(shape_of(row.boundary)))

@@ -3,17 +3,18 @@ candidates, shapely decides exactly (holes excluded), and the page is cut from t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import shapely
 from psycopg import sql
 
 from chassis.authz import organization_scope as scope
 from chassis.errors import FailedPrecondition
 from chassis.resources import Page, PageRequest
-from services.field.geometry import Shape, degrees_around, distance_m, from_wkb
 from services.field.rows import FIELD_COLUMNS, FieldRow
 from services.field.store.base import Queries
+
+if TYPE_CHECKING:
+    from services.field.geometry import Shape
 
 MAX_CANDIDATES = 20_000
 """Most candidates one query tests exactly; a wider search is refused with advice to narrow it."""
@@ -46,12 +47,20 @@ class SpatialStore(Queries):
 
     async def at_point(self, lon: float, lat: float, page: PageRequest) -> Page[FieldRow]:
         """Active fields covering the point (on an edge counts; in a hole does not)."""
+        import shapely  # and pyproj, numpy: loaded by the first spatial query, not at start
+
+        from services.field.geometry import from_wkb
+
         candidates = await self._candidates(sql.SQL("bbox @> point(%s, %s)"), [lon, lat])
         point = shapely.Point(lon, lat)
         return self._page([r for r in candidates if from_wkb(r["boundary_wkb"]).covers(point)], page)
 
     async def intersecting(self, area: Shape, page: PageRequest) -> Page[FieldRow]:
         """Active fields sharing at least a point with `area`."""
+        import shapely
+
+        from services.field.geometry import from_wkb
+
         west, south, east, north = area.bounds
         candidates = await self._candidates(sql.SQL("bbox && {}").format(_BOX), [west, south, east, north])
         shapely.prepare(area)
@@ -59,6 +68,8 @@ class SpatialStore(Queries):
 
     async def nearest(self, lon: float, lat: float, max_m: float, limit: int) -> list[tuple[FieldRow, float]]:
         """Up to `limit` active fields within max_m metres of the point (geodesic), nearest first."""
+        from services.field.geometry import degrees_around, distance_m, from_wkb
+
         dlon, dlat = degrees_around(lat, max_m)
         candidates = await self._candidates(sql.SQL("bbox && {}").format(_BOX),
                                             [lon - dlon, lat - dlat, lon + dlon, lat + dlat])
