@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 from typing import Any
 
 import grpc
 
 from bench.peers.handler import lookup
+from bench.peers.serving import serve_until_stopped
 from protomesh.agent.v1 import agent_service_pb2_grpc
 
 
@@ -34,14 +34,7 @@ async def main(port: int) -> None:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     agent_service_pb2_grpc.add_AgentServiceServicer_to_server(BareAgentServicer(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"serving on 127.0.0.1:{port}", flush=True)
-    await stop.wait()
-    await server.stop(1)
+    await serve_until_stopped(server, port)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from bench.peers.serving import serve_until_stopped
 from chassis import db
 from chassis.identity import CLAIMS_HEADER, InvalidClaims, parse_claims_header, reset_principal, set_principal
 from chassis.protos import parse_uuid
@@ -76,16 +76,9 @@ async def serve(port: int, credentials: grpc.ServerCredentials) -> None:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     agent_service_pb2_grpc.add_AgentServiceServicer_to_server(BareAgentReader(AgentStore(pool)), server)
     server.add_secure_port(f"127.0.0.1:{port}", credentials)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"serving on 127.0.0.1:{port}", flush=True)
     try:
-        await stop.wait()
+        await serve_until_stopped(server, port)
     finally:
-        await server.stop(1)
         await pool.close()
 
 
