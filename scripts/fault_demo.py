@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from chassis.crypto import Cipher
 from chassis.errors import ServiceError
 from chassis.resilience import BreakerBoard, ResilientCaller
-from services.integration.clients.base import Shared, guarded_session
+from services.integration.clients.base import Shared
+from services.integration.clients.session import guarded_session
 from services.integration.connections import IntegrationConnections, target_name
 from services.integration.rows import IntegrationRow
 from services.integration.targets import TargetGuard, parse_allowed
