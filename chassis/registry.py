@@ -20,7 +20,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from chassis import tls
-from chassis.events.streams import inbox_prefix_of, nats_servers, stream_replicas
+from chassis.events.streams import inbox_prefix_of, liveness_options, nats_servers, stream_replicas
 
 if TYPE_CHECKING:
     from chassis.health import HealthMonitor
@@ -120,7 +120,7 @@ class NatsKvRegistry:
         """A registry with its own NATS connection."""
         nc = await nats.connect(nats_servers(url), name="protomesh-registry", max_reconnect_attempts=-1,
                                 reconnect_time_wait=0.5,
-                                inbox_prefix=inbox_prefix_of(url))
+                                inbox_prefix=inbox_prefix_of(url), **liveness_options())
         return cls(nc, owns_connection=True)
 
     def jetstream(self) -> Any:

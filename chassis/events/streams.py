@@ -167,6 +167,18 @@ def inbox_prefix_of(url: str) -> str:
     return inbox_prefix(urllib.parse.urlsplit(servers[0] if servers else url).username)
 
 
+def liveness_options() -> dict[str, float | int]:
+    """Client pings that notice a dead route to the server in seconds, not minutes.
+
+    nats-py pings every 120 s and gives up after two unanswered pings, so a connection through a
+    cluster node that was cut off (a host partition) kept "working" for minutes while nothing it
+    sent arrived. NATS_PING_SECONDS (default 5) times 3 unanswered pings is how long that now lasts
+    before the client reconnects to another node.
+    """
+    interval = float(os.environ.get("NATS_PING_SECONDS", "5") or 5)
+    return {"ping_interval": max(interval, 0.5), "max_outstanding_pings": 3}
+
+
 async def connect(url: str, name: str) -> nats.NATS:
     """A NATS connection that keeps reconnecting for as long as it lives (nats-server restarts are routine)."""
 
@@ -190,4 +202,5 @@ async def connect(url: str, name: str) -> nats.NATS:
         error_cb=error,
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,
+        **liveness_options(),
     )
