@@ -178,8 +178,10 @@ def cmd_login(args: argparse.Namespace) -> int:
     if grant.get("verification_uri_complete"):
         print(f"(or open {grant['verification_uri_complete']}, which carries the code)", flush=True)
     expires_in = float(grant.get("expires_in", 600))
-    print(f"Waiting for approval (the code expires in {expires_in / 60:.0f} min; Ctrl-C cancels) ...", flush=True)
     try:
+        # Inside the try: a Ctrl-C right after this line (a user, or a test reacting to it) is a cancel too.
+        print(f"Waiting for approval (the code expires in {expires_in / 60:.0f} min; Ctrl-C cancels) ...",
+              flush=True)
         answer = poll_device_token(issuer, str(grant["device_code"]), float(grant.get("interval", 5)),
                                    time.monotonic() + expires_in)
     except KeyboardInterrupt:
