@@ -34,13 +34,17 @@ class DependencyStatus:
     ok: bool = False
     detail: str = "not checked yet"
     checked_at: float = 0.0
+    required: bool = True
+    """Whether the replica stops serving while it is down; an optional dependency only degrades it."""
 
 
 class HealthMonitor:
     """Probes dependencies periodically and keeps the gRPC health service in step.
 
-    Every served gRPC service and the overall "" entry turn NOT_SERVING while any probe fails,
-    and for good once shutdown begins. Probes run every `interval`, every DOWN_PROBE_INTERVAL while
+    Every served gRPC service and the overall "" entry turn NOT_SERVING while a required dependency's probe
+    fails, and for good once shutdown begins. An optional dependency that fails (NATS: the outbox keeps the
+    events until it is back) leaves the replica serving, reported DEGRADED in the HealthReport, so a
+    load balancer keeps routing to it. Probes run every `interval`, every DOWN_PROBE_INTERVAL while
     something is down, and at once when `poke()` says a call just met a failing dependency.
     """
 
@@ -60,15 +64,21 @@ class HealthMonitor:
         self.on_failed: list[Callable[[str, str], Awaitable[None]]] = []
         """Called with (dependency, detail) when a probe fails after passing (or on its first run)."""
 
-    def add_probe(self, name: str, probe: Probe) -> None:
-        """Watch a dependency, e.g. "postgres"."""
+    def add_probe(self, name: str, probe: Probe, required: bool = True) -> None:
+        """Watch a dependency, e.g. "postgres"; `required=False` when the replica serves without it."""
         self._probes[name] = probe
-        self._status[name] = DependencyStatus()
+        self._status[name] = DependencyStatus(required=required)
 
     @property
     def serving(self) -> bool:
-        """True when started, not shutting down, and every dependency answered its last probe."""
-        return self._started and not self._shutting_down and all(s.ok for s in self._status.values())
+        """True when started, not shutting down, and every required dependency answered its last probe."""
+        return (self._started and not self._shutting_down
+                and all(s.ok for s in self._status.values() if s.required))
+
+    @property
+    def degraded(self) -> bool:
+        """Serving, with an optional dependency down."""
+        return self.serving and not all(s.ok for s in self._status.values())
 
     async def start(self) -> None:
         """Probe once, publish the status, then keep probing in the background."""
@@ -129,21 +139,23 @@ class HealthMonitor:
     def require_ready(self) -> service_info_pb2.HealthReport:
         """The report when serving; otherwise raise Unavailable naming what is wrong (HTTP 503)."""
         report = self.report()
-        if report.state != service_info_pb2.HEALTH_STATE_SERVING:
+        if not self.serving:
             failing = [f"{d.name}: {d.detail}" for d in report.dependencies
-                       if d.state != service_info_pb2.HEALTH_STATE_SERVING]
+                       if d.required and d.state != service_info_pb2.HEALTH_STATE_SERVING]
             raise Unavailable(f"not ready: {'; '.join(failing) or 'starting'}")
         return report
 
     def report(self) -> service_info_pb2.HealthReport:
         """The current health as the contracts' HealthReport."""
-        state = service_info_pb2.HEALTH_STATE_SERVING if self.serving else service_info_pb2.HEALTH_STATE_NOT_SERVING
+        state = (service_info_pb2.HEALTH_STATE_NOT_SERVING if not self.serving
+                 else service_info_pb2.HEALTH_STATE_DEGRADED if self.degraded
+                 else service_info_pb2.HEALTH_STATE_SERVING)
         report = service_info_pb2.HealthReport(state=state, service=self._service, instance_id=self._instance_id)
         for name, status in self._status.items():
             dep = report.dependencies.add(
                 name=name,
                 state=service_info_pb2.HEALTH_STATE_SERVING if status.ok else service_info_pb2.HEALTH_STATE_NOT_SERVING,
-                detail=status.detail,
+                detail=status.detail, required=status.required,
             )
             if status.checked_at:
                 dep.checked_at.CopyFrom(timestamp_pb2.Timestamp(seconds=int(status.checked_at)))

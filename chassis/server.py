@@ -120,7 +120,9 @@ async def _events(replica: Replica, deps: Any) -> AsyncIterator[None]:
     events = EventBus(settings, replica.pool, consumers=spec.consumers, workers=spec.workers)
     await events.start()
     replica.events = events
-    replica.health.add_probe("nats", events.ping)
+    # Optional: without NATS the replica still serves (writes commit their events to the outbox, which the relay
+    # publishes once NATS is back); it reports DEGRADED rather than leaving the load balancer's rotation.
+    replica.health.add_probe("nats", events.ping, required=False)
     try:
         yield
     finally:

@@ -160,8 +160,9 @@ ${env}\
 ${http_container_port}\
           volumeMounts:
             - {name: mesh-tls, mountPath: /tls, readOnly: true}
-          # All three ask the gRPC health service. It turns NOT_SERVING while a dependency is down,
-          # which should take the pod out of rotation, not restart it: hence liveness's long threshold.
+          # All three ask the gRPC health service. It turns NOT_SERVING while a required dependency
+          # (PostgreSQL) is down, which should take the pod out of rotation, not restart it: hence
+          # liveness's long threshold. NATS down only degrades a replica (the outbox keeps its events).
           # exec, not the kubelet's gRPC probe: the port serves mTLS only, and chassis.healthcheck presents
           # the pod's own certificate.
           startupProbe:

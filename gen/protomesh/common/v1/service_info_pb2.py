@@ -26,19 +26,19 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&protomesh/common/v1/service_info.proto\x12\x13protomesh.common.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x01\n\x0bServiceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12\x15\n\rgrpc_services\x18\x04 \x03(\t\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06uptime\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\"\x91\x01\n\x10\x44\x65pendencyHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .protomesh.common.v1.HealthState\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12.\n\nchecked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa2\x01\n\x0cHealthReport\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12;\n\x0c\x64\x65pendencies\x18\x04 \x03(\x0b\x32%.protomesh.common.v1.DependencyHealth*c\n\x0bHealthState\x12\x1c\n\x18HEALTH_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14HEALTH_STATE_SERVING\x10\x01\x12\x1c\n\x18HEALTH_STATE_NOT_SERVING\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&protomesh/common/v1/service_info.proto\x12\x13protomesh.common.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x01\n\x0bServiceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12\x15\n\rgrpc_services\x18\x04 \x03(\t\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06uptime\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\"\xa3\x01\n\x10\x44\x65pendencyHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .protomesh.common.v1.HealthState\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12.\n\nchecked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08required\x18\x05 \x01(\x08\"\xa2\x01\n\x0cHealthReport\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .protomesh.common.v1.HealthState\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12;\n\x0c\x64\x65pendencies\x18\x04 \x03(\x0b\x32%.protomesh.common.v1.DependencyHealth*~\n\x0bHealthState\x12\x1c\n\x18HEALTH_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14HEALTH_STATE_SERVING\x10\x01\x12\x1c\n\x18HEALTH_STATE_NOT_SERVING\x10\x02\x12\x19\n\x15HEALTH_STATE_DEGRADED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protomesh.common.v1.service_info_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HEALTHSTATE']._serialized_start=644
-  _globals['_HEALTHSTATE']._serialized_end=743
+  _globals['_HEALTHSTATE']._serialized_start=662
+  _globals['_HEALTHSTATE']._serialized_end=788
   _globals['_SERVICEINFO']._serialized_start=129
   _globals['_SERVICEINFO']._serialized_end=329
   _globals['_DEPENDENCYHEALTH']._serialized_start=332
-  _globals['_DEPENDENCYHEALTH']._serialized_end=477
-  _globals['_HEALTHREPORT']._serialized_start=480
-  _globals['_HEALTHREPORT']._serialized_end=642
+  _globals['_DEPENDENCYHEALTH']._serialized_end=495
+  _globals['_HEALTHREPORT']._serialized_start=498
+  _globals['_HEALTHREPORT']._serialized_end=660
 # @@protoc_insertion_point(module_scope)

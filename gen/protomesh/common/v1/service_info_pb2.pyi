@@ -16,9 +16,11 @@ class HealthState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HEALTH_STATE_UNSPECIFIED: _ClassVar[HealthState]
     HEALTH_STATE_SERVING: _ClassVar[HealthState]
     HEALTH_STATE_NOT_SERVING: _ClassVar[HealthState]
+    HEALTH_STATE_DEGRADED: _ClassVar[HealthState]
 HEALTH_STATE_UNSPECIFIED: HealthState
 HEALTH_STATE_SERVING: HealthState
 HEALTH_STATE_NOT_SERVING: HealthState
+HEALTH_STATE_DEGRADED: HealthState
 
 class ServiceInfo(_message.Message):
     __slots__ = ("name", "version", "instance_id", "grpc_services", "started_at", "uptime", "description")
@@ -39,16 +41,18 @@ class ServiceInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., instance_id: _Optional[str] = ..., grpc_services: _Optional[_Iterable[str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
 
 class DependencyHealth(_message.Message):
-    __slots__ = ("name", "state", "detail", "checked_at")
+    __slots__ = ("name", "state", "detail", "checked_at", "required")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: HealthState
     detail: str
     checked_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[HealthState, str]] = ..., detail: _Optional[str] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    required: bool
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[HealthState, str]] = ..., detail: _Optional[str] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., required: _Optional[bool] = ...) -> None: ...
 
 class HealthReport(_message.Message):
     __slots__ = ("state", "service", "instance_id", "dependencies")
