@@ -120,6 +120,10 @@ class Consumer:
     batch: int = 64
     """Most messages fetched and handled together in one transaction (one dedup INSERT, one commit);
     a fetch takes what is there, so a quiet stream gives small batches and no waiting."""
+    handler_timeout: float = 60.0
+    """Seconds a batch may take: past it the handling is cancelled (its transaction rolled back) and the
+    batch's messages count a failed delivery, so a handler hung on a dead connection cannot hold its events
+    forever (its heartbeats would otherwise keep them from redelivery to a healthy replica)."""
 
     def __post_init__(self) -> None:
         subjects.check_name(self.name, "consumer")
@@ -208,7 +212,14 @@ class ConsumerRunner:
             return
         async with heartbeat([item.msg for item in items], c.ack_wait / 3):
             try:
-                await self._handle_all(items)
+                await asyncio.wait_for(self._handle_all(items), c.handler_timeout)
+            except TimeoutError:
+                logger.warning("consumer handler timed out; its batch is retried",
+                               extra={"consumer": c.name, "events": len(items), "timeout": c.handler_timeout})
+                for item in items:
+                    item.first = False
+                    item.failure = TimeoutError(f"the handler did not finish within {c.handler_timeout:g}s "
+                                                f"(a batch of {len(items)})")
             except INFRASTRUCTURE_ERRORS as exc:
                 logger.warning("consumer cannot reach PostgreSQL; will retry",
                                extra={"consumer": c.name, "events": len(items), "error": str(exc)})

@@ -118,3 +118,47 @@ async def test_a_slow_batch_is_kept_by_heartbeats_and_not_redelivered(
         assert calls == Counter({"slow": 1, "next-1": 1, "next-2": 1})
     finally:
         await nc.close()
+
+
+async def test_a_handler_hung_in_postgresql_is_cancelled_at_its_timeout_and_the_event_handled_on_redelivery(
+    service: Service, nats_server: NatsProcess
+) -> None:
+    """A batch stuck on a lock (as behind a transaction whose client vanished) would heartbeat forever; the
+    handler timeout cancels it, rolls the transaction back (the waiting query is cancelled in PostgreSQL too)
+    and the redelivery handles the event once."""
+    lock_key = 424242
+    calls: Counter[str] = Counter()
+    record = recording_handler("timeout")
+
+    async def handle(event: events_pb2.AgentRegistered, envelope: envelope_pb2.Envelope,
+                     conn: psycopg.AsyncConnection) -> None:
+        calls[event.agent_id] += 1
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))  # waits while the test holds it
+        await record(event, envelope, conn)
+
+    async def lock_waiters() -> int:
+        return int(await service.scalar(  # type: ignore[call-overload]
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
+            (lock_key,)))
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    consumer = Consumer("timeout", [events_pb2.AgentRegistered], handle, handler_timeout=1.0,
+                        backoff=Backoff(initial=0.05, maximum=0.1))
+    holder = await psycopg.AsyncConnection.connect(service.url, autocommit=True)
+    try:
+        await holder.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+        await Streams(js).ensure_package(subjects.package_of(events_pb2.AgentRegistered))
+        (event_id,) = await publish(js, ["stuck"])
+        async with EventBus(service.settings(nats_server.url), service.pool, consumers=[consumer]) as runtime:
+            await eventually(lambda: asyncio.sleep(0, calls["stuck"] >= 2), 15,
+                             "the hung delivery cancelled and the event delivered again")
+            await holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
+            await eventually(lambda: settled(js, "timeout"), 15, "the event acknowledged")
+            assert runtime.consumer_runners[0].handled == 1
+            assert await lock_waiters() == 0  # no cancelled query left waiting in PostgreSQL
+        assert await service.column("SELECT event_id FROM handled WHERE consumer = 'timeout'") == [event_id]
+        assert await service.column("SELECT event_id FROM processed_events WHERE consumer = 'timeout'") == [event_id]
+    finally:
+        await holder.close()
+        await nc.close()
