@@ -23,3 +23,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section(f"slowest {len(slowest)} test files (seconds, set-up + calls + tear-down)")
     for path, seconds in slowest:
         terminalreporter.write_line(f"{seconds:8.1f}  {path}")
+    total = sum(_seconds_by_file.values())
+    terminalreporter.write_line(f"{total:8.1f}  all {len(_seconds_by_file)} files together (the workers share it)")
+    cache = terminalreporter.config.cache
+    if cache is not None:  # every file's seconds, for a look at what to speed up: .pytest_cache/v/protomesh/
+        cache.set("protomesh/file_seconds", dict(sorted(_seconds_by_file.items(), key=lambda i: -i[1])))

@@ -5,7 +5,8 @@ One mesh (identity, agent and context, one replica each) scraped every second: e
 Envoy's /stats/prometheus. The rules are deploy/observability/alerts.yml with every duration divided by 30
 (`for: 1m` is 2 s; tests/monitoring/rule_timing.py), so what takes minutes in production takes seconds here.
 Alerts are read from Prometheus' /api/v1/alerts. Needs Debian's prometheus (scripts/install_monitoring_tools).
-MONITORING_HOSTS=1 runs the cases on the mesh over three network-namespace hosts too (docs/monitoring.md).
+The mesh is spread over three network-namespace hosts where the machine can make them (root), as the chaos suite's
+is; MONITORING_MESH=local|hosts|both chooses (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -47,9 +48,21 @@ FIRE_SECONDS = 30.0
 """Bound on a compressed alert's way to firing: the replicas sample their gauges every 5 s, Prometheus scrapes
 and evaluates every second, the longest compressed `for:` is 10 s."""
 RESOLVE_SECONDS = 30.0
-MESH_KINDS = ["local", "hosts"] if os.environ.get("MONITORING_HOSTS") == "1" else ["local"]
-"""MONITORING_HOSTS=1 runs every case a second time on the mesh spread over three network-namespace hosts
-(chassis.tooling.hosts: a NATS cluster, replicas on the hosts' addresses); it takes a few minutes more."""
+
+
+def mesh_kinds() -> list[str]:
+    """Where the cases run: on the mesh spread over three network-namespace hosts (chassis.tooling.hosts: a NATS
+    cluster, replicas on the hosts' addresses) wherever this machine can make them (root, iproute2, nftables),
+    else on the one-host mesh. MONITORING_MESH=local, hosts or both chooses (MONITORING_HOSTS=1: both)."""
+    chosen = os.environ.get("MONITORING_MESH") or ("both" if os.environ.get("MONITORING_HOSTS") == "1" else "")
+    if chosen == "both":
+        return ["local", "hosts"]
+    if chosen in ("local", "hosts"):
+        return [chosen]
+    return ["hosts"] if missing_requirements() is None else ["local"]
+
+
+MESH_KINDS = mesh_kinds()
 SERVICE_ENV = {"REGISTRY_TTL_SECONDS": "2"}
 """A short registry TTL: a killed replica leaves the gateway's endpoints (and comes back) sooner."""
 
