@@ -25,6 +25,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{seconds:8.1f}  {path}")
     total = sum(_seconds_by_file.values())
     terminalreporter.write_line(f"{total:8.1f}  all {len(_seconds_by_file)} files together (the workers share it)")
-    cache = terminalreporter.config.cache
+    cache = getattr(terminalreporter.config, "cache", None)  # absent under -p no:cacheprovider
     if cache is not None:  # every file's seconds, for a look at what to speed up: .pytest_cache/v/protomesh/
         cache.set("protomesh/file_seconds", dict(sorted(_seconds_by_file.items(), key=lambda i: -i[1])))
