@@ -29,6 +29,10 @@ from protomesh.events.v1 import envelope_pb2
 logger = logging.getLogger(__name__)
 
 
+RECONNECT_GRACE_SECONDS = 1.0
+"""How long `submit` waits for a NATS connection that is reconnecting (a node failover takes milliseconds)."""
+
+
 class TaskQueue:
     """Submits tasks; `submit` returns once the server has stored the task."""
 
@@ -47,10 +51,23 @@ class TaskQueue:
         """
         task_id = task_id or str(uuid.uuid4())
         subject = subjects.task_subject(kind)
+        await self._connected(RECONNECT_GRACE_SECONDS)
         await self._streams.ensure_tasks()
         envelope = new_envelope(payload, subject=f"tasks/{task_id}", source=self._source, event_id=task_id)
         await self._js.publish(subject, envelope.SerializeToString(), headers=headers_for(envelope), timeout=timeout)
         return task_id
+
+    async def _connected(self, grace: float) -> None:
+        """Return once connected to NATS, waiting out a reconnect of up to `grace` seconds; else raise.
+
+        While NATS is away a publish would wait its whole timeout for an acknowledgement that cannot come; the
+        caller (an RPC) should rather answer UNAVAILABLE at once, so its client retries later.
+        """
+        deadline = asyncio.get_running_loop().time() + grace
+        while not self._nc.is_connected:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ConnectionError(f"not connected to NATS (waited {grace:g}s for a reconnect)")
+            await asyncio.sleep(0.05)
 
     @contextlib.asynccontextmanager
     async def progress(self, task_id: str) -> AsyncIterator[asyncio.Queue[envelope_pb2.TaskProgress]]:

@@ -102,3 +102,24 @@ async def test_failing_task_is_retried_then_dead_lettered(nats_server: NatsProce
             assert tries == [1, 2, 3]
         finally:
             await nc.close()
+
+
+async def test_submitting_while_nats_is_away_fails_at_once_and_works_again_after(nats_server: NatsProcess) -> None:
+    """No five-second wait for an acknowledgement that cannot come: the caller answers UNAVAILABLE at once."""
+    from chassis.events.tasks import RECONNECT_GRACE_SECONDS
+
+    payload = events_pb2.AgentRegistered(agent_id="queued")
+    async with EventBus(settings(nats_server.url, "submitter"), None) as submitter:
+        await submitter.tasks.submit("tests.fast_fail", payload)
+        await asyncio.to_thread(nats_server.stop)
+        try:
+            await submitter.tasks.submit("tests.fast_fail", payload)
+        except ConnectionError as refused:
+            # Refused by the connection check after its grace, not by the publish's 5 s acknowledgement timeout.
+            assert f"not connected to NATS (waited {RECONNECT_GRACE_SECONDS:g}s" in str(refused)
+        else:
+            raise AssertionError("a task was accepted while nats-server was stopped")
+        await asyncio.to_thread(nats_server.start)
+        await eventually(lambda: asyncio.sleep(0, submitter.nc is not None and submitter.nc.is_connected), 20,
+                         "the bus to reconnect")
+        assert await submitter.tasks.submit("tests.fast_fail", payload)
