@@ -166,10 +166,15 @@ def test_a_rotation_under_a_stream_of_calls(mesh: Mesh, service_client: tuple[st
     # Either replica may answer the JWKS fetch; the one that did not rotate publishes the new `next` key on its
     # next key reload (every 3 s). That lag is safe: `next` signs nothing until IDENTITY_KEY_PUBLISH_LEAD has
     # passed. On a busy machine the CLI can return with less than a reload interval left in the stream.
-    eventually(lambda: after["next"] in jwks_kids(mesh), timeout=10, interval=0.3,
-               what="every identity replica to publish the new next key")
-    published = jwks_kids(mesh)
-    assert {after["current"], after["next"]} <= published <= set(after.values()), (published, after)
+    def published_by_every_replica() -> list[set[str]]:
+        # Four fetches: Envoy's round robin over the two identity replicas asks each twice.
+        fetched = [jwks_kids(mesh) for _ in range(4)]
+        return fetched if all(after["next"] in kids for kids in fetched) else []
+
+    fetched = eventually(published_by_every_replica, timeout=10, interval=0.3,
+                         what="every identity replica to publish the new next key")
+    for published in fetched:
+        assert {after["current"], after["next"]} <= published <= set(after.values()), (published, after)
 
     kids: Counter[str] = sum((s.kids for s in streams), Counter())
     assert kids[before["current"]] > 0 and kids[after["current"]] > 0, kids

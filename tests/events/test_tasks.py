@@ -112,6 +112,9 @@ async def test_submitting_while_nats_is_away_fails_at_once_and_works_again_after
     async with EventBus(settings(nats_server.url, "submitter"), None) as submitter:
         await submitter.tasks.submit("tests.fast_fail", payload)
         await asyncio.to_thread(nats_server.stop)
+        # The client notices the closed connection on its next read (what a caller meets once NATS is away).
+        await eventually(lambda: asyncio.sleep(0, submitter.nc is not None and not submitter.nc.is_connected), 10,
+                         "the bus to notice nats-server is gone")
         try:
             await submitter.tasks.submit("tests.fast_fail", payload)
         except ConnectionError as refused:
