@@ -1,9 +1,10 @@
-"""Suite-wide: the longest test files run first, and the report names the files that took longest.
+"""Suite-wide report: the test files that took longest (set-up, calls and tear-down together), so the
+slowest parts of the CI run are visible in its output without re-running anything; every file's seconds are
+kept (merged over earlier runs) in .pytest_cache/v/protomesh/file_seconds.
 
-Order: with two xdist workers taking whole files, a long file that starts last leaves the other worker idle
-until it ends; started first, the short files fill in around it. Files are ordered by their seconds in earlier
-runs (cached in .pytest_cache), or, on a fresh clone, by KNOWN_SLOW; tests inside a file keep their order.
-Report: the slowest files (set-up, calls and tear-down together), visible in CI's output without a re-run.
+The files keep pytest's order. Running the longest first was tried: the heavy files then overlapped each other
+on the two cores, and one run from a fresh clone did 27% more work in all (2,249 s against 1,770 s) and took
+longer (1,160 s of pytest against 916 s).
 """
 
 from __future__ import annotations
@@ -17,27 +18,10 @@ _SHOWN = 15
 _CACHE_KEY = "protomesh/file_seconds"
 _seconds_by_file: dict[str, float] = defaultdict(float)
 
-KNOWN_SLOW = {
-    "tests/chaos/test_chaos.py": 150, "tests/e2e/test_fuzz.py": 140, "tests/bench/test_bench_smoke.py": 85,
-    "tests/monitoring/test_alerts_live.py": 85, "tests/e2e/test_cli_identity.py": 65,
-    "tests/e2e/test_release.py": 50, "tests/infra/test_mtls.py": 50, "tests/e2e/test_cli.py": 45,
-    "tests/e2e/test_authorization_matrix.py": 45, "tests/e2e/test_audit.py": 45, "tests/e2e/test_readme.py": 45,
-    "tests/e2e/test_agent_events.py": 40, "tests/e2e/test_docs_page.py": 35, "tests/e2e/test_discovery.py": 35,
-    "tests/e2e/test_failover.py": 35,
-}
-"""Seconds per file in CI-like runs (set-up + calls + tear-down), for the order when nothing is cached."""
-
 
 def _cached(config: pytest.Config) -> dict[str, float]:
     cache: Any = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     return dict(cache.get(_CACHE_KEY, None) or {}) if cache is not None else {}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    seconds = {**KNOWN_SLOW, **_cached(config)}
-    # A stable sort on the file's weight: a file's tests stay together and in their order, and every xdist
-    # worker computes the same order from the same cache file, as xdist requires.
-    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::", 1)[0], 0.0))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
