@@ -19,9 +19,8 @@ _CACHE_KEY = "protomesh/file_seconds"
 _seconds_by_file: dict[str, float] = defaultdict(float)
 
 
-def _cached(config: pytest.Config) -> dict[str, float]:
-    cache: Any = getattr(config, "cache", None)  # absent under -p no:cacheprovider
-    return dict(cache.get(_CACHE_KEY, None) or {}) if cache is not None else {}
+def _cache(config: pytest.Config) -> Any:
+    return getattr(config, "cache", None)  # absent under -p no:cacheprovider
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -38,7 +37,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{seconds:8.1f}  {path}")
     total = sum(_seconds_by_file.values())
     terminalreporter.write_line(f"{total:8.1f}  all {len(_seconds_by_file)} files together (the workers share it)")
-    cache: Any = getattr(terminalreporter.config, "cache", None)
+    cache = _cache(terminalreporter.config)
     if cache is not None:  # merged, so a run of a few files keeps the others' times: .pytest_cache/v/protomesh/
-        merged = {**_cached(terminalreporter.config), **_seconds_by_file}
+        merged = {**(cache.get(_CACHE_KEY, None) or {}), **_seconds_by_file}
         cache.set(_CACHE_KEY, dict(sorted(merged.items(), key=lambda item: -item[1])))
